@@ -1,0 +1,592 @@
+//! The service configuration: one YAML file, compiled once at startup.
+//!
+//! [`RawConfig`] mirrors the file; [`compile`] validates all of it (and the policies it names)
+//! and returns either a [`Config`] or every finding at once, each with file, line, key and
+//! reason. `serve` exits with [`EXIT_CONFIG`] before binding any port when there is an error.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ahash::AHashSet;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::decision::IdentityHeaders;
+use crate::diag::{Diagnostics, InvalidConfig, Span, parse_yaml, read_source, resolve_relative};
+use crate::jwks::JwksSettings;
+use crate::policy::{self, Policy};
+use crate::token::bearer::DEFAULT_MAX_TOKEN_BYTES;
+use crate::token::cache::{DEFAULT_CAPACITY, DEFAULT_MAX_TTL};
+use crate::token::claims::ClaimPath;
+
+/// Exit code for configuration errors (`EX_USAGE` in sysexits.h).
+pub const EXIT_CONFIG: i32 = 64;
+/// The default Check (ext_authz gRPC) address.
+pub const DEFAULT_CHECK_ADDR: &str = "0.0.0.0:9000";
+/// The default admin HTTP address.
+pub const DEFAULT_ADMIN_ADDR: &str = "0.0.0.0:9001";
+/// The default clock leeway for token times.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+
+/// The file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    listen: Option<RawListen>,
+    realms: Spanned<Vec<RawRealm>>,
+    #[serde(default)]
+    jwks: Option<RawJwks>,
+    #[serde(default)]
+    token: Option<RawToken>,
+    #[serde(default)]
+    identity_headers: Option<RawHeaders>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawListen {
+    check: Option<Spanned<String>>,
+    admin: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRealm {
+    name: Spanned<String>,
+    issuer: Spanned<String>,
+    audiences: Spanned<Vec<String>>,
+    #[serde(default)]
+    jwks_uri: Option<Spanned<String>>,
+    hosts: Spanned<Vec<Spanned<String>>>,
+    policy: Spanned<String>,
+    /// Dotted path (`permissions.zeebe-api`) or list of keys.
+    #[serde(default)]
+    permissions_claim: Option<Spanned<RawClaimPath>>,
+    #[serde(default)]
+    tenants_claim: Option<Spanned<RawClaimPath>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawClaimPath {
+    Dotted(String),
+    Keys(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJwks {
+    refresh_interval: Option<Spanned<String>>,
+    refetch_cooldown: Option<Spanned<String>>,
+    fetch_timeout: Option<Spanned<String>>,
+    keys_max_age: Option<Spanned<String>>,
+    ca_bundle: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawToken {
+    leeway: Option<Spanned<String>>,
+    max_bytes: Option<Spanned<usize>>,
+    cache_capacity: Option<Spanned<u64>>,
+    cache_max_ttl: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHeaders {
+    subject: Option<Spanned<String>>,
+    client_id: Option<Spanned<String>>,
+    realm: Option<Spanned<String>>,
+}
+
+/// Addresses to listen on.
+#[derive(Debug, Clone)]
+pub struct Listen {
+    /// ext_authz gRPC.
+    pub check: SocketAddr,
+    /// Admin HTTP.
+    pub admin: SocketAddr,
+}
+
+/// Token handling settings.
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    /// Clock leeway for `exp`, `nbf`, `iat`.
+    pub leeway: Duration,
+    /// Largest accepted token.
+    pub max_bytes: usize,
+    /// Verified-token cache size.
+    pub cache_capacity: u64,
+    /// Longest life of a cache entry.
+    pub cache_max_ttl: Duration,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        TokenSettings {
+            leeway: DEFAULT_LEEWAY,
+            max_bytes: DEFAULT_MAX_TOKEN_BYTES,
+            cache_capacity: DEFAULT_CAPACITY,
+            cache_max_ttl: DEFAULT_MAX_TTL,
+        }
+    }
+}
+
+/// One realm: a Keycloak issuer, the hosts it protects and its policy.
+#[derive(Debug, Clone)]
+pub struct RealmConfig {
+    /// A short name for logs, metrics and the realm header.
+    pub name: Arc<str>,
+    /// The exact `iss`.
+    pub issuer: Arc<str>,
+    /// Accepted audiences.
+    pub audiences: Box<[Box<str>]>,
+    /// Explicit JWKS URL (else discovered).
+    pub jwks_uri: Option<Arc<str>>,
+    /// Lower-cased `:authority` values; `*` matches any host no other realm claims.
+    pub hosts: Box<[Box<str>]>,
+    /// The compiled policy.
+    pub policy: Arc<Policy>,
+    /// Where permissions are in the token.
+    pub permissions_claim: ClaimPath,
+    /// Where tenants are in the token.
+    pub tenants_claim: Option<ClaimPath>,
+}
+
+/// The compiled configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen addresses.
+    pub listen: Listen,
+    /// Realms in file order.
+    pub realms: Vec<RealmConfig>,
+    /// JWKS cache timing.
+    pub jwks: JwksSettings,
+    /// Extra CA certificates (PEM) for Keycloak's TLS.
+    pub ca_bundle: Option<Vec<u8>>,
+    /// Token settings.
+    pub token: TokenSettings,
+    /// Identity header names.
+    pub identity_headers: IdentityHeaders,
+}
+
+/// Reads and compiles a config file (and the policies it names).
+pub fn load(path: &Path) -> Result<Config, InvalidConfig> {
+    let mut diags = Diagnostics::default();
+    let config =
+        read_source(path, &mut diags).and_then(|(file, text)| compile(&file, &text, &mut diags));
+    match config {
+        Some(c) if !diags.has_errors() => Ok(c),
+        _ => Err(InvalidConfig(diags.into_vec())),
+    }
+}
+
+/// Compiles config text; `None` when an error was recorded in `diags`.
+pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<Config> {
+    let raw: RawConfig = parse_yaml(file, text, diags)?;
+    let errors_before = diags.error_count();
+    let mut c = Compiler { file, diags };
+
+    let listen = Listen {
+        check: c.addr(
+            raw.listen.as_ref().and_then(|l| l.check.as_ref()),
+            "listen.check",
+            DEFAULT_CHECK_ADDR,
+        ),
+        admin: c.addr(
+            raw.listen.as_ref().and_then(|l| l.admin.as_ref()),
+            "listen.admin",
+            DEFAULT_ADMIN_ADDR,
+        ),
+    };
+
+    let defaults = JwksSettings::default();
+    let rj = raw.jwks.as_ref();
+    let jwks = JwksSettings {
+        refresh_interval: c.duration(
+            rj.and_then(|j| j.refresh_interval.as_ref()),
+            "jwks.refresh_interval",
+            defaults.refresh_interval,
+        ),
+        refetch_cooldown: c.duration(
+            rj.and_then(|j| j.refetch_cooldown.as_ref()),
+            "jwks.refetch_cooldown",
+            defaults.refetch_cooldown,
+        ),
+        fetch_timeout: c.duration(
+            rj.and_then(|j| j.fetch_timeout.as_ref()),
+            "jwks.fetch_timeout",
+            defaults.fetch_timeout,
+        ),
+        keys_max_age: c.duration(
+            rj.and_then(|j| j.keys_max_age.as_ref()),
+            "jwks.keys_max_age",
+            defaults.keys_max_age,
+        ),
+    };
+    let ca_bundle = rj.and_then(|j| j.ca_bundle.as_ref()).and_then(|p| {
+        let path = resolve_relative(file, &p.value);
+        match std::fs::read(&path) {
+            Ok(pem) if reqwest::Certificate::from_pem_bundle(&pem).is_ok_and(|v| !v.is_empty()) => {
+                Some(pem)
+            }
+            Ok(_) => {
+                c.diags.error(
+                    Span::of(file, p),
+                    "jwks.ca_bundle",
+                    format!("{} holds no PEM certificate", path.display()),
+                );
+                None
+            }
+            Err(e) => {
+                c.diags.error(
+                    Span::of(file, p),
+                    "jwks.ca_bundle",
+                    format!("cannot read {}: {e}", path.display()),
+                );
+                None
+            }
+        }
+    });
+
+    let td = TokenSettings::default();
+    let rt = raw.token.as_ref();
+    let token = TokenSettings {
+        leeway: c.duration(
+            rt.and_then(|t| t.leeway.as_ref()),
+            "token.leeway",
+            td.leeway,
+        ),
+        max_bytes: rt
+            .and_then(|t| t.max_bytes.as_ref())
+            .map_or(td.max_bytes, |v| v.value),
+        cache_capacity: rt
+            .and_then(|t| t.cache_capacity.as_ref())
+            .map_or(td.cache_capacity, |v| v.value),
+        cache_max_ttl: c.duration(
+            rt.and_then(|t| t.cache_max_ttl.as_ref()),
+            "token.cache_max_ttl",
+            td.cache_max_ttl,
+        ),
+    };
+
+    let hd = IdentityHeaders::default();
+    let rh = raw.identity_headers.as_ref();
+    let identity_headers = IdentityHeaders {
+        subject: c.header_name(
+            rh.and_then(|h| h.subject.as_ref()),
+            "identity_headers.subject",
+            hd.subject,
+        ),
+        client_id: c.header_name(
+            rh.and_then(|h| h.client_id.as_ref()),
+            "identity_headers.client_id",
+            hd.client_id,
+        ),
+        realm: c.header_name(
+            rh.and_then(|h| h.realm.as_ref()),
+            "identity_headers.realm",
+            hd.realm,
+        ),
+    };
+
+    let realms = c.realms(&raw.realms);
+
+    if c.diags.error_count() > errors_before {
+        return None;
+    }
+    Some(Config {
+        listen,
+        realms,
+        jwks,
+        ca_bundle,
+        token,
+        identity_headers,
+    })
+}
+
+struct Compiler<'a> {
+    file: &'a Arc<Path>,
+    diags: &'a mut Diagnostics,
+}
+
+impl Compiler<'_> {
+    fn addr(&mut self, v: Option<&Spanned<String>>, key: &str, default: &str) -> SocketAddr {
+        let fallback = default.parse().expect("default address parses");
+        let Some(v) = v else { return fallback };
+        v.value.parse().unwrap_or_else(|_| {
+            self.diags
+                .error(
+                    Span::of(self.file, v),
+                    key,
+                    format!("'{}' is not an IP:port address", v.value),
+                )
+                .hint("e.g. 0.0.0.0:9000 or 127.0.0.1:0");
+            fallback
+        })
+    }
+
+    fn duration(&mut self, v: Option<&Spanned<String>>, key: &str, default: Duration) -> Duration {
+        let Some(v) = v else { return default };
+        parse_duration(&v.value).unwrap_or_else(|| {
+            self.diags
+                .error(
+                    Span::of(self.file, v),
+                    key,
+                    format!("'{}' is not a duration", v.value),
+                )
+                .hint("use a number with a unit: 250ms, 10s, 5m, 1h");
+            default
+        })
+    }
+
+    fn header_name(
+        &mut self,
+        v: Option<&Spanned<String>>,
+        key: &str,
+        default: Arc<str>,
+    ) -> Arc<str> {
+        let Some(v) = v else { return default };
+        let name = v.value.to_ascii_lowercase();
+        let valid = !name.is_empty()
+            && !name.starts_with(':')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && !matches!(
+                name.as_str(),
+                "authorization" | "host" | "content-type" | "te"
+            );
+        if !valid {
+            self.diags
+                .error(
+                    Span::of(self.file, v),
+                    key,
+                    format!("'{}' is not a usable header name", v.value),
+                )
+                .hint("use a lower-case name such as x-zeebe-authz-subject");
+        }
+        name.into()
+    }
+
+    fn realms(&mut self, raw: &Spanned<Vec<RawRealm>>) -> Vec<RealmConfig> {
+        if raw.value.is_empty() {
+            self.diags
+                .error(Span::of(self.file, raw), "realms", "no realm configured")
+                .hint("add a realm with issuer, audiences, hosts and policy");
+        }
+        let mut names = AHashSet::new();
+        let mut host_owner: ahash::AHashMap<String, String> = ahash::AHashMap::new();
+        let mut out = Vec::new();
+        for (i, r) in raw.value.iter().enumerate() {
+            let key = |k: &str| format!("realms[{i}].{k}");
+            if r.name.value.is_empty() || !names.insert(r.name.value.clone()) {
+                self.diags.error(
+                    Span::of(self.file, &r.name),
+                    key("name"),
+                    format!("realm name '{}' is empty or used twice", r.name.value),
+                );
+            }
+            let issuer = r.issuer.value.trim_end_matches('/');
+            if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
+                self.diags
+                    .error(Span::of(self.file, &r.issuer), key("issuer"), format!("'{}' is not an http(s) URL", r.issuer.value))
+                    .hint("Keycloak issuers look like https://HOST/realms/REALM (or /auth/realms/REALM)");
+            }
+            if let Some(u) = &r.jwks_uri
+                && !(u.value.starts_with("https://") || u.value.starts_with("http://"))
+            {
+                self.diags.error(
+                    Span::of(self.file, u),
+                    key("jwks_uri"),
+                    format!("'{}' is not an http(s) URL", u.value),
+                );
+            }
+            if r.audiences.value.is_empty() || r.audiences.value.iter().any(String::is_empty) {
+                self.diags
+                    .error(
+                        Span::of(self.file, &r.audiences),
+                        key("audiences"),
+                        "audiences must list at least one non-empty audience",
+                    )
+                    .hint("Camunda Identity's Zeebe audience is usually zeebe-api");
+            }
+            if r.hosts.value.is_empty() {
+                self.diags
+                    .error(Span::of(self.file, &r.hosts), key("hosts"), "hosts must list the gateway hosts this realm protects")
+                    .hint("e.g. [zeebe.example.com, \"camunda-zeebe-gateway:26500\"], or [\"*\"] for any host");
+            }
+            let mut hosts = Vec::new();
+            for h in &r.hosts.value {
+                let host = h.value.trim().to_ascii_lowercase();
+                if host.is_empty() || host.contains('/') || host.contains(' ') {
+                    self.diags.error(
+                        Span::of(self.file, h),
+                        key("hosts"),
+                        format!("'{}' is not a host or host:port", h.value),
+                    );
+                    continue;
+                }
+                if let Some(other) = host_owner.insert(host.clone(), r.name.value.clone())
+                    && other != r.name.value
+                {
+                    self.diags
+                        .error(Span::of(self.file, h), key("hosts"), format!("host '{host}' is also claimed by realm '{other}'"))
+                        .hint("a host belongs to exactly one realm: a token of one realm is never accepted on another's host");
+                }
+                hosts.push(host.into_boxed_str());
+            }
+            let policy_path = resolve_relative(self.file, &r.policy.value);
+            let policy = if policy_path.is_file() {
+                policy::compile_file(&policy_path, self.diags)
+            } else {
+                self.diags
+                    .error(
+                        Span::of(self.file, &r.policy),
+                        key("policy"),
+                        format!("policy file {} does not exist", policy_path.display()),
+                    )
+                    .hint("paths are relative to the config file's folder");
+                None
+            };
+            let first_audience = r.audiences.value.first().cloned().unwrap_or_default();
+            let permissions_claim = r.permissions_claim.as_ref().map_or_else(
+                || ClaimPath::new(["permissions".to_string(), first_audience]),
+                |c| claim_path(&c.value),
+            );
+            let tenants_claim = r.tenants_claim.as_ref().map(|c| claim_path(&c.value));
+            if let Some(policy) = policy {
+                out.push(RealmConfig {
+                    name: r.name.value.as_str().into(),
+                    issuer: issuer.into(),
+                    audiences: r
+                        .audiences
+                        .value
+                        .iter()
+                        .map(|a| a.as_str().into())
+                        .collect(),
+                    jwks_uri: r.jwks_uri.as_ref().map(|u| u.value.as_str().into()),
+                    hosts: hosts.into(),
+                    policy: Arc::new(policy),
+                    permissions_claim,
+                    tenants_claim,
+                });
+            }
+        }
+        out
+    }
+}
+
+fn claim_path(raw: &RawClaimPath) -> ClaimPath {
+    match raw {
+        RawClaimPath::Dotted(s) => ClaimPath::from_dotted(s),
+        RawClaimPath::Keys(k) => ClaimPath::new(k.iter().map(String::as_str)),
+    }
+}
+
+/// Parses `250ms`, `10s`, `5m`, `1h` (a whole number and a unit).
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    Some(match unit.trim() {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.checked_mul(60)?),
+        "h" => Duration::from_secs(n.checked_mul(3600)?),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile_in(dir: &Path, text: &str) -> (Option<Config>, Diagnostics) {
+        let path = dir.join("config.yaml");
+        std::fs::write(&path, text).unwrap();
+        let mut d = Diagnostics::default();
+        let file: Arc<Path> = Arc::from(path.as_path());
+        (compile(&file, text, &mut d), d)
+    }
+
+    fn tempdir(name: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("zeebe-authz-config-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("p.yaml"),
+            "grants:\n  - {permission: 'write:*', rpcs: ['*']}\n",
+        )
+        .unwrap();
+        dir
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        for bad in ["", "5", "m", "5 minutes", "-1s", "1.5s"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn minimal_config_compiles_with_defaults() {
+        let dir = tempdir("ok");
+        let (c, d) = compile_in(
+            &dir,
+            "realms:\n  - name: a\n    issuer: https://kc/realms/a/\n    audiences: [zeebe-api]\n    hosts: [Zeebe.Example.com]\n    policy: p.yaml\n",
+        );
+        let c = c.unwrap_or_else(|| panic!("{:?}", d.items()));
+        let r = &c.realms[0];
+        assert_eq!(&*r.issuer, "https://kc/realms/a");
+        assert_eq!(&*r.hosts[0], "zeebe.example.com");
+        assert_eq!(r.permissions_claim.to_string(), "permissions.zeebe-api");
+        assert_eq!(c.listen.check.port(), 9000);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn every_error_reported_with_line_and_key() {
+        let dir = tempdir("bad");
+        let text = "listen:\n  check: nope\nrealms:\n  - name: a\n    issuer: kc\n    audiences: []\n    hosts: [x]\n    policy: missing.yaml\n  - name: b\n    issuer: https://kc/realms/b\n    audiences: [z]\n    hosts: [x]\n    policy: p.yaml\njwks:\n  refresh_interval: often\n";
+        let (c, d) = compile_in(&dir, text);
+        assert!(c.is_none());
+        let keys: Vec<(&str, u64)> = d
+            .items()
+            .iter()
+            .map(|d| (d.key.as_str(), d.span.line))
+            .collect();
+        assert!(keys.contains(&("listen.check", 2)), "{keys:?}");
+        assert!(keys.contains(&("realms[0].issuer", 5)), "{keys:?}");
+        assert!(keys.contains(&("realms[0].audiences", 6)), "{keys:?}");
+        assert!(keys.contains(&("realms[0].policy", 8)), "{keys:?}");
+        assert!(keys.contains(&("realms[1].hosts", 12)), "{keys:?}");
+        assert!(keys.contains(&("jwks.refresh_interval", 15)), "{keys:?}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn policy_errors_are_reported_with_the_policy_file() {
+        let dir = tempdir("pol");
+        std::fs::write(
+            dir.join("p.yaml"),
+            "grants:\n  - {permission: x, rpcs: [Topolgy]}\n",
+        )
+        .unwrap();
+        let (c, d) = compile_in(
+            &dir,
+            "realms:\n  - {name: a, issuer: 'https://kc/realms/a', audiences: [z], hosts: ['*'], policy: p.yaml}\n",
+        );
+        assert!(c.is_none());
+        assert!(d.items()[0].span.file.ends_with("p.yaml"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,496 @@
+//! The JWKS cache: a realm's verification keys, fetched from Keycloak and kept current.
+//!
+//! What it guarantees, and why (Istio and Envoy get these wrong):
+//! - **Discovery**: keys come from `jwks_uri` in `<issuer>/.well-known/openid-configuration`
+//!   (both Keycloak issuer forms work because we only append the well-known path), or from an
+//!   explicit `jwks_uri`.
+//! - **Refresh**: every `refresh_interval` in the background; a failed refresh is retried after
+//!   `refetch_cooldown`.
+//! - **Unknown `kid`**: one refetch shared by every concurrent asker (single flight behind an
+//!   async mutex and a generation counter), then no other refetch until `refetch_cooldown` has
+//!   passed. A flood of random `kid`s therefore costs at most one fetch per cooldown.
+//! - **Keycloak down**: the last good keys stay usable for `keys_max_age` after their fetch;
+//!   after that the realm has no keys and Checks answer UNAVAILABLE (never allow).
+//! - **Bounds**: fetch timeout, response size limit, optional CA bundle for self-signed Keycloak.
+//!
+//! Keys are shared as an immutable [`KeySet`] behind an `ArcSwap`: a Check reads them with
+//! one atomic load and never waits for a fetch unless its `kid` is unknown.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ahash::AHashMap;
+use arc_swap::ArcSwapOption;
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use crate::metrics::Metrics;
+
+/// The largest JWKS or discovery document we accept.
+pub const MAX_DOCUMENT_BYTES: usize = 1 << 20;
+
+/// Timing of the JWKS cache.
+#[derive(Debug, Clone)]
+pub struct JwksSettings {
+    /// How often keys are refreshed in the background.
+    pub refresh_interval: Duration,
+    /// The least time between two fetches triggered by unknown `kid`s or failures.
+    pub refetch_cooldown: Duration,
+    /// How long one fetch may take.
+    pub fetch_timeout: Duration,
+    /// How long the last good keys stay usable when Keycloak cannot be reached.
+    pub keys_max_age: Duration,
+}
+
+impl Default for JwksSettings {
+    fn default() -> Self {
+        JwksSettings {
+            refresh_interval: Duration::from_secs(300),
+            refetch_cooldown: Duration::from_secs(10),
+            fetch_timeout: Duration::from_secs(5),
+            keys_max_age: Duration::from_secs(12 * 3600),
+        }
+    }
+}
+
+/// A verification key from a JWKS.
+pub struct VerifyKey {
+    /// The key as jsonwebtoken uses it.
+    pub key: DecodingKey,
+    /// The algorithm family the key belongs to (RSA, EC, Ed).
+    pub family: AlgorithmFamily,
+    /// The algorithm the JWK pins with `alg`, if any.
+    pub alg: Option<Algorithm>,
+    /// For EC keys, the curve's algorithm (P-256 → ES256, P-384 → ES384).
+    pub ec_alg: Option<Algorithm>,
+}
+
+impl VerifyKey {
+    /// Whether a token signed with `alg` may be verified with this key. HMAC is never
+    /// accepted (a public key must not double as a shared secret), and a key's `alg` or
+    /// curve pins the algorithm exactly.
+    pub fn accepts(&self, alg: Algorithm) -> bool {
+        if alg.family() == AlgorithmFamily::Hmac || alg.family() != self.family {
+            return false;
+        }
+        self.alg.is_none_or(|a| a == alg) && self.ec_alg.is_none_or(|a| a == alg)
+    }
+}
+
+impl std::fmt::Debug for VerifyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyKey")
+            .field("family", &self.family)
+            .field("alg", &self.alg)
+            .finish()
+    }
+}
+
+/// The keys of one fetch. Immutable.
+#[derive(Debug)]
+pub struct KeySet {
+    by_kid: AHashMap<Box<str>, Arc<VerifyKey>>,
+    without_kid: Vec<Arc<VerifyKey>>,
+    /// When the keys were fetched (tokio clock).
+    pub fetched_at: Instant,
+    /// How many JWKs of the document were skipped (encryption keys, unsupported types).
+    pub skipped: usize,
+}
+
+impl KeySet {
+    /// Parses a JWKS document. Encryption keys (`use: enc`), symmetric keys and keys we cannot
+    /// read are skipped, not fatal: Keycloak lists `RSA-OAEP` keys beside its signing keys.
+    pub fn from_jwks(document: &[u8], fetched_at: Instant) -> Result<KeySet, JwksError> {
+        #[derive(Deserialize)]
+        struct Doc {
+            keys: Vec<serde_json::Value>,
+        }
+        let doc: Doc = serde_json::from_slice(document)
+            .map_err(|e| JwksError::InvalidDocument(e.to_string()))?;
+        let mut set = KeySet {
+            by_kid: AHashMap::new(),
+            without_kid: Vec::new(),
+            fetched_at,
+            skipped: 0,
+        };
+        for value in doc.keys {
+            let Ok(jwk) = serde_json::from_value::<Jwk>(value) else {
+                set.skipped += 1;
+                continue;
+            };
+            match verify_key_from_jwk(&jwk) {
+                Some(key) => {
+                    let key = Arc::new(key);
+                    match jwk.common.key_id {
+                        Some(kid) => {
+                            set.by_kid.insert(kid.into(), key);
+                        }
+                        None => set.without_kid.push(key),
+                    }
+                }
+                None => set.skipped += 1,
+            }
+        }
+        if set.by_kid.is_empty() && set.without_kid.is_empty() {
+            return Err(JwksError::NoSigningKeys);
+        }
+        Ok(set)
+    }
+
+    /// Finds the key for a token header. With a `kid`, only that key; without one, the single
+    /// key without `kid` that accepts the algorithm (ambiguity is a miss, not a guess).
+    pub fn find(&self, kid: Option<&str>, alg: Algorithm) -> KeyLookup<'_> {
+        match kid {
+            Some(kid) => match self.by_kid.get(kid) {
+                Some(k) if k.accepts(alg) => KeyLookup::Found(k),
+                Some(_) => KeyLookup::AlgorithmMismatch,
+                None => KeyLookup::UnknownKid,
+            },
+            None => {
+                let mut it = self.without_kid.iter().filter(|k| k.accepts(alg));
+                match (it.next(), it.next()) {
+                    (Some(k), None) => KeyLookup::Found(k),
+                    _ => KeyLookup::UnknownKid,
+                }
+            }
+        }
+    }
+
+    /// How many usable keys the set has.
+    pub fn len(&self) -> usize {
+        self.by_kid.len() + self.without_kid.len()
+    }
+
+    /// Whether the set has no usable key.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The outcome of a key lookup.
+#[derive(Debug)]
+pub enum KeyLookup<'a> {
+    /// The key to verify with.
+    Found(&'a Arc<VerifyKey>),
+    /// No key has this `kid` (a refetch may help).
+    UnknownKid,
+    /// The key exists but belongs to another algorithm (a forgery attempt or a misconfigured
+    /// client: refetching will not help).
+    AlgorithmMismatch,
+}
+
+fn verify_key_from_jwk(jwk: &Jwk) -> Option<VerifyKey> {
+    if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
+        return None;
+    }
+    let alg = match jwk.common.key_algorithm {
+        None => None,
+        Some(ka) => Some(signing_algorithm(ka)?),
+    };
+    let (family, ec_alg) = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => (AlgorithmFamily::Rsa, None),
+        AlgorithmParameters::EllipticCurve(p) => {
+            let curve_alg = match p.curve {
+                jsonwebtoken::jwk::EllipticCurve::P256 => Algorithm::ES256,
+                jsonwebtoken::jwk::EllipticCurve::P384 => Algorithm::ES384,
+                _ => return None,
+            };
+            (AlgorithmFamily::Ec, Some(curve_alg))
+        }
+        AlgorithmParameters::OctetKeyPair(p) => {
+            if p.curve != jsonwebtoken::jwk::EllipticCurve::Ed25519 {
+                return None;
+            }
+            (AlgorithmFamily::Ed, None)
+        }
+        // Symmetric keys never verify tokens here: a JWKS is public.
+        _ => return None,
+    };
+    if alg.is_some_and(|a| a.family() != family) {
+        return None;
+    }
+    let key = DecodingKey::from_jwk(jwk).ok()?;
+    Some(VerifyKey {
+        key,
+        family,
+        alg,
+        ec_alg,
+    })
+}
+
+fn signing_algorithm(ka: KeyAlgorithm) -> Option<Algorithm> {
+    Some(match ka {
+        KeyAlgorithm::RS256 => Algorithm::RS256,
+        KeyAlgorithm::RS384 => Algorithm::RS384,
+        KeyAlgorithm::RS512 => Algorithm::RS512,
+        KeyAlgorithm::PS256 => Algorithm::PS256,
+        KeyAlgorithm::PS384 => Algorithm::PS384,
+        KeyAlgorithm::PS512 => Algorithm::PS512,
+        KeyAlgorithm::ES256 => Algorithm::ES256,
+        KeyAlgorithm::ES384 => Algorithm::ES384,
+        KeyAlgorithm::EdDSA => Algorithm::EdDSA,
+        _ => return None,
+    })
+}
+
+/// Why keys could not be had.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum JwksError {
+    /// Network, TLS, timeout or HTTP status failure.
+    #[error("fetching {url} failed: {reason}")]
+    Fetch {
+        /// What was fetched.
+        url: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// The discovery document or JWKS is not what OIDC says it is.
+    #[error("invalid document: {0}")]
+    InvalidDocument(String),
+    /// The JWKS has no key we can verify with.
+    #[error("the JWKS has no usable signing key")]
+    NoSigningKeys,
+}
+
+/// Where a realm's keys come from.
+#[derive(Debug, Clone)]
+pub struct JwksSource {
+    /// The realm's issuer (`https://kc/realms/camunda`).
+    pub issuer: Arc<str>,
+    /// An explicit JWKS URL; when absent it is discovered.
+    pub jwks_uri: Option<Arc<str>>,
+}
+
+/// The key cache of one realm. See the module docs for its behaviour.
+pub struct JwksCache {
+    realm: Arc<str>,
+    source: JwksSource,
+    settings: JwksSettings,
+    client: reqwest::Client,
+    metrics: Arc<Metrics>,
+    current: ArcSwapOption<KeySet>,
+    discovered_uri: std::sync::Mutex<Option<Arc<str>>>,
+    /// Serializes fetches; holds the time of the last attempt. Held across the fetch's
+    /// `.await`, which is why it is tokio's mutex.
+    fetch: tokio::sync::Mutex<Option<Instant>>,
+    /// Bumped after each fetch attempt, so waiters can tell a fetch happened while they queued.
+    generation: AtomicU64,
+}
+
+/// Why a fetch was made (a metrics label).
+#[derive(Debug, Clone, Copy)]
+pub enum FetchCause {
+    /// The first load at startup.
+    Startup,
+    /// The periodic refresh.
+    Refresh,
+    /// A token named a `kid` we do not have.
+    UnknownKid,
+    /// A Check found no usable keys.
+    NoKeys,
+}
+
+impl FetchCause {
+    fn as_str(self) -> &'static str {
+        match self {
+            FetchCause::Startup => "startup",
+            FetchCause::Refresh => "refresh",
+            FetchCause::UnknownKid => "unknown_kid",
+            FetchCause::NoKeys => "no_keys",
+        }
+    }
+}
+
+impl JwksCache {
+    /// A cache with no keys yet; call [`JwksCache::fetch_now`] or spawn [`JwksCache::run`].
+    pub fn new(
+        realm: Arc<str>,
+        source: JwksSource,
+        settings: JwksSettings,
+        client: reqwest::Client,
+        metrics: Arc<Metrics>,
+    ) -> JwksCache {
+        JwksCache {
+            realm,
+            source,
+            settings,
+            client,
+            metrics,
+            current: ArcSwapOption::empty(),
+            discovered_uri: std::sync::Mutex::new(None),
+            fetch: tokio::sync::Mutex::new(None),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// The current keys, unless they are older than `keys_max_age` (then none: a realm whose
+    /// Keycloak has been unreachable for that long must not keep accepting tokens forever).
+    pub fn keys(&self) -> Option<Arc<KeySet>> {
+        let keys = self.current.load_full()?;
+        (keys.fetched_at.elapsed() <= self.settings.keys_max_age).then_some(keys)
+    }
+
+    /// Whether usable keys are loaded (readiness).
+    pub fn is_ready(&self) -> bool {
+        self.keys().is_some()
+    }
+
+    /// Installs keys directly (dev mode, tests).
+    pub fn install(&self, keys: KeySet) {
+        self.current.store(Some(Arc::new(keys)));
+    }
+
+    /// Refetches keys on behalf of a Check (unknown `kid`, or no keys): joins a fetch already
+    /// under way, and fetches at most once per `refetch_cooldown`. Returns the keys after.
+    pub async fn refetch(&self, cause: FetchCause) -> Option<Arc<KeySet>> {
+        let seen = self.generation.load(Ordering::Acquire);
+        let mut last_attempt = self.fetch.lock().await;
+        if self.generation.load(Ordering::Acquire) != seen {
+            // Somebody fetched while we waited: share their result.
+            return self.keys();
+        }
+        if last_attempt.is_some_and(|t| t.elapsed() < self.settings.refetch_cooldown) {
+            self.metrics
+                .jwks_fetch(&self.realm, cause.as_str(), "cooldown");
+            return self.keys();
+        }
+        *last_attempt = Some(Instant::now());
+        let _ = self.fetch_locked(cause).await;
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.keys()
+    }
+
+    /// Fetches now, ignoring the cooldown (startup and the periodic refresh).
+    pub async fn fetch_now(&self, cause: FetchCause) -> Result<(), JwksError> {
+        let mut last_attempt = self.fetch.lock().await;
+        *last_attempt = Some(Instant::now());
+        let result = self.fetch_locked(cause).await;
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        result
+    }
+
+    async fn fetch_locked(&self, cause: FetchCause) -> Result<(), JwksError> {
+        let result = self.load().await;
+        match &result {
+            Ok(keys) => {
+                self.metrics.jwks_fetch(&self.realm, cause.as_str(), "ok");
+                tracing::info!(realm = %self.realm, cause = cause.as_str(), keys = keys.len(), skipped = keys.skipped, "JWKS loaded");
+            }
+            Err(e) => {
+                self.metrics
+                    .jwks_fetch(&self.realm, cause.as_str(), "error");
+                tracing::warn!(realm = %self.realm, cause = cause.as_str(), error = %e, "JWKS fetch failed; keeping last good keys");
+            }
+        }
+        result.map(|keys| self.current.store(Some(Arc::new(keys))))
+    }
+
+    async fn load(&self) -> Result<KeySet, JwksError> {
+        let uri = self.jwks_uri().await?;
+        let body = self.get(&uri).await?;
+        KeySet::from_jwks(&body, Instant::now())
+    }
+
+    async fn jwks_uri(&self) -> Result<Arc<str>, JwksError> {
+        if let Some(uri) = &self.source.jwks_uri {
+            return Ok(uri.clone());
+        }
+        if let Some(uri) = self.discovered_uri.lock().expect("not poisoned").clone() {
+            return Ok(uri);
+        }
+        #[derive(Deserialize)]
+        struct Discovery {
+            issuer: String,
+            jwks_uri: String,
+        }
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            self.source.issuer.trim_end_matches('/')
+        );
+        let body = self.get(&url).await?;
+        let doc: Discovery = serde_json::from_slice(&body)
+            .map_err(|e| JwksError::InvalidDocument(format!("{url}: {e}")))?;
+        if doc.issuer != *self.source.issuer {
+            return Err(JwksError::InvalidDocument(format!(
+                "{url} names issuer '{}', the realm is configured with '{}'",
+                doc.issuer, self.source.issuer
+            )));
+        }
+        let uri: Arc<str> = doc.jwks_uri.into();
+        *self.discovered_uri.lock().expect("not poisoned") = Some(uri.clone());
+        Ok(uri)
+    }
+
+    async fn get(&self, url: &str) -> Result<Vec<u8>, JwksError> {
+        let fail = |reason: String| JwksError::Fetch {
+            url: url.to_string(),
+            reason,
+        };
+        let mut resp = self
+            .client
+            .get(url)
+            .timeout(self.settings.fetch_timeout)
+            .send()
+            .await
+            .map_err(|e| fail(error_chain(&e)))?;
+        if !resp.status().is_success() {
+            return Err(fail(format!("HTTP {}", resp.status())));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| fail(error_chain(&e)))? {
+            if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+                return Err(fail(format!(
+                    "document larger than {MAX_DOCUMENT_BYTES} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    /// The background loop: refresh every `refresh_interval`; after a failure, retry after
+    /// `refetch_cooldown`. Ends when `shutdown` resolves.
+    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut ok = self.fetch_now(FetchCause::Startup).await.is_ok();
+        loop {
+            let wait = if ok {
+                self.settings.refresh_interval
+            } else {
+                self.settings.refetch_cooldown
+            };
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+            ok = self.fetch_now(FetchCause::Refresh).await.is_ok();
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
+}
+
+/// Builds the HTTP client for JWKS fetches, trusting `ca_bundle` (PEM) in addition to the
+/// system roots when given.
+pub fn http_client(ca_bundle: Option<&[u8]>) -> Result<reqwest::Client, reqwest::Error> {
+    let mut builder =
+        reqwest::Client::builder().user_agent(concat!("zeebe-authz/", env!("CARGO_PKG_VERSION")));
+    if let Some(pem) = ca_bundle {
+        for cert in reqwest::Certificate::from_pem_bundle(pem)? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build()
+}

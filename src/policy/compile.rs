@@ -1,0 +1,284 @@
+//! Policy compilation: raw YAML → [`Policy`], with every problem reported as a located
+//! [`Diagnostic`](crate::diag::Diagnostic).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use ahash::AHashMap;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::{Grant, PathRule, Policy};
+use crate::catalog::{Rpc, RpcSet};
+use crate::diag::{Diagnostics, Span, parse_yaml, read_source};
+
+/// The policy file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    /// A permission named exactly like an rpc grants that rpc (the Identity PoC's style).
+    #[serde(default)]
+    rpc_named_permissions: bool,
+    /// Named lists of rpcs, usable wherever an rpc name is.
+    #[serde(default)]
+    groups: BTreeMap<String, Vec<Spanned<String>>>,
+    /// Permission → rpcs.
+    #[serde(default)]
+    grants: Vec<RawGrant>,
+    /// Unknown rpcs under `/gateway_protocol.Gateway/`.
+    #[serde(default)]
+    unknown_rpcs: Option<PathRule>,
+    /// Paths of other gRPC services.
+    #[serde(default)]
+    other_paths: Option<PathRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGrant {
+    permission: Spanned<String>,
+    rpcs: Vec<Spanned<String>>,
+}
+
+/// Reads and compiles a policy file.
+pub fn compile_file(path: &Path, diags: &mut Diagnostics) -> Option<Policy> {
+    let (file, text) = read_source(path, diags)?;
+    compile(&file, &text, diags)
+}
+
+/// Compiles policy text. Returns `None` when any error was recorded.
+pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<Policy> {
+    let raw: RawPolicy = parse_yaml(file, text, diags)?;
+    let errors_before = diags.error_count();
+
+    let mut groups: AHashMap<&str, RpcSet> = AHashMap::new();
+    for (name, rpcs) in &raw.groups {
+        let key = format!("groups.{name}");
+        if Rpc::from_name(name).is_some() || name == "*" {
+            let span = rpcs
+                .first()
+                .map_or_else(|| Span::file(file), |r| Span::of(file, r));
+            diags
+                .error(
+                    span,
+                    &key,
+                    format!("group name '{name}' is also an rpc name"),
+                )
+                .hint("rename the group, e.g. with a lower-case name such as 'jobs'");
+            continue;
+        }
+        let set = resolve_rpcs(file, &key, rpcs, &AHashMap::new(), diags);
+        groups.insert(name.as_str(), set);
+    }
+
+    let mut grants = Vec::with_capacity(raw.grants.len());
+    let mut by_permission: AHashMap<Box<str>, Vec<u16>> = AHashMap::new();
+    for (i, g) in raw.grants.iter().enumerate() {
+        let key = format!("grants[{i}]");
+        let permission = g.permission.value.trim();
+        let rpcs = resolve_rpcs(file, &format!("{key}.rpcs"), &g.rpcs, &groups, diags);
+        if permission.is_empty() {
+            diags.error(
+                Span::of(file, &g.permission),
+                format!("{key}.permission"),
+                "permission is empty",
+            );
+            continue;
+        }
+        if g.rpcs.is_empty() {
+            diags
+                .warning(
+                    Span::of(file, &g.permission),
+                    format!("{key}.rpcs"),
+                    "grant lists no rpc and grants nothing",
+                )
+                .hint("list rpc names, group names or \"*\"");
+        }
+        let idx = u16::try_from(grants.len()).ok()?;
+        by_permission
+            .entry(permission.into())
+            .or_default()
+            .push(idx);
+        grants.push(Grant {
+            permission: permission.into(),
+            rpcs,
+        });
+    }
+
+    if diags.error_count() > errors_before {
+        return None;
+    }
+
+    let granting_permissions = Rpc::all()
+        .map(|rpc| {
+            let mut names: Vec<&str> = grants
+                .iter()
+                .filter(|g| g.rpcs.contains(rpc))
+                .map(|g| &*g.permission)
+                .collect();
+            if raw.rpc_named_permissions {
+                names.push(rpc.name());
+            }
+            names.dedup();
+            if names.is_empty() {
+                "no permission".into()
+            } else {
+                names.join(", ").into_boxed_str()
+            }
+        })
+        .collect();
+
+    Some(Policy {
+        source: file.clone(),
+        grants: grants.into(),
+        by_permission: by_permission
+            .into_iter()
+            .map(|(k, v)| (k, v.into()))
+            .collect(),
+        rpc_named_permissions: raw.rpc_named_permissions,
+        unknown_rpcs: raw.unknown_rpcs.unwrap_or(PathRule::Deny),
+        other_paths: raw.other_paths.unwrap_or(PathRule::Deny),
+        granting_permissions,
+    })
+}
+
+/// Resolves a list of rpc names, group names and `*` into a set, reporting unknown names
+/// with a "did you mean" hint.
+fn resolve_rpcs<'g>(
+    file: &Arc<Path>,
+    key: &str,
+    names: &[Spanned<String>],
+    groups: &AHashMap<&'g str, RpcSet>,
+    diags: &mut Diagnostics,
+) -> RpcSet {
+    let mut set = RpcSet::EMPTY;
+    for (j, name) in names.iter().enumerate() {
+        let n = name.value.as_str();
+        if n == "*" {
+            set = set.union(RpcSet::all());
+        } else if let Some(rpc) = Rpc::from_name(n) {
+            set = set.with(rpc);
+        } else if let Some(group) = groups.get(n) {
+            set = set.union(*group);
+        } else {
+            let candidates = Rpc::all()
+                .map(|r| -> &'g str { r.name() })
+                .chain(groups.keys().copied());
+            let d = diags.error(
+                Span::of(file, name),
+                format!("{key}[{j}]"),
+                format!("unknown rpc or group '{n}'"),
+            );
+            match suggest(n, candidates) {
+                Some(s) => d.hint(format!("did you mean '{s}'?")),
+                None => d.hint(
+                    "rpc names are the Gateway methods of proto/gateway.proto, e.g. 'Topology'",
+                ),
+            };
+        }
+    }
+    set
+}
+
+/// The closest candidate to `name` by edit distance (case-insensitive), if close enough to be
+/// a plausible typo.
+pub fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = name.to_ascii_lowercase();
+    candidates
+        .map(|c| (edit_distance(&lower, &c.to_ascii_lowercase()), c))
+        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::Severity;
+
+    fn compile_str(text: &str) -> (Option<Policy>, Diagnostics) {
+        let mut d = Diagnostics::default();
+        let file: Arc<Path> = Arc::from(Path::new("test.yaml"));
+        (compile(&file, text, &mut d), d)
+    }
+
+    #[test]
+    fn compiles_presets_and_groups() {
+        let (p, d) = compile_str(
+            "groups:\n  jobs: [ActivateJobs, CompleteJob]\ngrants:\n  - permission: 'write:*'\n    rpcs: ['*']\n  - permission: 'read:*'\n    rpcs: [Topology]\n  - permission: worker\n    rpcs: [jobs]\n",
+        );
+        assert!(d.items().is_empty(), "{:?}", d.items());
+        let p = p.unwrap();
+        assert_eq!(p.grants().len(), 3);
+        assert_eq!(p.grants()[0].rpcs, RpcSet::all());
+        assert_eq!(p.grants()[2].rpcs.iter().count(), 2);
+    }
+
+    #[test]
+    fn unknown_rpc_is_located_and_suggests_the_closest_name() {
+        let (p, d) = compile_str("grants:\n  - permission: x\n    rpcs: [Topolgy]\n");
+        assert!(p.is_none());
+        let e = &d.items()[0];
+        assert_eq!(e.severity, Severity::Error);
+        assert_eq!((e.span.line, e.key.as_str()), (3, "grants[0].rpcs[0]"));
+        assert_eq!(e.hint.as_deref(), Some("did you mean 'Topology'?"));
+    }
+
+    #[test]
+    fn every_error_is_reported_at_once() {
+        let (_, d) = compile_str(
+            "grants:\n  - permission: x\n    rpcs: [Nope1]\n  - permission: ''\n    rpcs: [Nope2]\n",
+        );
+        assert_eq!(
+            d.items()
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count(),
+            3
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_yaml_are_errors_not_panics() {
+        for text in [
+            "grantz: []\n",
+            "grants: [\n",
+            "grants:\n  - permission: x\n",
+            "\u{0}",
+            "- a\n- b\n",
+            "",
+        ] {
+            let (_, d) = compile_str(text);
+            if text.is_empty() {
+                continue;
+            }
+            assert!(d.has_errors(), "no error for {text:?}");
+        }
+    }
+
+    #[test]
+    fn suggest_only_close_names() {
+        let names = ["Topology", "CompleteJob"];
+        assert_eq!(suggest("topology", names.iter().copied()), Some("Topology"));
+        assert_eq!(
+            suggest("Completejob", names.iter().copied()),
+            Some("CompleteJob")
+        );
+        assert_eq!(suggest("Frobnicate", names.iter().copied()), None);
+    }
+}

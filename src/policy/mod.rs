@@ -1,0 +1,93 @@
+//! The policy: which Identity permissions grant which Zeebe rpcs. Pure: no I/O, no async.
+//!
+//! A policy file (`policies/*.yaml`) is deserialized into `Raw*` types that mirror the file,
+//! then [`compile`] validates it against the rpc catalog and builds the lookup structures a
+//! Check needs: a map from permission name to grants, and per grant an [`RpcSet`]. The same
+//! function serves `serve` and `lint`, so what lint accepts is exactly what the server runs.
+//!
+//! Evaluation happens in two steps. When a token is first verified, [`Policy::grants_for`]
+//! turns its permissions into a [`Grants`] value (a bitset), which the verified-token cache
+//! keeps; every later Check is then one bit test in [`Policy::decide`].
+
+mod compile;
+mod eval;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ahash::AHashMap;
+
+use crate::catalog::{Rpc, RpcSet};
+
+pub use compile::{compile, compile_file, suggest};
+pub use eval::{Grants, RpcDeny};
+
+/// What to do with a path that is not a known gateway rpc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PathRule {
+    /// PERMISSION_DENIED for everyone (the default).
+    Deny,
+    /// Allowed for any valid token of the realm.
+    Authenticated,
+}
+
+/// A compiled policy. Immutable; shared as `Arc<Policy>` and swapped whole.
+#[derive(Debug)]
+pub struct Policy {
+    /// The file it was compiled from (for logs and lint).
+    pub source: Arc<Path>,
+    grants: Box<[Grant]>,
+    by_permission: AHashMap<Box<str>, Box<[u16]>>,
+    rpc_named_permissions: bool,
+    unknown_rpcs: PathRule,
+    other_paths: PathRule,
+    /// Per rpc (catalog index): the permissions that would grant it, for deny messages.
+    granting_permissions: Box<[Box<str>]>,
+}
+
+/// One grant: a permission and the rpcs it allows.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    /// The Identity permission (Keycloak client role) that activates this grant.
+    pub permission: Box<str>,
+    /// The rpcs it grants.
+    pub rpcs: RpcSet,
+}
+
+impl Policy {
+    /// The grants in file order.
+    pub fn grants(&self) -> &[Grant] {
+        &self.grants
+    }
+
+    /// Whether a permission named after an rpc grants that rpc (Identity PoC style).
+    pub fn rpc_named_permissions(&self) -> bool {
+        self.rpc_named_permissions
+    }
+
+    /// What happens to unknown rpcs under the gateway service.
+    pub fn unknown_rpcs(&self) -> PathRule {
+        self.unknown_rpcs
+    }
+
+    /// What happens to paths of other services.
+    pub fn other_paths(&self) -> PathRule {
+        self.other_paths
+    }
+
+    /// The rpcs that some permission grants.
+    pub fn granted_somewhere(&self) -> RpcSet {
+        let base = if self.rpc_named_permissions {
+            RpcSet::all()
+        } else {
+            RpcSet::EMPTY
+        };
+        self.grants.iter().fold(base, |s, g| s.union(g.rpcs))
+    }
+
+    /// The permissions that would grant `rpc`, as a display list (`write:*, CreateProcessInstance`).
+    pub fn granting_permissions(&self, rpc: Rpc) -> &str {
+        &self.granting_permissions[rpc.index()]
+    }
+}

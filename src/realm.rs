@@ -1,0 +1,105 @@
+//! Realms: which Keycloak realm (issuer, audiences, policy, keys) protects a request's host.
+//!
+//! A realm is chosen by the request's `:authority` before the token is read, and the token
+//! must then be of that realm's issuer: a token of realm A is never accepted on realm B's host,
+//! even if both realms trust the same Keycloak.
+
+use std::sync::Arc;
+
+use ahash::AHashMap;
+
+use crate::config::RealmConfig;
+use crate::jwks::JwksCache;
+use crate::policy::Policy;
+use crate::token::verify::TokenRules;
+
+/// One realm, ready to serve.
+pub struct Realm {
+    /// Position in the config (part of token cache keys).
+    pub index: usize,
+    /// Name for logs and headers.
+    pub name: Arc<str>,
+    /// What tokens must satisfy.
+    pub rules: TokenRules,
+    /// The compiled policy.
+    pub policy: Arc<Policy>,
+    /// The realm's keys.
+    pub jwks: Arc<JwksCache>,
+}
+
+/// All realms, indexed by host.
+pub struct Realms {
+    realms: Box<[Realm]>,
+    by_host: AHashMap<Box<str>, usize>,
+    any_host: Option<usize>,
+}
+
+impl Realms {
+    /// Builds the host index. Host uniqueness was checked when the config was compiled.
+    pub fn new(realms: Vec<(RealmConfig, Arc<JwksCache>)>, leeway: u64) -> Realms {
+        let mut by_host = AHashMap::new();
+        let mut any_host = None;
+        let realms: Box<[Realm]> = realms
+            .into_iter()
+            .enumerate()
+            .map(|(index, (c, jwks))| {
+                for h in c.hosts.iter() {
+                    if &**h == "*" {
+                        any_host = Some(index);
+                    } else {
+                        by_host.insert(h.clone(), index);
+                    }
+                }
+                Realm {
+                    index,
+                    name: c.name,
+                    rules: TokenRules {
+                        issuer: c.issuer,
+                        audiences: c.audiences,
+                        leeway,
+                        permissions_claim: c.permissions_claim,
+                        tenants_claim: c.tenants_claim,
+                    },
+                    policy: c.policy,
+                    jwks,
+                }
+            })
+            .collect();
+        Realms {
+            realms,
+            by_host,
+            any_host,
+        }
+    }
+
+    /// The realm protecting `host`: an exact match, then the host without its port, then the
+    /// `*` realm. Hosts compare case-insensitively.
+    pub fn for_host(&self, host: &str) -> Option<&Realm> {
+        let idx = self.lookup(host).or_else(|| {
+            if host.bytes().any(|b| b.is_ascii_uppercase()) {
+                self.lookup(&host.to_ascii_lowercase())
+            } else {
+                None
+            }
+        });
+        idx.or(self.any_host).map(|i| &self.realms[i])
+    }
+
+    fn lookup(&self, host: &str) -> Option<usize> {
+        if let Some(i) = self.by_host.get(host) {
+            return Some(*i);
+        }
+        // `host:port` → `host`; leave IPv6 literals (`[::1]:26500`) to their bracketed form.
+        let (name, port) = host.rsplit_once(':')?;
+        if port.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty() {
+            self.by_host.get(name).copied()
+        } else {
+            None
+        }
+    }
+
+    /// Every realm.
+    pub fn iter(&self) -> impl Iterator<Item = &Realm> {
+        self.realms.iter()
+    }
+}

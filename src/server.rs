@@ -1,0 +1,164 @@
+//! Serving: the tonic ext_authz service, the admin HTTP server and the JWKS refreshers, started
+//! on listeners the caller binds and stopped by a shutdown future the caller owns.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use envoy_types::ext_authz::v3::pb::{
+    Authorization, AuthorizationServer, CheckRequest, CheckResponse,
+};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{Request, Response, Status};
+
+use crate::admin::{self, AdminState};
+use crate::authorizer::Authorizer;
+use crate::config::Config;
+use crate::issuer::SigningKey;
+use crate::jwks::{JwksCache, JwksSource, KeySet, http_client};
+use crate::metrics::Metrics;
+use crate::realm::Realms;
+
+/// The tonic adapter: one Check in, one CheckResponse out.
+struct CheckService {
+    authorizer: Arc<Authorizer>,
+}
+
+#[tonic::async_trait]
+impl Authorization for CheckService {
+    async fn check(
+        &self,
+        request: Request<CheckRequest>,
+    ) -> Result<Response<CheckResponse>, Status> {
+        Ok(Response::new(
+            self.authorizer.check(request.get_ref()).await,
+        ))
+    }
+}
+
+/// The dev issuer that `serve --dev` plays: its key and realm path.
+pub struct DevIssuer {
+    /// The signing key whose JWKS the admin port serves.
+    pub key: SigningKey,
+    /// The realm's issuer URL.
+    pub issuer: String,
+}
+
+/// The two bound listeners.
+pub struct Listeners {
+    /// ext_authz gRPC.
+    pub check: TcpListener,
+    /// Admin HTTP.
+    pub admin: TcpListener,
+}
+
+impl Listeners {
+    /// Binds both addresses of the config.
+    pub async fn bind(config: &Config) -> anyhow::Result<Listeners> {
+        let check = TcpListener::bind(config.listen.check)
+            .await
+            .with_context(|| format!("binding Check address {}", config.listen.check))?;
+        let admin = TcpListener::bind(config.listen.admin)
+            .await
+            .with_context(|| format!("binding admin address {}", config.listen.admin))?;
+        Ok(Listeners { check, admin })
+    }
+}
+
+/// Builds the authorizer of a config (no I/O yet: keys load when [`serve`] runs).
+pub fn build(
+    config: &Config,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<(Arc<Authorizer>, Vec<Arc<JwksCache>>)> {
+    let client =
+        http_client(config.ca_bundle.as_deref()).context("building the JWKS HTTP client")?;
+    let mut caches = Vec::new();
+    let realms = config
+        .realms
+        .iter()
+        .map(|r| {
+            let source = JwksSource {
+                issuer: r.issuer.clone(),
+                jwks_uri: r.jwks_uri.clone(),
+            };
+            let cache = Arc::new(JwksCache::new(
+                r.name.clone(),
+                source,
+                config.jwks.clone(),
+                client.clone(),
+                metrics.clone(),
+            ));
+            caches.push(cache.clone());
+            (r.clone(), cache)
+        })
+        .collect();
+    let realms = Realms::new(realms, config.token.leeway.as_secs());
+    let authorizer = Authorizer::new(
+        realms,
+        &config.token,
+        config.identity_headers.clone(),
+        metrics,
+    );
+    Ok((Arc::new(authorizer), caches))
+}
+
+/// Runs until `shutdown` resolves: loads keys (readiness turns on when every realm has keys),
+/// serves Checks and the admin port, refreshes keys in the background.
+pub async fn serve(
+    config: Config,
+    listeners: Listeners,
+    dev: Option<DevIssuer>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new());
+    let (authorizer, caches) = build(&config, metrics)?;
+    if let Some(dev) = &dev {
+        let doc = crate::issuer::jwks(&[&dev.key]).to_string();
+        for cache in &caches {
+            cache.install(KeySet::from_jwks(
+                doc.as_bytes(),
+                tokio::time::Instant::now(),
+            )?);
+        }
+    }
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for cache in caches {
+        tasks.spawn(cache.run(stopped()));
+    }
+    let state = AdminState {
+        authorizer: authorizer.clone(),
+        dev: dev.map(Arc::new),
+    };
+    let admin_listener = listeners.admin;
+    let admin_stop = stopped();
+    tasks.spawn(async move {
+        if let Err(e) = admin::serve(admin_listener, state, admin_stop).await {
+            tracing::error!(error = %e, "Admin server failed");
+        }
+    });
+
+    let check_stop = stopped();
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+
+    let incoming = TcpListenerStream::new(listeners.check);
+    let result = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(AuthorizationServer::new(CheckService { authorizer }))
+        .serve_with_incoming_shutdown(incoming, check_stop)
+        .await;
+    while tasks.join_next().await.is_some() {}
+    result.context("Check server failed")
+}

@@ -1,0 +1,263 @@
+//! Verifying a JWT against a realm's keys and rules: the cold path of a Check.
+//!
+//! Order matters for clear answers and for safety: the header is read first (algorithm and
+//! `kid`; `none` and HMAC refused before any key is touched), then the key is looked up (its
+//! family and pinned `alg` must agree with the token's), then signature and standard claims
+//! are verified by jsonwebtoken, then `iat` and the permissions are read.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Validation};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::Principal;
+use super::claims::ClaimPath;
+use crate::decision::{Deny, Outcome};
+use crate::jwks::VerifyKey;
+use crate::policy::Policy;
+
+/// What a realm requires of its tokens.
+#[derive(Debug, Clone)]
+pub struct TokenRules {
+    /// The exact `iss`.
+    pub issuer: Arc<str>,
+    /// `aud` must contain at least one of these.
+    pub audiences: Box<[Box<str>]>,
+    /// Clock leeway for `exp`, `nbf` and `iat`, in seconds.
+    pub leeway: u64,
+    /// Where the Identity permissions are.
+    pub permissions_claim: ClaimPath,
+    /// Where the caller's tenants are (none configured: the caller holds no tenant).
+    pub tenants_claim: Option<ClaimPath>,
+}
+
+/// The parts of a JWT header we act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtHeader {
+    /// The signing algorithm (never `none` or HMAC).
+    pub alg: Algorithm,
+    /// The key id.
+    pub kid: Option<String>,
+}
+
+/// Reads the header segment. Refuses `none`, HMAC and unknown algorithms by name.
+pub fn parse_header(token: &str) -> Result<JwtHeader, Deny> {
+    #[derive(Deserialize)]
+    struct Raw {
+        alg: Option<String>,
+        kid: Option<String>,
+    }
+    let segment = token.split('.').next().unwrap_or_default();
+    let raw: Raw = decode_segment(segment).ok_or_else(|| {
+        Deny::new(
+            Outcome::MalformedToken,
+            "token header is not base64url JSON",
+        )
+    })?;
+    let Some(alg) = raw.alg else {
+        return Err(Deny::new(
+            Outcome::MalformedToken,
+            "token header has no alg",
+        ));
+    };
+    let alg = match alg.as_str() {
+        "RS256" => Algorithm::RS256,
+        "RS384" => Algorithm::RS384,
+        "RS512" => Algorithm::RS512,
+        "PS256" => Algorithm::PS256,
+        "PS384" => Algorithm::PS384,
+        "PS512" => Algorithm::PS512,
+        "ES256" => Algorithm::ES256,
+        "ES384" => Algorithm::ES384,
+        "EdDSA" => Algorithm::EdDSA,
+        other => {
+            let shown: String = other
+                .chars()
+                .take(16)
+                .filter(|c| c.is_ascii_graphic())
+                .collect();
+            return Err(Deny::new(
+                Outcome::UnsupportedAlgorithm,
+                format!("token algorithm '{shown}' is not accepted"),
+            ));
+        }
+    };
+    Ok(JwtHeader { alg, kid: raw.kid })
+}
+
+/// The `iss` of a token whose signature has not been checked. Only used to answer "wrong
+/// issuer" without fetching keys for a token that could never be ours.
+pub fn unverified_issuer(token: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Raw {
+        iss: Option<String>,
+    }
+    let segment = token.split('.').nth(1)?;
+    decode_segment::<Raw>(segment)?.iss
+}
+
+fn decode_segment<T: serde::de::DeserializeOwned>(segment: &str) -> Option<T> {
+    let bytes = URL_SAFE_NO_PAD.decode(segment).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Verifies `token` with `key` and distils the principal under `policy`.
+pub fn verify(
+    token: &str,
+    header: &JwtHeader,
+    key: &VerifyKey,
+    rules: &TokenRules,
+    policy: &Policy,
+    now: u64,
+) -> Result<Principal, Deny> {
+    let mut validation = Validation::new(header.alg);
+    validation.leeway = rules.leeway;
+    validation.validate_nbf = true;
+    validation.set_issuer(&[&*rules.issuer]);
+    validation.set_audience(&rules.audiences);
+    validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+
+    let data = jsonwebtoken::decode::<Value>(token, &key.key, &validation)
+        .map_err(|e| deny_for(e.kind(), rules))?;
+    let claims = data.claims;
+
+    if let Some(iat) = claims.get("iat").and_then(Value::as_u64)
+        && iat > now + rules.leeway
+    {
+        return Err(Deny::new(
+            Outcome::NotYetValid,
+            "token issued in the future (iat)",
+        ));
+    }
+    let expires_at = claims
+        .get("exp")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| Deny::new(Outcome::InvalidClaims, "token exp is not a number"))?;
+
+    let permissions = rules.permissions_claim.read(&claims);
+    let tenants = rules
+        .tenants_claim
+        .as_ref()
+        .map(|c| c.read(&claims))
+        .unwrap_or_default();
+    let text = |name: &str| claims.get(name).and_then(Value::as_str).unwrap_or_default();
+    let client_id = match text("azp") {
+        "" => text("clientId"),
+        azp => azp,
+    };
+    Ok(Principal {
+        subject: text("sub").into(),
+        client_id: client_id.into(),
+        grants: policy.grants_for(permissions.iter().copied()),
+        tenants: tenants.into_iter().map(Into::into).collect(),
+        expires_at,
+    })
+}
+
+fn deny_for(kind: &ErrorKind, rules: &TokenRules) -> Deny {
+    match kind {
+        ErrorKind::InvalidSignature => {
+            Deny::new(Outcome::BadSignature, "token signature is invalid")
+        }
+        ErrorKind::ExpiredSignature => Deny::new(Outcome::Expired, "token expired"),
+        ErrorKind::ImmatureSignature => {
+            Deny::new(Outcome::NotYetValid, "token not valid yet (nbf)")
+        }
+        ErrorKind::InvalidIssuer => Deny::new(
+            Outcome::WrongIssuer,
+            format!("token issuer is not {}", rules.issuer),
+        ),
+        ErrorKind::InvalidAudience => Deny::new(
+            Outcome::WrongAudience,
+            format!("token audience is not {}", rules.audiences.join(" or ")),
+        ),
+        ErrorKind::MissingRequiredClaim(c) => {
+            Deny::new(Outcome::InvalidClaims, format!("token has no {c} claim"))
+        }
+        ErrorKind::InvalidClaimFormat(c) => Deny::new(
+            Outcome::InvalidClaims,
+            format!("token claim {c} has the wrong type"),
+        ),
+        ErrorKind::InvalidAlgorithm
+        | ErrorKind::MissingAlgorithm
+        | ErrorKind::UnsupportedAlgorithm => Deny::new(
+            Outcome::AlgorithmMismatch,
+            "token algorithm does not match its key",
+        ),
+        ErrorKind::InvalidEcdsaKey
+        | ErrorKind::InvalidEddsaKey
+        | ErrorKind::InvalidRsaKey(_)
+        | ErrorKind::InvalidKeyFormat => Deny::new(
+            Outcome::BadSignature,
+            "token signature does not verify with the realm key",
+        ),
+        _ => Deny::new(Outcome::MalformedToken, "token is not a valid JWT"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(json: &str) -> String {
+        URL_SAFE_NO_PAD.encode(json)
+    }
+
+    #[test]
+    fn header_refuses_none_and_hmac_by_name() {
+        for (alg, outcome) in [
+            ("none", Outcome::UnsupportedAlgorithm),
+            ("HS256", Outcome::UnsupportedAlgorithm),
+            ("ES512", Outcome::UnsupportedAlgorithm),
+        ] {
+            let t = format!("{}.{}.", seg(&format!(r#"{{"alg":"{alg}"}}"#)), seg("{}"));
+            assert_eq!(parse_header(&t).unwrap_err().outcome, outcome, "{alg}");
+        }
+        let t = format!(
+            "{}.{}.sig",
+            seg(r#"{"alg":"RS256","kid":"k1","typ":"JWT"}"#),
+            seg("{}")
+        );
+        assert_eq!(
+            parse_header(&t).unwrap(),
+            JwtHeader {
+                alg: Algorithm::RS256,
+                kid: Some("k1".into())
+            }
+        );
+    }
+
+    #[test]
+    fn header_garbage_is_malformed() {
+        for t in [
+            "x.y.z",
+            ".y.z",
+            &format!("{}.a.b", seg("[]")),
+            &format!("{}.a.b", seg(r#"{"typ":"JWT"}"#)),
+        ] {
+            assert_eq!(
+                parse_header(t).unwrap_err().outcome,
+                Outcome::MalformedToken,
+                "{t}"
+            );
+        }
+    }
+
+    #[test]
+    fn unverified_issuer_reads_iss_only_when_present() {
+        let t = format!(
+            "{}.{}.s",
+            seg("{}"),
+            seg(r#"{"iss":"https://kc/realms/a"}"#)
+        );
+        assert_eq!(
+            unverified_issuer(&t).as_deref(),
+            Some("https://kc/realms/a")
+        );
+        assert_eq!(unverified_issuer("a.b.c"), None);
+    }
+}
