@@ -8,36 +8,72 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
-use aws_lc_rs::signature::{self, KeyPair as _};
+use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 
-/// An RSA signing key with its `kid`.
+/// A signing key with its `kid` and JWS algorithm.
 pub struct SigningKey {
     kid: String,
-    pair: KeyPair,
+    alg: Algorithm,
+    pair: Pair,
+}
+
+enum Pair {
+    Rsa(KeyPair),
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
 }
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SigningKey")
             .field("kid", &self.kid)
+            .field("alg", &self.alg)
             .finish_non_exhaustive()
     }
 }
 
 /// Why a key could not be made or used.
 #[derive(Debug, thiserror::Error)]
-#[error("RSA key operation failed")]
+#[error("signing key operation failed")]
 pub struct KeyError;
 
 impl SigningKey {
-    /// Generates a fresh RSA-2048 key.
+    /// Generates a fresh RSA-2048 key for RS256 (Keycloak's default).
     pub fn generate(kid: impl Into<String>) -> Result<SigningKey, KeyError> {
+        SigningKey::generate_for(Algorithm::RS256, kid)
+    }
+
+    /// Generates a fresh key for `alg` (RSA-2048 for RS*/PS*, P-256/P-384, Ed25519).
+    /// HMAC is refused: an issuer's keys are asymmetric.
+    pub fn generate_for(alg: Algorithm, kid: impl Into<String>) -> Result<SigningKey, KeyError> {
+        let pair = match alg {
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => {
+                Pair::Rsa(KeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError)?)
+            }
+            Algorithm::ES256 => Pair::Ec(
+                EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
+                    .map_err(|_| KeyError)?,
+            ),
+            Algorithm::ES384 => Pair::Ec(
+                EcdsaKeyPair::generate(&signature::ECDSA_P384_SHA384_FIXED_SIGNING)
+                    .map_err(|_| KeyError)?,
+            ),
+            Algorithm::EdDSA => Pair::Ed(Ed25519KeyPair::generate().map_err(|_| KeyError)?),
+            _ => return Err(KeyError),
+        };
         Ok(SigningKey {
             kid: kid.into(),
-            pair: KeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError)?,
+            alg,
+            pair,
         })
     }
 
@@ -46,39 +82,99 @@ impl SigningKey {
         &self.kid
     }
 
-    /// The public JWK, as Keycloak publishes it.
-    pub fn jwk(&self) -> Value {
-        let public = self.pair.public_key();
-        json!({
-            "kid": self.kid,
-            "kty": "RSA",
-            "alg": "RS256",
-            "use": "sig",
-            "n": URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
-            "e": URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
-        })
+    /// The JWS algorithm it signs with.
+    pub fn alg(&self) -> Algorithm {
+        self.alg
     }
 
-    /// Signs `claims` as an RS256 JWT with this key's `kid`.
+    /// The public JWK, as Keycloak publishes it.
+    pub fn jwk(&self) -> Value {
+        let alg = alg_name(self.alg);
+        match &self.pair {
+            Pair::Rsa(pair) => {
+                let public = pair.public_key();
+                json!({
+                    "kid": self.kid, "kty": "RSA", "alg": alg, "use": "sig",
+                    "n": URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
+                    "e": URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
+                })
+            }
+            Pair::Ec(pair) => {
+                // Uncompressed point: 0x04 || x || y.
+                let point = pair.public_key().as_ref();
+                let (x, y) = point[1..].split_at((point.len() - 1) / 2);
+                let crv = if self.alg == Algorithm::ES256 {
+                    "P-256"
+                } else {
+                    "P-384"
+                };
+                json!({
+                    "kid": self.kid, "kty": "EC", "alg": alg, "use": "sig", "crv": crv,
+                    "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y),
+                })
+            }
+            Pair::Ed(pair) => json!({
+                "kid": self.kid, "kty": "OKP", "alg": alg, "use": "sig", "crv": "Ed25519",
+                "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
+            }),
+        }
+    }
+
+    /// Signs `claims` as a JWT with this key's algorithm and `kid`.
     pub fn sign(&self, claims: &Value) -> Result<String, KeyError> {
-        let header = json!({"alg": "RS256", "typ": "JWT", "kid": self.kid});
+        let header = json!({"alg": alg_name(self.alg), "typ": "JWT", "kid": self.kid});
+        self.sign_with_header(&header, claims)
+    }
+
+    /// Signs `claims` under an arbitrary header (tests forge headers with it).
+    pub fn sign_with_header(&self, header: &Value, claims: &Value) -> Result<String, KeyError> {
         let mut token = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),
             URL_SAFE_NO_PAD.encode(claims.to_string())
         );
-        let mut sig = vec![0u8; self.pair.public_modulus_len()];
-        self.pair
-            .sign(
-                &signature::RSA_PKCS1_SHA256,
-                &SystemRandom::new(),
-                token.as_bytes(),
-                &mut sig,
-            )
-            .map_err(|_| KeyError)?;
+        let rng = SystemRandom::new();
+        let sig = match &self.pair {
+            Pair::Rsa(pair) => {
+                let padding: &'static dyn signature::RsaEncoding = match self.alg {
+                    Algorithm::RS384 => &signature::RSA_PKCS1_SHA384,
+                    Algorithm::RS512 => &signature::RSA_PKCS1_SHA512,
+                    Algorithm::PS256 => &signature::RSA_PSS_SHA256,
+                    Algorithm::PS384 => &signature::RSA_PSS_SHA384,
+                    Algorithm::PS512 => &signature::RSA_PSS_SHA512,
+                    _ => &signature::RSA_PKCS1_SHA256,
+                };
+                let mut sig = vec![0u8; pair.public_modulus_len()];
+                pair.sign(padding, &rng, token.as_bytes(), &mut sig)
+                    .map_err(|_| KeyError)?;
+                sig
+            }
+            Pair::Ec(pair) => pair
+                .sign(&rng, token.as_bytes())
+                .map_err(|_| KeyError)?
+                .as_ref()
+                .to_vec(),
+            Pair::Ed(pair) => pair.sign(token.as_bytes()).as_ref().to_vec(),
+        };
         token.push('.');
         token.push_str(&URL_SAFE_NO_PAD.encode(sig));
         Ok(token)
+    }
+}
+
+/// The JWS name of an algorithm (`RS256`).
+pub fn alg_name(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::RS256 => "RS256",
+        Algorithm::RS384 => "RS384",
+        Algorithm::RS512 => "RS512",
+        Algorithm::PS256 => "PS256",
+        Algorithm::PS384 => "PS384",
+        Algorithm::PS512 => "PS512",
+        Algorithm::ES256 => "ES256",
+        Algorithm::ES384 => "ES384",
+        Algorithm::EdDSA => "EdDSA",
+        _ => "HS",
     }
 }
 

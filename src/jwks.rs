@@ -273,8 +273,8 @@ pub struct JwksCache {
     metrics: Arc<Metrics>,
     current: ArcSwapOption<KeySet>,
     discovered_uri: std::sync::Mutex<Option<Arc<str>>>,
-    /// Serializes fetches; holds the time of the last attempt. Held across the fetch's
-    /// `.await`, which is why it is tokio's mutex.
+    /// Serializes fetches; holds the time of the last on-demand (Check-triggered) attempt.
+    /// Held across the fetch's `.await`, which is why it is tokio's mutex.
     fetch: tokio::sync::Mutex<Option<Instant>>,
     /// Bumped after each fetch attempt, so waiters can tell a fetch happened while they queued.
     generation: AtomicU64,
@@ -365,8 +365,9 @@ impl JwksCache {
 
     /// Fetches now, ignoring the cooldown (startup and the periodic refresh).
     pub async fn fetch_now(&self, cause: FetchCause) -> Result<(), JwksError> {
-        let mut last_attempt = self.fetch.lock().await;
-        *last_attempt = Some(Instant::now());
+        // Scheduled fetches do not start the on-demand cooldown: a key rotated right after a
+        // refresh must still be picked up by the first token that uses it.
+        let _serialized = self.fetch.lock().await;
         let result = self.fetch_locked(cause).await;
         self.generation.fetch_add(1, Ordering::AcqRel);
         result

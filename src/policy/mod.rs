@@ -90,4 +90,26 @@ impl Policy {
     pub fn granting_permissions(&self, rpc: Rpc) -> &str {
         &self.granting_permissions[rpc.index()]
     }
+
+    /// The rpcs some grant allows only under conditions on request fields: the authorizer must
+    /// see their body, and Istio cannot decide them natively (`zeebe-authz istio` sends them
+    /// to the CUSTOM provider). Empty until grants can carry conditions (issue 3).
+    pub fn conditional_rpcs(&self) -> RpcSet {
+        RpcSet::EMPTY
+    }
+
+    /// Whether any rule needs the request body (the mesh's ext_authz provider must then send
+    /// it with `includeRequestBodyInCheck`).
+    pub fn needs_body(&self) -> bool {
+        !self.conditional_rpcs().is_empty()
+    }
+}
+
+impl Grant {
+    /// Whether the grant only applies under conditions on request fields (then a broader
+    /// unconditional grant shadows it, but it shadows nothing). Always false until grants can
+    /// carry conditions (issue 3).
+    pub fn is_conditional(&self) -> bool {
+        false
+    }
 }

@@ -1,0 +1,303 @@
+//! The servers a bench run starts itself, on loopback, on a runtime of their own.
+//!
+//! - [`Issuer`]: a Keycloak-shaped issuer (discovery and JWKS at Keycloak's paths) serving the
+//!   bench's own signing key, counting every JWKS fetch so a run can tell how many the
+//!   authorizer made.
+//! - [`InProcess`]: zeebe-authz itself (`server::serve` with a one-realm config trusting the
+//!   issuer) or the allow-all server, each on its own tokio runtime so the server's threads
+//!   are not the load generator's, as with two processes.
+//!
+//! Everything binds `127.0.0.1:0`; readiness is the admin `/readyz` (ours) or the bound
+//! listener (allow-all), never a sleep.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::runtime::Runtime;
+use tokio::task::JoinHandle;
+
+use crate::authorizer::Authorizer;
+use crate::config::{Config, Listen, RealmConfig, TokenSettings};
+use crate::decision::IdentityHeaders;
+use crate::issuer::SigningKey;
+use crate::jwks::{FetchCause, JwksSettings};
+use crate::metrics::Metrics;
+use crate::policy::Policy;
+use crate::server::Listeners;
+use crate::token::claims::ClaimPath;
+
+/// The audience of bench tokens (Camunda Identity's Zeebe API).
+pub const BENCH_AUDIENCE: &str = "zeebe-api";
+/// The realm path of the bench issuer, as Quarkus Keycloak names it.
+pub const BENCH_REALM_PATH: &str = "/realms/bench";
+/// The in-process authorizer's unknown-`kid` refetch cooldown: short, so a run can wait it
+/// out after the startup fetch, and long enough that a 1,000-Check flood fits in one window.
+pub const BENCH_REFETCH_COOLDOWN: Duration = Duration::from_secs(1);
+/// How long a started server may take to become ready.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The bench's Keycloak: a signing key, served as a JWKS on loopback.
+pub struct Issuer {
+    /// The key the JWKS holds.
+    pub key: SigningKey,
+    /// The issuer URL (`http://127.0.0.1:<port>/realms/bench`).
+    pub url: String,
+    fetches: Arc<AtomicU64>,
+}
+
+struct IssuerDocs {
+    discovery: String,
+    jwks: String,
+    fetches: Arc<AtomicU64>,
+}
+
+impl Issuer {
+    /// Binds 127.0.0.1:0 and serves discovery and JWKS of a fresh RS256 key on the current
+    /// runtime until it is dropped.
+    pub async fn start() -> anyhow::Result<Issuer> {
+        let key = SigningKey::generate("bench-1")?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}{BENCH_REALM_PATH}", listener.local_addr()?);
+        let fetches = Arc::new(AtomicU64::new(0));
+        let docs = Arc::new(IssuerDocs {
+            discovery: crate::issuer::discovery(&url).to_string(),
+            jwks: crate::issuer::jwks(&[&key]).to_string(),
+            fetches: fetches.clone(),
+        });
+        let app = Router::new()
+            .route(
+                &format!("{BENCH_REALM_PATH}/.well-known/openid-configuration"),
+                get(|State(d): State<Arc<IssuerDocs>>| async move { d.discovery.clone() }),
+            )
+            .route(
+                &format!("{BENCH_REALM_PATH}/protocol/openid-connect/certs"),
+                get(|State(d): State<Arc<IssuerDocs>>| async move {
+                    d.fetches.fetch_add(1, Ordering::Relaxed);
+                    d.jwks.clone()
+                }),
+            )
+            .with_state(docs);
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "Bench issuer failed");
+            }
+        });
+        Ok(Issuer { key, url, fetches })
+    }
+
+    /// How many times the JWKS has been fetched.
+    pub fn jwks_fetches(&self) -> u64 {
+        self.fetches.load(Ordering::Relaxed)
+    }
+}
+
+/// The one-realm config of the in-process authorizer: the bench issuer, any host, `policy`.
+pub fn bench_config(issuer: &str, policy: Arc<Policy>, tenants_claim: Option<ClaimPath>) -> Config {
+    let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
+    Config {
+        listen: Listen {
+            check: loopback,
+            admin: loopback,
+        },
+        realms: vec![RealmConfig {
+            name: "bench".into(),
+            issuer: issuer.into(),
+            audiences: Box::new([BENCH_AUDIENCE.into()]),
+            jwks_uri: None,
+            hosts: Box::new(["*".into()]),
+            policy,
+            permissions_claim: ClaimPath::new(["permissions", BENCH_AUDIENCE]),
+            tenants_claim,
+        }],
+        jwks: JwksSettings {
+            refetch_cooldown: BENCH_REFETCH_COOLDOWN,
+            ..JwksSettings::default()
+        },
+        ca_bundle: None,
+        token: TokenSettings::default(),
+        identity_headers: IdentityHeaders::default(),
+    }
+}
+
+/// Which server to run in-process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServerKind {
+    /// zeebe-authz.
+    Ours,
+    /// The allow-all floor.
+    AllowAll,
+}
+
+/// What an in-process zeebe-authz needs beyond its defaults.
+pub struct OursOptions {
+    /// The compiled policy.
+    pub policy: Arc<Policy>,
+    /// Where tenants are in the token, for tenant conditions.
+    pub tenants_claim: Option<ClaimPath>,
+}
+
+/// A server running on its own runtime; stopped by [`InProcess::shutdown`].
+pub struct InProcess {
+    runtime: Runtime,
+    /// The ext_authz Check address.
+    pub check_addr: SocketAddr,
+    /// The issuer zeebe-authz trusts (none for allow-all).
+    pub issuer: Option<Issuer>,
+    stop: tokio::sync::watch::Sender<bool>,
+    served: JoinHandle<anyhow::Result<()>>,
+}
+
+/// A multi-thread runtime whose threads log through `logs`.
+pub fn runtime(
+    threads: usize,
+    name: &str,
+    logs: &tracing::Dispatch,
+) -> std::io::Result<Runtime> {
+    let logs = logs.clone();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .thread_name(name)
+        .on_thread_start(move || super::use_bench_logs(&logs))
+        .enable_all()
+        .build()
+}
+
+impl InProcess {
+    /// Starts zeebe-authz and its issuer; returns once `/readyz` says the keys are loaded.
+    pub fn start_ours(
+        threads: usize,
+        logs: &tracing::Dispatch,
+        options: OursOptions,
+    ) -> anyhow::Result<InProcess> {
+        let runtime = runtime(threads, "bench-server", logs)?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let (issuer, check_addr, served) = runtime.block_on(async {
+            let issuer = Issuer::start().await?;
+            let config = bench_config(&issuer.url, options.policy, options.tenants_claim);
+            let listeners = Listeners::bind(&config).await?;
+            let check_addr = listeners.check.local_addr()?;
+            let admin_addr = listeners.admin.local_addr()?;
+            let served = tokio::spawn(crate::server::serve(
+                config,
+                listeners,
+                None,
+                until_stopped(stopped),
+            ));
+            wait_ready(admin_addr).await?;
+            anyhow::Ok((issuer, check_addr, served))
+        })?;
+        Ok(InProcess {
+            runtime,
+            check_addr,
+            issuer: Some(issuer),
+            stop,
+            served,
+        })
+    }
+
+    /// Starts the allow-all server.
+    pub fn start_allow_all(threads: usize, logs: &tracing::Dispatch) -> anyhow::Result<InProcess> {
+        let runtime = runtime(threads, "bench-server", logs)?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let (check_addr, served) = runtime.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            let addr = listener.local_addr()?;
+            let served = tokio::spawn(super::allow_all::serve(listener, until_stopped(stopped)));
+            anyhow::Ok((addr, served))
+        })?;
+        Ok(InProcess {
+            runtime,
+            check_addr,
+            issuer: None,
+            stop,
+            served,
+        })
+    }
+
+    /// Stops the server and its runtime.
+    pub fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        let result = self
+            .runtime
+            .block_on(async { tokio::time::timeout(Duration::from_secs(5), self.served).await });
+        self.runtime.shutdown_timeout(Duration::from_secs(1));
+        match result {
+            Ok(Ok(served)) => served,
+            Ok(Err(join)) => Err(anyhow::anyhow!("the in-process server panicked: {join}")),
+            Err(_) => Err(anyhow::anyhow!("the in-process server did not stop within 5 s")),
+        }
+    }
+}
+
+async fn until_stopped(mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|s| *s).await;
+}
+
+/// Polls `/readyz` until it answers 200 (the authorizer has its keys).
+async fn wait_ready(admin: SocketAddr) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let url = format!("http://{admin}/readyz");
+    let deadline = tokio::time::Instant::now() + STARTUP_TIMEOUT;
+    loop {
+        if let Ok(resp) = client.get(&url).send().await
+            && resp.status().is_success()
+        {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!("the in-process authorizer was not ready within {STARTUP_TIMEOUT:?}");
+        }
+        // Only keeps the readiness poll from spinning.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// An authorizer without gRPC (for `--direct` and `bench memory`): built by the server's own
+/// `build`, keys loaded from the issuer once.
+pub struct Direct {
+    runtime: Runtime,
+    /// The authorizer; call [`Authorizer::check`] directly.
+    pub authorizer: Arc<Authorizer>,
+    /// Its metrics.
+    pub metrics: Arc<Metrics>,
+    /// The issuer it trusts.
+    pub issuer: Issuer,
+}
+
+impl Direct {
+    /// Starts the issuer on a small runtime of its own and builds an authorizer with its keys.
+    pub fn start(logs: &tracing::Dispatch, options: OursOptions) -> anyhow::Result<Direct> {
+        let runtime = runtime(1, "bench-issuer", logs)?;
+        let metrics = Arc::new(Metrics::new());
+        let (issuer, authorizer) = runtime.block_on(async {
+            let issuer = Issuer::start().await?;
+            let config = bench_config(&issuer.url, options.policy, options.tenants_claim);
+            let (authorizer, caches) = crate::server::build(&config, metrics.clone())?;
+            for cache in &caches {
+                cache
+                    .fetch_now(FetchCause::Startup)
+                    .await
+                    .context("loading the bench issuer's keys")?;
+            }
+            anyhow::Ok((issuer, authorizer))
+        })?;
+        Ok(Direct {
+            runtime,
+            authorizer,
+            metrics,
+            issuer,
+        })
+    }
+
+    /// Stops the issuer.
+    pub fn shutdown(self) {
+        self.runtime.shutdown_timeout(Duration::from_secs(1));
+    }
+}

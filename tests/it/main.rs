@@ -1,0 +1,5 @@
+//! The integration tests, in one binary: the server on port 0 against a Keycloak-shaped issuer
+//! on loopback, called through tonic exactly as Envoy calls it.
+
+mod check;
+mod util;

@@ -1,0 +1,399 @@
+//! Test helpers: a Keycloak-shaped issuer on loopback, the authorizer on port 0, Check requests.
+//!
+//! Every server started here is stopped by its owner's `stop()` (or on drop, by aborting its
+//! task), so no test leaves a listener behind.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use envoy_types::ext_authz::v3::pb::{CheckRequest, CheckResponse, HttpResponse};
+use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
+use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+use zeebe_authz::issuer::{SigningKey, access_token_claims, discovery, jwks};
+
+/// The realm path Keycloak (Quarkus) uses.
+pub const REALM: &str = "camunda";
+/// The Zeebe audience.
+pub const AUDIENCE: &str = "zeebe-api";
+
+#[derive(Clone)]
+struct IssuerState {
+    issuer: String,
+    jwks: Arc<Mutex<Value>>,
+    fetches: Arc<AtomicUsize>,
+    delay: Arc<Mutex<Duration>>,
+}
+
+/// A Keycloak-shaped issuer: discovery and JWKS at Keycloak's paths.
+pub struct Keycloak {
+    /// `http://127.0.0.1:PORT/realms/camunda`.
+    pub issuer: String,
+    state: IssuerState,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Keycloak {
+    /// Starts on a fresh loopback port, publishing `keys` (plus an encryption key, which real
+    /// Keycloak lists too and which must be ignored).
+    pub async fn start(keys: &[&SigningKey]) -> Keycloak {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}/realms/{REALM}", listener.local_addr().unwrap());
+        Keycloak::serve(listener, issuer, keys)
+    }
+
+    /// Starts on a given listener (to come up on an address a server was configured with).
+    pub fn serve(listener: TcpListener, issuer: String, keys: &[&SigningKey]) -> Keycloak {
+        let state = IssuerState {
+            issuer: issuer.clone(),
+            jwks: Arc::new(Mutex::new(with_enc_key(jwks(keys)))),
+            fetches: Arc::new(AtomicUsize::new(0)),
+            delay: Arc::new(Mutex::new(Duration::ZERO)),
+        };
+        let app = Router::new()
+            .route(
+                &format!("/realms/{REALM}/.well-known/openid-configuration"),
+                get(discovery_doc),
+            )
+            .route(
+                &format!("/realms/{REALM}/protocol/openid-connect/certs"),
+                get(certs),
+            )
+            .with_state(state.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Keycloak {
+            issuer,
+            state,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Replaces the published keys (rotation).
+    pub fn publish(&self, keys: &[&SigningKey]) {
+        *self.state.jwks.lock().unwrap() = with_enc_key(jwks(keys));
+    }
+
+    /// Makes every JWKS answer wait this long first.
+    pub fn delay_jwks(&self, d: Duration) {
+        *self.state.delay.lock().unwrap() = d;
+    }
+
+    /// How many times the JWKS was fetched.
+    pub fn jwks_fetches(&self) -> usize {
+        self.state.fetches.load(Ordering::SeqCst)
+    }
+
+    /// Stops the server and waits until its port is closed.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        (&mut self.task).await.unwrap();
+    }
+}
+
+impl Drop for Keycloak {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn with_enc_key(mut doc: Value) -> Value {
+    doc["keys"].as_array_mut().unwrap().push(serde_json::json!({
+        "kid": "enc-key", "kty": "RSA", "alg": "RSA-OAEP", "use": "enc",
+        "n": "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw",
+        "e": "AQAB"
+    }));
+    doc
+}
+
+async fn discovery_doc(State(s): State<IssuerState>) -> axum::Json<Value> {
+    axum::Json(discovery(&s.issuer))
+}
+
+async fn certs(State(s): State<IssuerState>) -> axum::Json<Value> {
+    s.fetches.fetch_add(1, Ordering::SeqCst);
+    let delay = *s.delay.lock().unwrap();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let doc = s.jwks.lock().unwrap().clone();
+    axum::Json(doc)
+}
+
+/// A unique scratch folder under the system temp dir, removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    /// Creates it.
+    pub fn new() -> Scratch {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "zeebe-authz-it-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    /// Writes a file and returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The repository's default policy.
+pub fn default_policy() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/policies/default.yaml"
+    ))
+    .unwrap()
+}
+
+/// A one-realm config for `issuer`, protecting any host, with the default policy.
+pub fn one_realm_config(issuer: &str) -> String {
+    format!(
+        "listen:\n  check: 127.0.0.1:0\n  admin: 127.0.0.1:0\nrealms:\n  - name: camunda\n    issuer: {issuer}\n    audiences: [{AUDIENCE}]\n    hosts: ['*']\n    policy: default.yaml\njwks:\n  refresh_interval: 5m\n  refetch_cooldown: 2s\n  fetch_timeout: 1s\n"
+    )
+}
+
+/// The authorizer running in-process on port 0.
+pub struct Authz {
+    /// ext_authz gRPC address.
+    #[allow(dead_code)] // read by the bench tests
+    pub check_addr: SocketAddr,
+    /// Admin HTTP address.
+    pub admin_addr: SocketAddr,
+    client: AuthorizationClient<Channel>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+    _scratch: Scratch,
+}
+
+impl Authz {
+    /// Starts the server with `config` (YAML; `default.yaml` next to it holds `policy`).
+    pub async fn start(config: &str, policy: &str) -> Authz {
+        let scratch = Scratch::new();
+        scratch.write("default.yaml", policy);
+        let path = scratch.write("config.yaml", config);
+        let config = zeebe_authz::config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let listeners = zeebe_authz::server::Listeners::bind(&config).await.unwrap();
+        let check_addr = listeners.check.local_addr().unwrap();
+        let admin_addr = listeners.admin.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(zeebe_authz::server::serve(config, listeners, None, async {
+            let _ = stopped.await;
+        }));
+        let client = AuthorizationClient::connect(format!("http://{check_addr}"))
+            .await
+            .unwrap();
+        Authz {
+            check_addr,
+            admin_addr,
+            client,
+            stop: Some(stop),
+            task,
+            _scratch: scratch,
+        }
+    }
+
+    /// GETs an admin path; (status, body).
+    pub async fn admin(&self, path: &str) -> (u16, String) {
+        let resp = reqwest::get(format!("http://{}{path}", self.admin_addr))
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+
+    /// Waits (bounded) until `/readyz` says ready.
+    pub async fn wait_ready(&self) {
+        for _ in 0..200 {
+            if self.admin("/readyz").await.0 == 200 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "authorizer not ready after 5 s: {:?}",
+            self.admin("/readyz").await
+        );
+    }
+
+    /// Calls Check.
+    pub async fn check(&self, request: CheckRequest) -> CheckResponse {
+        self.client
+            .clone()
+            .check(request)
+            .await
+            .expect("Check must never fail at the gRPC level")
+            .into_inner()
+    }
+
+    /// Calls Check for `path` on `host` with an optional bearer token.
+    pub async fn call(&self, host: &str, path: &str, token: Option<&str>) -> CheckResponse {
+        self.check(check_request(
+            host,
+            path,
+            token.map(|t| format!("Bearer {t}")).as_deref(),
+            &[],
+        ))
+        .await
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        (&mut self.task).await.unwrap().unwrap();
+    }
+}
+
+impl Drop for Authz {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A Check request as Envoy builds it for a gRPC call.
+pub fn check_request(
+    host: &str,
+    path: &str,
+    authorization: Option<&str>,
+    raw_body: &[u8],
+) -> CheckRequest {
+    let mut headers = std::collections::HashMap::new();
+    headers.insert("content-type".to_string(), "application/grpc".to_string());
+    if let Some(a) = authorization {
+        headers.insert("authorization".to_string(), a.to_string());
+    }
+    CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(Request {
+                http: Some(HttpRequest {
+                    method: "POST".into(),
+                    host: host.into(),
+                    path: path.into(),
+                    headers,
+                    raw_body: raw_body.to_vec(),
+                    protocol: "HTTP/2".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
+/// The gRPC status code a client would see.
+pub fn code(r: &CheckResponse) -> i32 {
+    r.status.as_ref().map_or(-1, |s| s.code)
+}
+
+/// The deny message (`grpc-message`).
+pub fn message(r: &CheckResponse) -> String {
+    r.status
+        .as_ref()
+        .map(|s| s.message.clone())
+        .unwrap_or_default()
+}
+
+/// The headers of an OK response, as (name, value, append_action).
+pub fn ok_headers(r: &CheckResponse) -> Vec<(String, String, i32)> {
+    match &r.http_response {
+        Some(HttpResponse::OkResponse(ok)) => ok
+            .headers
+            .iter()
+            .filter_map(|h| {
+                h.header
+                    .as_ref()
+                    .map(|v| (v.key.clone(), v.value.clone(), h.append_action))
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Runs all futures concurrently on the current task; their outputs in completion order.
+pub async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pending: Vec<_> = futures.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let mut out = Vec::with_capacity(pending.len());
+    std::future::poll_fn(|cx| {
+        for slot in &mut pending {
+            if let Some(f) = slot
+                && let std::task::Poll::Ready(v) = f.as_mut().poll(cx)
+            {
+                out.push(v);
+                *slot = None;
+            }
+        }
+        if pending.iter().all(Option::is_none) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out
+}
+
+/// A gateway rpc path.
+pub fn rpc(name: &str) -> String {
+    format!("/gateway_protocol.Gateway/{name}")
+}
+
+/// A Keycloak-shaped token of `issuer` with `permissions`, signed by `key`.
+pub fn token(key: &SigningKey, issuer: &str, permissions: &[&str]) -> String {
+    key.sign(&access_token_claims(
+        issuer,
+        AUDIENCE,
+        "orders-worker",
+        permissions,
+        300,
+    ))
+    .unwrap()
+}
+
+/// Like [`token`], with the claims edited first.
+pub fn token_with(
+    key: &SigningKey,
+    issuer: &str,
+    permissions: &[&str],
+    edit: impl FnOnce(&mut Value),
+) -> String {
+    let mut claims = access_token_claims(issuer, AUDIENCE, "orders-worker", permissions, 300);
+    edit(&mut claims);
+    key.sign(&claims).unwrap()
+}
