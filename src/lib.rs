@@ -10,6 +10,7 @@
 //! - [`realm`]: which realm (issuer, audiences, policy, keys) protects the request's host.
 //! - [`token`]: bearer extraction, JWT verification, the verified-token cache, claim paths.
 //! - [`jwks`]: the realm's keys: discovery, refresh, single-flight refetch on unknown `kid`.
+//! - [`body`]: reads the request fields conditions need from the gRPC frame (gzip, bounds).
 //! - [`policy`]: pure policy model, compile and evaluation (permission → rpcs).
 //! - [`decision`]: outcomes and the one function that builds a `CheckResponse`.
 //! - [`authorizer`]: the Check pipeline tying the above together.
@@ -19,11 +20,14 @@
 //! - [`admin`]: `/healthz`, `/readyz`, `/metrics`, the dev issuer's endpoints; [`metrics`].
 //! - [`issuer`]: a Keycloak-shaped issuer (keys, JWKS, tokens) for dev mode, bench and tests.
 //! - [`proto`]: prost/tonic types of the gateway protocol; [`cli`]: the command line.
+//! - [`bench`]: `zeebe-authz bench`: load generator, allow-all server, crypto and memory figures.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod admin;
 pub mod authorizer;
+pub mod bench;
+pub mod body;
 pub mod catalog;
 pub mod cli;
 pub mod config;

@@ -1,0 +1,525 @@
+//! Reading request fields out of the gRPC body Envoy forwards (`raw_body`, sent with
+//! `with_request_body` and `pack_as_bytes`).
+//!
+//! Pure and allocation-light: a body is one gRPC frame (1-byte compressed flag, 4-byte
+//! big-endian length, one protobuf message). Only the fields a [`FieldPlan`] names are read,
+//! as `&str` borrowed from the message; everything else is skipped by wire type without being
+//! decoded. Protobuf's rules are followed where they matter for security: for a singular field
+//! the **last** occurrence wins and occurrences of a nested message merge, so a body cannot show
+//! one tenant to the authorizer and another to the gateway. Repeated fields collect every
+//! occurrence. Anything malformed is an error with a reason, never a panic and never a guess.
+
+use std::io::Read as _;
+
+/// The largest message we decompress (Zeebe's default max message size is 4 MiB).
+pub const MAX_DECOMPRESSED_BYTES: usize = 4 << 20;
+
+/// Why a body could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    /// Envoy sent no body (ext_authz not configured with `with_request_body`).
+    #[error("the request body was not forwarded by Envoy (configure ext_authz with_request_body)")]
+    Missing,
+    /// Envoy cut the body at `max_request_bytes` (`x-envoy-auth-partial-body: true`).
+    #[error(
+        "the request body was truncated by Envoy (x-envoy-auth-partial-body); raise max_request_bytes"
+    )]
+    Partial,
+    /// Fewer bytes than the frame header announces.
+    #[error("truncated gRPC frame: header announces {announced} bytes, {present} present")]
+    Truncated {
+        /// Length in the frame header.
+        announced: usize,
+        /// Bytes after the header.
+        present: usize,
+    },
+    /// Bytes after the first message (Zeebe rpcs take exactly one request message).
+    #[error("the body holds more than one gRPC message")]
+    TrailingData,
+    /// The compressed flag is neither 0 nor 1.
+    #[error("invalid gRPC frame flag {0}")]
+    InvalidFlag(u8),
+    /// A compressed frame in an encoding we do not read.
+    #[error("unsupported grpc-encoding '{0}'")]
+    UnsupportedEncoding(String),
+    /// gzip data that does not inflate.
+    #[error("invalid gzip data in the gRPC frame")]
+    InvalidGzip,
+    /// Inflates beyond [`MAX_DECOMPRESSED_BYTES`].
+    #[error("compressed message inflates beyond {MAX_DECOMPRESSED_BYTES} bytes")]
+    TooLarge,
+    /// Not a valid protobuf message.
+    #[error("malformed protobuf message: {0}")]
+    Malformed(&'static str),
+}
+
+/// One field to read: its number, and whether it sits inside a nested message field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldPath {
+    /// For a field of a nested message (CreateProcessInstanceWithResult's `request`), the
+    /// number of the enclosing field.
+    pub outer: Option<u32>,
+    /// The field number.
+    pub number: u32,
+    /// Whether the field is `repeated` (collect all) or singular (last wins).
+    pub repeated: bool,
+}
+
+/// Up to [`MAX_SLOTS`] fields to read from one rpc's request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldPlan {
+    slots: Vec<FieldPath>,
+}
+
+/// The most fields one plan reads.
+pub const MAX_SLOTS: usize = 8;
+
+impl FieldPlan {
+    /// Adds a field; returns its slot index.
+    pub fn add(&mut self, path: FieldPath) -> usize {
+        if let Some(i) = self.slots.iter().position(|p| *p == path) {
+            return i;
+        }
+        assert!(
+            self.slots.len() < MAX_SLOTS,
+            "a field plan reads at most {MAX_SLOTS} fields"
+        );
+        self.slots.push(path);
+        self.slots.len() - 1
+    }
+
+    /// Whether the plan reads nothing.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+}
+
+/// The values read for a plan, by slot. Singular slots hold at most one value.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Fields<'a> {
+    values: [Vec<&'a str>; MAX_SLOTS],
+}
+
+impl<'a> Fields<'a> {
+    /// The values of a slot (empty when the field was absent).
+    pub fn get(&self, slot: usize) -> &[&'a str] {
+        &self.values[slot]
+    }
+}
+
+/// Unwraps the single gRPC frame of `body`. Returns the message bytes (borrowed when
+/// uncompressed; inflated into `scratch` when gzip).
+pub fn unframe<'b>(
+    body: &'b [u8],
+    encoding: Option<&str>,
+    scratch: &'b mut Vec<u8>,
+) -> Result<&'b [u8], BodyError> {
+    if body.is_empty() {
+        return Err(BodyError::Missing);
+    }
+    if body.len() < 5 {
+        return Err(BodyError::Truncated {
+            announced: 5,
+            present: body.len(),
+        });
+    }
+    let flag = body[0];
+    let len = u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
+    let rest = &body[5..];
+    if rest.len() < len {
+        return Err(BodyError::Truncated {
+            announced: len,
+            present: rest.len(),
+        });
+    }
+    if rest.len() > len {
+        return Err(BodyError::TrailingData);
+    }
+    match flag {
+        0 => Ok(rest),
+        1 => match encoding.map(str::trim) {
+            Some(e) if e.eq_ignore_ascii_case("gzip") => {
+                scratch.clear();
+                let mut inflater =
+                    flate2::read::GzDecoder::new(rest).take(MAX_DECOMPRESSED_BYTES as u64 + 1);
+                inflater
+                    .read_to_end(scratch)
+                    .map_err(|_| BodyError::InvalidGzip)?;
+                if scratch.len() > MAX_DECOMPRESSED_BYTES {
+                    return Err(BodyError::TooLarge);
+                }
+                Ok(scratch.as_slice())
+            }
+            Some(e) => Err(BodyError::UnsupportedEncoding(e.chars().take(32).collect())),
+            None => Err(BodyError::UnsupportedEncoding(
+                "(none given for a compressed frame)".into(),
+            )),
+        },
+        f => Err(BodyError::InvalidFlag(f)),
+    }
+}
+
+/// Reads the plan's fields from a protobuf message.
+pub fn read_fields<'a>(message: &'a [u8], plan: &FieldPlan) -> Result<Fields<'a>, BodyError> {
+    let mut fields = Fields::default();
+    walk(message, None, plan, &mut fields)?;
+    Ok(fields)
+}
+
+fn walk<'a>(
+    mut buf: &'a [u8],
+    outer: Option<u32>,
+    plan: &FieldPlan,
+    out: &mut Fields<'a>,
+) -> Result<(), BodyError> {
+    while !buf.is_empty() {
+        let key = read_varint(&mut buf)?;
+        let number = u32::try_from(key >> 3)
+            .map_err(|_| BodyError::Malformed("field number out of range"))?;
+        if number == 0 {
+            return Err(BodyError::Malformed("field number 0"));
+        }
+        match key & 7 {
+            0 => {
+                read_varint(&mut buf)?;
+            }
+            1 => {
+                buf = buf
+                    .get(8..)
+                    .ok_or(BodyError::Malformed("truncated 64-bit field"))?
+            }
+            5 => {
+                buf = buf
+                    .get(4..)
+                    .ok_or(BodyError::Malformed("truncated 32-bit field"))?
+            }
+            2 => {
+                let len = usize::try_from(read_varint(&mut buf)?)
+                    .map_err(|_| BodyError::Malformed("length out of range"))?;
+                if buf.len() < len {
+                    return Err(BodyError::Malformed(
+                        "length-delimited field runs past the message",
+                    ));
+                }
+                let (value, rest) = buf.split_at(len);
+                buf = rest;
+                for (slot, path) in plan.slots.iter().enumerate() {
+                    if path.outer == outer && path.number == number {
+                        let s = std::str::from_utf8(value)
+                            .map_err(|_| BodyError::Malformed("string field is not UTF-8"))?;
+                        if !path.repeated {
+                            out.values[slot].clear();
+                        }
+                        out.values[slot].push(s);
+                    }
+                }
+                if outer.is_none() && plan.slots.iter().any(|p| p.outer == Some(number)) {
+                    walk(value, Some(number), plan, out)?;
+                }
+            }
+            3 | 4 => {
+                return Err(BodyError::Malformed(
+                    "groups are not used by the gateway protocol",
+                ));
+            }
+            _ => return Err(BodyError::Malformed("invalid wire type")),
+        }
+    }
+    Ok(())
+}
+
+fn read_varint(buf: &mut &[u8]) -> Result<u64, BodyError> {
+    let mut value = 0u64;
+    for i in 0..10 {
+        let (&b, rest) = buf
+            .split_first()
+            .ok_or(BodyError::Malformed("truncated varint"))?;
+        *buf = rest;
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            return Ok(value);
+        }
+    }
+    Err(BodyError::Malformed("varint longer than 10 bytes"))
+}
+
+/// Frames a message as one uncompressed gRPC frame (tests, bench).
+pub fn frame(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + 5);
+    out.push(0);
+    out.extend_from_slice(
+        &u32::try_from(message.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
+    out.extend_from_slice(message);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use prost::Message as _;
+
+    use super::*;
+    use crate::proto;
+
+    fn plan(paths: &[FieldPath]) -> FieldPlan {
+        let mut p = FieldPlan::default();
+        for path in paths {
+            p.add(*path);
+        }
+        p
+    }
+
+    const TENANT6: FieldPath = FieldPath {
+        outer: None,
+        number: 6,
+        repeated: false,
+    };
+    const BPMN2: FieldPath = FieldPath {
+        outer: None,
+        number: 2,
+        repeated: false,
+    };
+
+    #[test]
+    fn reads_fields_of_a_prost_encoded_message() {
+        let msg = proto::CreateProcessInstanceRequest {
+            bpmn_process_id: "order-process".into(),
+            tenant_id: "tenant-a".into(),
+            variables: r#"{"x":1}"#.into(),
+            version: -1,
+            tags: vec!["t".into()],
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let body = frame(&msg);
+        let mut scratch = Vec::new();
+        let m = unframe(&body, None, &mut scratch).unwrap();
+        let f = read_fields(m, &plan(&[TENANT6, BPMN2])).unwrap();
+        assert_eq!(f.get(0), ["tenant-a"]);
+        assert_eq!(f.get(1), ["order-process"]);
+    }
+
+    #[test]
+    fn nested_request_and_repeated_tenants() {
+        let inner = proto::CreateProcessInstanceRequest {
+            tenant_id: "tenant-b".into(),
+            ..Default::default()
+        };
+        let msg = proto::CreateProcessInstanceWithResultRequest {
+            request: Some(inner),
+            request_timeout: 5,
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let f = read_fields(
+            &msg,
+            &plan(&[FieldPath {
+                outer: Some(1),
+                number: 6,
+                repeated: false,
+            }]),
+        )
+        .unwrap();
+        assert_eq!(f.get(0), ["tenant-b"]);
+
+        let jobs = proto::ActivateJobsRequest {
+            r#type: "payment".into(),
+            tenant_ids: vec!["a".into(), "b".into()],
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let f = read_fields(
+            &jobs,
+            &plan(&[
+                FieldPath {
+                    outer: None,
+                    number: 7,
+                    repeated: true,
+                },
+                FieldPath {
+                    outer: None,
+                    number: 1,
+                    repeated: false,
+                },
+            ]),
+        )
+        .unwrap();
+        assert_eq!(f.get(0), ["a", "b"]);
+        assert_eq!(f.get(1), ["payment"]);
+    }
+
+    #[test]
+    fn last_occurrence_wins_and_nested_messages_merge() {
+        // tenantId twice: protobuf parsers (the gateway's too) keep the last one.
+        let mut msg = proto::CreateProcessInstanceRequest {
+            tenant_id: "tenant-a".into(),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        msg.extend(
+            proto::CreateProcessInstanceRequest {
+                tenant_id: "tenant-b".into(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        );
+        assert_eq!(
+            read_fields(&msg, &plan(&[TENANT6])).unwrap().get(0),
+            ["tenant-b"]
+        );
+        // Two `request` occurrences merge: the later tenant wins.
+        let a = proto::CreateProcessInstanceWithResultRequest {
+            request: Some(proto::CreateProcessInstanceRequest {
+                tenant_id: "tenant-a".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let b = proto::CreateProcessInstanceWithResultRequest {
+            request: Some(proto::CreateProcessInstanceRequest {
+                bpmn_process_id: "p".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let c = proto::CreateProcessInstanceWithResultRequest {
+            request: Some(proto::CreateProcessInstanceRequest {
+                tenant_id: "tenant-c".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut msg = a.encode_to_vec();
+        msg.extend(b.encode_to_vec());
+        msg.extend(c.encode_to_vec());
+        let decoded =
+            proto::CreateProcessInstanceWithResultRequest::decode(msg.as_slice()).unwrap();
+        let f = read_fields(
+            &msg,
+            &plan(&[FieldPath {
+                outer: Some(1),
+                number: 6,
+                repeated: false,
+            }]),
+        )
+        .unwrap();
+        assert_eq!(f.get(0), [decoded.request.unwrap().tenant_id.as_str()]);
+    }
+
+    #[test]
+    fn frame_errors_are_precise() {
+        let mut s = Vec::new();
+        assert_eq!(unframe(&[], None, &mut s), Err(BodyError::Missing));
+        assert_eq!(
+            unframe(&[0, 0, 0], None, &mut s),
+            Err(BodyError::Truncated {
+                announced: 5,
+                present: 3
+            })
+        );
+        assert_eq!(
+            unframe(&[0, 0, 0, 0, 9, 1], None, &mut s),
+            Err(BodyError::Truncated {
+                announced: 9,
+                present: 1
+            })
+        );
+        assert_eq!(
+            unframe(&[0, 0, 0, 0, 1, 1, 2], None, &mut s),
+            Err(BodyError::TrailingData)
+        );
+        assert_eq!(
+            unframe(&[2, 0, 0, 0, 0], None, &mut s),
+            Err(BodyError::InvalidFlag(2))
+        );
+        assert!(matches!(
+            unframe(&[1, 0, 0, 0, 0], Some("deflate"), &mut s),
+            Err(BodyError::UnsupportedEncoding(_))
+        ));
+        assert_eq!(
+            unframe(&[1, 0, 0, 0, 1, 7], Some("gzip"), &mut s),
+            Err(BodyError::InvalidGzip)
+        );
+        assert_eq!(unframe(&[0, 0, 0, 0, 0], None, &mut s), Ok(&[][..]));
+    }
+
+    #[test]
+    fn gzip_frames_inflate_with_a_bound() {
+        use std::io::Write as _;
+        let msg = proto::PublishMessageRequest {
+            name: "order-paid".into(),
+            tenant_id: "tenant-a".into(),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&msg).unwrap();
+        let compressed = gz.finish().unwrap();
+        let mut body = frame(&compressed);
+        body[0] = 1;
+        let mut s = Vec::new();
+        let m = unframe(&body, Some("gzip"), &mut s).unwrap();
+        assert_eq!(
+            read_fields(m, &plan(&[TENANT6])).unwrap().get(0),
+            ["tenant-a"]
+        );
+
+        // A bomb: 5 MiB of zeros compress to a few KiB.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&vec![0u8; 5 << 20]).unwrap();
+        let mut bomb = frame(&gz.finish().unwrap());
+        bomb[0] = 1;
+        assert_eq!(
+            unframe(&bomb, Some("gzip"), &mut s),
+            Err(BodyError::TooLarge)
+        );
+    }
+
+    #[test]
+    fn malformed_messages_are_errors() {
+        let p = plan(&[TENANT6]);
+        for bad in [
+            &[0x32, 0x05, b'a'][..],
+            &[0xff; 11],
+            &[0x33],
+            &[0x00],
+            &[0x32, 0x02, 0xff, 0xfe],
+            &[0x31, 1, 2],
+        ] {
+            assert!(read_fields(bad, &p).is_err(), "{bad:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..300), gz in any::<bool>()) {
+            let mut s = Vec::new();
+            let p = plan(&[TENANT6, FieldPath { outer: Some(1), number: 6, repeated: false }, FieldPath { outer: None, number: 7, repeated: true }]);
+            if let Ok(m) = unframe(&body, gz.then_some("gzip"), &mut s) {
+                let _ = read_fields(m, &p);
+            }
+            let _ = read_fields(&body, &p);
+        }
+
+        #[test]
+        fn round_trip_with_prost(tenant in "[a-z0-9_.-]{0,31}", bpmn in "\\PC{0,40}", vars in "\\PC{0,200}", version in any::<i32>(), key in any::<i64>()) {
+            let msg = proto::CreateProcessInstanceRequest {
+                process_definition_key: key,
+                bpmn_process_id: bpmn.clone(),
+                version,
+                variables: vars,
+                tenant_id: tenant.clone(),
+                ..Default::default()
+            };
+            let body = frame(&msg.encode_to_vec());
+            let mut s = Vec::new();
+            let f = read_fields(unframe(&body, None, &mut s).unwrap(), &plan(&[TENANT6, BPMN2])).unwrap();
+            let want = |v: &str| if v.is_empty() { vec![] } else { vec![v.to_string()] };
+            prop_assert_eq!(f.get(0).iter().map(|s| s.to_string()).collect::<Vec<_>>(), want(&tenant));
+            prop_assert_eq!(f.get(1).iter().map(|s| s.to_string()).collect::<Vec<_>>(), want(&bpmn));
+        }
+    }
+}
