@@ -1,0 +1,191 @@
+"""Runs the zeebe-authz binary under test: `zeebe-authz serve --config FILE --log-format json`.
+
+Both of its ports are bound to 127.0.0.1:0; the process says which ports it got in its
+`Listening` log line (JSON on stderr, fields `check_addr` and `admin_addr`). Readiness is then
+asked of its admin endpoint: `/healthz` is 200 once it is up, `/readyz` is 200 once it has the
+keys of every realm and 503 before.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from .process import stop_process, wait_until
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_POLICY = REPO_ROOT / "policies" / "default.yaml"
+STARTUP_TIMEOUT = 20.0
+
+
+class AuthzBinaryMissing(RuntimeError):
+    pass
+
+
+def find_binary() -> Path:
+    """`$ZEEBE_AUTHZ_BIN`, else the debug build in target/."""
+    configured = os.environ.get("ZEEBE_AUTHZ_BIN")
+    path = Path(configured) if configured else REPO_ROOT / "target" / "debug" / "zeebe-authz"
+    if not path.is_file() or not os.access(path, os.X_OK):
+        raise AuthzBinaryMissing(
+            f"zeebe-authz binary not found at {path}: run ./scripts/test, or `cargo build --bin zeebe-authz` "
+            "and set ZEEBE_AUTHZ_BIN"
+        )
+    return path
+
+
+def config_yaml(issuer_url: str, policy: Path = DEFAULT_POLICY, audiences: tuple[str, ...] = ("zeebe-api",)) -> str:
+    """A one-realm config in the format `serve` reads (JSON flow style is YAML too)."""
+    realm = {
+        "name": "camunda",
+        "issuer": issuer_url,
+        "audiences": list(audiences),
+        "hosts": ["*"],
+        "policy": str(policy),
+    }
+    return "\n".join(
+        [
+            "listen:",
+            "  check: 127.0.0.1:0",
+            "  admin: 127.0.0.1:0",
+            "realms:",
+            f"  - {json.dumps(realm)}",
+            "jwks:",
+            "  refresh_interval: 5m",
+            "  refetch_cooldown: 10s",
+            "  fetch_timeout: 2s",
+            "",
+        ]
+    )
+
+
+def listening_addrs(line: str) -> tuple[str, str] | None:
+    """(check_addr, admin_addr) from the `Listening` JSON log line, else None."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(event, dict):
+        return None
+    fields = event.get("fields") if isinstance(event.get("fields"), dict) else event
+    if fields.get("message") != "Listening":
+        return None
+    check, admin = fields.get("check_addr"), fields.get("admin_addr")
+    if not (isinstance(check, str) and isinstance(admin, str)):
+        return None
+    return check, admin
+
+
+class Authz:
+    """One zeebe-authz process. `start()` returns once it has said where it listens."""
+
+    def __init__(self, workdir: Path, config_text: str, name: str = "zeebe-authz"):
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.config_path = workdir / f"{name}.yaml"
+        self.config_path.write_text(config_text)
+        self.log_path = workdir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.check_addr = ""
+        self.admin_addr = ""
+        self._lines: list[str] = []
+        self._lock = threading.Lock()
+        self._reader: threading.Thread | None = None
+
+    def start(self) -> Authz:
+        binary = find_binary()
+        self.proc = subprocess.Popen(
+            [str(binary), "serve", "--config", str(self.config_path), "--log-format", "json"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=self.workdir,
+        )
+        self._reader = threading.Thread(target=self._read_stderr, name=f"{self.name}-stderr", daemon=True)
+        self._reader.start()
+        try:
+            self.check_addr, self.admin_addr = wait_until(
+                self._listening, STARTUP_TIMEOUT, f"{self.name} Listening log line"
+            )
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _read_stderr(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        with open(self.log_path, "w") as log:
+            for raw in self.proc.stderr:
+                line = raw.decode(errors="replace").rstrip("\n")
+                log.write(line + "\n")
+                log.flush()
+                with self._lock:
+                    self._lines.append(line)
+
+    def _listening(self) -> tuple[str, str] | None:
+        with self._lock:
+            for line in self._lines:
+                addrs = listening_addrs(line)
+                if addrs:
+                    return addrs
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            if self._reader is not None:
+                self._reader.join(timeout=2)
+            raise RuntimeError(f"{self.name} exited with {self.proc.returncode} before listening:\n{self.log()}")
+        return None
+
+    def admin_status(self, path: str) -> int:
+        """HTTP status of GET admin `path` (0 when nothing answers)."""
+        try:
+            with urllib.request.urlopen(f"http://{self.admin_addr}{path}", timeout=2) as resp:
+                return resp.status
+        except urllib.error.HTTPError as err:
+            return err.code
+        except OSError:
+            return 0
+
+    def wait_status(self, path: str, status: int, timeout: float = STARTUP_TIMEOUT) -> None:
+        def probe() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log()}")
+            return self.admin_status(path) == status
+
+        wait_until(probe, timeout, f"{self.name} GET {path} = {status}")
+
+    def wait_ready(self) -> Authz:
+        self.wait_status("/readyz", 200)
+        return self
+
+    def lines(self) -> list[str]:
+        with self._lock:
+            return list(self._lines)
+
+    def events(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.lines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                out.append(event)
+        return out
+
+    def log(self) -> str:
+        return "\n".join(self.lines())
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            if self._reader is not None:
+                self._reader.join(timeout=5)
+            self.proc = None

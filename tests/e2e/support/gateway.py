@@ -1,0 +1,123 @@
+"""A stub Zeebe gateway: Camunda's generated `GatewayServicer` with canned answers.
+
+It stands where `camunda-zeebe-gateway:26500` stands behind the sidecar, so a call that
+reaches it was allowed by the authorizer. It records the rpc name and the invocation
+metadata of every call, so tests can see the identity headers the authorizer set.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent import futures
+from dataclasses import dataclass
+
+import grpc
+from zeebe_grpc import gateway_pb2 as pb
+from zeebe_grpc import gateway_pb2_grpc as pb_grpc
+
+
+@dataclass(frozen=True)
+class ReceivedCall:
+    rpc: str
+    metadata: tuple[tuple[str, str | bytes], ...]
+
+    def values(self, key: str) -> list[str | bytes]:
+        """Every value of one metadata key, in order (gRPC keys are lower case)."""
+        return [v for k, v in self.metadata if k == key.lower()]
+
+
+class StubGateway(pb_grpc.GatewayServicer):
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: list[ReceivedCall] = []
+        self._server: grpc.Server | None = None
+        self.port = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> StubGateway:
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+        pb_grpc.add_GatewayServicer_to_server(self, self._server)
+        self.port = self._server.add_insecure_port("127.0.0.1:0")
+        if self.port == 0:
+            raise RuntimeError("stub gateway could not bind 127.0.0.1:0")
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop(grace=None).wait(timeout=5)
+            self._server = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    # -- what reached it ---------------------------------------------------------------------
+
+    def calls(self) -> list[ReceivedCall]:
+        with self._lock:
+            return list(self._calls)
+
+    def last_call(self) -> ReceivedCall:
+        with self._lock:
+            if not self._calls:
+                raise AssertionError("no call reached the stub gateway")
+            return self._calls[-1]
+
+    def _record(self, rpc: str, context: grpc.ServicerContext) -> None:
+        with self._lock:
+            self._calls.append(ReceivedCall(rpc, tuple((m.key, m.value) for m in context.invocation_metadata())))
+
+    # -- canned rpcs -------------------------------------------------------------------------
+
+    def Topology(self, request, context):
+        self._record("Topology", context)
+        broker = pb.BrokerInfo(nodeId=0, host="zeebe-0", port=26501, version="8.4.13")
+        broker.partitions.append(pb.Partition(partitionId=1, role=pb.Partition.LEADER))
+        return pb.TopologyResponse(
+            brokers=[broker], clusterSize=1, partitionsCount=1, replicationFactor=1, gatewayVersion="8.4.13"
+        )
+
+    def CreateProcessInstance(self, request, context):
+        self._record("CreateProcessInstance", context)
+        return pb.CreateProcessInstanceResponse(
+            processDefinitionKey=2251799813685249,
+            bpmnProcessId=request.bpmnProcessId,
+            version=1,
+            processInstanceKey=2251799813685251,
+            tenantId=request.tenantId or "<default>",
+        )
+
+    def DeployResource(self, request, context):
+        self._record("DeployResource", context)
+        return pb.DeployResourceResponse(key=2251799813685248, tenantId=request.tenantId or "<default>")
+
+    def PublishMessage(self, request, context):
+        self._record("PublishMessage", context)
+        return pb.PublishMessageResponse(key=2251799813685260, tenantId=request.tenantId or "<default>")
+
+    def ActivateJobs(self, request, context):
+        self._record("ActivateJobs", context)
+        job = pb.ActivatedJob(key=2251799813685270, type=request.type, worker=request.worker, retries=3)
+        yield pb.ActivateJobsResponse(jobs=[job])
+
+    def CompleteJob(self, request, context):
+        self._record("CompleteJob", context)
+        return pb.CompleteJobResponse()
+
+    def FailJob(self, request, context):
+        self._record("FailJob", context)
+        return pb.FailJobResponse()
+
+    def CancelProcessInstance(self, request, context):
+        self._record("CancelProcessInstance", context)
+        return pb.CancelProcessInstanceResponse()
+
+    def SetVariables(self, request, context):
+        self._record("SetVariables", context)
+        return pb.SetVariablesResponse(key=2251799813685280)
+
+    def BroadcastSignal(self, request, context):
+        self._record("BroadcastSignal", context)
+        return pb.BroadcastSignalResponse(key=2251799813685290, tenantId=request.tenantId or "<default>")
