@@ -107,20 +107,25 @@ impl Authorizer {
             Err(deny) => return (Decision::Deny(deny), Some(realm)),
         };
         let rule = match target {
-            PathTarget::Rpc(rpc) => {
-                realm
-                    .policy
-                    .decide(&principal.grants, rpc)
-                    .map_err(|e| match e {
-                        RpcDeny::MissingPermission { rpc, granting } => Deny::new(
-                            Outcome::MissingPermission,
-                            format!(
-                                "{rpc} requires permission {granting} in {}",
-                                realm.rules.permissions_claim
-                            ),
+            PathTarget::Rpc(rpc) => realm
+                .policy
+                .decide(&principal.grants, &principal.tenants, rpc, &view.body)
+                .map_err(|e| match e {
+                    RpcDeny::MissingPermission { rpc, granting } => Deny::new(
+                        Outcome::MissingPermission,
+                        format!(
+                            "{rpc} requires permission {granting} in {}",
+                            realm.rules.permissions_claim
                         ),
-                    })
-            }
+                    ),
+                    RpcDeny::ConditionFailed(reason) => {
+                        Deny::new(Outcome::ConditionFailed, format!("{rpc}: {reason}"))
+                    }
+                    RpcDeny::BodyUnavailable(e) => Deny::new(
+                        Outcome::BodyUnavailable,
+                        format!("{rpc}: cannot check the request's fields: {e}"),
+                    ),
+                }),
             PathTarget::UnknownRpc(method) => match realm.policy.unknown_rpcs() {
                 PathRule::Authenticated => Ok(()),
                 PathRule::Deny => Err(Deny::new(

@@ -140,6 +140,12 @@ impl RpcSet {
         RpcSet(self.0 | other.0)
     }
 
+    /// The rpcs of this set that are not in `other`.
+    #[must_use]
+    pub fn difference(self, other: RpcSet) -> RpcSet {
+        RpcSet(self.0 & !other.0)
+    }
+
     /// Whether `rpc` is in the set.
     pub fn contains(self, rpc: Rpc) -> bool {
         self.0 & (1u64 << rpc.0) != 0

@@ -67,6 +67,10 @@ struct RawRealm {
     permissions_claim: Option<Spanned<RawClaimPath>>,
     #[serde(default)]
     tenants_claim: Option<Spanned<RawClaimPath>>,
+    /// Only claim values with this prefix are tenants (prefix removed), e.g. `/tenants/` for
+    /// Keycloak group paths or `tenant:` for roles.
+    #[serde(default)]
+    tenants_prefix: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,6 +159,8 @@ pub struct RealmConfig {
     pub permissions_claim: ClaimPath,
     /// Where tenants are in the token.
     pub tenants_claim: Option<ClaimPath>,
+    /// Prefix that marks (and is stripped from) tenant values of the claim.
+    pub tenants_prefix: Option<Box<str>>,
 }
 
 /// The compiled configuration.
@@ -474,6 +480,7 @@ impl Compiler<'_> {
                     policy: Arc::new(policy),
                     permissions_claim,
                     tenants_claim,
+                    tenants_prefix: r.tenants_prefix.as_ref().map(|p| p.value.as_str().into()),
                 });
             }
         }

@@ -59,6 +59,7 @@ impl Realms {
                         leeway,
                         permissions_claim: c.permissions_claim,
                         tenants_claim: c.tenants_claim,
+                        tenants_prefix: c.tenants_prefix,
                     },
                     policy: c.policy,
                     jwks,

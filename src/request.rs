@@ -2,6 +2,11 @@
 
 use envoy_types::ext_authz::v3::pb::CheckRequest;
 
+use crate::policy::RequestBody;
+
+/// The header Envoy adds when it cut the body at `max_request_bytes`.
+pub const PARTIAL_BODY_HEADER: &str = "x-envoy-auth-partial-body";
+
 /// Borrowed fields of Envoy's `AttributeContext.Request.HttpRequest`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RequestView<'a> {
@@ -11,8 +16,9 @@ pub struct RequestView<'a> {
     pub path: &'a str,
     /// The `authorization` header, if any.
     pub authorization: Option<&'a str>,
-    /// The request body as Envoy forwarded it (`with_request_body` + `pack_as_bytes`).
-    pub raw_body: &'a [u8],
+    /// The request body as Envoy forwarded it (`with_request_body` + `pack_as_bytes`), with
+    /// its `grpc-encoding` and whether Envoy cut it short.
+    pub body: RequestBody<'a>,
 }
 
 impl<'a> RequestView<'a> {
@@ -31,7 +37,14 @@ impl<'a> RequestView<'a> {
             host: &http.host,
             path: &http.path,
             authorization: http.headers.get("authorization").map(String::as_str),
-            raw_body: &http.raw_body,
+            body: RequestBody {
+                raw: &http.raw_body,
+                encoding: http.headers.get("grpc-encoding").map(String::as_str),
+                partial: http
+                    .headers
+                    .get(PARTIAL_BODY_HEADER)
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            },
         }
     }
 }

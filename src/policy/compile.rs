@@ -9,7 +9,11 @@ use ahash::AHashMap;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::{Grant, PathRule, Policy};
+use super::condition::{
+    ConditionKind, Conditions, FieldSource, Pattern, TenantRule, field_source, is_valid_tenant_id,
+};
+use super::{Grant, PathRule, PlanSlot, Policy, RpcPlan};
+use crate::body::FieldPlan;
 use crate::catalog::{Rpc, RpcSet};
 use crate::diag::{Diagnostics, Span, parse_yaml, read_source};
 
@@ -39,6 +43,28 @@ struct RawPolicy {
 struct RawGrant {
     permission: Spanned<String>,
     rpcs: Vec<Spanned<String>>,
+    /// Conditions on request fields; all must hold.
+    #[serde(default)]
+    when: Option<RawWhen>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWhen {
+    tenant: Option<Spanned<RawTenant>>,
+    job_type: Option<Spanned<Vec<String>>>,
+    bpmn_process_id: Option<Spanned<Vec<String>>>,
+    decision_id: Option<Spanned<Vec<String>>>,
+    message_name: Option<Spanned<Vec<String>>>,
+    signal_name: Option<Spanned<Vec<String>>>,
+}
+
+/// `tenant: held` or `tenant: [tenant-a, <default>]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawTenant {
+    Keyword(String),
+    List(Vec<String>),
 }
 
 /// Reads and compiles a policy file.
@@ -78,6 +104,20 @@ pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
         let key = format!("grants[{i}]");
         let permission = g.permission.value.trim();
         let rpcs = resolve_rpcs(file, &format!("{key}.rpcs"), &g.rpcs, &groups, diags);
+        let explicit: RpcSet = g
+            .rpcs
+            .iter()
+            .filter_map(|r| Rpc::from_name(&r.value))
+            .collect();
+        let conditions = g
+            .when
+            .as_ref()
+            .map(|w| compile_when(file, &key, w, rpcs, explicit, diags));
+        let conditional_rpcs = conditions.as_ref().map_or(RpcSet::EMPTY, |c| {
+            rpcs.iter()
+                .filter(|rpc| c.kinds().any(|k| field_source(*rpc, k).is_some()))
+                .collect()
+        });
         if permission.is_empty() {
             diags.error(
                 Span::of(file, &g.permission),
@@ -103,6 +143,9 @@ pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
         grants.push(Grant {
             permission: permission.into(),
             rpcs,
+            conditions: conditions.map(Arc::new),
+            conditional_rpcs,
+            span: Span::of(file, &g.permission),
         });
     }
 
@@ -129,7 +172,33 @@ pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
         })
         .collect();
 
+    let plans = Rpc::all()
+        .map(|rpc| {
+            let mut plan = RpcPlan {
+                fields: FieldPlan::default(),
+                slots: [None; 6],
+            };
+            for kind in ConditionKind::ALL {
+                let used = grants.iter().any(|g| {
+                    g.conditional_rpcs.contains(rpc)
+                        && g.conditions
+                            .as_ref()
+                            .is_some_and(|c| c.kinds().any(|k| k == kind))
+                });
+                plan.slots[kind.index()] = match field_source(rpc, kind) {
+                    Some(FieldSource::Body(path)) if used => {
+                        Some(PlanSlot::Body(plan.fields.add(path)))
+                    }
+                    Some(FieldSource::DefaultTenant) if used => Some(PlanSlot::DefaultTenant),
+                    _ => None,
+                };
+            }
+            plan
+        })
+        .collect();
+
     Some(Policy {
+        plans,
         source: file.clone(),
         grants: grants.into(),
         by_permission: by_permission
@@ -141,6 +210,94 @@ pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
         other_paths: raw.other_paths.unwrap_or(PathRule::Deny),
         granting_permissions,
     })
+}
+
+/// Compiles a `when:` block, checking it against the rpcs of its grant.
+fn compile_when(
+    file: &Arc<Path>,
+    key: &str,
+    when: &RawWhen,
+    rpcs: RpcSet,
+    explicit: RpcSet,
+    diags: &mut Diagnostics,
+) -> Conditions {
+    let mut conditions = Conditions::default();
+    let mut spans: Vec<(ConditionKind, Span)> = Vec::new();
+    if let Some(t) = &when.tenant {
+        let span = Span::of(file, t);
+        let k = format!("{key}.when.tenant");
+        conditions.tenant = match &t.value {
+            RawTenant::Keyword(w) if w == "held" => Some(TenantRule::Held),
+            RawTenant::Keyword(other) => {
+                diags
+                    .error(span.clone(), &k, format!("'{other}' is neither 'held' nor a list of tenant ids"))
+                    .hint("use `tenant: held` (the tenants in the caller's token) or `tenant: [tenant-a, <default>]`");
+                None
+            }
+            RawTenant::List(ids) => {
+                for id in ids.iter().filter(|id| !is_valid_tenant_id(id)) {
+                    diags
+                        .error(span.clone(), &k, format!("'{id}' is not a valid tenant id"))
+                        .hint("tenant ids match ^[\\w.-]{1,31}$; the default tenant is <default>");
+                }
+                if ids.is_empty() {
+                    diags
+                        .error(span.clone(), &k, "empty tenant list allows no tenant")
+                        .hint("list tenant ids or use `held`");
+                }
+                Some(TenantRule::Listed(
+                    ids.iter().map(|i| i.as_str().into()).collect(),
+                ))
+            }
+        };
+        spans.push((ConditionKind::Tenant, span));
+    }
+    let pattern_kinds = [
+        (ConditionKind::JobType, &when.job_type),
+        (ConditionKind::BpmnProcessId, &when.bpmn_process_id),
+        (ConditionKind::DecisionId, &when.decision_id),
+        (ConditionKind::MessageName, &when.message_name),
+        (ConditionKind::SignalName, &when.signal_name),
+    ];
+    for (kind, raw) in pattern_kinds {
+        let Some(raw) = raw else { continue };
+        let span = Span::of(file, raw);
+        let k = format!("{key}.when.{}", kind.key());
+        if raw.value.is_empty() {
+            diags
+                .error(span.clone(), &k, "empty list allows nothing")
+                .hint("list values or patterns such as payment*");
+        }
+        let mut patterns = Vec::new();
+        for text in &raw.value {
+            match Pattern::parse(text) {
+                Ok(p) => patterns.push(p),
+                Err(e) => {
+                    diags
+                        .error(span.clone(), &k, format!("invalid pattern '{text}': {e}"))
+                        .hint("a pattern is text with * wildcards, e.g. payment*");
+                }
+            }
+        }
+        conditions.patterns.push((kind, patterns.into()));
+        spans.push((kind, span));
+    }
+    for (kind, span) in spans {
+        let k = format!("{key}.when.{}", kind.key());
+        for rpc in explicit.iter().filter(|r| field_source(*r, kind).is_none()) {
+            diags
+                .error(span.clone(), &k, format!("a {} condition on {rpc}, which carries no {}", kind.noun(), kind.noun()))
+                .hint(format!("move {rpc} to a grant without this condition (key-only rpcs are checked by the broker)"));
+        }
+        if !rpcs.is_empty() && rpcs.iter().all(|r| field_source(r, kind).is_none()) {
+            diags.error(
+                span,
+                &k,
+                format!("no rpc of this grant carries a {}", kind.noun()),
+            );
+        }
+    }
+    conditions
 }
 
 /// Resolves a list of rpc names, group names and `*` into a set, reporting unknown names
@@ -280,5 +437,61 @@ mod tests {
             Some("CompleteJob")
         );
         assert_eq!(suggest("Frobnicate", names.iter().copied()), None);
+    }
+
+    #[test]
+    fn condition_errors_are_located() {
+        let (p, d) = compile_str(
+            "grants:\n  - permission: x\n    rpcs: [CompleteJob, CreateProcessInstance]\n    when:\n      tenant: [tenant-a, 'bad tenant']\n  - permission: y\n    rpcs: [Topology]\n    when:\n      job_type: ['']\n  - permission: z\n    rpcs: ['*']\n    when:\n      tenant: sometimes\n",
+        );
+        assert!(p.is_none());
+        let msgs: Vec<String> = d
+            .items()
+            .iter()
+            .map(|d| format!("{}:{} {}", d.span.line, d.key, d.message))
+            .collect();
+        assert!(
+            msgs.iter()
+                .any(|m| m
+                    .starts_with("5:grants[0].when.tenant 'bad tenant' is not a valid tenant id")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("grants[0].when.tenant a tenant condition on CompleteJob")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("grants[1].when.job_type invalid pattern")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("grants[1].when.job_type a job type condition on Topology")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("grants[2].when.tenant 'sometimes' is neither")),
+            "{msgs:?}"
+        );
+    }
+
+    #[test]
+    fn conditions_through_wildcards_apply_only_where_the_field_exists() {
+        let (p, d) =
+            compile_str("grants:\n  - {permission: t, rpcs: ['*'], when: {tenant: held}}\n");
+        let p = p.unwrap_or_else(|| panic!("{:?}", d.items()));
+        let g = &p.grants()[0];
+        let cpi = Rpc::from_name("CreateProcessInstance").unwrap();
+        let complete = Rpc::from_name("CompleteJob").unwrap();
+        assert!(g.conditional_rpcs.contains(cpi) && !g.conditional_rpcs.contains(complete));
+        assert!(p.needs_body());
+        assert_eq!(
+            p.conditional_rpcs().iter().count(),
+            10,
+            "the nine tenant-carrying rpcs and DeployProcess"
+        );
     }
 }

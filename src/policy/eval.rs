@@ -1,14 +1,29 @@
-//! Policy evaluation: permissions → [`Grants`] once per token, then one bit test per Check.
+//! Policy evaluation: permissions → [`Grants`] once per token, then per Check one bit test,
+//! and only for rpcs whose grant has conditions, a read of the few body fields they need.
 
-use super::Policy;
+use super::condition::DEFAULT_TENANT;
+use super::{PlanSlot, Policy};
+use crate::body::{BodyError, read_fields, unframe};
 use crate::catalog::{Rpc, RpcSet};
 
-/// What a token's permissions grant under one policy. Small and `Copy`-cheap: it lives in
-/// every cached principal.
+/// What a token's permissions grant under one policy. Lives in every cached principal.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grants {
     /// Rpcs granted without conditions.
     pub rpcs: RpcSet,
+    /// Indexes of held grants with conditions (checked against the body).
+    pub conditional: Box<[u16]>,
+}
+
+/// The request body as Envoy forwarded it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestBody<'a> {
+    /// `raw_body` (one gRPC frame).
+    pub raw: &'a [u8],
+    /// The `grpc-encoding` header.
+    pub encoding: Option<&'a str>,
+    /// Whether Envoy flagged the body as cut at `max_request_bytes`.
+    pub partial: bool,
 }
 
 /// Why a policy refuses an rpc to a valid token.
@@ -21,16 +36,25 @@ pub enum RpcDeny {
         /// Display list of permissions that grant it.
         granting: Box<str>,
     },
+    /// Grants cover the rpc, but the request's fields meet none of their conditions.
+    ConditionFailed(String),
+    /// A condition needs the body, and it is missing, partial or unreadable.
+    BodyUnavailable(BodyError),
 }
 
 impl Policy {
     /// The grants of a token holding `permissions`.
     pub fn grants_for<'a>(&self, permissions: impl IntoIterator<Item = &'a str>) -> Grants {
         let mut rpcs = RpcSet::EMPTY;
+        let mut conditional = Vec::new();
         for p in permissions {
             if let Some(idx) = self.by_permission.get(p) {
                 for &i in idx.iter() {
-                    rpcs = rpcs.union(self.grants[usize::from(i)].rpcs);
+                    let g = &self.grants[usize::from(i)];
+                    rpcs = rpcs.union(g.rpcs.difference(g.conditional_rpcs));
+                    if !g.conditional_rpcs.is_empty() && !conditional.contains(&i) {
+                        conditional.push(i);
+                    }
                 }
             }
             if self.rpc_named_permissions
@@ -39,18 +63,63 @@ impl Policy {
                 rpcs = rpcs.with(rpc);
             }
         }
-        Grants { rpcs }
+        conditional.sort_unstable();
+        Grants {
+            rpcs,
+            conditional: conditional.into(),
+        }
     }
 
-    /// Whether `grants` allow `rpc`.
-    pub fn decide(&self, grants: &Grants, rpc: Rpc) -> Result<(), RpcDeny> {
+    /// Whether `grants` (with the caller's `tenants`) allow `rpc` for this request. The body is
+    /// only read when no unconditional grant covers the rpc and a conditional one does.
+    pub fn decide(
+        &self,
+        grants: &Grants,
+        tenants: &[Box<str>],
+        rpc: Rpc,
+        body: &RequestBody<'_>,
+    ) -> Result<(), RpcDeny> {
         if grants.rpcs.contains(rpc) {
             return Ok(());
         }
-        Err(RpcDeny::MissingPermission {
-            rpc,
-            granting: self.granting_permissions(rpc).into(),
-        })
+        let mut candidates = grants
+            .conditional
+            .iter()
+            .map(|&i| &self.grants[usize::from(i)])
+            .filter(|g| g.conditional_rpcs.contains(rpc))
+            .peekable();
+        if candidates.peek().is_none() {
+            return Err(RpcDeny::MissingPermission {
+                rpc,
+                granting: self.granting_permissions(rpc).into(),
+            });
+        }
+        if body.partial {
+            return Err(RpcDeny::BodyUnavailable(BodyError::Partial));
+        }
+        let mut scratch = Vec::new();
+        let plan = &self.plans[rpc.index()];
+        let message =
+            unframe(body.raw, body.encoding, &mut scratch).map_err(RpcDeny::BodyUnavailable)?;
+        let fields = read_fields(message, &plan.fields).map_err(RpcDeny::BodyUnavailable)?;
+        let values = |kind: super::condition::ConditionKind| match plan.slots[kind.index()]? {
+            PlanSlot::Body(slot) => Some(fields.get(slot).to_vec()),
+            PlanSlot::DefaultTenant => Some(vec![DEFAULT_TENANT]),
+        };
+        let mut first_failure = None;
+        for grant in candidates {
+            let conditions = grant
+                .conditions
+                .as_deref()
+                .expect("conditional grants have conditions");
+            match conditions.check(tenants, values) {
+                Ok(()) => return Ok(()),
+                Err(reason) => {
+                    first_failure.get_or_insert(reason);
+                }
+            }
+        }
+        Err(RpcDeny::ConditionFailed(first_failure.unwrap_or_default()))
     }
 }
 
@@ -63,6 +132,12 @@ mod tests {
     use crate::policy::compile;
 
     use super::*;
+
+    const B: RequestBody<'static> = RequestBody {
+        raw: &[],
+        encoding: None,
+        partial: false,
+    };
 
     fn policy(text: &str) -> Policy {
         let mut d = Diagnostics::default();
@@ -78,21 +153,22 @@ mod tests {
         let topo = Rpc::from_name("Topology").unwrap();
         let cpi = Rpc::from_name("CreateProcessInstance").unwrap();
         let read = p.grants_for(["read:*"]);
-        assert!(p.decide(&read, topo).is_ok());
-        let Err(RpcDeny::MissingPermission { rpc, granting }) = p.decide(&read, cpi) else {
+        assert!(p.decide(&read, &[], topo, &B).is_ok());
+        let Err(RpcDeny::MissingPermission { rpc, granting }) = p.decide(&read, &[], cpi, &B)
+        else {
             panic!()
         };
         assert_eq!((rpc, &*granting), (cpi, "write:*, CreateProcessInstance"));
-        assert!(p.decide(&p.grants_for(["write:*"]), cpi).is_ok());
+        assert!(p.decide(&p.grants_for(["write:*"]), &[], cpi, &B).is_ok());
         let poc = p.grants_for(["DeployProcess", "CreateProcessInstance", "Topology"]);
-        assert!(p.decide(&poc, cpi).is_ok() && p.decide(&poc, topo).is_ok());
+        assert!(p.decide(&poc, &[], cpi, &B).is_ok() && p.decide(&poc, &[], topo, &B).is_ok());
         assert!(
-            p.decide(&poc, Rpc::from_name("CompleteJob").unwrap())
+            p.decide(&poc, &[], Rpc::from_name("CompleteJob").unwrap(), &B)
                 .is_err()
         );
-        assert!(p.decide(&p.grants_for([]), topo).is_err());
+        assert!(p.decide(&p.grants_for([]), &[], topo, &B).is_err());
         assert!(
-            p.decide(&p.grants_for(["WRITE:*", "topology"]), topo)
+            p.decide(&p.grants_for(["WRITE:*", "topology"]), &[], topo, &B)
                 .is_err(),
             "permissions are case-sensitive"
         );
@@ -104,9 +180,238 @@ mod tests {
         assert!(
             p.decide(
                 &p.grants_for(["CreateProcessInstance"]),
-                Rpc::from_name("CreateProcessInstance").unwrap()
+                &[],
+                Rpc::from_name("CreateProcessInstance").unwrap(),
+                &B
             )
             .is_err()
         );
+    }
+
+    mod conditions {
+
+        use super::*;
+        use crate::body::frame;
+        use crate::proto;
+
+        fn dev() -> Policy {
+            policy(crate::cli::DEV_POLICY)
+        }
+
+        fn body(msg: &impl prost::Message) -> Vec<u8> {
+            frame(&msg.encode_to_vec())
+        }
+
+        fn decide(
+            p: &Policy,
+            perms: &[&str],
+            tenants: &[&str],
+            rpc: &str,
+            raw: &[u8],
+        ) -> Result<(), RpcDeny> {
+            let tenants: Vec<Box<str>> = tenants.iter().map(|t| (*t).into()).collect();
+            let b = RequestBody {
+                raw,
+                encoding: None,
+                partial: false,
+            };
+            p.decide(
+                &p.grants_for(perms.iter().copied()),
+                &tenants,
+                Rpc::from_name(rpc).unwrap(),
+                &b,
+            )
+        }
+
+        fn cpi(tenant: &str) -> Vec<u8> {
+            body(&proto::CreateProcessInstanceRequest {
+                bpmn_process_id: "order".into(),
+                tenant_id: tenant.into(),
+                ..Default::default()
+            })
+        }
+
+        #[test]
+        fn tenant_held_allows_only_the_callers_tenants() {
+            let p = dev();
+            let t = &["tenant:write"];
+            assert_eq!(
+                decide(
+                    &p,
+                    t,
+                    &["tenant-a"],
+                    "CreateProcessInstance",
+                    &cpi("tenant-a")
+                ),
+                Ok(())
+            );
+            assert_eq!(
+                decide(
+                    &p,
+                    t,
+                    &["tenant-a"],
+                    "CreateProcessInstance",
+                    &cpi("tenant-b")
+                ),
+                Err(RpcDeny::ConditionFailed(
+                    "tenant 'tenant-b' not allowed (token holds: tenant-a)".into()
+                ))
+            );
+            assert!(
+                decide(&p, t, &["tenant-a"], "CreateProcessInstance", &cpi("")).is_err(),
+                "default tenant"
+            );
+            let jobs = body(&proto::ActivateJobsRequest {
+                r#type: "x".into(),
+                tenant_ids: vec!["tenant-a".into(), "tenant-b".into()],
+                ..Default::default()
+            });
+            assert!(decide(&p, t, &["tenant-a", "tenant-b"], "ActivateJobs", &jobs).is_ok());
+            assert!(decide(&p, t, &["tenant-a"], "ActivateJobs", &jobs).is_err());
+            // DeployProcess always deploys to the default tenant.
+            assert!(
+                decide(
+                    &p,
+                    t,
+                    &["tenant-a"],
+                    "DeployProcess",
+                    &body(&proto::DeployProcessRequest::default())
+                )
+                .is_err()
+            );
+            assert!(
+                decide(
+                    &p,
+                    t,
+                    &["<default>"],
+                    "DeployProcess",
+                    &body(&proto::DeployProcessRequest::default())
+                )
+                .is_ok()
+            );
+            // Key-only rpcs carry no tenant: no body needed, granted.
+            assert!(decide(&p, t, &["tenant-a"], "CompleteJob", &[]).is_ok());
+            assert!(decide(&p, t, &["tenant-a"], "Topology", &[]).is_ok());
+            // write:* needs no body at all.
+            assert!(decide(&p, &["write:*"], &[], "CreateProcessInstance", &[]).is_ok());
+        }
+
+        #[test]
+        fn job_type_patterns() {
+            let p = dev();
+            let w = &["worker:payment"];
+            let activate = |ty: &str| {
+                body(&proto::ActivateJobsRequest {
+                    r#type: ty.into(),
+                    ..Default::default()
+                })
+            };
+            assert!(decide(&p, w, &[], "ActivateJobs", &activate("payment")).is_ok());
+            assert!(decide(&p, w, &[], "ActivateJobs", &activate("payment-refund")).is_ok());
+            assert_eq!(
+                decide(&p, w, &[], "ActivateJobs", &activate("shipping")),
+                Err(RpcDeny::ConditionFailed(
+                    "job type 'shipping' not allowed (allowed: payment*)".into()
+                ))
+            );
+            let stream = body(&proto::StreamActivatedJobsRequest {
+                r#type: "payment".into(),
+                ..Default::default()
+            });
+            assert!(decide(&p, w, &[], "StreamActivatedJobs", &stream).is_ok());
+            assert!(decide(&p, w, &[], "CompleteJob", &[]).is_ok());
+            assert!(matches!(
+                decide(&p, w, &[], "CreateProcessInstance", &cpi("")),
+                Err(RpcDeny::MissingPermission { .. })
+            ));
+        }
+
+        #[test]
+        fn missing_partial_and_garbage_bodies_never_allow() {
+            let p = dev();
+            let t = &["tenant:write"];
+            let held = ["tenant-a"];
+            assert_eq!(
+                decide(&p, t, &held, "CreateProcessInstance", &[]),
+                Err(RpcDeny::BodyUnavailable(BodyError::Missing))
+            );
+            let good = cpi("tenant-a");
+            assert!(matches!(
+                decide(
+                    &p,
+                    t,
+                    &held,
+                    "CreateProcessInstance",
+                    &good[..good.len() - 1]
+                ),
+                Err(RpcDeny::BodyUnavailable(BodyError::Truncated { .. }))
+            ));
+            assert!(matches!(
+                decide(
+                    &p,
+                    t,
+                    &held,
+                    "CreateProcessInstance",
+                    &[0, 0, 0, 0, 2, 0xff, 0xff]
+                ),
+                Err(RpcDeny::BodyUnavailable(BodyError::Malformed(_)))
+            ));
+            let tenants: Vec<Box<str>> = vec!["tenant-a".into()];
+            let partial = RequestBody {
+                raw: &good,
+                encoding: None,
+                partial: true,
+            };
+            let rpc = Rpc::from_name("CreateProcessInstance").unwrap();
+            assert_eq!(
+                p.decide(&p.grants_for(["tenant:write"]), &tenants, rpc, &partial),
+                Err(RpcDeny::BodyUnavailable(BodyError::Partial))
+            );
+        }
+
+        #[test]
+        fn any_grant_whose_conditions_hold_allows() {
+            let p = policy(
+                "grants:\n  - {permission: a, rpcs: [PublishMessage], when: {tenant: [tenant-a], message_name: ['order-*']}}\n  - {permission: b, rpcs: [PublishMessage], when: {message_name: [ping]}}\n",
+            );
+            let msg = |name: &str, tenant: &str| {
+                body(&proto::PublishMessageRequest {
+                    name: name.into(),
+                    tenant_id: tenant.into(),
+                    ..Default::default()
+                })
+            };
+            assert!(
+                decide(
+                    &p,
+                    &["a"],
+                    &[],
+                    "PublishMessage",
+                    &msg("order-paid", "tenant-a")
+                )
+                .is_ok()
+            );
+            assert!(
+                decide(
+                    &p,
+                    &["a"],
+                    &[],
+                    "PublishMessage",
+                    &msg("order-paid", "tenant-b")
+                )
+                .is_err()
+            );
+            assert!(decide(&p, &["a"], &[], "PublishMessage", &msg("other", "tenant-a")).is_err());
+            assert!(
+                decide(
+                    &p,
+                    &["a", "b"],
+                    &[],
+                    "PublishMessage",
+                    &msg("ping", "tenant-b")
+                )
+                .is_ok()
+            );
+        }
     }
 }

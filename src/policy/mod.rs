@@ -10,6 +10,7 @@
 //! keeps; every later Check is then one bit test in [`Policy::decide`].
 
 mod compile;
+pub mod condition;
 mod eval;
 
 use std::path::Path;
@@ -20,7 +21,11 @@ use ahash::AHashMap;
 use crate::catalog::{Rpc, RpcSet};
 
 pub use compile::{compile, compile_file, suggest};
-pub use eval::{Grants, RpcDeny};
+pub use eval::{Grants, RequestBody, RpcDeny};
+
+use crate::body::FieldPlan;
+use crate::diag::Span;
+use condition::Conditions;
 
 /// What to do with a path that is not a known gateway rpc.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -37,6 +42,8 @@ pub enum PathRule {
 pub struct Policy {
     /// The file it was compiled from (for logs and lint).
     pub source: Arc<Path>,
+    /// Per rpc (catalog index): which body fields its conditions read.
+    plans: Box<[RpcPlan]>,
     grants: Box<[Grant]>,
     by_permission: AHashMap<Box<str>, Box<[u16]>>,
     rpc_named_permissions: bool,
@@ -53,6 +60,26 @@ pub struct Grant {
     pub permission: Box<str>,
     /// The rpcs it grants.
     pub rpcs: RpcSet,
+    /// Conditions on request fields, if any.
+    pub conditions: Option<Arc<Conditions>>,
+    /// The rpcs of `rpcs` on which a condition applies (they carry a constrained field); the
+    /// others are granted unconditionally.
+    pub conditional_rpcs: RpcSet,
+    /// Where the grant is written (its `permission`).
+    pub span: Span,
+}
+
+/// Which body fields an rpc's conditions read, and where each condition kind finds its value.
+#[derive(Debug, Clone)]
+pub(crate) struct RpcPlan {
+    pub(crate) fields: FieldPlan,
+    pub(crate) slots: [Option<PlanSlot>; 6],
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PlanSlot {
+    Body(usize),
+    DefaultTenant,
 }
 
 impl Policy {
@@ -93,9 +120,11 @@ impl Policy {
 
     /// The rpcs some grant allows only under conditions on request fields: the authorizer must
     /// see their body, and Istio cannot decide them natively (`zeebe-authz istio` sends them
-    /// to the CUSTOM provider). Empty until grants can carry conditions (issue 3).
+    /// to the CUSTOM provider).
     pub fn conditional_rpcs(&self) -> RpcSet {
-        RpcSet::EMPTY
+        self.grants
+            .iter()
+            .fold(RpcSet::EMPTY, |s, g| s.union(g.conditional_rpcs))
     }
 
     /// Whether any rule needs the request body (the mesh's ext_authz provider must then send
@@ -107,9 +136,8 @@ impl Policy {
 
 impl Grant {
     /// Whether the grant only applies under conditions on request fields (then a broader
-    /// unconditional grant shadows it, but it shadows nothing). Always false until grants can
-    /// carry conditions (issue 3).
+    /// unconditional grant shadows it, but it shadows nothing).
     pub fn is_conditional(&self) -> bool {
-        false
+        !self.conditional_rpcs.is_empty()
     }
 }

@@ -33,6 +33,8 @@ pub struct TokenRules {
     pub permissions_claim: ClaimPath,
     /// Where the caller's tenants are (none configured: the caller holds no tenant).
     pub tenants_claim: Option<ClaimPath>,
+    /// When set, only claim values with this prefix are tenants, with the prefix removed.
+    pub tenants_prefix: Option<Box<str>>,
 }
 
 /// The parts of a JWT header we act on.
@@ -139,11 +141,17 @@ pub fn verify(
         .ok_or_else(|| Deny::new(Outcome::InvalidClaims, "token exp is not a number"))?;
 
     let permissions = rules.permissions_claim.read(&claims);
-    let tenants = rules
+    let tenants: Vec<&str> = rules
         .tenants_claim
         .as_ref()
         .map(|c| c.read(&claims))
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|t| match &rules.tenants_prefix {
+            Some(prefix) => t.strip_prefix(&**prefix),
+            None => Some(t),
+        })
+        .collect();
     let text = |name: &str| claims.get(name).and_then(Value::as_str).unwrap_or_default();
     let client_id = match text("azp") {
         "" => text("clientId"),

@@ -1,0 +1,477 @@
+//! Conditions on request fields: tenant, job type, process id, decision id, message and signal
+//! name. Pure: compiled from the policy's `when:` blocks and evaluated against fields the
+//! [`body`](crate::body) decoder read.
+//!
+//! Where a field lives in each rpc's request is resolved from the rpc catalog (generated from
+//! `proto/`) when the policy compiles: the rpc's request message, or the nested `request` of
+//! CreateProcessInstanceWithResult. DeployProcess carries no tenant field but always deploys
+//! to the default tenant, so a tenant condition sees `<default>` there.
+
+use crate::body::FieldPath;
+use crate::catalog::{FieldKind, MESSAGES, Rpc};
+
+/// The default tenant's id; an empty tenant id in a request means this tenant.
+pub const DEFAULT_TENANT: &str = "<default>";
+
+/// What a condition constrains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConditionKind {
+    /// The request's tenant(s).
+    Tenant,
+    /// ActivateJobs / StreamActivatedJobs `type`.
+    JobType,
+    /// `bpmnProcessId` of CreateProcessInstance(+WithResult).
+    BpmnProcessId,
+    /// `decisionId` of EvaluateDecision.
+    DecisionId,
+    /// `name` of PublishMessage.
+    MessageName,
+    /// `signalName` of BroadcastSignal.
+    SignalName,
+}
+
+impl ConditionKind {
+    /// Every kind.
+    pub const ALL: [ConditionKind; 6] = [
+        ConditionKind::Tenant,
+        ConditionKind::JobType,
+        ConditionKind::BpmnProcessId,
+        ConditionKind::DecisionId,
+        ConditionKind::MessageName,
+        ConditionKind::SignalName,
+    ];
+
+    /// The key in a policy's `when:` block.
+    pub fn key(self) -> &'static str {
+        match self {
+            ConditionKind::Tenant => "tenant",
+            ConditionKind::JobType => "job_type",
+            ConditionKind::BpmnProcessId => "bpmn_process_id",
+            ConditionKind::DecisionId => "decision_id",
+            ConditionKind::MessageName => "message_name",
+            ConditionKind::SignalName => "signal_name",
+        }
+    }
+
+    /// How deny messages name the value.
+    pub fn noun(self) -> &'static str {
+        match self {
+            ConditionKind::Tenant => "tenant",
+            ConditionKind::JobType => "job type",
+            ConditionKind::BpmnProcessId => "process id",
+            ConditionKind::DecisionId => "decision id",
+            ConditionKind::MessageName => "message name",
+            ConditionKind::SignalName => "signal name",
+        }
+    }
+
+    /// The proto field names that carry it (singular first).
+    fn field_names(self) -> &'static [&'static str] {
+        match self {
+            ConditionKind::Tenant => &["tenantId", "tenantIds"],
+            ConditionKind::JobType => &["type"],
+            ConditionKind::BpmnProcessId => &["bpmnProcessId"],
+            ConditionKind::DecisionId => &["decisionId"],
+            ConditionKind::MessageName => &["name"],
+            ConditionKind::SignalName => &["signalName"],
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Where a condition's value comes from in one rpc's request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldSource {
+    /// A string field of the body.
+    Body(FieldPath),
+    /// A fixed tenant (DeployProcess always deploys to the default tenant).
+    DefaultTenant,
+}
+
+/// Where `kind` is found in `rpc`'s request, or `None` when the rpc does not carry it.
+pub fn field_source(rpc: Rpc, kind: ConditionKind) -> Option<FieldSource> {
+    if kind == ConditionKind::Tenant && rpc.name() == "DeployProcess" {
+        return Some(FieldSource::DefaultTenant);
+    }
+    let msg = rpc.desc().request_message();
+    let string_field = |m: &'static crate::catalog::MessageDesc| {
+        kind.field_names()
+            .iter()
+            .find_map(|name| m.field(name).filter(|f| f.kind == FieldKind::String))
+    };
+    if let Some(f) = string_field(msg) {
+        return Some(FieldSource::Body(FieldPath {
+            outer: None,
+            number: f.number,
+            repeated: f.repeated,
+        }));
+    }
+    let nested = msg.field("request").filter(|f| !f.repeated)?;
+    let FieldKind::Message(idx) = nested.kind else {
+        return None;
+    };
+    let f = string_field(&MESSAGES[idx])?;
+    Some(FieldSource::Body(FieldPath {
+        outer: Some(nested.number),
+        number: f.number,
+        repeated: f.repeated,
+    }))
+}
+
+/// Whether `id` is a valid Zeebe tenant id (`^[\w.-]{1,31}$`, or `<default>`).
+pub fn is_valid_tenant_id(id: &str) -> bool {
+    id == DEFAULT_TENANT
+        || (!id.is_empty()
+            && id.len() <= 31
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')))
+}
+
+/// A value pattern: text with `*` wildcards (`payment*`, `*-refund`, `order-*-v2`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    source: Box<str>,
+    parts: Box<[Box<str>]>,
+}
+
+/// Why a pattern is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidPattern {
+    /// Empty text.
+    #[error("empty pattern")]
+    Empty,
+    /// Whitespace or control characters, which no Zeebe id contains.
+    #[error("pattern contains whitespace or control characters")]
+    BadCharacter,
+    /// Longer than 256 characters.
+    #[error("pattern longer than 256 characters")]
+    TooLong,
+}
+
+impl Pattern {
+    /// Parses a pattern.
+    pub fn parse(source: &str) -> Result<Pattern, InvalidPattern> {
+        if source.is_empty() {
+            return Err(InvalidPattern::Empty);
+        }
+        if source.len() > 256 {
+            return Err(InvalidPattern::TooLong);
+        }
+        if source.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(InvalidPattern::BadCharacter);
+        }
+        Ok(Pattern {
+            source: source.into(),
+            parts: source.split('*').map(Into::into).collect(),
+        })
+    }
+
+    /// Whether `value` matches: the parts between `*`s appear in order, the first at the start
+    /// and the last at the end.
+    pub fn matches(&self, value: &str) -> bool {
+        let parts = &self.parts;
+        if parts.len() == 1 {
+            return value == &*parts[0];
+        }
+        let (first, last) = (&parts[0], &parts[parts.len() - 1]);
+        if value.len() < first.len() + last.len()
+            || !value.starts_with(&**first)
+            || !value.ends_with(&**last)
+        {
+            return false;
+        }
+        let mut rest = &value[first.len()..value.len() - last.len()];
+        for mid in &parts[1..parts.len() - 1] {
+            match rest.find(&**mid) {
+                Some(i) => rest = &rest[i + mid.len()..],
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+}
+
+/// Which tenants a tenant condition allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TenantRule {
+    /// The tenants the caller's token holds (the realm's `tenants_claim`).
+    Held,
+    /// A fixed list of tenant ids.
+    Listed(Box<[Box<str>]>),
+}
+
+/// The conditions of one grant: all must hold (for the kinds the rpc carries).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Conditions {
+    /// The tenant rule, if any.
+    pub tenant: Option<TenantRule>,
+    /// Value patterns by kind (never `Tenant`).
+    pub patterns: Vec<(ConditionKind, Box<[Pattern]>)>,
+}
+
+impl Conditions {
+    /// The kinds this grant constrains.
+    pub fn kinds(&self) -> impl Iterator<Item = ConditionKind> + '_ {
+        self.tenant
+            .iter()
+            .map(|_| ConditionKind::Tenant)
+            .chain(self.patterns.iter().map(|(k, _)| *k))
+    }
+
+    /// Checks the values of the request. `values(kind)` gives the request's values for a kind
+    /// the rpc carries (`None`: the rpc does not carry it, so the condition does not apply).
+    /// Returns a deny message naming the first value that fails.
+    pub fn check<'v>(
+        &self,
+        held_tenants: &[Box<str>],
+        values: impl Fn(ConditionKind) -> Option<Vec<&'v str>>,
+    ) -> Result<(), String> {
+        if let Some(rule) = &self.tenant
+            && let Some(tenants) = values(ConditionKind::Tenant)
+        {
+            let allowed: &[Box<str>] = match rule {
+                TenantRule::Held => held_tenants,
+                TenantRule::Listed(list) => list,
+            };
+            let mut tenants = tenants;
+            if tenants.is_empty() {
+                tenants.push(DEFAULT_TENANT);
+            }
+            for t in tenants {
+                let t = if t.is_empty() { DEFAULT_TENANT } else { t };
+                if !allowed.iter().any(|a| &**a == t) {
+                    let which = match rule {
+                        TenantRule::Held => "token holds",
+                        TenantRule::Listed(_) => "allowed",
+                    };
+                    return Err(format!(
+                        "tenant '{}' not allowed ({which}: {})",
+                        clip(t),
+                        display_list(allowed.iter().map(|a| &**a))
+                    ));
+                }
+            }
+        }
+        for (kind, patterns) in &self.patterns {
+            let Some(found) = values(*kind) else { continue };
+            let value = found.last().copied().unwrap_or("");
+            if !patterns.iter().any(|p| p.matches(value)) {
+                return Err(format!(
+                    "{} '{}' not allowed (allowed: {})",
+                    kind.noun(),
+                    clip(value),
+                    display_list(patterns.iter().map(Pattern::as_str))
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn display_list<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<&str> = items.collect();
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// Untrusted request values in messages: at most 64 printable characters.
+fn clip(s: &str) -> String {
+    let mut out: String = s.chars().filter(|c| !c.is_control()).take(64).collect();
+    if s.chars().count() > 64 {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rpc(name: &str) -> Rpc {
+        Rpc::from_name(name).unwrap()
+    }
+
+    #[test]
+    fn tenant_fields_come_from_the_catalog() {
+        let body = |outer, number, repeated| {
+            Some(FieldSource::Body(FieldPath {
+                outer,
+                number,
+                repeated,
+            }))
+        };
+        let t = ConditionKind::Tenant;
+        assert_eq!(
+            field_source(rpc("CreateProcessInstance"), t),
+            body(None, 6, false)
+        );
+        assert_eq!(
+            field_source(rpc("CreateProcessInstanceWithResult"), t),
+            body(Some(1), 6, false)
+        );
+        assert_eq!(field_source(rpc("DeployResource"), t), body(None, 2, false));
+        assert_eq!(field_source(rpc("PublishMessage"), t), body(None, 6, false));
+        assert_eq!(
+            field_source(rpc("BroadcastSignal"), t),
+            body(None, 3, false)
+        );
+        assert_eq!(
+            field_source(rpc("EvaluateDecision"), t),
+            body(None, 4, false)
+        );
+        assert_eq!(field_source(rpc("ActivateJobs"), t), body(None, 7, true));
+        assert_eq!(
+            field_source(rpc("StreamActivatedJobs"), t),
+            body(None, 6, true)
+        );
+        assert_eq!(
+            field_source(rpc("EvaluateConditional"), t),
+            body(None, 1, false)
+        );
+        assert_eq!(
+            field_source(rpc("DeployProcess"), t),
+            Some(FieldSource::DefaultTenant)
+        );
+        for keyed in [
+            "CompleteJob",
+            "FailJob",
+            "CancelProcessInstance",
+            "Topology",
+            "SetVariables",
+        ] {
+            assert_eq!(field_source(rpc(keyed), t), None, "{keyed}");
+        }
+    }
+
+    #[test]
+    fn other_fields_come_from_the_catalog() {
+        let body = |outer, number| {
+            Some(FieldSource::Body(FieldPath {
+                outer,
+                number,
+                repeated: false,
+            }))
+        };
+        assert_eq!(
+            field_source(rpc("ActivateJobs"), ConditionKind::JobType),
+            body(None, 1)
+        );
+        assert_eq!(
+            field_source(rpc("StreamActivatedJobs"), ConditionKind::JobType),
+            body(None, 1)
+        );
+        assert_eq!(
+            field_source(rpc("CompleteJob"), ConditionKind::JobType),
+            None
+        );
+        assert_eq!(
+            field_source(rpc("CreateProcessInstance"), ConditionKind::BpmnProcessId),
+            body(None, 2)
+        );
+        assert_eq!(
+            field_source(
+                rpc("CreateProcessInstanceWithResult"),
+                ConditionKind::BpmnProcessId
+            ),
+            body(Some(1), 2)
+        );
+        assert_eq!(
+            field_source(rpc("EvaluateDecision"), ConditionKind::DecisionId),
+            body(None, 2)
+        );
+        assert_eq!(
+            field_source(rpc("PublishMessage"), ConditionKind::MessageName),
+            body(None, 1)
+        );
+        assert_eq!(
+            field_source(rpc("DeployResource"), ConditionKind::MessageName),
+            None
+        );
+        assert_eq!(
+            field_source(rpc("BroadcastSignal"), ConditionKind::SignalName),
+            body(None, 1)
+        );
+    }
+
+    #[test]
+    fn tenant_ids() {
+        for ok in ["tenant-a", "<default>", "a", "A_b.c-1", &"x".repeat(31)] {
+            assert!(is_valid_tenant_id(ok), "{ok}");
+        }
+        for bad in ["", "a b", "tenant/a", &"x".repeat(32), "<DEFAULT>", "ü"] {
+            assert!(!is_valid_tenant_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn patterns() {
+        let p = |s| Pattern::parse(s).unwrap();
+        assert!(p("payment*").matches("payment") && p("payment*").matches("payment-refund"));
+        assert!(!p("payment*").matches("shipping") && !p("payment*").matches("pay"));
+        assert!(p("*-refund").matches("payment-refund") && !p("*-refund").matches("refund"));
+        assert!(
+            p("a*b*c").matches("abc") && p("a*b*c").matches("a-b-c") && !p("a*b*c").matches("acb")
+        );
+        assert!(
+            p("*").matches("") && p("exact").matches("exact") && !p("exact").matches("exactly")
+        );
+        assert!(!p("ab*ab").matches("ab"), "overlapping prefix and suffix");
+        assert_eq!(Pattern::parse(""), Err(InvalidPattern::Empty));
+        assert_eq!(Pattern::parse("a b"), Err(InvalidPattern::BadCharacter));
+    }
+
+    #[test]
+    fn conditions_name_the_failing_value() {
+        let c = Conditions {
+            tenant: Some(TenantRule::Held),
+            patterns: vec![(
+                ConditionKind::JobType,
+                Box::new([Pattern::parse("payment*").unwrap()]),
+            )],
+        };
+        let held: Vec<Box<str>> = vec!["tenant-a".into()];
+        let vals = |tenants: Vec<&'static str>, ty: &'static str| {
+            move |k: ConditionKind| match k {
+                ConditionKind::Tenant => Some(tenants.clone()),
+                ConditionKind::JobType => Some(vec![ty]),
+                _ => None,
+            }
+        };
+        assert_eq!(c.check(&held, vals(vec!["tenant-a"], "payment")), Ok(()));
+        assert_eq!(
+            c.check(&held, vals(vec!["tenant-b"], "payment")),
+            Err("tenant 'tenant-b' not allowed (token holds: tenant-a)".into())
+        );
+        assert_eq!(
+            c.check(&held, vals(vec![], "payment")),
+            Err("tenant '<default>' not allowed (token holds: tenant-a)".into())
+        );
+        assert_eq!(
+            c.check(&held, vals(vec![""], "payment")).unwrap_err(),
+            "tenant '<default>' not allowed (token holds: tenant-a)"
+        );
+        assert!(
+            c.check(&held, vals(vec!["tenant-a", "tenant-b"], "payment"))
+                .unwrap_err()
+                .contains("'tenant-b'")
+        );
+        assert_eq!(
+            c.check(&held, vals(vec!["tenant-a"], "shipping")),
+            Err("job type 'shipping' not allowed (allowed: payment*)".into())
+        );
+        // Kinds the rpc does not carry do not apply.
+        assert_eq!(c.check(&held, |_| None), Ok(()));
+    }
+}
