@@ -15,8 +15,13 @@ use crate::jwks::JwksSettings;
 use crate::server::{DevIssuer, Listeners};
 use crate::token::claims::ClaimPath;
 
-/// The default policy, embedded for `serve --dev`.
+/// The default policy (`policies/default.yaml`), embedded.
 pub const DEFAULT_POLICY: &str = include_str!("../policies/default.yaml");
+/// The dev policy (the default policy plus tenant and job-type conditions), embedded for
+/// `serve --dev`.
+pub const DEV_POLICY: &str = include_str!("../policies/dev.yaml");
+/// The claim dev tokens carry their tenants in.
+pub const DEV_TENANTS_CLAIM: &str = "tenants";
 /// The audience of dev tokens.
 pub const DEV_AUDIENCE: &str = "zeebe-api";
 
@@ -46,6 +51,13 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the ext_authz Check server and the admin HTTP server.
     Serve(ServeArgs),
+    /// Measure the authorizer: load (Checks or Zeebe calls), allow-all floor, crypto limit,
+    /// cache memory.
+    Bench(crate::bench::BenchArgs),
+    /// Check configs and policies: every error `serve` would stop on, plus likely mistakes.
+    Lint(crate::lint::LintArgs),
+    /// Generate the Istio manifests (sidecar and ambient) and the authorizer's deployment.
+    Istio(crate::istio::IstioArgs),
 }
 
 /// `serve` options.
@@ -87,6 +99,10 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(run_serve(args)),
+        // The bench builds its own runtimes: the server under test apart from the load.
+        Command::Bench(args) => crate::bench::run(args),
+        Command::Lint(args) => runtime.block_on(crate::lint::run(args)),
+        Command::Istio(args) => crate::istio::run(&args),
     };
     match result {
         Ok(code) => code,
@@ -177,9 +193,9 @@ async fn dev_setup(
     let issuer = format!("http://{admin_addr}{}", crate::admin::DEV_REALM_PATH);
     let mut diags = Diagnostics::default();
     let file: Arc<std::path::Path> =
-        Arc::from(std::path::Path::new("(embedded) policies/default.yaml"));
-    let policy = crate::policy::compile(&file, DEFAULT_POLICY, &mut diags)
-        .context("the embedded default policy does not compile")?;
+        Arc::from(std::path::Path::new("(embedded) policies/dev.yaml"));
+    let policy = crate::policy::compile(&file, DEV_POLICY, &mut diags)
+        .context("the embedded dev policy does not compile")?;
     let config = Config {
         listen: Listen {
             check: listeners.check.local_addr()?,
@@ -193,7 +209,8 @@ async fn dev_setup(
             hosts: Box::new(["*".into()]),
             policy: Arc::new(policy),
             permissions_claim: ClaimPath::new(["permissions", DEV_AUDIENCE]),
-            tenants_claim: None,
+            tenants_claim: Some(ClaimPath::new([DEV_TENANTS_CLAIM])),
+            tenants_prefix: None,
         }],
         jwks: JwksSettings::default(),
         ca_bundle: None,
@@ -202,30 +219,48 @@ async fn dev_setup(
     };
     let key = SigningKey::generate("dev-1")?;
     let ttl = 12 * 3600;
-    let write = key.sign(&access_token_claims(
-        &issuer,
-        DEV_AUDIENCE,
-        "dev-writer",
-        &["write:*"],
-        ttl,
-    ))?;
-    let read = key.sign(&access_token_claims(
-        &issuer,
-        DEV_AUDIENCE,
-        "dev-reader",
-        &["read:*"],
-        ttl,
-    ))?;
+    let mint = |client: &str, permissions: &[&str], tenants: &[&str]| {
+        let mut claims = access_token_claims(&issuer, DEV_AUDIENCE, client, permissions, ttl);
+        claims[DEV_TENANTS_CLAIM] = serde_json::json!(tenants);
+        key.sign(&claims)
+    };
+    let tokens = [
+        (
+            "WRITE",
+            mint("dev-writer", &["write:*"], &[])?,
+            "write:*: every rpc",
+        ),
+        (
+            "READ",
+            mint("dev-reader", &["read:*"], &[])?,
+            "read:*: Topology only",
+        ),
+        (
+            "TENANT",
+            mint("dev-tenant", &["tenant:write"], &["tenant-a"])?,
+            "every rpc, only in tenant tenant-a",
+        ),
+        (
+            "WORKER",
+            mint("dev-worker", &["worker:payment"], &[])?,
+            "job rpcs, job types payment* only",
+        ),
+    ];
     let check_addr = listeners.check.local_addr()?;
     println!(
         "# zeebe-authz dev mode: ext_authz Check on {check_addr}, admin on http://{admin_addr}"
     );
-    println!("# Issuer {issuer}; tokens below are valid for 12 hours (write:* and read:*).");
-    println!("export ZEEBE_AUTHZ_WRITE_TOKEN={write}");
-    println!("export ZEEBE_AUTHZ_READ_TOKEN={read}");
+    println!("# Issuer {issuer}, policy policies/dev.yaml; tokens are valid for 12 hours:");
+    for (name, _, what) in &tokens {
+        println!("#   ZEEBE_AUTHZ_{name}_TOKEN  {what}");
+    }
+    for (name, token, _) in &tokens {
+        println!("export ZEEBE_AUTHZ_{name}_TOKEN={token}");
+    }
     println!(
-        "# Point Envoy's ext_authz grpc_service at {check_addr}; send 'authorization: Bearer $ZEEBE_AUTHZ_WRITE_TOKEN'."
+        "# Point Envoy's ext_authz grpc_service at {check_addr} (with_request_body for tenant and job-type rules)"
     );
+    println!("# and call the gateway with 'authorization: Bearer $ZEEBE_AUTHZ_WRITE_TOKEN'.");
     println!(
         "# Readiness: curl http://{admin_addr}/readyz   Metrics: curl http://{admin_addr}/metrics"
     );

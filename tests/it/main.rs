@@ -1,5 +1,8 @@
 //! The integration tests, in one binary: the server on port 0 against a Keycloak-shaped issuer
 //! on loopback, called through tonic exactly as Envoy calls it.
 
+mod bench;
 mod check;
+mod conditions;
+mod dev;
 mod util;
