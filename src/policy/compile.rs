@@ -494,4 +494,23 @@ mod tests {
             "the nine tenant-carrying rpcs and DeployProcess"
         );
     }
+
+    #[test]
+    fn every_shipped_policy_compiles_cleanly() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let mut d = Diagnostics::default();
+            assert!(
+                compile_file(&path, &mut d).is_some(),
+                "{}: {:?}",
+                path.display(),
+                d.items()
+            );
+            assert!(d.items().is_empty(), "{}: {:?}", path.display(), d.items());
+            seen += 1;
+        }
+        assert!(seen >= 3);
+    }
 }
