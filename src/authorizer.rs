@@ -77,12 +77,12 @@ impl Authorizer {
             PathTarget::UnknownRpc(_) => PathLabel::UnknownRpc,
             PathTarget::OtherService => PathLabel::Other,
         };
-        let (decision, realm) = self.decide(&view, target).await;
+        let (decision, realm, principal) = self.decide(&view, target).await;
         let response = into_check_response(&decision, &self.headers);
         self.metrics.decision(label, decision.outcome());
         self.metrics.check_latency(started.elapsed().as_secs_f64());
         if let Decision::Deny(deny) = &decision {
-            log_deny(&view, deny, realm);
+            log_deny(&view, deny, realm, principal.as_deref());
         }
         response
     }
@@ -91,7 +91,7 @@ impl Authorizer {
         &'r self,
         view: &RequestView<'_>,
         target: PathTarget<'_>,
-    ) -> (Decision, Option<&'r Realm>) {
+    ) -> (Decision, Option<&'r Realm>, Option<Arc<Principal>>) {
         let Some(realm) = self.realms.for_host(view.host) else {
             let deny = Deny::new(
                 Outcome::UnknownHost,
@@ -100,11 +100,11 @@ impl Authorizer {
                     printable(view.host)
                 ),
             );
-            return (Decision::Deny(deny), None);
+            return (Decision::Deny(deny), None, None);
         };
         let principal = match self.authenticate(realm, view.authorization).await {
             Ok(p) => p,
-            Err(deny) => return (Decision::Deny(deny), Some(realm)),
+            Err(deny) => return (Decision::Deny(deny), Some(realm), None),
         };
         let rule = match target {
             PathTarget::Rpc(rpc) => realm
@@ -141,14 +141,16 @@ impl Authorizer {
                 )),
             },
         };
-        let decision = match rule {
-            Ok(()) => Decision::Allow {
-                principal,
-                realm: realm.name.clone(),
-            },
-            Err(deny) => Decision::Deny(deny),
-        };
-        (decision, Some(realm))
+        match rule {
+            Ok(()) => {
+                let decision = Decision::Allow {
+                    principal,
+                    realm: realm.name.clone(),
+                };
+                (decision, Some(realm), None)
+            }
+            Err(deny) => (Decision::Deny(deny), Some(realm), Some(principal)),
+        }
     }
 
     /// Token → principal, from the cache or by verifying it.
@@ -239,12 +241,16 @@ fn printable(s: &str) -> String {
     out
 }
 
-fn log_deny(view: &RequestView<'_>, deny: &Deny, realm: Option<&Realm>) {
+/// One line per deny: what an operator (or a developer whose worker is refused) needs to know,
+/// with the subject and client when the token was valid. Never the token.
+fn log_deny(view: &RequestView<'_>, deny: &Deny, realm: Option<&Realm>, who: Option<&Principal>) {
     tracing::info!(
         rpc = %printable(view.path),
         reason = deny.outcome.reason(),
         detail = %deny.message,
         realm = realm.map_or("", |r| &r.name),
+        subject = who.map_or("", |p| &p.subject),
+        client_id = who.map_or("", |p| &p.client_id),
         host = %printable(view.host),
         "Denied"
     );

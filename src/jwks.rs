@@ -495,3 +495,110 @@ pub fn http_client(ca_bundle: Option<&[u8]>) -> Result<reqwest::Client, reqwest:
     }
     builder.build()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::issuer::{SigningKey, jwks};
+
+    fn keyset(now: Instant) -> KeySet {
+        let key = SigningKey::generate_for(Algorithm::ES256, "k1").unwrap();
+        KeySet::from_jwks(jwks(&[&key]).to_string().as_bytes(), now).unwrap()
+    }
+
+    fn cache(settings: JwksSettings) -> (JwksCache, Arc<Metrics>) {
+        let metrics = Arc::new(Metrics::new());
+        // Port 1 on loopback: nothing listens, every fetch fails at once.
+        let source = JwksSource {
+            issuer: "http://127.0.0.1:1/realms/r".into(),
+            jwks_uri: None,
+        };
+        let c = JwksCache::new(
+            "r".into(),
+            source,
+            settings,
+            reqwest::Client::new(),
+            metrics.clone(),
+        );
+        (c, metrics)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn last_good_keys_expire_after_keys_max_age() {
+        let settings = JwksSettings {
+            keys_max_age: Duration::from_secs(3600),
+            ..JwksSettings::default()
+        };
+        let (c, _) = cache(settings);
+        assert!(!c.is_ready());
+        c.install(keyset(Instant::now()));
+        assert!(c.is_ready());
+        tokio::time::advance(Duration::from_secs(3599)).await;
+        assert!(c.keys().is_some(), "still within keys_max_age");
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(c.keys().is_none(), "stale keys must not be used forever");
+        assert!(!c.is_ready());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn check_triggered_refetches_respect_the_cooldown() {
+        let settings = JwksSettings {
+            refetch_cooldown: Duration::from_secs(10),
+            ..JwksSettings::default()
+        };
+        let (c, metrics) = cache(settings);
+        assert!(c.refetch(FetchCause::UnknownKid).await.is_none());
+        assert!(c.refetch(FetchCause::UnknownKid).await.is_none());
+        assert_eq!(
+            metrics.jwks_fetch_count("r", "error"),
+            1,
+            "second refetch within the cooldown"
+        );
+        assert_eq!(metrics.jwks_fetch_count("r", "cooldown"), 1);
+        tokio::time::advance(Duration::from_secs(11)).await;
+        assert!(c.refetch(FetchCause::NoKeys).await.is_none());
+        assert_eq!(
+            metrics.jwks_fetch_count("r", "error"),
+            2,
+            "after the cooldown a refetch is made"
+        );
+    }
+
+    #[test]
+    fn jwks_parsing_skips_encryption_symmetric_and_unknown_keys() {
+        let key = SigningKey::generate_for(Algorithm::EdDSA, "ed").unwrap();
+        let mut doc = jwks(&[&key]);
+        let keys = doc["keys"].as_array_mut().unwrap();
+        keys.push(serde_json::json!({"kid": "enc", "kty": "RSA", "use": "enc", "alg": "RSA-OAEP", "n": "AQAB", "e": "AQAB"}));
+        keys.push(serde_json::json!({"kid": "hmac", "kty": "oct", "k": "c2VjcmV0"}));
+        keys.push(serde_json::json!({"kid": "weird", "kty": "XYZ"}));
+        let set = KeySet::from_jwks(doc.to_string().as_bytes(), Instant::now()).unwrap();
+        assert_eq!((set.len(), set.skipped), (1, 3));
+        assert!(matches!(
+            set.find(Some("ed"), Algorithm::EdDSA),
+            KeyLookup::Found(_)
+        ));
+        assert!(matches!(
+            set.find(Some("ed"), Algorithm::RS256),
+            KeyLookup::AlgorithmMismatch
+        ));
+        assert!(matches!(
+            set.find(Some("hmac"), Algorithm::HS256),
+            KeyLookup::UnknownKid
+        ));
+        assert!(
+            matches!(set.find(None, Algorithm::EdDSA), KeyLookup::UnknownKid),
+            "no kid: only keys without kid"
+        );
+        for bad in [
+            &b"not json"[..],
+            b"{}",
+            br#"{"keys": []}"#,
+            br#"{"keys": [{"kty": "oct", "k": "AA"}]}"#,
+        ] {
+            assert!(KeySet::from_jwks(bad, Instant::now()).is_err());
+        }
+    }
+}
