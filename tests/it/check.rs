@@ -522,3 +522,29 @@ async fn config_errors_exit_64_listing_every_error_before_binding() {
     );
     assert!(!stderr.contains("Listening"), "{stderr}");
 }
+
+#[tokio::test]
+async fn self_signed_keycloak_is_trusted_only_with_the_ca_bundle() {
+    let key = SigningKey::generate("kc-1").unwrap();
+    let (kc, ca_pem) = Keycloak::start_tls(&[&key]).await;
+    let t = token(&key, &kc.issuer, &["write:*"]);
+
+    // Without the bundle the certificate is not trusted: no keys, UNAVAILABLE, not ready.
+    let untrusted = Authz::start(&one_realm_config(&kc.issuer), &default_policy()).await;
+    let r = untrusted.call("h", &rpc("Topology"), Some(&t)).await;
+    assert_eq!(code(&r), UNAVAILABLE, "{}", message(&r));
+    assert_eq!(untrusted.admin("/readyz").await.0, 503);
+    untrusted.stop().await;
+
+    let scratch = Scratch::new();
+    let ca = scratch.write("keycloak-ca.pem", &ca_pem);
+    let config = one_realm_config(&kc.issuer) + &format!("  ca_bundle: {}\n", ca.display());
+    let trusted = Authz::start(&config, &default_policy()).await;
+    trusted.wait_ready().await;
+    assert_eq!(
+        code(&trusted.call("h", &rpc("Topology"), Some(&t)).await),
+        OK
+    );
+    trusted.stop().await;
+    kc.stop().await;
+}

@@ -56,6 +56,37 @@ impl Keycloak {
 
     /// Starts on a given listener (to come up on an address a server was configured with).
     pub fn serve(listener: TcpListener, issuer: String, keys: &[&SigningKey]) -> Keycloak {
+        Keycloak::serve_on(listener, issuer, keys)
+    }
+
+    /// Starts with HTTPS on a fresh loopback port, presenting a self-signed certificate for
+    /// 127.0.0.1; returns the server and the certificate (PEM) a client must trust.
+    pub async fn start_tls(keys: &[&SigningKey]) -> (Keycloak, String) {
+        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+        let pem = cert.cert.pem();
+        let key = rustls_pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
+            tokio_rustls::rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("https://{}/realms/{REALM}", tcp.local_addr().unwrap());
+        let listener = TlsListener {
+            tcp,
+            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        };
+        (Keycloak::serve_on(listener, issuer, keys), pem)
+    }
+
+    fn serve_on<L>(listener: L, issuer: String, keys: &[&SigningKey]) -> Keycloak
+    where
+        L: axum::serve::Listener,
+        L::Addr: std::fmt::Debug,
+    {
         let state = IssuerState {
             issuer: issuer.clone(),
             jwks: Arc::new(Mutex::new(with_enc_key(jwks(keys)))),
@@ -110,6 +141,32 @@ impl Keycloak {
             let _ = s.send(());
         }
         (&mut self.task).await.unwrap();
+    }
+}
+
+/// A TLS listener for axum: accepts TCP, completes the handshake, drops failed handshakes.
+struct TlsListener {
+    tcp: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((stream, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(stream).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
     }
 }
 
