@@ -25,8 +25,11 @@ pub enum BodyError {
         "the request body was truncated by Envoy (x-envoy-auth-partial-body); raise max_request_bytes"
     )]
     Partial,
-    /// Fewer bytes than the frame header announces.
-    #[error("truncated gRPC frame: header announces {announced} bytes, {present} present")]
+    /// Fewer bytes than the frame header announces: a cut body (Envoy forwards at most
+    /// `max_request_bytes`, and does not always flag the cut) or a broken client.
+    #[error(
+        "truncated gRPC frame: header announces {announced} bytes, {present} present (Envoy forwards at most max_request_bytes of a body; raise it above the largest request a condition must see)"
+    )]
     Truncated {
         /// Length in the frame header.
         announced: usize,

@@ -62,6 +62,9 @@ async fn call_with_body(
     (code(&r), message(&r))
 }
 
+/// Builds a framed request body for a tenant.
+type BodyFor = Box<dyn Fn(&str) -> Vec<u8>>;
+
 fn cpi(tenant: &str) -> Vec<u8> {
     frame(
         &proto::CreateProcessInstanceRequest {
@@ -78,8 +81,8 @@ async fn tenant_rules_read_the_tenant_from_every_tenant_carrying_rpc() {
     let (kc, key, authz) = setup().await;
     // Keycloak group paths; only those under /tenants/ are tenants.
     let t = tenant_token(&key, &kc.issuer, &["/tenants/tenant-a", "/admins"]);
-    let bodies: Vec<(&str, Box<dyn Fn(&str) -> Vec<u8>>)> = vec![
-        ("CreateProcessInstance", Box::new(|t| cpi(t))),
+    let bodies: Vec<(&str, BodyFor)> = vec![
+        ("CreateProcessInstance", Box::new(cpi)),
         (
             "CreateProcessInstanceWithResult",
             Box::new(|t| {
@@ -327,7 +330,9 @@ async fn missing_partial_and_garbage_bodies_are_denied_with_the_reason() {
     let (kc, key, authz) = setup().await;
     let t = tenant_token(&key, &kc.issuer, &["/tenants/tenant-a"]);
     let good = cpi("tenant-a");
-    let cases: Vec<(&str, Vec<u8>, Vec<(&str, &str)>, &str)> = vec![
+    // (case, body, extra headers, expected message part)
+    type Case<'a> = (&'a str, Vec<u8>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         ("missing", vec![], vec![], "not forwarded by Envoy"),
         (
             "partial",

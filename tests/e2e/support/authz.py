@@ -21,6 +21,8 @@ from .process import stop_process, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_POLICY = REPO_ROOT / "policies" / "default.yaml"
+# `serve --dev`'s policy: conditions on tenants (`tenant:write`) and job types (`worker:payment`).
+DEV_POLICY = REPO_ROOT / "policies" / "dev.yaml"
 STARTUP_TIMEOUT = 20.0
 
 
@@ -40,15 +42,30 @@ def find_binary() -> Path:
     return path
 
 
-def config_yaml(issuer_url: str, policy: Path = DEFAULT_POLICY, audiences: tuple[str, ...] = ("zeebe-api",)) -> str:
-    """A one-realm config in the format `serve` reads (JSON flow style is YAML too)."""
-    realm = {
+def config_yaml(
+    issuer_url: str,
+    policy: Path = DEFAULT_POLICY,
+    audiences: tuple[str, ...] = ("zeebe-api",),
+    *,
+    tenants_claim: str | list[str] | None = None,
+    tenants_prefix: str | None = None,
+) -> str:
+    """A one-realm config in the format `serve` reads (JSON flow style is YAML too).
+
+    `tenants_claim` (a dotted claim path or a list of keys) and `tenants_prefix` say where the
+    realm finds the tenants a token holds; both are left out of the file when None.
+    """
+    realm: dict[str, Any] = {
         "name": "camunda",
         "issuer": issuer_url,
         "audiences": list(audiences),
         "hosts": ["*"],
         "policy": str(policy),
     }
+    if tenants_claim is not None:
+        realm["tenants_claim"] = tenants_claim
+    if tenants_prefix is not None:
+        realm["tenants_prefix"] = tenants_prefix
     return "\n".join(
         [
             "listen:",

@@ -27,10 +27,18 @@ def bearer(token: str | None, *extra: tuple[str, str], scheme: str = "Bearer") -
     return auth + tuple(extra)
 
 
-def invoke(method: Callable[..., Any], request: Any, metadata: tuple[tuple[str, str], ...] = ()) -> Outcome:
-    """A unary call, or a server-streaming one read to its end (responses as a list)."""
+def invoke(
+    method: Callable[..., Any],
+    request: Any,
+    metadata: tuple[tuple[str, str], ...] = (),
+    compression: grpc.Compression | None = None,
+) -> Outcome:
+    """A unary call, or a server-streaming one read to its end (responses as a list).
+
+    `compression` (e.g. `grpc.Compression.Gzip`) compresses this call's request message.
+    """
     try:
-        result = method(request, metadata=metadata, timeout=CALL_TIMEOUT)
+        result = method(request, metadata=metadata, timeout=CALL_TIMEOUT, compression=compression)
         if isinstance(result, grpc.Call) and hasattr(result, "__iter__"):
             result = list(result)
         return Outcome(grpc.StatusCode.OK, "", result)

@@ -71,8 +71,9 @@ def _http2_cluster(name: str, host_port: str) -> dict[str, Any]:
     }
 
 
-def bootstrap(gateway_addr: str, authz_addr: str) -> dict[str, Any]:
-    """The Envoy bootstrap: ext_authz (→ `authz_addr`) in front of the gateway (→ `gateway_addr`)."""
+def bootstrap(gateway_addr: str, authz_addr: str, max_request_bytes: int = MAX_REQUEST_BYTES) -> dict[str, Any]:
+    """The Envoy bootstrap: ext_authz (→ `authz_addr`) in front of the gateway (→ `gateway_addr`),
+    forwarding at most `max_request_bytes` of each request body."""
     ext_authz = {
         "name": "envoy.filters.http.ext_authz",
         "typed_config": {
@@ -82,7 +83,7 @@ def bootstrap(gateway_addr: str, authz_addr: str) -> dict[str, Any]:
             "failure_mode_allow": False,
             "status_on_error": {"code": 503},
             "with_request_body": {
-                "max_request_bytes": MAX_REQUEST_BYTES,
+                "max_request_bytes": max_request_bytes,
                 "allow_partial_message": True,
                 "pack_as_bytes": True,
             },
@@ -129,11 +130,19 @@ def bootstrap(gateway_addr: str, authz_addr: str) -> dict[str, Any]:
 class Envoy:
     """One Envoy process. `start()` returns once its listener accepts; `stop()` ends it by pid."""
 
-    def __init__(self, workdir: Path, gateway_addr: str, authz_addr: str, name: str = "envoy"):
+    def __init__(
+        self,
+        workdir: Path,
+        gateway_addr: str,
+        authz_addr: str,
+        name: str = "envoy",
+        max_request_bytes: int = MAX_REQUEST_BYTES,
+    ):
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.gateway_addr = gateway_addr
         self.authz_addr = authz_addr
+        self.max_request_bytes = max_request_bytes
         self.name = name
         self.config_path = workdir / f"{name}.yaml"
         self.admin_path = workdir / f"{name}.admin"
@@ -149,7 +158,8 @@ class Envoy:
     def start(self) -> Envoy:
         binary = find_envoy()
         # JSON is YAML: Envoy reads a .yaml bootstrap with its YAML parser.
-        self.config_path.write_text(json.dumps(bootstrap(self.gateway_addr, self.authz_addr), indent=2))
+        config = bootstrap(self.gateway_addr, self.authz_addr, self.max_request_bytes)
+        self.config_path.write_text(json.dumps(config, indent=2))
         self.admin_path.unlink(missing_ok=True)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from concurrent import futures
+from dataclasses import dataclass
 
 import grpc
 
@@ -85,6 +86,76 @@ def allowed(headers: list[bytes] | None = None) -> bytes:
     """CheckResponse{status: {code: 0}, ok_response: {headers}}."""
     inner = b"".join(_len_field(2, header) for header in headers or [])
     return _len_field(1, b"") + _len_field(3, inner)
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    value, shift = 0, 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+
+
+def _fields(data: bytes) -> list[tuple[int, int | bytes]]:
+    """The top-level (number, value) pairs of a protobuf message: ints for varint and fixed
+    fields, bytes for length-delimited ones (nested messages are decoded by the caller)."""
+    out: list[tuple[int, int | bytes]] = []
+    pos = 0
+    while pos < len(data):
+        key, pos = _read_varint(data, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _read_varint(data, pos)
+            out.append((number, value))
+        elif wire == 2:
+            length, pos = _read_varint(data, pos)
+            out.append((number, data[pos : pos + length]))
+            pos += length
+        elif wire in (1, 5):
+            size = 8 if wire == 1 else 4
+            out.append((number, int.from_bytes(data[pos : pos + size], "little")))
+            pos += size
+        else:
+            raise ValueError(f"unexpected wire type {wire} in field {number}")
+    return out
+
+
+def _submessage(data: bytes, number: int) -> bytes:
+    """The last occurrence of a nested message field (empty when absent)."""
+    found = b""
+    for n, value in _fields(data):
+        if n == number and isinstance(value, bytes):
+            found = value
+    return found
+
+
+@dataclass
+class SeenHttpRequest:
+    """What Envoy told the authorizer about the HTTP request (CheckRequest.attributes.request.http)."""
+
+    headers: dict[str, str]
+    raw_body: bytes
+
+
+def read_http_request(check_request: bytes) -> SeenHttpRequest:
+    """Decodes the headers and `raw_body` of a raw CheckRequest. Field numbers from
+    envoy/service/auth/v3: CheckRequest.attributes=1, AttributeContext.request=4,
+    Request.http=2, HttpRequest.headers=3 (map<string, string>), HttpRequest.raw_body=12."""
+    http = _submessage(_submessage(_submessage(check_request, 1), 4), 2)
+    headers: dict[str, str] = {}
+    raw_body = b""
+    for number, value in _fields(http):
+        if number == 3 and isinstance(value, bytes):
+            entry = dict(_fields(value))
+            key, val = entry.get(1, b""), entry.get(2, b"")
+            assert isinstance(key, bytes) and isinstance(val, bytes)
+            headers[key.decode()] = val.decode()
+        elif number == 12 and isinstance(value, bytes):
+            raw_body = value
+    return SeenHttpRequest(headers, raw_body)
 
 
 class FakeAuthz:
