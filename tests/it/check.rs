@@ -548,3 +548,37 @@ async fn self_signed_keycloak_is_trusted_only_with_the_ca_bundle() {
     trusted.stop().await;
     kc.stop().await;
 }
+
+#[tokio::test]
+async fn permissions_claim_is_configurable() {
+    let key = SigningKey::generate("kc-1").unwrap();
+    let kc = Keycloak::start(&[&key]).await;
+    for (claim, set) in [
+        ("scope", json!("openid read:* profile")),
+        ("realm_access.roles", json!(["offline_access", "read:*"])),
+        ("[resource_access, zeebe.api, roles]", json!(["read:*"])),
+    ] {
+        let config = one_realm_config(&kc.issuer).replace(
+            "    policy: default.yaml\n",
+            &format!("    policy: default.yaml\n    permissions_claim: {claim}\n"),
+        );
+        let authz = Authz::start(&config, &default_policy()).await;
+        authz.wait_ready().await;
+        let t = token_with(&key, &kc.issuer, &[], |c| match claim {
+            "scope" => c["scope"] = set.clone(),
+            "realm_access.roles" => c["realm_access"]["roles"] = set.clone(),
+            _ => c["resource_access"] = json!({"zeebe.api": {"roles": set.clone()}}),
+        });
+        assert_eq!(
+            code(&authz.call("h", &rpc("Topology"), Some(&t)).await),
+            OK,
+            "{claim}"
+        );
+        let r = authz
+            .call("h", &rpc("CreateProcessInstance"), Some(&t))
+            .await;
+        assert_eq!(code(&r), PERMISSION_DENIED, "{claim}");
+        authz.stop().await;
+    }
+    kc.stop().await;
+}
