@@ -20,6 +20,8 @@
 //! - [`admin`]: `/healthz`, `/readyz`, `/metrics`, the dev issuer's endpoints; [`metrics`].
 //! - [`issuer`]: a Keycloak-shaped issuer (keys, JWKS, tokens) for dev mode, bench and tests.
 //! - [`proto`]: prost/tonic types of the gateway protocol; [`cli`]: the command line.
+//! - [`lint`]: `zeebe-authz lint`: compiles configs and policies as `serve` does, plus warnings.
+//! - [`istio`]: `zeebe-authz istio`: the Istio (sidecar, ambient) and Kubernetes manifests.
 //! - [`bench`]: `zeebe-authz bench`: load generator, allow-all server, crypto and memory figures.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -34,7 +36,9 @@ pub mod config;
 pub mod decision;
 pub mod diag;
 pub mod issuer;
+pub mod istio;
 pub mod jwks;
+pub mod lint;
 pub mod metrics;
 pub mod policy;
 pub mod proto;

@@ -5,4 +5,6 @@ mod bench;
 mod check;
 mod conditions;
 mod dev;
+mod istio;
+mod lint;
 mod util;

@@ -1,0 +1,276 @@
+//! The plan: per realm, which calls Istio can decide natively and which must go to the
+//! authorizer. Pure: a compiled [`Config`] in, a [`Plan`] out; rendering is elsewhere.
+//!
+//! Istio can check a request principal, the host, the path and whether a token's permissions
+//! claim holds a given value. It cannot read request bodies, and its `when` values are not
+//! exact strings: a value starting or ending in `*` is a suffix or prefix match (Identity's
+//! preset `write:*` would match any `write:…` permission). So an rpc goes to the authorizer
+//! (Istio's CUSTOM action) when a grant of it has conditions on request fields, or when a
+//! permission granting it cannot be matched exactly by Istio; everything else is enforced by
+//! native ALLOW rules generated from the same policy the authorizer runs.
+
+use crate::catalog::{GATEWAY_PATH_PREFIX, Rpc, RpcSet};
+use crate::config::{Config, RealmConfig};
+use crate::policy::PathRule;
+
+/// Keycloak's JWKS path under the issuer, used when the config names no `jwks_uri`.
+pub const KEYCLOAK_CERTS_PATH: &str = "/protocol/openid-connect/certs";
+
+/// Which `:authority` values a realm's rules apply to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostMatch {
+    /// Every host (a single `*` realm).
+    Any,
+    /// These Istio host patterns.
+    Only(Vec<String>),
+    /// Every host except these (a `*` realm next to realms with named hosts).
+    AllBut(Vec<String>),
+}
+
+/// A grant Istio enforces itself: a token whose permissions claim holds `permission` may call
+/// `rpcs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NativeGrant {
+    /// The exact permission.
+    pub permission: String,
+    /// The rpcs, none of which goes to the authorizer.
+    pub rpcs: RpcSet,
+}
+
+/// What one realm's policies must say.
+#[derive(Debug, Clone)]
+pub struct RealmPlan {
+    /// The realm's name.
+    pub name: String,
+    /// The exact `iss`.
+    pub issuer: String,
+    /// The keys' URL.
+    pub jwks_uri: String,
+    /// Accepted audiences.
+    pub audiences: Vec<String>,
+    /// The Istio attribute of the permissions claim (`request.auth.claims[permissions][zeebe-api]`).
+    pub claim_key: String,
+    /// The hosts the realm protects.
+    pub hosts: HostMatch,
+    /// Every call of the realm goes to the authorizer (`--authorizer-decides-all`).
+    pub authorizer_decides_all: bool,
+    /// The rpcs the authorizer decides (CUSTOM); Istio then only requires a principal.
+    pub authorizer_rpcs: RpcSet,
+    /// Grants Istio enforces natively, in policy order.
+    pub native_grants: Vec<NativeGrant>,
+    /// The rpcs a permission named like them grants natively (the Identity PoC style).
+    pub rpc_named: RpcSet,
+    /// Unknown rpcs under the gateway service are allowed to any principal of the realm.
+    pub unknown_rpcs_authenticated: bool,
+    /// Other services' paths are allowed to any principal of the realm.
+    pub other_paths_authenticated: bool,
+}
+
+impl RealmPlan {
+    /// `<issuer>/*`: any subject of the realm's issuer.
+    pub fn principal(&self) -> String {
+        format!("{}/*", self.issuer)
+    }
+
+    /// Whether the authorizer sees any call of this realm.
+    pub fn uses_authorizer(&self) -> bool {
+        self.authorizer_decides_all || !self.authorizer_rpcs.is_empty()
+    }
+}
+
+/// The plan for a whole config.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// One entry per realm, in config order.
+    pub realms: Vec<RealmPlan>,
+    /// Whether the authorizer needs request bodies (some rule has conditions).
+    pub needs_body: bool,
+}
+
+impl Plan {
+    /// Whether any realm sends calls to the authorizer.
+    pub fn uses_authorizer(&self) -> bool {
+        self.realms.iter().any(RealmPlan::uses_authorizer)
+    }
+}
+
+/// Why a config cannot be expressed in Istio policy.
+#[derive(Debug, thiserror::Error)]
+pub enum InvalidForIstio {
+    /// A claim path segment Istio's `request.auth.claims[..]` syntax cannot hold.
+    #[error(
+        "realm '{realm}': the permissions claim segment '{segment}' contains '[' or ']', which Istio's request.auth.claims[...] syntax cannot express"
+    )]
+    ClaimSegment {
+        /// Realm name.
+        realm: String,
+        /// The segment.
+        segment: String,
+    },
+}
+
+/// Whether Istio's `when` values match `value` exactly: a leading or trailing `*` makes it a
+/// suffix or prefix match (and `*` alone a presence match).
+pub fn istio_matches_exactly(value: &str) -> bool {
+    !value.starts_with('*') && !value.ends_with('*')
+}
+
+/// The Istio host patterns for a realm host: a host without a port also matches it with any
+/// port, as the authorizer's realm lookup does.
+pub fn host_patterns(host: &str) -> Vec<String> {
+    if host.contains(':') {
+        vec![host.to_string()]
+    } else {
+        vec![host.to_string(), format!("{host}:*")]
+    }
+}
+
+/// The Istio path of an rpc.
+pub fn rpc_path(rpc: Rpc) -> String {
+    format!("{GATEWAY_PATH_PREFIX}{}", rpc.name())
+}
+
+/// Every path under the gateway service.
+pub fn gateway_paths_pattern() -> String {
+    format!("{GATEWAY_PATH_PREFIX}*")
+}
+
+/// Builds the plan for `config`.
+pub fn plan(config: &Config, authorizer_decides_all: bool) -> Result<Plan, InvalidForIstio> {
+    let named_hosts: Vec<String> = config
+        .realms
+        .iter()
+        .flat_map(|r| r.hosts.iter())
+        .filter(|h| &***h != "*")
+        .flat_map(|h| host_patterns(h))
+        .collect();
+    let mut realms = Vec::with_capacity(config.realms.len());
+    for realm in &config.realms {
+        realms.push(plan_realm(realm, &named_hosts, authorizer_decides_all)?);
+    }
+    let needs_body = config.realms.iter().any(|r| r.policy.needs_body());
+    Ok(Plan { realms, needs_body })
+}
+
+fn plan_realm(
+    realm: &RealmConfig,
+    named_hosts: &[String],
+    authorizer_decides_all: bool,
+) -> Result<RealmPlan, InvalidForIstio> {
+    let hosts = if realm.hosts.iter().any(|h| &**h == "*") {
+        // The `*` realm gets what no other realm claims; its own named hosts (if any) are
+        // covered by "everything else" too.
+        let own: Vec<String> = realm.hosts.iter().flat_map(|h| host_patterns(h)).collect();
+        let others: Vec<String> = named_hosts
+            .iter()
+            .filter(|h| !own.contains(h))
+            .cloned()
+            .collect();
+        if others.is_empty() {
+            HostMatch::Any
+        } else {
+            HostMatch::AllBut(others)
+        }
+    } else {
+        HostMatch::Only(realm.hosts.iter().flat_map(|h| host_patterns(h)).collect())
+    };
+
+    let mut claim_key = String::from("request.auth.claims");
+    for segment in realm.permissions_claim.segments() {
+        if segment.contains('[') || segment.contains(']') {
+            return Err(InvalidForIstio::ClaimSegment {
+                realm: realm.name.to_string(),
+                segment: segment.to_string(),
+            });
+        }
+        claim_key.push('[');
+        claim_key.push_str(segment);
+        claim_key.push(']');
+    }
+
+    let policy = &realm.policy;
+    let mut authorizer_rpcs = policy.conditional_rpcs();
+    for grant in policy.grants() {
+        if !istio_matches_exactly(&grant.permission) {
+            authorizer_rpcs = authorizer_rpcs.union(grant.rpcs);
+        }
+    }
+    let native_grants = policy
+        .grants()
+        .iter()
+        .filter(|g| istio_matches_exactly(&g.permission))
+        .map(|g| NativeGrant {
+            permission: g.permission.to_string(),
+            rpcs: g
+                .rpcs
+                .iter()
+                .filter(|r| !authorizer_rpcs.contains(*r))
+                .collect(),
+        })
+        .filter(|g| !g.rpcs.is_empty())
+        .collect();
+    let rpc_named = if policy.rpc_named_permissions() {
+        Rpc::all()
+            .filter(|r| !authorizer_rpcs.contains(*r))
+            .collect()
+    } else {
+        RpcSet::EMPTY
+    };
+
+    Ok(RealmPlan {
+        name: realm.name.to_string(),
+        issuer: realm.issuer.to_string(),
+        jwks_uri: realm.jwks_uri.as_deref().map_or_else(
+            || format!("{}{KEYCLOAK_CERTS_PATH}", realm.issuer),
+            str::to_string,
+        ),
+        audiences: realm.audiences.iter().map(|a| a.to_string()).collect(),
+        claim_key,
+        hosts,
+        authorizer_decides_all,
+        authorizer_rpcs: if authorizer_decides_all {
+            RpcSet::all()
+        } else {
+            authorizer_rpcs
+        },
+        native_grants: if authorizer_decides_all {
+            Vec::new()
+        } else {
+            native_grants
+        },
+        rpc_named: if authorizer_decides_all {
+            RpcSet::EMPTY
+        } else {
+            rpc_named
+        },
+        unknown_rpcs_authenticated: policy.unknown_rpcs() == PathRule::Authenticated,
+        other_paths_authenticated: policy.other_paths() == PathRule::Authenticated,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn istio_wildcards_are_not_exact() {
+        assert!(istio_matches_exactly("CreateProcessInstance"));
+        assert!(istio_matches_exactly("deploy:tenant-a"));
+        assert!(istio_matches_exactly("a*b"));
+        assert!(!istio_matches_exactly("write:*"));
+        assert!(!istio_matches_exactly("*:admin"));
+        assert!(!istio_matches_exactly("*"));
+    }
+
+    #[test]
+    fn hosts_without_port_match_any_port() {
+        assert_eq!(
+            host_patterns("zeebe.example.com"),
+            ["zeebe.example.com", "zeebe.example.com:*"]
+        );
+        assert_eq!(
+            host_patterns("camunda-zeebe-gateway:26500"),
+            ["camunda-zeebe-gateway:26500"]
+        );
+    }
+}

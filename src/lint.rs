@@ -1,0 +1,687 @@
+//! `zeebe-authz lint`: checks configs and policies before they reach a server.
+//!
+//! Each file is compiled with exactly the code `serve` runs ([`config::compile`],
+//! [`policy::compile`]), so lint reports every error `serve` would stop on, at the same
+//! `file:line:column`. On top of that it looks for policies that compile but probably do not
+//! do what was meant (all warnings): grants shadowed by a broader grant of the same permission,
+//! grants that can never match a token, and rpcs no permission grants. With `--online` it also
+//! asks each realm's issuer for its discovery document and keys, as `serve` will at startup.
+//!
+//! Exit codes: [`EXIT_CLEAN`] when nothing was found, [`EXIT_FINDINGS`] for any error or
+//! warning, [`EXIT_USAGE`] when a file cannot be read or the arguments are wrong.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::ValueEnum;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_saphyr::Spanned;
+
+use crate::catalog::{Rpc, RpcSet};
+use crate::config::{self, Config};
+use crate::diag::{Diagnostic, Diagnostics, Severity, Span, parse_yaml, resolve_relative};
+use crate::jwks::{self, KeySet, MAX_DOCUMENT_BYTES};
+use crate::policy::{self, Policy};
+
+/// Exit code: no finding.
+pub const EXIT_CLEAN: u8 = 0;
+/// Exit code: at least one error or warning.
+pub const EXIT_FINDINGS: u8 = 1;
+/// Exit code: unreadable file or bad arguments (clap uses 2 for its own usage errors too).
+pub const EXIT_USAGE: u8 = 2;
+/// How long `--online` waits for each issuer request by default.
+pub const DEFAULT_ONLINE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Top-level keys of a config file.
+const CONFIG_KEYS: &[&str] = &["listen", "realms", "jwks", "token", "identity_headers"];
+/// Top-level keys of a policy file.
+const POLICY_KEYS: &[&str] = &[
+    "rpc_named_permissions",
+    "groups",
+    "grants",
+    "unknown_rpcs",
+    "other_paths",
+];
+
+/// What a file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FileKind {
+    /// A service config (`realms:` …).
+    Config,
+    /// A policy (`grants:` …).
+    Policy,
+}
+
+/// How findings are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// `file:line:column: severity: key: message (hint: …)`, one per line.
+    Text,
+    /// A JSON array of findings (`severity`, `file`, `line`, `column`, `key`, `message`, `hint`).
+    Json,
+}
+
+/// `lint` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LintArgs {
+    /// Config and policy files to check (the policies a config names are checked too).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Treat every file as this kind instead of telling by its top-level keys.
+    #[arg(long, value_enum)]
+    pub kind: Option<FileKind>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Also fetch each realm's discovery document and keys (what `serve` does at startup).
+    #[arg(long)]
+    pub online: bool,
+    /// Per-request timeout for `--online`.
+    #[arg(long, default_value = "5s", value_parser = parse_timeout, requires = "online")]
+    pub timeout: Duration,
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    config::parse_duration(s)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("'{s}' is not a duration such as 500ms or 5s"))
+}
+
+/// What to check.
+#[derive(Debug, Clone, Default)]
+pub struct LintOptions {
+    /// Force the kind of every file.
+    pub kind: Option<FileKind>,
+    /// Check issuers online, with this per-request timeout.
+    pub online: Option<Duration>,
+}
+
+/// A file that could not be read at all: a usage error, not a finding.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {}: {source}", path.display())]
+pub struct UnreadableFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    pub source: std::io::Error,
+}
+
+/// Runs `zeebe-authz lint`.
+pub async fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
+    let options = LintOptions {
+        kind: args.kind,
+        online: args.online.then_some(args.timeout),
+    };
+    let findings = match lint_files(&args.files, &options).await {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
+    match args.format {
+        Format::Text => {
+            for d in &findings {
+                println!("{d}");
+            }
+            let errors = findings
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count();
+            eprintln!(
+                "{errors} error(s), {} warning(s) in {} file(s)",
+                findings.len() - errors,
+                args.files.len()
+            );
+        }
+        Format::Json => println!("{}", serde_json::to_string_pretty(&findings)?),
+    }
+    Ok(ExitCode::from(if findings.is_empty() {
+        EXIT_CLEAN
+    } else {
+        EXIT_FINDINGS
+    }))
+}
+
+/// Lints files; findings in file order, each reported once even when a policy is reached
+/// both directly and through a config.
+pub async fn lint_files(
+    paths: &[PathBuf],
+    options: &LintOptions,
+) -> Result<Vec<Diagnostic>, UnreadableFile> {
+    let mut sources = Vec::with_capacity(paths.len());
+    for path in paths {
+        let bytes = std::fs::read(path).map_err(|source| UnreadableFile {
+            path: path.clone(),
+            source,
+        })?;
+        sources.push((Arc::<Path>::from(path.as_path()), bytes));
+    }
+    let mut all = Vec::new();
+    for (file, bytes) in sources {
+        let linted = match std::str::from_utf8(&bytes) {
+            Ok(text) => lint_source(&file, text, options.kind),
+            Err(e) => {
+                let mut d = Diagnostics::default();
+                d.error(
+                    Span::file(&file),
+                    "",
+                    format!(
+                        "not UTF-8 text (invalid byte at offset {})",
+                        e.valid_up_to()
+                    ),
+                );
+                Linted {
+                    diagnostics: d.into_vec(),
+                    config: None,
+                }
+            }
+        };
+        all.extend(linted.diagnostics);
+        if let (Some(timeout), Some(config)) = (options.online, &linted.config) {
+            all.extend(check_issuers(config, timeout).await);
+        }
+    }
+    Ok(sort_by_place(dedup(all)))
+}
+
+/// Orders findings by file (in order of first appearance), then line and column, so each
+/// file's findings read top to bottom whichever step found them.
+fn sort_by_place(mut findings: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let mut files: Vec<Arc<Path>> = Vec::new();
+    for d in &findings {
+        if !files.contains(&d.span.file) {
+            files.push(d.span.file.clone());
+        }
+    }
+    findings.sort_by_key(|d| {
+        (
+            files.iter().position(|f| *f == d.span.file),
+            d.span.line,
+            d.span.column,
+        )
+    });
+    findings
+}
+
+/// The outcome of linting one file offline.
+#[derive(Debug)]
+pub struct Linted {
+    /// Findings.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The compiled config, when the file is a config that compiles (for online checks).
+    pub config: Option<LintedConfig>,
+}
+
+/// A compiled config and where its realms' issuers are written.
+#[derive(Debug)]
+pub struct LintedConfig {
+    /// The compiled config.
+    pub config: Config,
+    /// Per realm (config order): the span of its `issuer`.
+    pub issuer_spans: Vec<Span>,
+}
+
+/// Lints one file's text offline. Never panics, whatever the text.
+pub fn lint_source(file: &Arc<Path>, text: &str, kind: Option<FileKind>) -> Linted {
+    let mut diags = Diagnostics::default();
+    let kind = match kind {
+        Some(k) => Some(k),
+        None => detect_kind(file, text, &mut diags),
+    };
+    let config = match kind {
+        Some(FileKind::Policy) => {
+            lint_policy(file, text, &mut diags);
+            None
+        }
+        Some(FileKind::Config) => lint_config(file, text, &mut diags),
+        None => None,
+    };
+    Linted {
+        diagnostics: diags.into_vec(),
+        config,
+    }
+}
+
+/// Tells a config from a policy by its top-level keys (a misspelt key counts for the kind it
+/// is closest to). Records a finding and returns `None` when it cannot tell.
+fn detect_kind(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<FileKind> {
+    let Ok(top) = serde_saphyr::from_str::<BTreeMap<String, IgnoredAny>>(text) else {
+        // Not a mapping with string keys: report the YAML error if there is one.
+        if parse_yaml::<IgnoredAny>(file, text, diags).is_some() {
+            diags
+                .error(
+                    Span::file(file),
+                    "",
+                    "expected a mapping: a config (with `realms:`) or a policy (with `grants:`)",
+                )
+                .hint("pass --kind config or --kind policy to check it as one");
+        }
+        return None;
+    };
+    let (mut config, mut policy) = (0, 0);
+    for key in top.keys() {
+        if CONFIG_KEYS.contains(&key.as_str()) {
+            config += 2;
+        } else if POLICY_KEYS.contains(&key.as_str()) {
+            policy += 2;
+        } else {
+            let c = policy::suggest(key, CONFIG_KEYS.iter().copied()).is_some();
+            let p = policy::suggest(key, POLICY_KEYS.iter().copied()).is_some();
+            config += usize::from(c && !p);
+            policy += usize::from(p && !c);
+        }
+    }
+    match config.cmp(&policy) {
+        std::cmp::Ordering::Greater => Some(FileKind::Config),
+        std::cmp::Ordering::Less => Some(FileKind::Policy),
+        std::cmp::Ordering::Equal => {
+            diags
+                .error(
+                    Span::file(file),
+                    "",
+                    "cannot tell whether this is a config (`realms:`) or a policy (`grants:`)",
+                )
+                .hint("pass --kind config or --kind policy");
+            None
+        }
+    }
+}
+
+/// Where a config's realms point, read leniently (the compile step reports schema errors).
+#[derive(Debug, Default, Deserialize)]
+struct ConfigLocations {
+    #[serde(default)]
+    realms: Vec<RealmLocations>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RealmLocations {
+    #[serde(default)]
+    issuer: Option<Spanned<String>>,
+    #[serde(default)]
+    policy: Option<String>,
+}
+
+fn lint_config(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<LintedConfig> {
+    let config = config::compile(file, text, diags);
+    let locations: ConfigLocations = serde_saphyr::from_str(text).unwrap_or_default();
+    // The policies the config names get the policy checks too (their compile errors were
+    // reported by the config compile already; duplicates are dropped at the end).
+    let mut seen = BTreeSet::new();
+    for realm in &locations.realms {
+        let Some(policy) = &realm.policy else {
+            continue;
+        };
+        let path = resolve_relative(file, policy);
+        if !path.is_file() || !seen.insert(path.clone()) {
+            continue;
+        }
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            lint_policy(&Arc::from(path.as_path()), &text, diags);
+        }
+    }
+    let config = config?;
+    if config.realms.len() != locations.realms.len() {
+        return None;
+    }
+    let issuer_spans = locations
+        .realms
+        .iter()
+        .map(|r| {
+            r.issuer
+                .as_ref()
+                .map_or_else(|| Span::file(file), |i| Span::of(file, i))
+        })
+        .collect();
+    Some(LintedConfig {
+        config,
+        issuer_spans,
+    })
+}
+
+/// The shape of a policy's grants as written, read leniently (the compile step reports schema
+/// errors): where the list is, and how many rpc names each grant writes.
+#[derive(Debug, Default, Deserialize)]
+struct PolicyShape {
+    #[serde(default)]
+    grants: Option<Spanned<Vec<GrantShape>>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct GrantShape {
+    #[serde(default)]
+    rpcs: Vec<IgnoredAny>,
+}
+
+/// Compiles a policy and, when it compiles, runs the lint-only analyses on it.
+fn lint_policy(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) {
+    let Some(policy) = policy::compile(file, text, diags) else {
+        return;
+    };
+    let shape: PolicyShape = serde_saphyr::from_str(text).unwrap_or_default();
+    let grants_span = shape
+        .grants
+        .as_ref()
+        .map_or_else(|| Span::file(file), |g| Span::of(file, g));
+    let written: Vec<usize> = shape
+        .grants
+        .map(|g| g.value.iter().map(|g| g.rpcs.len()).collect())
+        .unwrap_or_default();
+    analyze_policy(&policy, grants_span, &written, diags);
+}
+
+/// The lint-only analyses of a compiled policy (all warnings: the policy works, but probably
+/// not as meant). `written[i]` is how many rpc names grant `i` lists in the file.
+fn analyze_policy(policy: &Policy, grants_span: Span, written: &[usize], diags: &mut Diagnostics) {
+    let grants = policy.grants();
+    for (i, g) in grants.iter().enumerate() {
+        let permission = &*g.permission;
+        if permission
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
+            diags
+                .warning(
+                    g.span.clone(),
+                    format!("grants[{i}].permission"),
+                    format!(
+                        "permission '{}' contains whitespace or control characters; Identity permissions (Keycloak client roles) are single words, so no token carries it and this grant never matches",
+                        permission.escape_debug()
+                    ),
+                )
+                .hint("use the permission's exact name as shown in Identity, e.g. write:* or CreateProcessInstance");
+        }
+        if g.rpcs.is_empty() {
+            // A literally empty list is reported by the compile step; a list of empty groups
+            // is not.
+            if written.get(i).is_some_and(|n| *n > 0) {
+                diags
+                    .warning(
+                        g.span.clone(),
+                        format!("grants[{i}].rpcs"),
+                        "grant resolves to no rpc (the groups it names are empty) and can never match",
+                    )
+                    .hint("add rpcs to the groups or remove the grant");
+            }
+            continue;
+        }
+        if let Some(j) = shadowing_grant(grants, i) {
+            diags
+                .warning(
+                    g.span.clone(),
+                    format!("grants[{i}]"),
+                    format!(
+                        "grant is shadowed by grants[{j}], which already gives permission '{permission}' every rpc listed here without conditions"
+                    ),
+                )
+                .hint(format!("remove this grant or merge its rpcs into grants[{j}]"));
+        } else if policy.rpc_named_permissions()
+            && !g.is_conditional()
+            && Rpc::from_name(permission).is_some_and(|r| RpcSet::EMPTY.with(r).is_superset(g.rpcs))
+        {
+            diags
+                .warning(
+                    g.span.clone(),
+                    format!("grants[{i}]"),
+                    format!(
+                        "grant is shadowed by rpc_named_permissions, which already lets permission '{permission}' call {permission}"
+                    ),
+                )
+                .hint("remove this grant");
+        }
+    }
+
+    let granted = policy.granted_somewhere();
+    let uncovered: Vec<&str> = Rpc::all()
+        .filter(|r| !granted.contains(*r))
+        .map(Rpc::name)
+        .collect();
+    if !uncovered.is_empty() {
+        diags
+            .warning(
+                grants_span,
+                "grants",
+                format!(
+                    "no permission grants {} rpc(s), so every call to them is denied: {}",
+                    uncovered.len(),
+                    uncovered.join(", ")
+                ),
+            )
+            .hint("grant them to a permission (e.g. write:*), or set rpc_named_permissions: true; ignore if intended");
+    }
+}
+
+/// The grant that makes grant `i` redundant: same permission, and it grants every rpc of
+/// grant `i` without conditions. Of two identical grants, the later one is the redundant one.
+fn shadowing_grant(grants: &[policy::Grant], i: usize) -> Option<usize> {
+    let g = &grants[i];
+    grants.iter().enumerate().find_map(|(j, other)| {
+        if j == i || other.permission != g.permission {
+            return None;
+        }
+        let other_unconditional = other.rpcs.difference(other.conditional_rpcs);
+        if !other_unconditional.is_superset(g.rpcs) {
+            return None;
+        }
+        // Mutual cover (same rpcs, both unconditional): only the later grant is redundant.
+        let mutual = g
+            .rpcs
+            .difference(g.conditional_rpcs)
+            .is_superset(other.rpcs);
+        (!mutual || j < i).then_some(j)
+    })
+}
+
+/// Drops repeated findings (a policy reached directly and through a config), keeping the first.
+fn dedup(findings: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let mut seen = BTreeSet::new();
+    findings
+        .into_iter()
+        .filter(|d| {
+            let file =
+                std::fs::canonicalize(&d.span.file).unwrap_or_else(|_| d.span.file.to_path_buf());
+            seen.insert((
+                file,
+                d.span.line,
+                d.span.column,
+                d.severity,
+                d.key.clone(),
+                d.message.clone(),
+            ))
+        })
+        .collect()
+}
+
+/// `--online`: each realm's discovery document and keys, fetched as `serve` fetches them.
+async fn check_issuers(linted: &LintedConfig, timeout: Duration) -> Vec<Diagnostic> {
+    let mut diags = Diagnostics::default();
+    let client = match jwks::http_client(linted.config.ca_bundle.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            if let Some(span) = linted.issuer_spans.first() {
+                diags.error(
+                    Span::file(&span.file),
+                    "jwks.ca_bundle",
+                    format!("cannot build an HTTP client: {e}"),
+                );
+            }
+            return diags.into_vec();
+        }
+    };
+    for (i, (realm, span)) in linted
+        .config
+        .realms
+        .iter()
+        .zip(&linted.issuer_spans)
+        .enumerate()
+    {
+        let key = format!("realms[{i}].issuer");
+        if let Err(problem) =
+            check_issuer(&client, &realm.issuer, realm.jwks_uri.as_deref(), timeout).await
+        {
+            let d = diags.error(span.clone(), &key, problem.message);
+            if let Some(h) = problem.hint {
+                d.hint(h);
+            }
+        }
+    }
+    diags.into_vec()
+}
+
+struct Problem {
+    message: String,
+    hint: Option<String>,
+}
+
+impl Problem {
+    fn new(message: String, hint: &str) -> Problem {
+        Problem {
+            message,
+            hint: Some(hint.to_string()),
+        }
+    }
+}
+
+async fn check_issuer(
+    client: &reqwest::Client,
+    issuer: &str,
+    jwks_uri: Option<&str>,
+    timeout: Duration,
+) -> Result<(), Problem> {
+    #[derive(Deserialize)]
+    struct Discovery {
+        issuer: Option<String>,
+        jwks_uri: Option<String>,
+    }
+    let url = format!("{issuer}/.well-known/openid-configuration");
+    let body = fetch(client, &url, timeout).await.map_err(|m| {
+        Problem::new(
+            format!("issuer unreachable: {m}"),
+            "Keycloak serves discovery at <issuer>/.well-known/openid-configuration; check the host, the realm name, the /auth prefix (Keycloak before 17 has it) and jwks.ca_bundle",
+        )
+    })?;
+    let discovery: Discovery = serde_json::from_slice(&body).map_err(|e| {
+        Problem::new(
+            format!("{url} is not an OpenID discovery document: {e}"),
+            "the issuer URL must be the realm's URL, e.g. https://HOST/realms/REALM",
+        )
+    })?;
+    match discovery.issuer.as_deref() {
+        Some(found) if found.trim_end_matches('/') == issuer => {}
+        found => {
+            return Err(Problem::new(
+                format!(
+                    "discovery at {url} names issuer '{}', not '{issuer}': tokens would be rejected",
+                    found.unwrap_or("(none)")
+                ),
+                "set issuer to exactly the value Keycloak puts in `iss` (its discovery's `issuer`)",
+            ));
+        }
+    }
+    let Some(keys_url) = jwks_uri.map(str::to_string).or(discovery.jwks_uri) else {
+        return Err(Problem::new(
+            format!("discovery at {url} has no jwks_uri"),
+            "set jwks_uri in the realm",
+        ));
+    };
+    let keys = fetch(client, &keys_url, timeout).await.map_err(|m| {
+        Problem::new(
+            format!("keys unreachable: {m}"),
+            "check jwks_uri (or the issuer's discovery) and jwks.ca_bundle",
+        )
+    })?;
+    match KeySet::from_jwks(&keys, tokio::time::Instant::now()) {
+        Ok(set) if !set.is_empty() => Ok(()),
+        Ok(_) => Err(Problem::new(
+            format!("{keys_url} lists no usable signing key"),
+            "Keycloak lists its realm keys there; check the realm's keys (RS256, ES256, PS256, EdDSA)",
+        )),
+        Err(e) => Err(Problem::new(
+            format!("{keys_url} is not a usable JWKS: {e}"),
+            "jwks_uri must point at the realm's certs endpoint",
+        )),
+    }
+}
+
+/// GETs `url` with a timeout and a size bound; the error is a one-line description.
+async fn fetch(client: &reqwest::Client, url: &str, timeout: Duration) -> Result<Vec<u8>, String> {
+    let mut response = client
+        .get(url)
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| format!("GET {url}: {}", error_chain(&e)))?;
+    if !response.status().is_success() {
+        return Err(format!("GET {url}: HTTP {}", response.status()));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| format!("GET {url}: {}", error_chain(&e)))?
+    {
+        if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+            return Err(format!("GET {url}: larger than {MAX_DOCUMENT_BYTES} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        source = inner.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind_of(text: &str) -> (Option<FileKind>, Vec<Diagnostic>) {
+        let mut d = Diagnostics::default();
+        let file: Arc<Path> = Arc::from(Path::new("t.yaml"));
+        (detect_kind(&file, text, &mut d), d.into_vec())
+    }
+
+    #[test]
+    fn kind_is_told_by_top_level_keys_even_misspelt() {
+        assert_eq!(kind_of("realms: []\n").0, Some(FileKind::Config));
+        assert_eq!(kind_of("grants: []\n").0, Some(FileKind::Policy));
+        assert_eq!(kind_of("grantz: []\n").0, Some(FileKind::Policy));
+        assert_eq!(kind_of("realm: []\njwks: {}\n").0, Some(FileKind::Config));
+        let (kind, d) = kind_of("hello: world\n");
+        assert_eq!(kind, None);
+        assert!(d[0].message.contains("cannot tell"));
+        let (kind, d) = kind_of("grants: [\n");
+        assert_eq!(kind, None);
+        assert!(d[0].span.line > 0, "a YAML error is located: {d:?}");
+    }
+
+    #[test]
+    fn findings_are_deduplicated_and_read_top_to_bottom_per_file() {
+        let a: Arc<Path> = Arc::from(Path::new("a.yaml"));
+        let b: Arc<Path> = Arc::from(Path::new("b.yaml"));
+        let mut d = Diagnostics::default();
+        d.error(Span::at(&a, 9, 1), "k", "late");
+        d.warning(Span::at(&b, 1, 1), "k", "other file");
+        d.error(Span::at(&a, 2, 5), "k", "early");
+        d.error(Span::at(&a, 9, 1), "k", "late");
+        let sorted = sort_by_place(dedup(d.into_vec()));
+        let messages: Vec<&str> = sorted.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(messages, ["early", "late", "other file"]);
+    }
+}

@@ -1,0 +1,456 @@
+//! `zeebe-authz lint`: the corpus of broken files in `tests/data/lint/` gives exactly its
+//! expected findings, the binary's output formats and exit codes, online issuer checks against
+//! loopback servers, and no panic on any input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use zeebe_authz::diag::{Diagnostic, Severity};
+use zeebe_authz::issuer::SigningKey;
+use zeebe_authz::lint::{self, FileKind, LintOptions};
+
+use crate::util::{Keycloak, Scratch};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const CORPUS: &str = "tests/data/lint";
+
+fn lint_bin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_zeebe-authz"))
+        .arg("lint")
+        .args(args)
+        .current_dir(ROOT)
+        .output()
+        .unwrap()
+}
+
+fn lint_now(paths: &[PathBuf], options: &LintOptions) -> Vec<Diagnostic> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(lint::lint_files(paths, options))
+        .unwrap()
+}
+
+/// One line of a `.expected` file: `[FILE:]LINE:COLUMN SEVERITY KEY [| TEXT]`.
+#[derive(Debug)]
+struct Expected {
+    file: Option<String>,
+    line: u64,
+    column: u64,
+    severity: Severity,
+    key: String,
+    text: Option<String>,
+}
+
+fn parse_expected(path: &Path) -> Vec<Expected> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (head, text) = match l.split_once(" | ") {
+                Some((h, t)) => (h, Some(t.trim().to_string())),
+                None => (l, None),
+            };
+            let mut parts = head.split_whitespace();
+            let place = parts.next().unwrap();
+            let severity = match parts.next().unwrap() {
+                "error" => Severity::Error,
+                "warning" => Severity::Warning,
+                other => panic!("{}: bad severity {other}", path.display()),
+            };
+            let key = parts.next().unwrap().to_string();
+            let mut place: Vec<&str> = place.split(':').collect();
+            let column = place.pop().unwrap().parse().unwrap();
+            let line = place.pop().unwrap().parse().unwrap();
+            Expected {
+                file: place.pop().map(str::to_string),
+                line,
+                column,
+                severity,
+                key: if key == "-" { String::new() } else { key },
+                text,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn every_corpus_case_gives_exactly_its_expected_findings() {
+    let dir = Path::new(CORPUS);
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(Path::new(ROOT).join(dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "expected"))
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 15, "the corpus lost cases: {cases:?}");
+    let mut failures = Vec::new();
+    for expected_path in &cases {
+        let name = expected_path.file_stem().unwrap().to_str().unwrap();
+        let yaml = dir.join(format!("{name}.yaml"));
+        let expected = parse_expected(expected_path);
+        let found = lint_now(std::slice::from_ref(&yaml), &LintOptions::default());
+        let shown: Vec<String> = found.iter().map(ToString::to_string).collect();
+        if found.len() != expected.len() {
+            failures.push(format!(
+                "{name}: expected {} finding(s), got {}:\n  {}",
+                expected.len(),
+                found.len(),
+                shown.join("\n  ")
+            ));
+            continue;
+        }
+        for (e, d) in expected.iter().zip(&found) {
+            let file = d
+                .span
+                .file
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string();
+            let want_file = e.file.clone().unwrap_or_else(|| format!("{name}.yaml"));
+            let text_ok = e.text.as_ref().is_none_or(|t| {
+                d.message.contains(t.as_str())
+                    || d.hint.as_deref().is_some_and(|h| h.contains(t.as_str()))
+            });
+            if file != want_file
+                || (d.span.line, d.span.column) != (e.line, e.column)
+                || d.severity != e.severity
+                || d.key != e.key
+                || !text_ok
+            {
+                failures.push(format!("{name}: expected {e:?}\n  got {d}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn unknown_rpc_suggests_the_closest_name_in_text_output() {
+    let out = lint_bin(&["tests/data/lint/unknown-rpc.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        stdout.lines().next().unwrap(),
+        "tests/data/lint/unknown-rpc.yaml:5:12: error: grants[1].rpcs[0]: unknown rpc or group 'Topolgy' (hint: did you mean 'Topology'?)"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("3 error(s), 0 warning(s) in 1 file(s)"));
+}
+
+#[test]
+fn exit_codes_clean_findings_and_usage() {
+    let clean = lint_bin(&[
+        "policies/default.yaml",
+        "policies/dev.yaml",
+        "examples/config.yaml",
+    ]);
+    assert_eq!(
+        clean.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&clean.stdout)
+    );
+    assert!(clean.stdout.is_empty());
+    // Warnings alone are findings too.
+    assert_eq!(
+        lint_bin(&["tests/data/lint/uncovered.yaml"]).status.code(),
+        Some(1)
+    );
+    assert_eq!(
+        lint_bin(&["tests/data/lint/yaml-syntax.yaml"])
+            .status
+            .code(),
+        Some(1)
+    );
+    // Usage errors.
+    let missing = lint_bin(&["tests/data/lint/no-such-file.yaml"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no-such-file.yaml"));
+    assert_eq!(lint_bin(&[]).status.code(), Some(2));
+    assert_eq!(
+        lint_bin(&["--kind", "nonsense", "x.yaml"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        lint_bin(&["--format", "xml", "x.yaml"]).status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn json_format_is_an_array_of_located_findings() {
+    let out = lint_bin(&[
+        "--format",
+        "json",
+        "tests/data/lint/shadowed.yaml",
+        "policies/default.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items = v.as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    let first = &items[0];
+    assert_eq!(first["severity"], "warning");
+    assert_eq!(first["file"], "tests/data/lint/shadowed.yaml");
+    assert_eq!(
+        (first["line"].as_u64(), first["column"].as_u64()),
+        (Some(7), Some(17))
+    );
+    assert_eq!(first["key"], "grants[2]");
+    assert!(
+        first["message"]
+            .as_str()
+            .unwrap()
+            .contains("shadowed by grants[1]")
+    );
+    assert!(first["hint"].as_str().is_some());
+    // Clean input is an empty array, exit 0.
+    let clean = lint_bin(&["--format", "json", "policies/default.yaml"]);
+    assert_eq!(clean.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&clean.stdout).unwrap();
+    assert_eq!(v, serde_json::json!([]));
+}
+
+#[test]
+fn a_policy_reached_twice_is_reported_once() {
+    let config = PathBuf::from("tests/data/lint/config-broken.yaml");
+    let policy = PathBuf::from("tests/data/lint/uncovered.yaml");
+    let found = lint_now(&[config, policy], &LintOptions::default());
+    let uncovered = found
+        .iter()
+        .filter(|d| d.message.starts_with("no permission grants"))
+        .count();
+    assert_eq!(uncovered, 1, "{found:#?}");
+}
+
+#[test]
+fn kind_can_be_forced() {
+    let s = Scratch::new();
+    let p = s.write("p.yaml", "{}\n");
+    // Empty mapping: neither kind by its keys.
+    let told = lint_now(std::slice::from_ref(&p), &LintOptions::default());
+    assert!(told[0].message.contains("cannot tell"), "{told:?}");
+    let forced = lint_now(
+        std::slice::from_ref(&p),
+        &LintOptions {
+            kind: Some(FileKind::Policy),
+            online: None,
+        },
+    );
+    assert_eq!(forced.len(), 1);
+    assert!(forced[0].message.contains("no permission grants 22 rpc(s)"));
+    let as_config = lint_now(
+        &[p],
+        &LintOptions {
+            kind: Some(FileKind::Config),
+            online: None,
+        },
+    );
+    assert!(
+        as_config.iter().any(|d| d.message.contains("realms")),
+        "{as_config:?}"
+    );
+}
+
+#[test]
+fn non_utf8_files_are_findings_not_crashes() {
+    let s = Scratch::new();
+    let p = s.0.join("bin.yaml");
+    std::fs::write(&p, [b'a', b':', b' ', 0xff, 0xfe, b'\n']).unwrap();
+    let found = lint_now(&[p], &LintOptions::default());
+    assert_eq!(found.len(), 1);
+    assert!(found[0].message.contains("not UTF-8"));
+}
+
+// ---- --online ----
+
+fn online(timeout_ms: u64) -> LintOptions {
+    LintOptions {
+        kind: None,
+        online: Some(Duration::from_millis(timeout_ms)),
+    }
+}
+
+fn config_for(s: &Scratch, issuer: &str) -> PathBuf {
+    s.write("default.yaml", &crate::util::default_policy());
+    s.write(
+        "config.yaml",
+        &format!(
+            "realms:\n  - name: camunda\n    issuer: {issuer}\n    audiences: [zeebe-api]\n    hosts: ['*']\n    policy: default.yaml\n"
+        ),
+    )
+}
+
+#[tokio::test]
+async fn online_accepts_a_live_issuer_and_reports_wrong_or_dead_ones() {
+    let key = SigningKey::generate("k1").unwrap();
+    let keycloak = Keycloak::start(&[&key]).await;
+    let s = Scratch::new();
+
+    let config = config_for(&s, &keycloak.issuer);
+    let found = lint::lint_files(std::slice::from_ref(&config), &online(2000))
+        .await
+        .unwrap();
+    assert!(found.is_empty(), "{found:#?}");
+    // Offline, nothing is fetched.
+    assert!(
+        lint::lint_files(std::slice::from_ref(&config), &LintOptions::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A realm that does not exist: discovery answers 404.
+    let wrong = keycloak.issuer.replace("/realms/camunda", "/realms/nope");
+    let config = config_for(&s, &wrong);
+    let found = lint::lint_files(&[config], &online(2000)).await.unwrap();
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(
+        (found[0].key.as_str(), found[0].span.line),
+        ("realms[0].issuer", 3)
+    );
+    assert!(found[0].message.contains("HTTP 404"), "{}", found[0]);
+
+    // The issuer goes away: its port is closed.
+    let issuer = keycloak.issuer.clone();
+    keycloak.stop().await;
+    let config = config_for(&s, &issuer);
+    let found = lint::lint_files(&[config], &online(2000)).await.unwrap();
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].severity, Severity::Error);
+    assert!(
+        found[0].message.starts_with("issuer unreachable"),
+        "{}",
+        found[0]
+    );
+}
+
+#[tokio::test]
+async fn online_times_out_on_an_issuer_that_never_answers() {
+    // Accepts connections (the kernel does) but never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}/realms/camunda", silent.local_addr().unwrap());
+    let s = Scratch::new();
+    let config = config_for(&s, &issuer);
+    let started = std::time::Instant::now();
+    let found = lint::lint_files(&[config], &online(300)).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].message.contains("issuer unreachable"),
+        "{}",
+        found[0]
+    );
+    drop(silent);
+}
+
+#[tokio::test]
+async fn online_reports_an_issuer_whose_discovery_names_another_issuer() {
+    let key = SigningKey::generate("k1").unwrap();
+    let keycloak = Keycloak::start(&[&key]).await;
+    let s = Scratch::new();
+    // A second server whose discovery names the first one's issuer (a proxy in front of
+    // Keycloak without its frontend URL set looks like this).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let other = Keycloak::serve(listener, keycloak.issuer.clone(), &[&key]);
+    let config = config_for(&s, &format!("http://{addr}/realms/camunda"));
+    let found = lint::lint_files(&[config], &online(2000)).await.unwrap();
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(found[0].message.contains("names issuer"), "{}", found[0]);
+    other.stop().await;
+    keycloak.stop().await;
+}
+
+// ---- no panic on any input ----
+
+fn lint_text(text: &str) {
+    let file: Arc<Path> = Arc::from(Path::new("/nonexistent/zeebe-authz-fuzz/input.yaml"));
+    for kind in [None, Some(FileKind::Policy), Some(FileKind::Config)] {
+        let linted = lint::lint_source(&file, text, kind);
+        for d in &linted.diagnostics {
+            // Every finding renders.
+            let _ = d.to_string();
+        }
+    }
+}
+
+/// Fragments that make random text look like our YAML, so the fuzzing gets past the parser.
+const FRAGMENTS: &[&str] = &[
+    "grants:",
+    "groups:",
+    "realms:",
+    "rpc_named_permissions: true",
+    "- permission: ",
+    "rpcs: ",
+    "when:",
+    "tenant: ",
+    "held",
+    "job_type: ",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    "\"",
+    "'",
+    "*",
+    "- ",
+    "  ",
+    "\n",
+    ":",
+    "Topology",
+    "Topolgy",
+    "write:*",
+    "<default>",
+    "payment*",
+    "jobs",
+    "issuer: ",
+    "hosts: ",
+    "audiences: ",
+    "policy: ",
+    "&a ",
+    "*a",
+    "!!str ",
+    "? ",
+    "|",
+    ">",
+    "#",
+    "~",
+    "null",
+    "1e9",
+    "-1",
+    "unknown_rpcs: authenticated",
+    "other_paths: deny",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn lint_never_panics_on_random_text(text in "\\PC{0,200}") {
+        lint_text(&text);
+    }
+
+    #[test]
+    fn lint_never_panics_on_yaml_shaped_text(parts in proptest::collection::vec(0..FRAGMENTS.len(), 0..60)) {
+        let text: String = parts.iter().map(|&i| FRAGMENTS[i]).collect();
+        lint_text(&text);
+    }
+
+    #[test]
+    fn lint_never_panics_on_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let s = Scratch::new();
+        let p = s.0.join("bytes.yaml");
+        std::fs::write(&p, &bytes).unwrap();
+        let found = lint_now(&[p], &LintOptions::default());
+        // Only valid UTF-8 YAML that compiles clean lints clean.
+        prop_assert!(found.iter().all(|d| !d.message.is_empty()));
+    }
+}
