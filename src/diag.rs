@@ -216,15 +216,31 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(
                 .location()
                 .map(|l| (l.line(), l.column()))
                 .unwrap_or((0, 0));
-            // The error text of serde-saphyr may repeat the location; keep its first line.
-            let message = e.to_string();
-            let message = message.lines().next().unwrap_or("invalid YAML").to_string();
+            // serde-saphyr's text repeats severity and location ("error: line 3 column 5: …");
+            // we print both ourselves, so keep only the reason of its first line.
+            let text = e.to_string();
+            let message = strip_location(text.lines().next().unwrap_or("invalid YAML")).to_string();
             diags
                 .error(Span::at(file, line, column), "", message)
                 .hint("check indentation, quoting and key names against the README's reference");
             None
         }
     }
+}
+
+/// Removes a leading `error: ` and `line N column M: ` from a parser message.
+fn strip_location(message: &str) -> &str {
+    let m = message.strip_prefix("error: ").unwrap_or(message);
+    let Some(rest) = m.strip_prefix("line ") else {
+        return m;
+    };
+    let Some((location, reason)) = rest.split_once(": ") else {
+        return m;
+    };
+    let is_location = location.split_once(" column ").is_some_and(|(l, c)| {
+        l.bytes().all(|b| b.is_ascii_digit()) && c.bytes().all(|b| b.is_ascii_digit())
+    });
+    if is_location { reason } else { m }
 }
 
 /// Reads a file for compiling; a read failure becomes a diagnostic.
@@ -246,5 +262,27 @@ pub fn resolve_relative(base: &Path, path: &str) -> PathBuf {
         p.to_path_buf()
     } else {
         base.parent().unwrap_or(Path::new(".")).join(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parser_messages_lose_their_own_location_prefix() {
+        assert_eq!(
+            strip_location("error: line 3 column 5: unknown field `x`"),
+            "unknown field `x`"
+        );
+        assert_eq!(
+            strip_location("line 1 column 9: unclosed bracket '['"),
+            "unclosed bracket '['"
+        );
+        assert_eq!(
+            strip_location("error: line of text: kept"),
+            "line of text: kept"
+        );
+        assert_eq!(strip_location("plain"), "plain");
     }
 }
