@@ -1,6 +1,6 @@
 //! The allow-all ext_authz server: the floor of any ext_authz hop.
 //!
-//! It runs the same stack as ours (tonic, the same `CheckRequest` decoding, TCP_NODELAY) and
+//! It runs the same stack as ours (tonic, the same `CheckRequest` decoding) and
 //! answers every Check with OK and nothing else, so the difference between it and
 //! zeebe-authz at the same load is exactly what the authorization decision costs.
 
@@ -11,7 +11,7 @@ use envoy_types::ext_authz::v3::pb::{
 };
 use envoy_types::pb::google::rpc::Status;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 
 struct AllowAll;
 
@@ -36,10 +36,12 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // `Server::tcp_nodelay` does not apply to an incoming stream passed in: set it on the
+    // accepted sockets, or Nagle holds back the small writes of every response.
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
-        .tcp_nodelay(true)
         .add_service(AuthorizationServer::new(AllowAll))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())
 }

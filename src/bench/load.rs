@@ -53,6 +53,9 @@ pub enum Pacing {
         rate: f64,
         /// Workers (the most requests in flight).
         concurrency: usize,
+        /// Send at the due time to the microsecond (see [`wait_until`]) instead of on the
+        /// next millisecond tick of tokio's timer.
+        precise: bool,
     },
 }
 
@@ -177,7 +180,7 @@ impl Transport {
                     .await;
                     match answer {
                         Ok(bytes) => match CheckResponse::decode(bytes) {
-                            Ok(r) => Answer::Decision(r.status.map_or(0, |s| s.code)),
+                            Ok(r) => decision(r),
                             Err(_) => Answer::Error("undecodable CheckResponse".into()),
                         },
                         // A gRPC error from an ext_authz server is an outage to Envoy, not a
@@ -192,21 +195,20 @@ impl Transport {
                     request
                         .metadata_mut()
                         .insert("authorization", r.authorization.clone());
-                    match unary(channel, r.path.clone(), request).await {
-                        Ok(_) => Answer::Decision(0),
+                    match drained(channel, r.path.clone(), request).await {
+                        Ok(_) => Answer::Decision(0, String::new()),
                         Err(status) if is_transport_error(&status) => {
                             Answer::Error(error_kind(&status))
                         }
-                        Err(status) => Answer::Decision(status.code() as i32),
+                        Err(status) => {
+                            Answer::Decision(status.code() as i32, status.message().to_string())
+                        }
                     }
                 }
                 Transport::Direct {
                     authorizer,
                     requests,
-                } => {
-                    let r = authorizer.check(&requests[i]).await;
-                    Answer::Decision(r.status.map_or(0, |s| s.code))
-                }
+                } => decision(authorizer.check(&requests[i]).await),
             }
         };
         match tokio::time::timeout(timeout, call).await {
@@ -242,6 +244,25 @@ async fn unary(
     grpc.unary(request, path, RawCodec)
         .await
         .map(tonic::Response::into_inner)
+}
+
+/// A Zeebe call whose answer may be any number of messages (ActivateJobs streams; a proxy's
+/// direct response is trailers-only, with no message): reads them all, returns the status.
+async fn drained(
+    channel: Channel,
+    path: PathAndQuery,
+    request: tonic::Request<Bytes>,
+) -> Result<(), tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(format!("transport error: {e}")))?;
+    let mut stream = grpc
+        .server_streaming(request, path, RawCodec)
+        .await?
+        .into_inner();
+    while stream.message().await?.is_some() {}
+    Ok(())
 }
 
 fn is_transport_error(status: &tonic::Status) -> bool {
@@ -340,10 +361,17 @@ impl Decoder for RawDecoder {
     }
 }
 
+fn decision(response: CheckResponse) -> Answer {
+    match response.status {
+        Some(s) => Answer::Decision(s.code, s.message),
+        None => Answer::Decision(0, String::new()),
+    }
+}
+
 /// What one request got.
 enum Answer {
-    /// The decision's gRPC status code (0 = allowed).
-    Decision(i32),
+    /// The decision's gRPC status code (0 = allowed) and its message.
+    Decision(i32, String),
     /// No decision: transport failure, timeout, a gRPC error from the ext_authz server.
     Error(String),
 }
@@ -357,6 +385,8 @@ pub struct Tally {
     pub decisions: BTreeMap<i32, u64>,
     /// Errors by kind.
     pub errors: BTreeMap<String, u64>,
+    /// The first message seen with each non-OK decision (what a denied client reads).
+    pub messages: BTreeMap<i32, String>,
     /// From the first send to the last answer.
     pub elapsed: Duration,
     /// Requests sent after they were due because every worker was busy (open loop).
@@ -374,6 +404,7 @@ impl Tally {
             .expect("static histogram bounds are valid"),
             decisions: BTreeMap::new(),
             errors: BTreeMap::new(),
+            messages: BTreeMap::new(),
             elapsed: Duration::ZERO,
             late: 0,
         }
@@ -383,7 +414,12 @@ impl Tally {
         let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
         self.latency.saturating_record(nanos.max(1_000));
         match answer {
-            Answer::Decision(code) => *self.decisions.entry(code).or_default() += 1,
+            Answer::Decision(code, message) => {
+                *self.decisions.entry(code).or_default() += 1;
+                if code != 0 {
+                    self.messages.entry(code).or_insert(message);
+                }
+            }
             Answer::Error(kind) => *self.errors.entry(kind).or_default() += 1,
         }
     }
@@ -398,12 +434,34 @@ impl Tally {
         for (kind, n) in other.errors {
             *self.errors.entry(kind).or_default() += n;
         }
+        for (code, message) in other.messages {
+            self.messages.entry(code).or_insert(message);
+        }
         self.late += other.late;
     }
 
     /// Requests answered or failed.
     pub fn count(&self) -> u64 {
         self.decisions.values().sum::<u64>() + self.errors.values().sum::<u64>()
+    }
+}
+
+/// Waits until `due`. Tokio's timer fires on millisecond ticks, so at thousands of requests
+/// per second the requests due within one tick would all leave together, a burst that queues
+/// at the server and shows as latency. `precise` sleeps to within a tick of `due`, then yields
+/// until it: requests leave when due, at the price of a busy generator thread (pin it to a
+/// core of its own).
+async fn wait_until(due: Instant, precise: bool) {
+    if !precise {
+        tokio::time::sleep_until(due).await;
+        return;
+    }
+    const TICK: Duration = Duration::from_millis(1);
+    if due.saturating_duration_since(Instant::now()) > TICK {
+        tokio::time::sleep_until(due - TICK).await;
+    }
+    while Instant::now() < due {
+        tokio::task::yield_now().await;
     }
 }
 
@@ -437,11 +495,11 @@ pub async fn run_phase(
                         let now = Instant::now();
                         (now, now)
                     }
-                    Pacing::Open { rate, .. } => {
+                    Pacing::Open { rate, precise, .. } => {
                         let due = start + Duration::from_secs_f64(n as f64 / rate);
                         let now = Instant::now();
                         if now < due {
-                            tokio::time::sleep_until(due).await;
+                            wait_until(due, precise).await;
                             (due, Instant::now())
                         } else {
                             // Every worker was busy when this request was due: it queued.

@@ -17,6 +17,7 @@ use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, 
 use prost::Message as _;
 use prost::bytes::Bytes;
 
+use super::target::BENCH_TENANTS_CLAIM;
 use crate::catalog::GATEWAY_PATH_PREFIX;
 use crate::issuer::{SigningKey, access_token_claims};
 use crate::proto;
@@ -238,6 +239,8 @@ pub struct Minter<'a> {
     pub audience: &'a str,
     /// The Identity permissions the tokens carry.
     pub permissions: &'a [String],
+    /// The tenants the tokens carry (claim `tenants`; none: no claim).
+    pub tenants: &'a [String],
 }
 
 impl Minter<'_> {
@@ -248,13 +251,16 @@ impl Minter<'_> {
 
     fn mint_with(&self, key: &SigningKey) -> anyhow::Result<String> {
         let permissions: Vec<&str> = self.permissions.iter().map(String::as_str).collect();
-        let claims = access_token_claims(
+        let mut claims = access_token_claims(
             self.issuer,
             self.audience,
             BENCH_CLIENT,
             &permissions,
             TOKEN_TTL_SECS,
         );
+        if !self.tenants.is_empty() {
+            claims[BENCH_TENANTS_CLAIM] = serde_json::json!(self.tenants);
+        }
         Ok(key.sign(&claims)?)
     }
 
@@ -267,7 +273,11 @@ impl Minter<'_> {
             let handles: Vec<_> = (0..threads)
                 .map(|t| {
                     let count = per_thread.min(n.saturating_sub(t * per_thread));
-                    s.spawn(move || (0..count).map(|_| self.mint()).collect::<Result<Vec<_>, _>>())
+                    s.spawn(move || {
+                        (0..count)
+                            .map(|_| self.mint())
+                            .collect::<Result<Vec<_>, _>>()
+                    })
                 })
                 .collect();
             let mut tokens = Vec::with_capacity(n);
@@ -391,7 +401,11 @@ mod tests {
         assert_eq!(auth, ["Bearer t0", "Bearer t1", "Bearer t2"]);
         let check = p[0].to_check_request("zeebe:26500");
         let http = check.attributes.unwrap().request.unwrap().http.unwrap();
-        assert_eq!(http.raw_body, vec![0; 5], "Topology's empty message, framed");
+        assert_eq!(
+            http.raw_body,
+            vec![0; 5],
+            "Topology's empty message, framed"
+        );
         assert_eq!(http.headers["authorization"], "Bearer t0");
     }
 }

@@ -43,6 +43,8 @@ pub struct LoadReport {
     pub decisions: BTreeMap<String, u64>,
     /// Errors by kind.
     pub errors: BTreeMap<String, u64>,
+    /// The first message of each non-OK decision, by status name.
+    pub messages: BTreeMap<String, String>,
     /// Open loop: requests sent after they were due because every worker was busy.
     pub late: u64,
     /// In-process zeebe-authz: JWKS fetches made during the measured phase.
@@ -92,6 +94,15 @@ impl Latency {
             mean: h.mean() / 1_000.0,
         }
     }
+}
+
+/// The first message of each non-OK decision, by status name.
+pub fn messages_by_name(tally: &Tally) -> BTreeMap<String, String> {
+    tally
+        .messages
+        .iter()
+        .map(|(code, m)| (code_name(*code), m.clone()))
+        .collect()
 }
 
 /// Decisions by status name.
@@ -160,9 +171,16 @@ impl LoadReport {
             }
         };
         let _ = writeln!(s, "  decisions    {}", list(&self.decisions));
+        for (code, message) in &self.messages {
+            let _ = writeln!(s, "  {code:<12} e.g. \"{message}\"");
+        }
         let _ = writeln!(s, "  errors       {}", list(&self.errors));
         if self.rate.is_some() {
-            let _ = writeln!(s, "  late sends   {} (queued behind busy workers)", self.late);
+            let _ = writeln!(
+                s,
+                "  late sends   {} (queued behind busy workers)",
+                self.late
+            );
         }
         if let Some(n) = self.jwks_fetches {
             let _ = writeln!(s, "  jwks fetches {n} during the measured phase");

@@ -37,16 +37,13 @@ use crate::token::claims::ClaimPath;
 pub const BENCH_AUDIENCE: &str = "zeebe-api";
 /// The realm path of the bench issuer, as Quarkus Keycloak names it.
 pub const BENCH_REALM_PATH: &str = "/realms/bench";
-/// The in-process authorizer's unknown-`kid` refetch cooldown: short, so a run can wait it
-/// out after the startup fetch, and long enough that a 1,000-Check flood fits in one window.
-pub const BENCH_REFETCH_COOLDOWN: Duration = Duration::from_secs(1);
 /// How long a started server may take to become ready.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The bench's Keycloak: a signing key, served as a JWKS on loopback.
 pub struct Issuer {
     /// The key the JWKS holds.
-    pub key: SigningKey,
+    pub key: Arc<SigningKey>,
     /// The issuer URL (`http://127.0.0.1:<port>/realms/bench`).
     pub url: String,
     fetches: Arc<AtomicU64>,
@@ -59,10 +56,9 @@ struct IssuerDocs {
 }
 
 impl Issuer {
-    /// Binds 127.0.0.1:0 and serves discovery and JWKS of a fresh RS256 key on the current
-    /// runtime until it is dropped.
-    pub async fn start() -> anyhow::Result<Issuer> {
-        let key = SigningKey::generate("bench-1")?;
+    /// Binds 127.0.0.1:0 and serves discovery and the JWKS of `key` on the current runtime
+    /// (until the runtime stops).
+    pub async fn start(key: SigningKey) -> anyhow::Result<Issuer> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}{BENCH_REALM_PATH}", listener.local_addr()?);
         let fetches = Arc::new(AtomicU64::new(0));
@@ -89,7 +85,11 @@ impl Issuer {
                 tracing::error!(error = %e, "Bench issuer failed");
             }
         });
-        Ok(Issuer { key, url, fetches })
+        Ok(Issuer {
+            key: Arc::new(key),
+            url,
+            fetches,
+        })
     }
 
     /// How many times the JWKS has been fetched.
@@ -98,8 +98,12 @@ impl Issuer {
     }
 }
 
-/// The one-realm config of the in-process authorizer: the bench issuer, any host, `policy`.
-pub fn bench_config(issuer: &str, policy: Arc<Policy>, tenants_claim: Option<ClaimPath>) -> Config {
+/// The claim bench tokens carry their tenants in (a list of tenant ids, as in dev mode).
+pub const BENCH_TENANTS_CLAIM: &str = "tenants";
+
+/// The one-realm config of the in-process authorizer: the bench issuer, any host, `policy`,
+/// tenants read from [`BENCH_TENANTS_CLAIM`].
+pub fn bench_config(issuer: &str, policy: Arc<Policy>) -> Config {
     let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
     Config {
         listen: Listen {
@@ -114,12 +118,12 @@ pub fn bench_config(issuer: &str, policy: Arc<Policy>, tenants_claim: Option<Cla
             hosts: Box::new(["*".into()]),
             policy,
             permissions_claim: ClaimPath::new(["permissions", BENCH_AUDIENCE]),
-            tenants_claim,
+            tenants_claim: Some(ClaimPath::new([BENCH_TENANTS_CLAIM])),
+            tenants_prefix: None,
         }],
-        jwks: JwksSettings {
-            refetch_cooldown: BENCH_REFETCH_COOLDOWN,
-            ..JwksSettings::default()
-        },
+        // The defaults: the startup fetch does not start the unknown-`kid` cooldown, so a
+        // flood right after readiness shows exactly the single refetch a deployment would make.
+        jwks: JwksSettings::default(),
         ca_bundle: None,
         token: TokenSettings::default(),
         identity_headers: IdentityHeaders::default(),
@@ -137,10 +141,10 @@ pub enum ServerKind {
 
 /// What an in-process zeebe-authz needs beyond its defaults.
 pub struct OursOptions {
+    /// The issuer's signing key (RS256, as Keycloak's default).
+    pub key: SigningKey,
     /// The compiled policy.
     pub policy: Arc<Policy>,
-    /// Where tenants are in the token, for tenant conditions.
-    pub tenants_claim: Option<ClaimPath>,
 }
 
 /// A server running on its own runtime; stopped by [`InProcess::shutdown`].
@@ -155,11 +159,7 @@ pub struct InProcess {
 }
 
 /// A multi-thread runtime whose threads log through `logs`.
-pub fn runtime(
-    threads: usize,
-    name: &str,
-    logs: &tracing::Dispatch,
-) -> std::io::Result<Runtime> {
+pub fn runtime(threads: usize, name: &str, logs: &tracing::Dispatch) -> std::io::Result<Runtime> {
     let logs = logs.clone();
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
@@ -179,9 +179,12 @@ impl InProcess {
         let runtime = runtime(threads, "bench-server", logs)?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let (issuer, check_addr, served) = runtime.block_on(async {
-            let issuer = Issuer::start().await?;
-            let config = bench_config(&issuer.url, options.policy, options.tenants_claim);
-            let listeners = Listeners::bind(&config).await?;
+            let issuer = Issuer::start(options.key).await?;
+            let config = bench_config(&issuer.url, options.policy);
+            let listeners = Listeners {
+                check: bind_nodelay(config.listen.check)?,
+                admin: TcpListener::bind(config.listen.admin).await?,
+            };
             let check_addr = listeners.check.local_addr()?;
             let admin_addr = listeners.admin.local_addr()?;
             let served = tokio::spawn(crate::server::serve(
@@ -231,9 +234,25 @@ impl InProcess {
         match result {
             Ok(Ok(served)) => served,
             Ok(Err(join)) => Err(anyhow::anyhow!("the in-process server panicked: {join}")),
-            Err(_) => Err(anyhow::anyhow!("the in-process server did not stop within 5 s")),
+            Err(_) => Err(anyhow::anyhow!(
+                "the in-process server did not stop within 5 s"
+            )),
         }
     }
+}
+
+/// Binds with TCP_NODELAY on the listening socket; Linux copies it to every accepted socket.
+/// `server::serve` serves a listener passed in, and tonic applies its own `tcp_nodelay` only to
+/// listeners it binds itself: without this, Nagle's algorithm holds back the small writes of
+/// each response until the client's (delayed) ACK, adding milliseconds to the tail.
+fn bind_nodelay(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 async fn until_stopped(mut stopped: tokio::sync::watch::Receiver<bool>) {
@@ -277,8 +296,8 @@ impl Direct {
         let runtime = runtime(1, "bench-issuer", logs)?;
         let metrics = Arc::new(Metrics::new());
         let (issuer, authorizer) = runtime.block_on(async {
-            let issuer = Issuer::start().await?;
-            let config = bench_config(&issuer.url, options.policy, options.tenants_claim);
+            let issuer = Issuer::start(options.key).await?;
+            let config = bench_config(&issuer.url, options.policy);
             let (authorizer, caches) = crate::server::build(&config, metrics.clone())?;
             for cache in &caches {
                 cache

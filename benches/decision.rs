@@ -1,0 +1,179 @@
+//! The decision path without the network: `Authorizer::check` on a cached token (the hot
+//! path), the same rpc decided body-free and body-aware (issue 3 wants the ratio ≤ 1.2x), the
+//! body decoder alone, and policy compilation.
+//!
+//! The authorizer is the server's own (`server::build` on the bench's one-realm config), its
+//! keys installed directly; every token is verified once before measuring, so each iteration
+//! is a cache hit, as in a steady state.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use envoy_types::ext_authz::v3::pb::CheckRequest;
+use zeebe_authz::authorizer::Authorizer;
+use zeebe_authz::bench::mix::{BodyFields, Minter, RpcMix, prepare};
+use zeebe_authz::bench::target::{BENCH_AUDIENCE, bench_config};
+use zeebe_authz::body::{FieldPath, FieldPlan, read_fields, unframe};
+use zeebe_authz::diag::Diagnostics;
+use zeebe_authz::issuer::{SigningKey, jwks};
+use zeebe_authz::jwks::KeySet;
+use zeebe_authz::metrics::Metrics;
+use zeebe_authz::policy::{Policy, compile};
+
+const ISSUER: &str = "http://127.0.0.1:8080/realms/bench";
+const HOST: &str = "zeebe-gateway:26500";
+
+fn policy_text(name: &str) -> (Arc<Path>, String) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("policies")
+        .join(name);
+    let text = std::fs::read_to_string(&path).expect("the policy file is readable");
+    (Arc::from(path.as_path()), text)
+}
+
+fn compiled(name: &str) -> Arc<Policy> {
+    let (file, text) = policy_text(name);
+    let mut diags = Diagnostics::default();
+    Arc::new(compile(&file, &text, &mut diags).expect("the policy compiles"))
+}
+
+/// The server's authorizer under `policy`, trusting `key`.
+fn authorizer(policy: Arc<Policy>, key: &SigningKey) -> Arc<Authorizer> {
+    let config = bench_config(ISSUER, policy);
+    let (authorizer, caches) =
+        zeebe_authz::server::build(&config, Arc::new(Metrics::new())).expect("the config builds");
+    let doc = jwks(&[key]).to_string();
+    for cache in caches {
+        cache.install(
+            KeySet::from_jwks(doc.as_bytes(), tokio::time::Instant::now()).expect("a valid JWKS"),
+        );
+    }
+    authorizer
+}
+
+/// The Check of `rpc` with a token holding `permissions` and `tenants`.
+fn request(key: &SigningKey, rpc: RpcMix, permissions: &[&str], tenants: &[&str]) -> CheckRequest {
+    let permissions: Vec<String> = permissions.iter().map(ToString::to_string).collect();
+    let tenants: Vec<String> = tenants.iter().map(ToString::to_string).collect();
+    let token = Minter {
+        key,
+        issuer: ISSUER,
+        audience: BENCH_AUDIENCE,
+        permissions: &permissions,
+        tenants: &tenants,
+    }
+    .mint()
+    .expect("minting");
+    let calls = rpc.calls(&BodyFields {
+        tenant: "tenant-a".into(),
+        bpmn_process_id: "order-process".into(),
+        job_type: "payment-card".into(),
+    });
+    prepare(&[token], &calls)[0].to_check_request(HOST)
+}
+
+fn code(authorizer: &Authorizer, rt: &tokio::runtime::Runtime, req: &CheckRequest) -> i32 {
+    let response = rt.block_on(authorizer.check(req));
+    response.status.map_or(0, |s| s.code)
+}
+
+fn bench_check(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let key = SigningKey::generate("bench-1").expect("key generation");
+    let default = authorizer(compiled("default.yaml"), &key);
+    let dev = authorizer(compiled("dev.yaml"), &key);
+
+    let topology = request(&key, RpcMix::Topology, &["write:*"], &[]);
+    // Same rpc and body; `write:*` is unconditional, `tenant:write` must read the tenant.
+    let body_free = request(&key, RpcMix::CreateProcessInstance, &["write:*"], &[]);
+    let body_aware = request(
+        &key,
+        RpcMix::CreateProcessInstance,
+        &["tenant:write"],
+        &["tenant-a"],
+    );
+    let jobs = request(
+        &key,
+        RpcMix::ActivateJobs,
+        &["worker:payment"],
+        &["tenant-a"],
+    );
+    for (authorizer, req) in [
+        (&default, &topology),
+        (&dev, &body_free),
+        (&dev, &body_aware),
+        (&dev, &jobs),
+    ] {
+        assert_eq!(code(authorizer, &rt, req), 0, "allowed (and now cached)");
+    }
+
+    let mut group = c.benchmark_group("check_cache_hit");
+    group.bench_function("topology", |b| {
+        b.to_async(&rt).iter(|| default.check(&topology))
+    });
+    group.bench_function("create_process_instance/body_free", |b| {
+        b.to_async(&rt).iter(|| dev.check(&body_free))
+    });
+    group.bench_function("create_process_instance/body_aware_tenant", |b| {
+        b.to_async(&rt).iter(|| dev.check(&body_aware))
+    });
+    group.bench_function("activate_jobs/body_aware_job_type", |b| {
+        b.to_async(&rt).iter(|| dev.check(&jobs))
+    });
+    group.finish();
+}
+
+fn bench_body(c: &mut Criterion) {
+    let calls = RpcMix::Mixed.calls(&BodyFields {
+        tenant: "tenant-a".into(),
+        bpmn_process_id: "order-process".into(),
+        job_type: "payment-card".into(),
+    });
+    let frame = zeebe_authz::bench::mix::grpc_frame(&calls[0].message);
+    let mut plan = FieldPlan::default();
+    // CreateProcessInstanceRequest: bpmnProcessId = 2, tenantId = 6.
+    let process = plan.add(FieldPath {
+        outer: None,
+        number: 2,
+        repeated: false,
+    });
+    let tenant = plan.add(FieldPath {
+        outer: None,
+        number: 6,
+        repeated: false,
+    });
+    let mut scratch = Vec::new();
+    let message = unframe(&frame, None, &mut scratch).expect("one frame");
+    let fields = read_fields(message, &plan).expect("a valid message");
+    assert_eq!(fields.get(process), ["order-process"]);
+    assert_eq!(fields.get(tenant), ["tenant-a"]);
+
+    c.bench_function("body/create_process_instance/tenant_and_process", |b| {
+        b.iter(|| {
+            let mut scratch = Vec::new();
+            let message = unframe(&frame, None, &mut scratch).expect("one frame");
+            read_fields(message, &plan).map(|f| f.get(tenant).len())
+        })
+    });
+}
+
+fn bench_compile(c: &mut Criterion) {
+    let mut group = c.benchmark_group("policy_compile");
+    for name in ["default.yaml", "dev.yaml"] {
+        let (file, text) = policy_text(name);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut diags = Diagnostics::default();
+                compile(&file, &text, &mut diags)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_check, bench_body, bench_compile);
+criterion_main!(benches);

@@ -1,0 +1,577 @@
+//! `zeebe-authz bench`: what the authorizer adds to a request, measured reproducibly.
+//!
+//! - `bench load` sends Checks (or Zeebe calls through Envoy) in a closed or open loop and
+//!   reports throughput, latency percentiles, decisions and errors ([`load`], [`report`]).
+//!   Without `--target` it starts zeebe-authz itself on loopback with its own Keycloak-shaped
+//!   issuer, so it can mint any token mix ([`target`], [`mix`]).
+//! - `bench allow-all` runs an ext_authz server that allows everything: the floor of any
+//!   ext_authz hop, on the same tonic stack as ours ([`allow_all`]).
+//! - `bench crypto` measures this machine's signature verification rate, the ceiling of the
+//!   cold path ([`crypto`]); `bench memory` the resident memory of a full token cache
+//!   ([`memory`]).
+//!
+//! The generator shares the machine with the server under test, so it is built to be cheap:
+//! requests are encoded once before the run and sent as bytes. Its runtimes log at `warn`
+//! unless `RUST_LOG` says otherwise: a deny flood must not become a log flood.
+
+pub mod allow_all;
+pub mod crypto;
+pub mod load;
+pub mod memory;
+pub mod mix;
+pub mod report;
+pub mod target;
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Subcommand;
+
+use self::load::{Bound, Pacing, Transport, run_phase};
+use self::mix::{BodyFields, Minter, RpcMix, TokenMix, corrupt_signature, prepare};
+use self::report::{Latency, LoadReport, decisions_by_name, messages_by_name};
+use self::target::{BENCH_AUDIENCE, Direct, InProcess, OursOptions, ServerKind};
+use crate::config::{EXIT_CONFIG, parse_duration};
+use crate::diag::{Diagnostics, InvalidConfig};
+use crate::issuer::SigningKey;
+use crate::policy::Policy;
+
+/// The default duration of a measured phase.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(5);
+/// The default warm-up of a hot-token run.
+pub const DEFAULT_WARMUP: Duration = Duration::from_secs(1);
+/// How long one request may take before it counts as a `timeout` error.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The `:authority` of generated requests.
+pub const DEFAULT_HOST: &str = "zeebe-gateway:26500";
+
+/// `bench` options.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// What to measure.
+    #[command(subcommand)]
+    pub command: BenchCommand,
+}
+
+/// `bench` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Send Checks (or Zeebe calls through Envoy) and report throughput, latency percentiles,
+    /// decisions and errors.
+    Load(Box<LoadArgs>),
+    /// Run an ext_authz server that allows every Check (the floor of any ext_authz hop) until
+    /// SIGINT or SIGTERM.
+    AllowAll(AllowAllArgs),
+    /// Measure this machine's JWT signature verifications per second per core (the cold
+    /// path's ceiling).
+    Crypto(CryptoArgs),
+    /// Fill an in-process authorizer's token cache with N distinct tokens and report the
+    /// resident memory.
+    Memory(MemoryArgs),
+}
+
+/// `bench load` options.
+#[derive(Debug, clap::Args)]
+pub struct LoadArgs {
+    /// An ext_authz server to load (zeebe-authz, the allow-all server, any other). Without
+    /// it (and without --gateway), the bench starts zeebe-authz in-process with its own issuer.
+    #[arg(long, conflicts_with_all = ["gateway", "server", "direct"])]
+    pub target: Option<SocketAddr>,
+    /// Send Zeebe gateway calls to this address (Envoy in front of a gateway) instead of
+    /// Checks; the token goes in the `authorization` header.
+    #[arg(long, conflicts_with_all = ["server", "direct"])]
+    pub gateway: Option<SocketAddr>,
+    /// The in-process server to start when there is no --target.
+    #[arg(long, value_enum, default_value_t = ServerKind::Ours)]
+    pub server: ServerKind,
+    /// Call the in-process authorizer without gRPC: the decision path alone.
+    #[arg(long)]
+    pub direct: bool,
+    /// The token for --target or --gateway (e.g. the one `serve --dev` prints); without it,
+    /// tokens are minted with a throwaway key (fine for the allow-all server).
+    #[arg(long, env = "ZEEBE_AUTHZ_WRITE_TOKEN", hide_env_values = true)]
+    pub bearer: Option<String>,
+    /// Token mix: hot (one token), distinct:N (N tokens, each verified once), invalid (bad
+    /// signature), unknown-kid (a key the realm does not have).
+    #[arg(long, default_value = "hot")]
+    pub tokens: TokenMix,
+    /// Rpc mix; create-process-instance and activate-jobs carry a request body.
+    #[arg(long, value_enum, default_value_t = RpcMix::Topology)]
+    pub rpc: RpcMix,
+    /// Tenant id in body-aware requests.
+    #[arg(long, default_value = "<default>")]
+    pub tenant: String,
+    /// bpmnProcessId of CreateProcessInstance.
+    #[arg(long, default_value = "order-process")]
+    pub bpmn_process_id: String,
+    /// Job type of ActivateJobs.
+    #[arg(long, default_value = "payment")]
+    pub job_type: String,
+    /// Permissions in minted tokens (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "write:*")]
+    pub permissions: Vec<String>,
+    /// The `:authority` of the Checks.
+    #[arg(long, default_value = DEFAULT_HOST)]
+    pub host: String,
+    /// Requests in flight (closed loop), or the most in flight (open loop).
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Open loop: requests per second, latency timed from when each request was due.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Open loop: send each request at its due time to the microsecond rather than on the
+    /// timer's millisecond tick (bursts); keeps a generator thread busy, so pin the bench.
+    #[arg(long, requires = "rate")]
+    pub precise: bool,
+    /// How long to measure (`5s`, `500ms`); default 5s unless --requests is given.
+    #[arg(long, value_parser = duration_arg)]
+    pub duration: Option<Duration>,
+    /// How many requests to measure (for distinct:N, default N).
+    #[arg(long)]
+    pub requests: Option<u64>,
+    /// Warm-up before measuring; default 1s for hot tokens, none for other mixes.
+    #[arg(long, value_parser = duration_arg)]
+    pub warmup: Option<Duration>,
+    /// HTTP/2 connections the requests are spread over.
+    #[arg(long, default_value_t = 2)]
+    pub connections: usize,
+    /// Worker threads of the load generator (default: cores).
+    #[arg(long)]
+    pub client_threads: Option<usize>,
+    /// Worker threads of the in-process server (default: cores).
+    #[arg(long)]
+    pub server_threads: Option<usize>,
+    /// Policy file of the in-process zeebe-authz (default: the embedded default policy).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Tenants in minted tokens (claim `tenants`, comma-separated), for policies with tenant
+    /// conditions (e.g. policies/dev.yaml's `tenant:write`).
+    #[arg(long, value_delimiter = ',')]
+    pub token_tenants: Vec<String>,
+    /// Per-request timeout.
+    #[arg(long, value_parser = duration_arg, default_value = "10s")]
+    pub timeout: Duration,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `bench allow-all` options.
+#[derive(Debug, clap::Args)]
+pub struct AllowAllArgs {
+    /// Address to listen on (port 0: any free port; the bound address is printed).
+    #[arg(long, default_value = "127.0.0.1:9100")]
+    pub listen: SocketAddr,
+    /// Worker threads (default: cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// `bench crypto` options.
+#[derive(Debug, clap::Args)]
+pub struct CryptoArgs {
+    /// How long RS256 is measured on one core and then on every core (others: half of it).
+    #[arg(long, value_parser = duration_arg, default_value = "2s")]
+    pub duration: Duration,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `bench memory` options.
+#[derive(Debug, clap::Args)]
+pub struct MemoryArgs {
+    /// Distinct tokens to verify and cache.
+    #[arg(long, default_value_t = 100_000)]
+    pub tokens: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn duration_arg(s: &str) -> Result<Duration, String> {
+    parse_duration(s).ok_or_else(|| format!("'{s}' is not a duration like 500ms, 5s or 1m"))
+}
+
+thread_local! {
+    static BENCH_LOGS: RefCell<Option<tracing::dispatcher::DefaultGuard>> = const { RefCell::new(None) };
+}
+
+/// Makes this thread log through `logs` (kept until the thread ends).
+fn use_bench_logs(logs: &tracing::Dispatch) {
+    let guard = tracing::dispatcher::set_default(logs);
+    BENCH_LOGS.with(|slot| *slot.borrow_mut() = Some(guard));
+}
+
+/// The bench's logger: stderr, `RUST_LOG` or `warn`.
+fn bench_logs() -> tracing::Dispatch {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    tracing::Dispatch::new(
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .finish(),
+    )
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Runs a `bench` subcommand on runtimes of its own (the server's apart from the load's).
+pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let logs = bench_logs();
+    use_bench_logs(&logs);
+    match args.command {
+        BenchCommand::Load(args) => run_load(*args, &logs),
+        BenchCommand::AllowAll(args) => run_allow_all(&args, &logs),
+        BenchCommand::Crypto(args) => {
+            let report = crypto::run(args.duration)?;
+            print_report(args.json, &report, || report.to_text())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCommand::Memory(args) => {
+            let runtime = target::runtime(cores(), "bench-client", &logs)?;
+            let report = memory::run(
+                &runtime,
+                &logs,
+                args.tokens,
+                OursOptions {
+                    key: SigningKey::generate("bench-1")?,
+                    policy: default_policy()?,
+                },
+            )?;
+            print_report(args.json, &report, || report.to_text())?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_report<T: serde::Serialize>(
+    json: bool,
+    report: &T,
+    text: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print!("{}", text());
+    }
+    Ok(())
+}
+
+/// The embedded default policy (`policies/default.yaml`), compiled.
+pub fn default_policy() -> anyhow::Result<Arc<Policy>> {
+    let file: Arc<std::path::Path> =
+        Arc::from(std::path::Path::new("(embedded) policies/default.yaml"));
+    let mut diags = Diagnostics::default();
+    crate::policy::compile(&file, crate::cli::DEFAULT_POLICY, &mut diags)
+        .map(Arc::new)
+        .context("the embedded default policy does not compile")
+}
+
+/// Where the load goes, and who can mint tokens for it.
+enum Setup {
+    InProcess(InProcess),
+    Direct(Direct),
+    External { addr: SocketAddr, gateway: bool },
+}
+
+fn run_load(args: LoadArgs, logs: &tracing::Dispatch) -> anyhow::Result<ExitCode> {
+    let policy = match &args.policy {
+        None => default_policy()?,
+        Some(path) => {
+            let mut diags = Diagnostics::default();
+            match crate::policy::compile_file(path, &mut diags) {
+                Some(p) if !diags.has_errors() => Arc::new(p),
+                _ => {
+                    eprint!("{}", InvalidConfig(diags.into_vec()));
+                    return Ok(ExitCode::from(EXIT_CONFIG as u8));
+                }
+            }
+        }
+    };
+    let report = load_with(&args, policy, logs)?;
+    print_report(args.json, &report, || report.to_text())?;
+    Ok(if report.decisions.is_empty() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Runs `bench load` (the in-process server, if any, under `policy`) and returns its report.
+/// Builds runtimes of its own: call it outside of any tokio runtime.
+pub fn load(args: &LoadArgs, policy: Arc<Policy>) -> anyhow::Result<LoadReport> {
+    let logs = bench_logs();
+    use_bench_logs(&logs);
+    load_with(args, policy, &logs)
+}
+
+fn load_with(
+    args: &LoadArgs,
+    policy: Arc<Policy>,
+    logs: &tracing::Dispatch,
+) -> anyhow::Result<LoadReport> {
+    let options = OursOptions {
+        key: SigningKey::generate("bench-1")?,
+        policy,
+    };
+    let server_threads = args.server_threads.unwrap_or_else(cores);
+    let setup = match (args.target, args.gateway) {
+        (Some(addr), _) => Setup::External {
+            addr,
+            gateway: false,
+        },
+        (None, Some(addr)) => Setup::External {
+            addr,
+            gateway: true,
+        },
+        (None, None) if args.direct => Setup::Direct(Direct::start(logs, options)?),
+        (None, None) => match args.server {
+            ServerKind::Ours => {
+                Setup::InProcess(InProcess::start_ours(server_threads, logs, options)?)
+            }
+            ServerKind::AllowAll => {
+                Setup::InProcess(InProcess::start_allow_all(server_threads, logs)?)
+            }
+        },
+    };
+    let client = target::runtime(
+        args.client_threads.unwrap_or_else(cores),
+        "bench-client",
+        logs,
+    )?;
+    let result = drive(args, &setup, &client);
+    drop(client);
+    match setup {
+        Setup::InProcess(server) => server.shutdown()?,
+        Setup::Direct(direct) => direct.shutdown(),
+        Setup::External { .. } => {}
+    }
+    result
+}
+
+/// Mints, prepares, warms up and measures.
+fn drive(
+    args: &LoadArgs,
+    setup: &Setup,
+    client: &tokio::runtime::Runtime,
+) -> anyhow::Result<LoadReport> {
+    let issuer = match setup {
+        Setup::InProcess(s) => s.issuer.as_ref(),
+        Setup::Direct(d) => Some(&d.issuer),
+        Setup::External { .. } => None,
+    };
+    let fields = BodyFields {
+        tenant: args.tenant.clone(),
+        bpmn_process_id: args.bpmn_process_id.clone(),
+        job_type: args.job_type.clone(),
+    };
+    let calls = args.rpc.calls(&fields);
+
+    let minted = Instant::now();
+    let tokens = match (issuer, &args.bearer, args.tokens) {
+        (None, Some(bearer), TokenMix::Hot) => vec![bearer.clone()],
+        (None, Some(bearer), TokenMix::Invalid) => vec![corrupt_signature(bearer)],
+        (Some(issuer), _, mix) => Minter {
+            key: &issuer.key,
+            issuer: &issuer.url,
+            audience: BENCH_AUDIENCE,
+            permissions: &args.permissions,
+            tenants: &args.token_tenants,
+        }
+        .tokens(mix)?,
+        (None, _, mix) => {
+            // No key of the target's issuer: tokens of a throwaway one. The allow-all server
+            // takes them; zeebe-authz refuses them (as the decisions will show).
+            let key = SigningKey::generate("bench-throwaway")?;
+            Minter {
+                key: &key,
+                issuer: "http://127.0.0.1/realms/bench-throwaway",
+                audience: BENCH_AUDIENCE,
+                permissions: &args.permissions,
+                tenants: &args.token_tenants,
+            }
+            .tokens(mix)?
+        }
+    };
+    let mint_secs = match args.tokens {
+        TokenMix::Distinct(_) => minted.elapsed().as_secs_f64(),
+        _ => 0.0,
+    };
+    let prepared = prepare(&tokens, &calls);
+    drop(tokens);
+
+    let (transport, target_name, connections) = match setup {
+        Setup::InProcess(server) => {
+            let name = match server.issuer {
+                Some(_) => "in-process zeebe-authz",
+                None => "in-process allow-all",
+            };
+            let t = client.block_on(Transport::check(
+                server.check_addr,
+                args.connections,
+                &prepared,
+                &args.host,
+            ))?;
+            (t, name.to_string(), args.connections)
+        }
+        Setup::Direct(direct) => (
+            Transport::direct(direct.authorizer.clone(), &prepared, &args.host),
+            "in-process zeebe-authz".to_string(),
+            0,
+        ),
+        Setup::External { addr, gateway } => {
+            let t = if *gateway {
+                client.block_on(Transport::gateway(*addr, args.connections, &prepared))?
+            } else {
+                client.block_on(Transport::check(
+                    *addr,
+                    args.connections,
+                    &prepared,
+                    &args.host,
+                ))?
+            };
+            (t, format!("{addr}"), args.connections)
+        }
+    };
+    drop(prepared);
+    let transport = Arc::new(transport);
+
+    let pacing = match args.rate {
+        Some(rate) if rate > 0.0 => Pacing::Open {
+            rate,
+            concurrency: args.concurrency,
+            precise: args.precise,
+        },
+        Some(rate) => anyhow::bail!("--rate must be positive, not {rate}"),
+        None => Pacing::Closed {
+            concurrency: args.concurrency,
+        },
+    };
+    let requests = args.requests.or(match args.tokens {
+        TokenMix::Distinct(n) if args.duration.is_none() => Some(n as u64),
+        _ => None,
+    });
+    let bound = Bound {
+        duration: args
+            .duration
+            .or(requests.is_none().then_some(DEFAULT_DURATION)),
+        requests,
+    };
+    let warmup = args.warmup.unwrap_or(match args.tokens {
+        TokenMix::Hot => DEFAULT_WARMUP,
+        _ => Duration::ZERO,
+    });
+    let next = Arc::new(AtomicU64::new(0));
+    if !warmup.is_zero() {
+        let warm = Bound {
+            duration: Some(warmup),
+            requests: None,
+        };
+        client.block_on(run_phase(
+            transport.clone(),
+            pacing,
+            warm,
+            args.timeout,
+            next.clone(),
+        ));
+    }
+    let fetches_before = issuer.map(|i| i.jwks_fetches());
+    let tally = client.block_on(run_phase(
+        transport.clone(),
+        pacing,
+        bound,
+        args.timeout,
+        next,
+    ));
+    let jwks_fetches = issuer
+        .zip(fetches_before)
+        .map(|(i, before)| i.jwks_fetches() - before);
+
+    let measured = tally.count();
+    let elapsed = tally.elapsed.as_secs_f64();
+    Ok(LoadReport {
+        target: target_name,
+        transport: match transport.as_ref() {
+            Transport::Check { .. } => "check",
+            Transport::Gateway { .. } => "gateway",
+            Transport::Direct { .. } => "direct",
+        }
+        .into(),
+        pacing: if args.rate.is_some() {
+            "open"
+        } else {
+            "closed"
+        }
+        .into(),
+        concurrency: args.concurrency,
+        rate: args.rate,
+        connections,
+        tokens: args.tokens.to_string(),
+        rpc: args.rpc.to_string(),
+        warmup_secs: warmup.as_secs_f64(),
+        elapsed_secs: elapsed,
+        requests: measured,
+        throughput: if elapsed > 0.0 {
+            measured as f64 / elapsed
+        } else {
+            0.0
+        },
+        latency_us: Latency::from_tally(&tally),
+        decisions: decisions_by_name(&tally),
+        errors: tally.errors.clone(),
+        messages: messages_by_name(&tally),
+        late: tally.late,
+        jwks_fetches,
+        mint_secs,
+    })
+}
+
+fn run_allow_all(args: &AllowAllArgs, logs: &tracing::Dispatch) -> anyhow::Result<ExitCode> {
+    let runtime = target::runtime(args.threads.unwrap_or_else(cores), "allow-all", logs)?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("binding {}", args.listen))?;
+        println!(
+            "zeebe-authz bench allow-all: ext_authz Check on {}",
+            listener.local_addr()?
+        );
+        std::io::Write::flush(&mut std::io::stdout())?;
+        allow_all::serve(listener, stop_signal()).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {},
+                    _ = term.recv() => {},
+                }
+            }
+            _ => std::future::pending::<()>().await,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
