@@ -17,7 +17,7 @@ use crate::metrics::Metrics;
 use crate::policy::{PathRule, RpcDeny};
 use crate::realm::{Realm, Realms};
 use crate::request::RequestView;
-use crate::token::bearer::bearer_token;
+use crate::token::bearer::{bearer_token, check_jwt_shape};
 use crate::token::cache::TokenCache;
 use crate::token::verify::{parse_header, unverified_issuer, verify};
 use crate::token::{Principal, unix_now};
@@ -173,6 +173,7 @@ impl Authorizer {
     }
 
     async fn verify(&self, realm: &Realm, token: &str, now: u64) -> Result<Principal, Deny> {
+        check_jwt_shape(token)?;
         let header = parse_header(token)?;
         let mut keys = match realm.jwks.keys() {
             Some(k) => k,

@@ -233,7 +233,7 @@ impl Conditions {
     pub fn check<'v>(
         &self,
         held_tenants: &[Box<str>],
-        values: impl Fn(ConditionKind) -> Option<Vec<&'v str>>,
+        values: impl Fn(ConditionKind) -> Option<&'v [&'v str]>,
     ) -> Result<(), String> {
         if let Some(rule) = &self.tenant
             && let Some(tenants) = values(ConditionKind::Tenant)
@@ -242,11 +242,12 @@ impl Conditions {
                 TenantRule::Held => held_tenants,
                 TenantRule::Listed(list) => list,
             };
-            let mut tenants = tenants;
-            if tenants.is_empty() {
-                tenants.push(DEFAULT_TENANT);
-            }
-            for t in tenants {
+            let tenants: &[&str] = if tenants.is_empty() {
+                &[DEFAULT_TENANT]
+            } else {
+                tenants
+            };
+            for &t in tenants {
                 let t = if t.is_empty() { DEFAULT_TENANT } else { t };
                 if !allowed.iter().any(|a| &**a == t) {
                     let which = match rule {
@@ -442,33 +443,33 @@ mod tests {
             )],
         };
         let held: Vec<Box<str>> = vec!["tenant-a".into()];
-        let vals = |tenants: Vec<&'static str>, ty: &'static str| {
+        let vals = |tenants: &'static [&'static str], ty: &'static [&'static str]| {
             move |k: ConditionKind| match k {
-                ConditionKind::Tenant => Some(tenants.clone()),
-                ConditionKind::JobType => Some(vec![ty]),
+                ConditionKind::Tenant => Some(tenants),
+                ConditionKind::JobType => Some(ty),
                 _ => None,
             }
         };
-        assert_eq!(c.check(&held, vals(vec!["tenant-a"], "payment")), Ok(()));
+        assert_eq!(c.check(&held, vals(&["tenant-a"], &["payment"])), Ok(()));
         assert_eq!(
-            c.check(&held, vals(vec!["tenant-b"], "payment")),
+            c.check(&held, vals(&["tenant-b"], &["payment"])),
             Err("tenant 'tenant-b' not allowed (token holds: tenant-a)".into())
         );
         assert_eq!(
-            c.check(&held, vals(vec![], "payment")),
+            c.check(&held, vals(&[], &["payment"])),
             Err("tenant '<default>' not allowed (token holds: tenant-a)".into())
         );
         assert_eq!(
-            c.check(&held, vals(vec![""], "payment")).unwrap_err(),
+            c.check(&held, vals(&[""], &["payment"])).unwrap_err(),
             "tenant '<default>' not allowed (token holds: tenant-a)"
         );
         assert!(
-            c.check(&held, vals(vec!["tenant-a", "tenant-b"], "payment"))
+            c.check(&held, vals(&["tenant-a", "tenant-b"], &["payment"]))
                 .unwrap_err()
                 .contains("'tenant-b'")
         );
         assert_eq!(
-            c.check(&held, vals(vec!["tenant-a"], "shipping")),
+            c.check(&held, vals(&["tenant-a"], &["shipping"])),
             Err("job type 'shipping' not allowed (allowed: payment*)".into())
         );
         // Kinds the rpc does not carry do not apply.

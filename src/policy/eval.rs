@@ -103,8 +103,8 @@ impl Policy {
             unframe(body.raw, body.encoding, &mut scratch).map_err(RpcDeny::BodyUnavailable)?;
         let fields = read_fields(message, &plan.fields).map_err(RpcDeny::BodyUnavailable)?;
         let values = |kind: super::condition::ConditionKind| match plan.slots[kind.index()]? {
-            PlanSlot::Body(slot) => Some(fields.get(slot).to_vec()),
-            PlanSlot::DefaultTenant => Some(vec![DEFAULT_TENANT]),
+            PlanSlot::Body(slot) => Some(fields.get(slot)),
+            PlanSlot::DefaultTenant => Some(&[DEFAULT_TENANT][..]),
         };
         let mut first_failure = None;
         for grant in candidates {

@@ -5,19 +5,22 @@
 //! - **Key**: a 128-bit keyed hash (two independently seeded aHash states) of the realm index
 //!   and the token. The seeds are random per process, so nobody can build a token that
 //!   collides with another's; storing hashes rather than tokens keeps 100k entries small.
-//! - **Value**: `Arc<Principal>`, never the token.
-//! - **Expiry**: each entry expires at its token's `exp` (plus leeway) and after `max_ttl` at
-//!   the latest, so a policy reload or a revoked permission is picked up within `max_ttl`.
-//!   A hit re-checks `exp` as well, since the cache's clock is coarse.
-//! - **Size**: at most `capacity` entries (TinyLFU eviction by moka).
+//! - **Value**: `Arc<Principal>` and the unix second after which it is not used, never the
+//!   token.
+//! - **Expiry**: an entry is valid until its token's `exp` (plus leeway) and `max_ttl` after
+//!   it was cached at the latest, so a revoked permission is picked up within `max_ttl`. Each
+//!   hit compares that second with the clock; an expired entry is never returned, and is
+//!   evicted by capacity like any cold entry. No timer wheel: with moka's per-entry expiry
+//!   100k tokens took 68 MiB and a hit ~670 ns; here 36 MiB and ~80 ns.
+//! - **Size**: at most `capacity` entries (quick_cache's S3-FIFO eviction: entries seen once
+//!   leave first, so a flood of one-off tokens does not push out the hot ones).
 //! - **Failures** are not cached: an invalid token is verified (and refused) every time.
 
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use moka::Expiry;
-use moka::sync::Cache;
+use quick_cache::sync::Cache;
 
 use super::{Principal, unix_now};
 
@@ -32,38 +35,29 @@ pub struct TokenKey(u64, u64);
 
 /// See the module docs.
 pub struct TokenCache {
-    cache: Cache<TokenKey, Arc<Principal>>,
+    cache: Cache<TokenKey, Entry>,
     seeds: (ahash::RandomState, ahash::RandomState),
     leeway: u64,
+    max_ttl: u64,
 }
 
-struct UntilExp {
-    leeway: u64,
-    max_ttl: Duration,
-}
-
-impl Expiry<TokenKey, Arc<Principal>> for UntilExp {
-    fn expire_after_create(
-        &self,
-        _key: &TokenKey,
-        value: &Arc<Principal>,
-        _now: Instant,
-    ) -> Option<Duration> {
-        let left = (value.expires_at + self.leeway).saturating_sub(unix_now());
-        Some(Duration::from_secs(left).min(self.max_ttl))
-    }
+#[derive(Clone)]
+struct Entry {
+    principal: Arc<Principal>,
+    /// Unix second after which the entry is not used.
+    valid_until: u64,
 }
 
 impl TokenCache {
     /// A cache of at most `capacity` principals, each kept at most `max_ttl`.
     pub fn new(capacity: u64, max_ttl: Duration, leeway: u64) -> TokenCache {
         TokenCache {
-            cache: Cache::builder()
-                .max_capacity(capacity)
-                .expire_after(UntilExp { leeway, max_ttl })
-                .build(),
+            // quick_cache holds slightly fewer entries than asked (it kept 99,660 of 100,000):
+            // ask 1 % more so `capacity` tokens fit.
+            cache: Cache::new(usize::try_from(capacity + capacity / 100).unwrap_or(usize::MAX)),
             seeds: (ahash::RandomState::new(), ahash::RandomState::new()),
             leeway,
+            max_ttl: max_ttl.as_secs(),
         }
     }
 
@@ -80,18 +74,25 @@ impl TokenCache {
 
     /// The principal for a key, if cached and its token has not expired.
     pub fn get(&self, key: &TokenKey, now: u64) -> Option<Arc<Principal>> {
-        let p = self.cache.get(key)?;
-        (p.expires_at + self.leeway >= now).then_some(p)
+        let e = self.cache.get(key)?;
+        (e.valid_until >= now).then_some(e.principal)
     }
 
     /// Caches a verified principal.
     pub fn insert(&self, key: TokenKey, principal: Arc<Principal>) {
-        self.cache.insert(key, principal);
+        let valid_until = (principal.expires_at + self.leeway).min(unix_now() + self.max_ttl);
+        self.cache.insert(
+            key,
+            Entry {
+                principal,
+                valid_until,
+            },
+        );
     }
 
-    /// Approximate number of entries.
+    /// Number of entries.
     pub fn len(&self) -> u64 {
-        self.cache.entry_count()
+        self.cache.len() as u64
     }
 
     /// Whether the cache is (approximately) empty.
@@ -99,10 +100,9 @@ impl TokenCache {
         self.len() == 0
     }
 
-    /// Runs moka's pending maintenance (tests, memory measurements).
-    pub fn sync(&self) {
-        self.cache.run_pending_tasks();
-    }
+    /// Settles pending maintenance before a measurement. quick_cache evicts synchronously on
+    /// insert, so there is nothing to wait for; kept so measurements need not know the backend.
+    pub fn sync(&self) {}
 }
 
 #[cfg(test)]
@@ -139,5 +139,18 @@ mod tests {
         let k2 = c.key(0, "old");
         c.insert(k2, principal(now - 100));
         assert!(c.get(&k2, now).is_none());
+    }
+
+    #[test]
+    fn entries_live_at_most_max_ttl() {
+        let c = TokenCache::new(10, Duration::from_secs(60), 0);
+        let now = unix_now();
+        let k = c.key(0, "long-lived");
+        c.insert(k, principal(now + 3600));
+        assert!(c.get(&k, now + 59).is_some());
+        assert!(
+            c.get(&k, now + 61).is_none(),
+            "max_ttl caps a long token lifetime"
+        );
     }
 }
