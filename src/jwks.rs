@@ -22,8 +22,11 @@ use std::time::Duration;
 
 use ahash::AHashMap;
 use arc_swap::ArcSwapOption;
+use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm, PublicKeyUse};
-use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
+use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use serde::Deserialize;
 use tokio::time::Instant;
 
@@ -56,10 +59,11 @@ impl Default for JwksSettings {
     }
 }
 
-/// A verification key from a JWKS.
+/// A verification key from a JWKS, parsed once per algorithm it may verify (aws-lc
+/// `ParsedPublicKey`), so a verification does not rebuild the key.
 pub struct VerifyKey {
-    /// The key as jsonwebtoken uses it.
-    pub key: DecodingKey,
+    /// The parsed key for each algorithm the key accepts.
+    parsed: Box<[(Algorithm, ParsedPublicKey)]>,
     /// The algorithm family the key belongs to (RSA, EC, Ed).
     pub family: AlgorithmFamily,
     /// The algorithm the JWK pins with `alg`, if any.
@@ -78,6 +82,68 @@ impl VerifyKey {
         }
         self.alg.is_none_or(|a| a == alg) && self.ec_alg.is_none_or(|a| a == alg)
     }
+
+    /// Verifies a JWS signature over `message` for `alg`. False for an algorithm the key does
+    /// not accept.
+    pub fn verify_signature(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+        self.parsed
+            .iter()
+            .find(|(a, _)| *a == alg)
+            .is_some_and(|(_, key)| key.verify_sig(message, signature).is_ok())
+    }
+}
+
+/// The aws-lc verification algorithm of a JWS algorithm (RSA keys of 2048 to 8192 bits; ECDSA
+/// signatures in JWS's fixed `r || s` form).
+fn verification_algorithm(alg: Algorithm) -> Option<&'static dyn VerificationAlgorithm> {
+    Some(match alg {
+        Algorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+        Algorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+        Algorithm::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+        Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+        Algorithm::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
+        Algorithm::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
+        Algorithm::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
+        Algorithm::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
+        Algorithm::EdDSA => &signature::ED25519,
+        _ => return None,
+    })
+}
+
+/// DER `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }` (PKCS #1).
+fn der_rsa_public_key(n: &[u8], e: &[u8]) -> Vec<u8> {
+    fn push_len(out: &mut Vec<u8>, len: usize) {
+        if len < 0x80 {
+            out.push(len as u8);
+        } else {
+            let bytes = len.to_be_bytes();
+            let skip = bytes.iter().take_while(|b| **b == 0).count();
+            out.push(0x80 | (bytes.len() - skip) as u8);
+            out.extend_from_slice(&bytes[skip..]);
+        }
+    }
+    fn integer(out: &mut Vec<u8>, v: &[u8]) {
+        let v = &v[v
+            .iter()
+            .take_while(|b| **b == 0)
+            .count()
+            .min(v.len().saturating_sub(1))..];
+        let pad = v.first().is_some_and(|b| b & 0x80 != 0);
+        out.push(0x02);
+        push_len(out, v.len() + usize::from(pad));
+        if pad {
+            out.push(0);
+        }
+        out.extend_from_slice(v);
+    }
+    let mut body = Vec::with_capacity(n.len() + e.len() + 16);
+    integer(&mut body, n);
+    integer(&mut body, e);
+    let mut out = Vec::with_capacity(body.len() + 8);
+    out.push(0x30);
+    push_len(&mut out, body.len());
+    out.extend_from_slice(&body);
+    out
 }
 
 impl std::fmt::Debug for VerifyKey {
@@ -212,9 +278,31 @@ fn verify_key_from_jwk(jwk: &Jwk) -> Option<VerifyKey> {
     if alg.is_some_and(|a| a.family() != family) {
         return None;
     }
-    let key = DecodingKey::from_jwk(jwk).ok()?;
+    let b64 = |s: &str| URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).ok();
+    let public_bytes = match &jwk.algorithm {
+        AlgorithmParameters::RSA(p) => der_rsa_public_key(&b64(&p.n)?, &b64(&p.e)?),
+        AlgorithmParameters::EllipticCurve(p) => [&[4u8][..], &b64(&p.x)?, &b64(&p.y)?].concat(),
+        AlgorithmParameters::OctetKeyPair(p) => b64(&p.x)?,
+        _ => return None,
+    };
+    let candidates: Vec<Algorithm> = match (alg, ec_alg) {
+        (Some(a), _) | (None, Some(a)) => vec![a],
+        (None, None) => family.algorithms().to_vec(),
+    };
+    let parsed: Box<[(Algorithm, ParsedPublicKey)]> = candidates
+        .into_iter()
+        .filter_map(|a| {
+            Some((
+                a,
+                ParsedPublicKey::new(verification_algorithm(a)?, &public_bytes).ok()?,
+            ))
+        })
+        .collect();
+    if parsed.is_empty() {
+        return None;
+    }
     Some(VerifyKey {
-        key,
+        parsed,
         family,
         alg,
         ec_alg,
