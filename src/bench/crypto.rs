@@ -1,5 +1,5 @@
 //! The machine's crypto limit: how many JWT signatures one core verifies per second, through
-//! the same jsonwebtoken/aws-lc call the authorizer makes on its cold path.
+//! the same aws-lc call (key parsed once per JWK) the authorizer makes on its cold path.
 //!
 //! The cold-path target is stated against it (distinct tokens at ≥ 0.8 × RS256 verifies per
 //! second per core × cores), so the figure is measured on the machine that runs the load, in
