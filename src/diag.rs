@@ -243,6 +243,23 @@ fn strip_location(message: &str) -> &str {
     if is_location { reason } else { m }
 }
 
+/// An error and its sources on one line (`a: b: c`), for logs and reports: reqwest and
+/// hyper put the useful part (refused, timed out, certificate) in the sources.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        // Some errors repeat their source in their own text; say each part once.
+        let text = inner.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        source = inner.source();
+    }
+    s
+}
+
 /// Reads a file for compiling; a read failure becomes a diagnostic.
 pub fn read_source(path: &Path, diags: &mut Diagnostics) -> Option<(Arc<Path>, String)> {
     let file: Arc<Path> = Arc::from(path);

@@ -30,6 +30,7 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use serde::Deserialize;
 use tokio::time::Instant;
 
+use crate::diag::error_chain;
 use crate::metrics::Metrics;
 
 /// The largest JWKS or discovery document we accept.
@@ -558,17 +559,6 @@ impl JwksCache {
             ok = self.fetch_now(FetchCause::Refresh).await.is_ok();
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    s
 }
 
 /// Builds the HTTP client for JWKS fetches, trusting `ca_bundle` (PEM) in addition to the

@@ -23,7 +23,9 @@ use serde_saphyr::Spanned;
 
 use crate::catalog::{Rpc, RpcSet};
 use crate::config::{self, Config};
-use crate::diag::{Diagnostic, Diagnostics, Severity, Span, parse_yaml, resolve_relative};
+use crate::diag::{
+    Diagnostic, Diagnostics, Severity, Span, error_chain, parse_yaml, resolve_relative,
+};
 use crate::jwks::{self, KeySet, MAX_DOCUMENT_BYTES};
 use crate::policy::{self, Policy};
 
@@ -631,20 +633,6 @@ async fn fetch(client: &reqwest::Client, url: &str, timeout: Duration) -> Result
         body.extend_from_slice(&chunk);
     }
     Ok(body)
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        let text = inner.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        source = inner.source();
-    }
-    s
 }
 
 #[cfg(test)]

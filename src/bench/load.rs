@@ -33,6 +33,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use super::mix::Prepared;
 use crate::authorizer::Authorizer;
+use crate::diag::error_chain;
 
 /// The ext_authz Check method.
 pub const CHECK_PATH: &str = "/envoy.service.auth.v3.Authorization/Check";
@@ -277,17 +278,6 @@ fn error_kind(status: &tonic::Status) -> String {
     } else {
         format!("grpc {}", code_name(status.code() as i32))
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    s
 }
 
 /// The SCREAMING_CASE name of a gRPC status code.
