@@ -40,18 +40,16 @@ pub fn bearer_token(header: Option<&str>, max_bytes: usize) -> Result<&str, Deny
 
 /// Checks that `token` has the shape of a compact JWS: three base64url segments.
 pub fn check_jwt_shape(token: &str) -> Result<(), Deny> {
-    let mut dots = 0;
-    for b in token.bytes() {
-        match b {
-            b'.' => dots += 1,
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => {}
-            _ => {
-                return Err(Deny::new(
-                    Outcome::MalformedToken,
-                    "token is not a JWT (invalid characters)",
-                ));
-            }
-        }
+    // Branch-free over the whole token, so the loop vectorizes (a Keycloak token is ~1 KiB).
+    let (bad, dots) = token.bytes().fold((false, 0u32), |(bad, dots), b| {
+        let ok = b.is_ascii_alphanumeric() | (b == b'-') | (b == b'_') | (b == b'.');
+        (bad | !ok, dots + u32::from(b == b'.'))
+    });
+    if bad {
+        return Err(Deny::new(
+            Outcome::MalformedToken,
+            "token is not a JWT (invalid characters)",
+        ));
     }
     if dots != 2 {
         return Err(Deny::new(
