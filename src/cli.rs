@@ -20,6 +20,8 @@ pub const DEFAULT_POLICY: &str = include_str!("../policies/default.yaml");
 /// The dev policy (the default policy plus tenant and job-type conditions), embedded for
 /// `serve --dev`.
 pub const DEV_POLICY: &str = include_str!("../policies/dev.yaml");
+/// The `kid` of the dev issuer's key.
+pub const DEV_KEY_ID: &str = "dev-1";
 /// The claim dev tokens carry their tenants in.
 pub const DEV_TENANTS_CLAIM: &str = "tenants";
 /// The audience of dev tokens.
@@ -81,6 +83,11 @@ pub struct ServeArgs {
     /// Admin address in dev mode.
     #[arg(long, default_value = "127.0.0.1:9001", requires = "dev")]
     pub dev_admin_addr: std::net::SocketAddr,
+    /// In dev mode, sign with this RSA private key (PKCS #8 PEM, e.g. from
+    /// `openssl genpkey -algorithm RSA`) instead of an ephemeral one, so that
+    /// `zeebe-authz bench load --key` can mint tokens this server accepts.
+    #[arg(long, requires = "dev")]
+    pub dev_key: Option<PathBuf>,
 }
 
 /// Runs the command line; the process exit code.
@@ -128,7 +135,12 @@ fn init_tracing(format: LogFormat) {
 
 async fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (config, listeners, dev) = if args.dev {
-        let (config, listeners, dev) = dev_setup(args.dev_check_addr, args.dev_admin_addr).await?;
+        let (config, listeners, dev) = dev_setup(
+            args.dev_check_addr,
+            args.dev_admin_addr,
+            args.dev_key.as_deref(),
+        )
+        .await?;
         (config, listeners, Some(dev))
     } else {
         let path = args.config.context("--config is required")?;
@@ -180,6 +192,7 @@ async fn shutdown_signal() {
 async fn dev_setup(
     check: std::net::SocketAddr,
     admin: std::net::SocketAddr,
+    dev_key: Option<&std::path::Path>,
 ) -> anyhow::Result<(Config, Listeners, DevIssuer)> {
     let listeners = Listeners {
         check: tokio::net::TcpListener::bind(check)
@@ -217,7 +230,20 @@ async fn dev_setup(
         token: TokenSettings::default(),
         identity_headers: IdentityHeaders::default(),
     };
-    let key = SigningKey::generate("dev-1")?;
+    let key = match dev_key {
+        Some(path) => {
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            SigningKey::from_pkcs8_pem(jsonwebtoken::Algorithm::RS256, DEV_KEY_ID, &pem)
+                .with_context(|| {
+                    format!(
+                        "{} is not an RSA private key in PKCS #8 PEM",
+                        path.display()
+                    )
+                })?
+        }
+        None => SigningKey::generate(DEV_KEY_ID)?,
+    };
     let ttl = 12 * 3600;
     let mint = |client: &str, permissions: &[&str], tenants: &[&str]| {
         let mut claims = access_token_claims(&issuer, DEV_AUDIENCE, client, permissions, ttl);

@@ -77,6 +77,58 @@ impl SigningKey {
         })
     }
 
+    /// Loads a private key from PKCS #8 PEM (`-----BEGIN PRIVATE KEY-----`, as
+    /// `openssl genpkey` writes it) for `alg`: RSA for RS*/PS*, P-256/P-384 for ES256/ES384,
+    /// Ed25519 for EdDSA.
+    pub fn from_pkcs8_pem(
+        alg: Algorithm,
+        kid: impl Into<String>,
+        pem_text: &str,
+    ) -> Result<SigningKey, KeyError> {
+        let block = pem::parse(pem_text).map_err(|_| KeyError)?;
+        if block.tag() != "PRIVATE KEY" {
+            return Err(KeyError);
+        }
+        let der = block.contents();
+        let pair = match alg {
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => Pair::Rsa(KeyPair::from_pkcs8(der).map_err(|_| KeyError)?),
+            Algorithm::ES256 => Pair::Ec(
+                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                    .map_err(|_| KeyError)?,
+            ),
+            Algorithm::ES384 => Pair::Ec(
+                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, der)
+                    .map_err(|_| KeyError)?,
+            ),
+            Algorithm::EdDSA => Pair::Ed(Ed25519KeyPair::from_pkcs8(der).map_err(|_| KeyError)?),
+            _ => return Err(KeyError),
+        };
+        Ok(SigningKey {
+            kid: kid.into(),
+            alg,
+            pair,
+        })
+    }
+
+    /// The private key as PKCS #8 PEM (RSA and Ed25519 keys; EC keys cannot be exported).
+    pub fn to_pkcs8_pem(&self) -> Result<String, KeyError> {
+        use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+        let der: Pkcs8V1Der<'static> = match &self.pair {
+            Pair::Rsa(pair) => pair.as_der().map_err(|_| KeyError)?,
+            Pair::Ed(pair) => pair.as_der().map_err(|_| KeyError)?,
+            Pair::Ec(_) => return Err(KeyError),
+        };
+        Ok(pem::encode(&pem::Pem::new(
+            "PRIVATE KEY",
+            der.as_ref().to_vec(),
+        )))
+    }
+
     /// The key id.
     pub fn kid(&self) -> &str {
         &self.kid

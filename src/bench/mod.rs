@@ -97,6 +97,19 @@ pub struct LoadArgs {
     /// tokens are minted with a throwaway key (fine for the allow-all server).
     #[arg(long, env = "ZEEBE_AUTHZ_WRITE_TOKEN", hide_env_values = true)]
     pub bearer: Option<String>,
+    /// For --target or --gateway: mint every token mix with this private key of the target's
+    /// issuer (PKCS #8 PEM; e.g. the key given to `serve --dev --dev-key`). Needs --issuer.
+    #[arg(long, requires = "issuer", conflicts_with = "bearer")]
+    pub key: Option<PathBuf>,
+    /// The `kid` of --key, as the issuer's JWKS lists it.
+    #[arg(long, default_value = crate::cli::DEV_KEY_ID)]
+    pub key_id: String,
+    /// The JWS algorithm of --key (RS256, PS256, ES256, EdDSA, …).
+    #[arg(long, default_value = "RS256", value_parser = algorithm_arg)]
+    pub key_alg: jsonwebtoken::Algorithm,
+    /// The issuer (`iss`) of tokens minted with --key (e.g. `http://127.0.0.1:9001/realms/dev`).
+    #[arg(long, requires = "key")]
+    pub issuer: Option<String>,
     /// Token mix: hot (one token), distinct:N (N tokens, each verified once), invalid (bad
     /// signature), unknown-kid (a key the realm does not have).
     #[arg(long, default_value = "hot")]
@@ -389,6 +402,30 @@ fn drive(
             tenants: &args.token_tenants,
         }
         .tokens(mix)?,
+        (None, _, mix) if args.key.is_some() => {
+            let path = args.key.as_ref().expect("guarded");
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let key = SigningKey::from_pkcs8_pem(args.key_alg, args.key_id.clone(), &pem)
+                .with_context(|| {
+                    format!(
+                        "{} is not a {:?} private key in PKCS #8 PEM",
+                        path.display(),
+                        args.key_alg
+                    )
+                })?;
+            Minter {
+                key: &key,
+                issuer: args
+                    .issuer
+                    .as_deref()
+                    .expect("clap requires --issuer with --key"),
+                audience: BENCH_AUDIENCE,
+                permissions: &args.permissions,
+                tenants: &args.token_tenants,
+            }
+            .tokens(mix)?
+        }
         (None, _, mix) => {
             // No key of the target's issuer: tokens of a throwaway one. The allow-all server
             // takes them; zeebe-authz refuses them (as the decisions will show).
@@ -574,4 +611,10 @@ async fn stop_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Parses a JWS algorithm name for `--key-alg`.
+fn algorithm_arg(s: &str) -> Result<jsonwebtoken::Algorithm, String> {
+    s.parse::<jsonwebtoken::Algorithm>()
+        .map_err(|_| format!("'{s}' is not a JWS algorithm"))
 }

@@ -118,3 +118,93 @@ async fn dev_mode_prints_four_working_tokens() {
         7
     );
 }
+
+#[tokio::test]
+async fn bench_mints_tokens_a_dev_server_accepts_with_the_given_key() {
+    let scratch = Scratch::new();
+    let key = zeebe_authz::issuer::SigningKey::generate("dev-1").unwrap();
+    let pem = scratch.write("dev-key.pem", &key.to_pkcs8_pem().unwrap());
+    let mut server = Child(
+        Command::new(env!("CARGO_BIN_EXE_zeebe-authz"))
+            .args([
+                "serve",
+                "--dev",
+                "--dev-check-addr",
+                "127.0.0.1:0",
+                "--dev-admin-addr",
+                "127.0.0.1:0",
+                "--dev-key",
+            ])
+            .arg(&pem)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (mut check_addr, mut issuer) = (String::new(), String::new());
+    for line in BufReader::new(server.0.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("# zeebe-authz dev mode: ext_authz Check on ") {
+            check_addr = rest.split(',').next().unwrap().to_string();
+        }
+        if let Some(rest) = line.strip_prefix("# Issuer ") {
+            issuer = rest.split(',').next().unwrap().to_string();
+        }
+        if line.starts_with("# Readiness") {
+            break;
+        }
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_zeebe-authz"))
+        .args([
+            "bench",
+            "load",
+            "--target",
+            &check_addr,
+            "--issuer",
+            &issuer,
+            "--tokens",
+            "distinct:40",
+            "--requests",
+            "40",
+            "--concurrency",
+            "4",
+            "--key",
+        ])
+        .arg(&pem)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("OK 40"), "{text}");
+    // A key the server does not have: every token refused.
+    let other = scratch.write(
+        "other.pem",
+        &zeebe_authz::issuer::SigningKey::generate("dev-1")
+            .unwrap()
+            .to_pkcs8_pem()
+            .unwrap(),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_zeebe-authz"))
+        .args([
+            "bench",
+            "load",
+            "--target",
+            &check_addr,
+            "--issuer",
+            &issuer,
+            "--requests",
+            "10",
+            "--concurrency",
+            "2",
+            "--key",
+        ])
+        .arg(&other)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("UNAUTHENTICATED 10"), "{text}");
+}
