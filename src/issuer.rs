@@ -21,6 +21,30 @@ pub struct SigningKey {
     pair: Pair,
 }
 
+/// The kind of key a JWS algorithm signs with. HMAC has none: an issuer's keys are asymmetric.
+enum KeyType {
+    Rsa,
+    Ec(&'static signature::EcdsaSigningAlgorithm),
+    Ed,
+}
+
+impl KeyType {
+    fn of(alg: Algorithm) -> Result<KeyType, KeyError> {
+        Ok(match alg {
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => KeyType::Rsa,
+            Algorithm::ES256 => KeyType::Ec(&signature::ECDSA_P256_SHA256_FIXED_SIGNING),
+            Algorithm::ES384 => KeyType::Ec(&signature::ECDSA_P384_SHA384_FIXED_SIGNING),
+            Algorithm::EdDSA => KeyType::Ed,
+            _ => return Err(KeyError),
+        })
+    }
+}
+
 enum Pair {
     Rsa(KeyPair),
     Ec(EcdsaKeyPair),
@@ -50,25 +74,10 @@ impl SigningKey {
     /// Generates a fresh key for `alg` (RSA-2048 for RS*/PS*, P-256/P-384, Ed25519).
     /// HMAC is refused: an issuer's keys are asymmetric.
     pub fn generate_for(alg: Algorithm, kid: impl Into<String>) -> Result<SigningKey, KeyError> {
-        let pair = match alg {
-            Algorithm::RS256
-            | Algorithm::RS384
-            | Algorithm::RS512
-            | Algorithm::PS256
-            | Algorithm::PS384
-            | Algorithm::PS512 => {
-                Pair::Rsa(KeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError)?)
-            }
-            Algorithm::ES256 => Pair::Ec(
-                EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
-                    .map_err(|_| KeyError)?,
-            ),
-            Algorithm::ES384 => Pair::Ec(
-                EcdsaKeyPair::generate(&signature::ECDSA_P384_SHA384_FIXED_SIGNING)
-                    .map_err(|_| KeyError)?,
-            ),
-            Algorithm::EdDSA => Pair::Ed(Ed25519KeyPair::generate().map_err(|_| KeyError)?),
-            _ => return Err(KeyError),
+        let pair = match KeyType::of(alg)? {
+            KeyType::Rsa => Pair::Rsa(KeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError)?),
+            KeyType::Ec(curve) => Pair::Ec(EcdsaKeyPair::generate(curve).map_err(|_| KeyError)?),
+            KeyType::Ed => Pair::Ed(Ed25519KeyPair::generate().map_err(|_| KeyError)?),
         };
         Ok(SigningKey {
             kid: kid.into(),
@@ -90,23 +99,12 @@ impl SigningKey {
             return Err(KeyError);
         }
         let der = block.contents();
-        let pair = match alg {
-            Algorithm::RS256
-            | Algorithm::RS384
-            | Algorithm::RS512
-            | Algorithm::PS256
-            | Algorithm::PS384
-            | Algorithm::PS512 => Pair::Rsa(KeyPair::from_pkcs8(der).map_err(|_| KeyError)?),
-            Algorithm::ES256 => Pair::Ec(
-                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der)
-                    .map_err(|_| KeyError)?,
-            ),
-            Algorithm::ES384 => Pair::Ec(
-                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, der)
-                    .map_err(|_| KeyError)?,
-            ),
-            Algorithm::EdDSA => Pair::Ed(Ed25519KeyPair::from_pkcs8(der).map_err(|_| KeyError)?),
-            _ => return Err(KeyError),
+        let pair = match KeyType::of(alg)? {
+            KeyType::Rsa => Pair::Rsa(KeyPair::from_pkcs8(der).map_err(|_| KeyError)?),
+            KeyType::Ec(curve) => {
+                Pair::Ec(EcdsaKeyPair::from_pkcs8(curve, der).map_err(|_| KeyError)?)
+            }
+            KeyType::Ed => Pair::Ed(Ed25519KeyPair::from_pkcs8(der).map_err(|_| KeyError)?),
         };
         Ok(SigningKey {
             kid: kid.into(),
@@ -279,4 +277,40 @@ pub fn access_token_claims(
 fn rand_u64() -> u64 {
     let mut b = [0u8; 8];
     aws_lc_rs::rand::fill(&mut b).map_or(0, |()| u64::from_le_bytes(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkcs8_pem_round_trips_and_refuses_what_it_cannot_sign_with() {
+        for alg in [Algorithm::RS256, Algorithm::PS256, Algorithm::EdDSA] {
+            let key = SigningKey::generate_for(alg, "k").unwrap();
+            let pem = key.to_pkcs8_pem().unwrap();
+            let loaded = SigningKey::from_pkcs8_pem(alg, "k", &pem).unwrap();
+            assert_eq!(loaded.jwk(), key.jwk(), "{alg:?}");
+        }
+        let rsa = SigningKey::generate("k").unwrap().to_pkcs8_pem().unwrap();
+        assert!(SigningKey::from_pkcs8_pem(Algorithm::HS256, "k", &rsa).is_err());
+        assert!(
+            SigningKey::from_pkcs8_pem(Algorithm::EdDSA, "k", &rsa).is_err(),
+            "wrong key type"
+        );
+        assert!(
+            SigningKey::from_pkcs8_pem(
+                Algorithm::RS256,
+                "k",
+                &rsa.replace("PRIVATE KEY", "PUBLIC KEY")
+            )
+            .is_err()
+        );
+        assert!(SigningKey::from_pkcs8_pem(Algorithm::RS256, "k", "not pem").is_err());
+        assert!(
+            SigningKey::generate_for(Algorithm::ES256, "k")
+                .unwrap()
+                .to_pkcs8_pem()
+                .is_err()
+        );
+    }
 }

@@ -109,7 +109,6 @@ pub fn run(
     })?;
     let fill_secs = started.elapsed().as_secs_f64();
     let cache = direct.authorizer.token_cache();
-    cache.sync();
     let cache_entries = cache.len();
     let rss_full_cache = resident_bytes().unwrap_or(0);
     let report = MemoryReport {

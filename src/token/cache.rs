@@ -99,10 +99,6 @@ impl TokenCache {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    /// Settles pending maintenance before a measurement. quick_cache evicts synchronously on
-    /// insert, so there is nothing to wait for; kept so measurements need not know the backend.
-    pub fn sync(&self) {}
 }
 
 #[cfg(test)]

@@ -73,7 +73,7 @@ async fn write_token_is_allowed_with_identity_headers_that_overwrite() {
 async fn read_token_gets_topology_only_and_the_deny_names_rpc_and_permission() {
     let (kc, key, authz) = setup().await;
     let t = token(&key, &kc.issuer, &["read:*"]);
-    assert_eq!(code(&authz.call("h", &rpc("Topology"), Some(&t)).await), OK);
+    assert_eq!(code(&authz.topology(&t).await), OK);
     let r = authz
         .call("h", &rpc("CreateProcessInstance"), Some(&t))
         .await;
@@ -105,10 +105,7 @@ async fn read_token_gets_topology_only_and_the_deny_names_rpc_and_permission() {
     );
     // No permissions at all.
     let none = token(&key, &kc.issuer, &[]);
-    assert_eq!(
-        code(&authz.call("h", &rpc("Topology"), Some(&none)).await),
-        PERMISSION_DENIED
-    );
+    assert_eq!(code(&authz.topology(&none).await), PERMISSION_DENIED);
     let (_, metrics) = authz.admin("/metrics").await;
     assert!(
         metrics.contains(r#"zeebe_authz_decisions_total{rpc="CreateProcessInstance",result="deny",reason="missing_permission"} 1"#),
@@ -275,13 +272,7 @@ async fn every_keycloak_algorithm_verifies_when_the_jwks_lists_it() {
     let authz = Authz::start(&one_realm_config(&kc.issuer), &default_policy()).await;
     authz.wait_ready().await;
     for k in &keys {
-        let r = authz
-            .call(
-                "h",
-                &rpc("Topology"),
-                Some(&token(k, &kc.issuer, &["read:*"])),
-            )
-            .await;
+        let r = authz.topology(&token(k, &kc.issuer, &["read:*"])).await;
         assert_eq!(code(&r), OK, "{:?}: {}", k.alg(), message(&r));
     }
     // A PS256 token presented under an RS256-pinned key is refused (algorithm confusion).
@@ -292,10 +283,7 @@ async fn every_keycloak_algorithm_verifies_when_the_jwks_lists_it() {
             &json!({"iss": kc.issuer}),
         )
         .unwrap();
-    assert_eq!(
-        code(&authz.call("h", &rpc("Topology"), Some(&forged)).await),
-        UNAUTHENTICATED
-    );
+    assert_eq!(code(&authz.topology(&forged).await), UNAUTHENTICATED);
     authz.stop().await;
     kc.stop().await;
 }
@@ -307,22 +295,12 @@ async fn rotation_new_kid_is_fetched_once_and_accepted() {
     let rotated = SigningKey::generate("kc-2").unwrap();
     kc.publish(&[&key, &rotated]);
     let r = authz
-        .call(
-            "h",
-            &rpc("Topology"),
-            Some(&token(&rotated, &kc.issuer, &["read:*"])),
-        )
+        .topology(&token(&rotated, &kc.issuer, &["read:*"]))
         .await;
     assert_eq!(code(&r), OK, "{}", message(&r));
     assert_eq!(kc.jwks_fetches(), startup_fetches + 1);
     // The old key still works (Keycloak keeps old keys listed after rotation).
-    let r = authz
-        .call(
-            "h",
-            &rpc("Topology"),
-            Some(&token(&key, &kc.issuer, &["read:*"])),
-        )
-        .await;
+    let r = authz.topology(&token(&key, &kc.issuer, &["read:*"])).await;
     assert_eq!(code(&r), OK);
     authz.stop().await;
     kc.stop().await;
@@ -334,23 +312,13 @@ async fn keycloak_down_after_start_cached_keys_still_verify_new_tokens() {
     let issuer = kc.issuer.clone();
     kc.stop().await;
     // A token never seen before: verified with the cached keys, no fetch needed.
-    let r = authz
-        .call(
-            "h",
-            &rpc("Topology"),
-            Some(&token(&key, &issuer, &["read:*"])),
-        )
-        .await;
+    let r = authz.topology(&token(&key, &issuer, &["read:*"])).await;
     assert_eq!(code(&r), OK, "{}", message(&r));
     assert_eq!(authz.admin("/readyz").await.0, 200);
     // An unknown kid cannot be fetched: unauthenticated (the key is not known), not an allow.
     let stranger = SigningKey::generate("kc-9").unwrap();
     let r = authz
-        .call(
-            "h",
-            &rpc("Topology"),
-            Some(&token(&stranger, &issuer, &["read:*"])),
-        )
+        .topology(&token(&stranger, &issuer, &["read:*"]))
         .await;
     assert_eq!(code(&r), UNAUTHENTICATED, "{}", message(&r));
     authz.stop().await;
@@ -365,13 +333,7 @@ async fn keycloak_down_before_start_is_unavailable_and_not_ready() {
     let issuer = format!("http://{addr}/realms/{REALM}");
     let authz = Authz::start(&one_realm_config(&issuer), &default_policy()).await;
     let key = SigningKey::generate("kc-1").unwrap();
-    let r = authz
-        .call(
-            "h",
-            &rpc("Topology"),
-            Some(&token(&key, &issuer, &["write:*"])),
-        )
-        .await;
+    let r = authz.topology(&token(&key, &issuer, &["write:*"])).await;
     assert_eq!(code(&r), UNAVAILABLE, "{}", message(&r));
     assert!(message(&r).contains("unavailable"), "{}", message(&r));
     let (status, body) = authz.admin("/readyz").await;
@@ -381,13 +343,7 @@ async fn keycloak_down_before_start_is_unavailable_and_not_ready() {
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let kc = Keycloak::serve(listener, issuer.clone(), &[&key]);
     authz.wait_ready().await;
-    let r = authz
-        .call(
-            "h",
-            &rpc("Topology"),
-            Some(&token(&key, &issuer, &["write:*"])),
-        )
-        .await;
+    let r = authz.topology(&token(&key, &issuer, &["write:*"])).await;
     assert_eq!(code(&r), OK, "{}", message(&r));
     authz.stop().await;
     kc.stop().await;
@@ -403,7 +359,7 @@ async fn kid_flood_costs_one_fetch_per_cooldown() {
         let stranger = SigningKey::generate_for(Algorithm::ES256, format!("random-{i}")).unwrap();
         let t = token(&stranger, &kc.issuer, &["write:*"]);
         let authz = &authz;
-        calls.push(async move { code(&authz.call("h", &rpc("Topology"), Some(&t)).await) });
+        calls.push(async move { code(&authz.topology(&t).await) });
     }
     let codes = join_all(calls).await;
     assert!(codes.iter().all(|c| *c == UNAUTHENTICATED), "{codes:?}");
@@ -413,13 +369,7 @@ async fn kid_flood_costs_one_fetch_per_cooldown() {
         "a kid flood must cost one fetch"
     );
     // The known key still works meanwhile.
-    let r = authz
-        .call(
-            "h",
-            &rpc("Topology"),
-            Some(&token(&key, &kc.issuer, &["read:*"])),
-        )
-        .await;
+    let r = authz.topology(&token(&key, &kc.issuer, &["read:*"])).await;
     assert_eq!(code(&r), OK);
     authz.stop().await;
     kc.stop().await;
@@ -531,7 +481,7 @@ async fn self_signed_keycloak_is_trusted_only_with_the_ca_bundle() {
 
     // Without the bundle the certificate is not trusted: no keys, UNAVAILABLE, not ready.
     let untrusted = Authz::start(&one_realm_config(&kc.issuer), &default_policy()).await;
-    let r = untrusted.call("h", &rpc("Topology"), Some(&t)).await;
+    let r = untrusted.topology(&t).await;
     assert_eq!(code(&r), UNAVAILABLE, "{}", message(&r));
     assert_eq!(untrusted.admin("/readyz").await.0, 503);
     untrusted.stop().await;
@@ -541,10 +491,7 @@ async fn self_signed_keycloak_is_trusted_only_with_the_ca_bundle() {
     let config = one_realm_config(&kc.issuer) + &format!("  ca_bundle: {}\n", ca.display());
     let trusted = Authz::start(&config, &default_policy()).await;
     trusted.wait_ready().await;
-    assert_eq!(
-        code(&trusted.call("h", &rpc("Topology"), Some(&t)).await),
-        OK
-    );
+    assert_eq!(code(&trusted.topology(&t).await), OK);
     trusted.stop().await;
     kc.stop().await;
 }
@@ -569,11 +516,7 @@ async fn permissions_claim_is_configurable() {
             "realm_access.roles" => c["realm_access"]["roles"] = set.clone(),
             _ => c["resource_access"] = json!({"zeebe.api": {"roles": set.clone()}}),
         });
-        assert_eq!(
-            code(&authz.call("h", &rpc("Topology"), Some(&t)).await),
-            OK,
-            "{claim}"
-        );
+        assert_eq!(code(&authz.topology(&t).await), OK, "{claim}");
         let r = authz
             .call("h", &rpc("CreateProcessInstance"), Some(&t))
             .await;

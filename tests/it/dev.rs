@@ -11,20 +11,19 @@ use zeebe_authz::proto;
 
 use crate::util::*;
 
-/// Kills the child on drop, so a failed assertion does not leave the server running.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// `serve --dev` on port 0, with what it printed. Kills the process on drop, so a failed
+/// assertion does not leave the server running.
+struct DevServer {
+    child: std::process::Child,
+    check_addr: String,
+    issuer: String,
+    tokens: std::collections::BTreeMap<String, String>,
 }
 
-#[tokio::test]
-async fn dev_mode_prints_four_working_tokens() {
-    let mut child = Child(
-        Command::new(env!("CARGO_BIN_EXE_zeebe-authz"))
+impl DevServer {
+    /// Starts the binary and reads its stdout up to the readiness hint.
+    fn start(extra: &[&std::ffi::OsStr]) -> DevServer {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_zeebe-authz"))
             .args([
                 "serve",
                 "--dev",
@@ -33,29 +32,52 @@ async fn dev_mode_prints_four_working_tokens() {
                 "--dev-admin-addr",
                 "127.0.0.1:0",
             ])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap(),
-    );
-    let stdout = BufReader::new(child.0.stdout.take().unwrap());
-    let mut tokens = std::collections::HashMap::new();
-    let mut check_addr = String::new();
-    for line in stdout.lines() {
-        let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix("# zeebe-authz dev mode: ext_authz Check on ") {
-            check_addr = rest.split(',').next().unwrap().to_string();
+            .unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut server = DevServer {
+            child,
+            check_addr: String::new(),
+            issuer: String::new(),
+            tokens: Default::default(),
+        };
+        for line in stdout.lines() {
+            let line = line.unwrap();
+            if let Some(rest) = line.strip_prefix("# zeebe-authz dev mode: ext_authz Check on ") {
+                server.check_addr = rest.split(',').next().unwrap().to_string();
+            }
+            if let Some(rest) = line.strip_prefix("# Issuer ") {
+                server.issuer = rest.split(',').next().unwrap().to_string();
+            }
+            if let Some((name, value)) =
+                line.strip_prefix("export ").and_then(|l| l.split_once('='))
+            {
+                server.tokens.insert(name.to_string(), value.to_string());
+            }
+            if line.starts_with("# Readiness") {
+                break;
+            }
         }
-        if let Some((name, value)) = line.strip_prefix("export ").and_then(|l| l.split_once('=')) {
-            tokens.insert(name.to_string(), value.to_string());
-        }
-        if line.starts_with("# Readiness") {
-            break;
-        }
+        server
     }
-    let names: std::collections::BTreeSet<_> = tokens.keys().cloned().collect();
+}
+
+impl Drop for DevServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn dev_mode_prints_four_working_tokens() {
+    let server = DevServer::start(&[]);
+    let (check_addr, tokens) = (&server.check_addr, &server.tokens);
     assert_eq!(
-        names.into_iter().collect::<Vec<_>>(),
+        tokens.keys().collect::<Vec<_>>(),
         [
             "ZEEBE_AUTHZ_READ_TOKEN",
             "ZEEBE_AUTHZ_TENANT_TOKEN",
@@ -124,44 +146,16 @@ async fn bench_mints_tokens_a_dev_server_accepts_with_the_given_key() {
     let scratch = Scratch::new();
     let key = zeebe_authz::issuer::SigningKey::generate("dev-1").unwrap();
     let pem = scratch.write("dev-key.pem", &key.to_pkcs8_pem().unwrap());
-    let mut server = Child(
-        Command::new(env!("CARGO_BIN_EXE_zeebe-authz"))
-            .args([
-                "serve",
-                "--dev",
-                "--dev-check-addr",
-                "127.0.0.1:0",
-                "--dev-admin-addr",
-                "127.0.0.1:0",
-                "--dev-key",
-            ])
-            .arg(&pem)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let (mut check_addr, mut issuer) = (String::new(), String::new());
-    for line in BufReader::new(server.0.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix("# zeebe-authz dev mode: ext_authz Check on ") {
-            check_addr = rest.split(',').next().unwrap().to_string();
-        }
-        if let Some(rest) = line.strip_prefix("# Issuer ") {
-            issuer = rest.split(',').next().unwrap().to_string();
-        }
-        if line.starts_with("# Readiness") {
-            break;
-        }
-    }
+    let server = DevServer::start(&["--dev-key".as_ref(), pem.as_os_str()]);
+    let (check_addr, issuer) = (&server.check_addr, &server.issuer);
     let out = Command::new(env!("CARGO_BIN_EXE_zeebe-authz"))
         .args([
             "bench",
             "load",
             "--target",
-            &check_addr,
+            check_addr,
             "--issuer",
-            &issuer,
+            issuer,
             "--tokens",
             "distinct:40",
             "--requests",
@@ -193,9 +187,9 @@ async fn bench_mints_tokens_a_dev_server_accepts_with_the_given_key() {
             "bench",
             "load",
             "--target",
-            &check_addr,
+            check_addr,
             "--issuer",
-            &issuer,
+            issuer,
             "--requests",
             "10",
             "--concurrency",

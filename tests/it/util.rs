@@ -328,6 +328,11 @@ impl Authz {
         .await
     }
 
+    /// Calls Check for `Topology` (the rpc most tests use) with a bearer token.
+    pub async fn topology(&self, token: &str) -> CheckResponse {
+        self.call("h", &rpc("Topology"), Some(token)).await
+    }
+
     /// Stops the server and waits for it to finish.
     pub async fn stop(mut self) {
         if let Some(s) = self.stop.take() {

@@ -12,10 +12,11 @@ run whether or not the authorizer builds.
 from __future__ import annotations
 
 import threading
-from concurrent import futures
 from dataclasses import dataclass
 
 import grpc
+
+from .loopback import LoopbackGrpcServer
 
 # envoy.config.core.v3.HeaderValueOption.HeaderAppendAction
 APPEND_IF_EXISTS_OR_ADD = 0
@@ -158,14 +159,12 @@ def read_http_request(check_request: bytes) -> SeenHttpRequest:
     return SeenHttpRequest(headers, raw_body)
 
 
-class FakeAuthz:
+class FakeAuthz(LoopbackGrpcServer):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._response = allowed()
         self._abort: tuple[grpc.StatusCode, str] | None = None
         self.requests: list[bytes] = []
-        self._server: grpc.Server | None = None
-        self.port = 0
 
     def respond(self, response: bytes) -> None:
         with self._lock:
@@ -185,21 +184,9 @@ class FakeAuthz:
         return response
 
     def start(self) -> FakeAuthz:
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         handler = grpc.method_handlers_generic_handler(
             "envoy.service.auth.v3.Authorization",
             {"Check": grpc.unary_unary_rpc_method_handler(self._check)},  # raw bytes in and out
         )
-        self._server.add_generic_rpc_handlers((handler,))
-        self.port = self._server.add_insecure_port("127.0.0.1:0")
-        self._server.start()
+        self._start_server(lambda server: server.add_generic_rpc_handlers((handler,)), workers=4)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop(grace=None).wait(timeout=5)
-            self._server = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"

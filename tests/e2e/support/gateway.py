@@ -9,13 +9,14 @@ set and the fields (tenant, job type) the gateway itself would act on.
 from __future__ import annotations
 
 import threading
-from concurrent import futures
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from zeebe_grpc import gateway_pb2 as pb
 from zeebe_grpc import gateway_pb2_grpc as pb_grpc
+
+from .loopback import LoopbackGrpcServer
 
 
 @dataclass(frozen=True)
@@ -30,32 +31,16 @@ class ReceivedCall:
         return [v for k, v in self.metadata if k == key.lower()]
 
 
-class StubGateway(pb_grpc.GatewayServicer):
+class StubGateway(LoopbackGrpcServer, pb_grpc.GatewayServicer):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._calls: list[ReceivedCall] = []
-        self._server: grpc.Server | None = None
-        self.port = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> StubGateway:
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-        pb_grpc.add_GatewayServicer_to_server(self, self._server)
-        self.port = self._server.add_insecure_port("127.0.0.1:0")
-        if self.port == 0:
-            raise RuntimeError("stub gateway could not bind 127.0.0.1:0")
-        self._server.start()
+        self._start_server(lambda server: pb_grpc.add_GatewayServicer_to_server(self, server), workers=8)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop(grace=None).wait(timeout=5)
-            self._server = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
 
     # -- what reached it ---------------------------------------------------------------------
 
