@@ -8,11 +8,12 @@
 use std::sync::Arc;
 
 use envoy_types::ext_authz::v3::pb::{CheckRequest, CheckResponse};
+use tokio::time::Instant;
 
 use crate::catalog::{PathTarget, parse_path};
 use crate::config::TokenSettings;
 use crate::decision::{Decision, Deny, IdentityHeaders, Outcome, PathLabel, into_check_response};
-use crate::jwks::{FetchCause, KeyLookup};
+use crate::jwks::{FetchCause, KeyLookup, KeySet, KeyWait};
 use crate::metrics::Metrics;
 use crate::policy::{PathRule, RpcDeny};
 use crate::realm::{Realm, Realms};
@@ -67,8 +68,10 @@ impl Authorizer {
         &self.cache
     }
 
-    /// Answers one Check. Never fails: every problem is a deny with a reason.
-    pub async fn check(&self, request: &CheckRequest) -> CheckResponse {
+    /// Answers one Check. Never fails: every problem is a deny with a reason. A Check that
+    /// must wait for keys answers UNAVAILABLE at `deadline` (the caller's `grpc-timeout` less
+    /// a margin); without one it waits at most one fetch: `refetch_cooldown + fetch_timeout`.
+    pub async fn check(&self, request: &CheckRequest, deadline: Option<Instant>) -> CheckResponse {
         let started = std::time::Instant::now();
         let view = RequestView::new(request);
         let target = parse_path(view.path);
@@ -77,7 +80,7 @@ impl Authorizer {
             PathTarget::UnknownRpc(_) => PathLabel::UnknownRpc,
             PathTarget::OtherService => PathLabel::Other,
         };
-        let (decision, realm, principal) = self.decide(&view, target).await;
+        let (decision, realm, principal) = self.decide(&view, target, deadline).await;
         let response = into_check_response(&decision, &self.headers);
         self.metrics.decision(label, decision.outcome());
         self.metrics.check_latency(started.elapsed().as_secs_f64());
@@ -91,6 +94,7 @@ impl Authorizer {
         &'r self,
         view: &RequestView<'_>,
         target: PathTarget<'_>,
+        deadline: Option<Instant>,
     ) -> (Decision, Option<&'r Realm>, Option<Arc<Principal>>) {
         let Some(realm) = self.realms.for_host(view.host) else {
             let deny = Deny::new(
@@ -102,7 +106,7 @@ impl Authorizer {
             );
             return (Decision::Deny(deny), None, None);
         };
-        let principal = match self.authenticate(realm, view.authorization).await {
+        let principal = match self.authenticate(realm, view.authorization, deadline).await {
             Ok(p) => p,
             Err(deny) => return (Decision::Deny(deny), Some(realm), None),
         };
@@ -158,6 +162,7 @@ impl Authorizer {
         &self,
         realm: &Realm,
         authorization: Option<&str>,
+        deadline: Option<Instant>,
     ) -> Result<Arc<Principal>, Deny> {
         let token = bearer_token(authorization, self.max_token_bytes)?;
         let key = self.cache.key(realm.index, token);
@@ -167,66 +172,94 @@ impl Authorizer {
             return Ok(p);
         }
         self.metrics.token_cache(false);
-        let principal = Arc::new(self.verify(realm, token, now).await?);
+        let principal = Arc::new(self.verify(realm, token, now, deadline).await?);
         self.cache.insert(key, principal.clone());
         Ok(principal)
     }
 
-    async fn verify(&self, realm: &Realm, token: &str, now: u64) -> Result<Principal, Deny> {
+    async fn verify(
+        &self,
+        realm: &Realm,
+        token: &str,
+        now: u64,
+        deadline: Option<Instant>,
+    ) -> Result<Principal, Deny> {
         check_jwt_shape(token)?;
+        let deadline = deadline.unwrap_or_else(|| {
+            let s = realm.jwks.settings();
+            Instant::now() + s.refetch_cooldown + s.fetch_timeout
+        });
         let header = parse_header(token)?;
-        let mut keys = match realm.jwks.keys() {
-            Some(k) => k,
-            None => realm
-                .jwks
-                .refetch(FetchCause::NoKeys)
-                .await
-                .ok_or_else(keys_unavailable)?,
-        };
-        let mut refetched = false;
-        loop {
-            match keys.find(header.kid.as_deref(), header.alg) {
-                KeyLookup::Found(key) => {
-                    let key = key.clone();
-                    return verify(token, &header, &key, &realm.rules, &realm.policy, now);
-                }
-                KeyLookup::AlgorithmMismatch => {
-                    return Err(Deny::new(
-                        Outcome::AlgorithmMismatch,
-                        format!("token algorithm {:?} does not match its key", header.alg),
-                    ));
-                }
-                KeyLookup::UnknownKid if refetched => {
-                    return Err(Deny::new(
-                        Outcome::UnknownKey,
-                        "token signing key (kid) is not in the realm's JWKS",
-                    ));
-                }
-                KeyLookup::UnknownKid => {
-                    // A foreign token would trigger refetches for nothing: answer it first.
-                    if unverified_issuer(token).as_deref() != Some(&*realm.rules.issuer) {
-                        return Err(Deny::new(
-                            Outcome::WrongIssuer,
-                            format!("token issuer is not {}", realm.rules.issuer),
-                        ));
-                    }
-                    keys = realm
-                        .jwks
-                        .refetch(FetchCause::UnknownKid)
-                        .await
-                        .ok_or_else(keys_unavailable)?;
-                    refetched = true;
-                }
+        let kid = header.kid.as_deref();
+        let known = |keys: &KeySet| !matches!(keys.find(kid, header.alg), KeyLookup::UnknownKid);
+        // `fresh`: the keys come from a fetch that started after this Check arrived, so a kid
+        // missing from them is really unknown.
+        let (keys, fresh) = match realm.jwks.keys() {
+            Some(keys) => (keys, false),
+            None => {
+                let keys = realm
+                    .jwks
+                    .wait_for_keys(FetchCause::NoKeys, deadline, |_| true)
+                    .await
+                    .map_err(|e| keys_unavailable(&e, kid))?;
+                (keys, true)
             }
+        };
+        let keys = if known(&keys) || fresh {
+            keys
+        } else {
+            // A foreign token would trigger fetches for nothing: answer it first.
+            if unverified_issuer(token).as_deref() != Some(&*realm.rules.issuer) {
+                return Err(Deny::new(
+                    Outcome::WrongIssuer,
+                    format!("token issuer is not {}", realm.rules.issuer),
+                ));
+            }
+            realm
+                .jwks
+                .wait_for_keys(FetchCause::UnknownKid, deadline, known)
+                .await
+                .map_err(|e| keys_unavailable(&e, kid))?
+        };
+        match keys.find(kid, header.alg) {
+            KeyLookup::Found(key) => verify(token, &header, key, &realm.rules, &realm.policy, now),
+            KeyLookup::AlgorithmMismatch => Err(Deny::new(
+                Outcome::AlgorithmMismatch,
+                format!("token algorithm {:?} does not match its key", header.alg),
+            )),
+            KeyLookup::UnknownKid => Err(Deny::new(
+                Outcome::UnknownKey,
+                format!(
+                    "token signing key {} is not in the realm's JWKS (fetched just now)",
+                    shown_kid(kid)
+                ),
+            )),
         }
     }
 }
 
-fn keys_unavailable() -> Deny {
-    Deny::new(
-        Outcome::KeysUnavailable,
-        "signing keys of the realm are unavailable (Keycloak unreachable)",
-    )
+/// The deny when keys could not be had: UNAVAILABLE, since the key may well exist.
+fn keys_unavailable(wait: &KeyWait, kid: Option<&str>) -> Deny {
+    match wait {
+        KeyWait::Failed(_) => Deny::new(
+            Outcome::KeysUnavailable,
+            format!(
+                "signing keys unavailable: fetching the realm's JWKS failed (Keycloak unreachable or its JWKS invalid), so key {} could not be checked; retry",
+                shown_kid(kid)
+            ),
+        ),
+        KeyWait::Deadline => Deny::new(
+            Outcome::KeysTimeout,
+            format!(
+                "signing keys unavailable: no JWKS fetch ended before the Check's deadline, so key {} could not be checked; retry",
+                shown_kid(kid)
+            ),
+        ),
+    }
+}
+
+fn shown_kid(kid: Option<&str>) -> String {
+    kid.map_or_else(|| "(no kid)".to_string(), |k| format!("'{}'", printable(k)))
 }
 
 /// Clips untrusted text for messages and logs: at most 64 printable ASCII characters.

@@ -8,6 +8,12 @@
 //! the **last** occurrence wins and occurrences of a nested message merge, so a body cannot show
 //! one tenant to the authorizer and another to the gateway. Repeated fields collect every
 //! occurrence. Anything malformed is an error with a reason, never a panic and never a guess.
+//!
+//! A gzip frame is inflated **whole**: the gateway (grpc-java, `GZIPInputStream`) reads every
+//! concatenated gzip member, so the authorizer does too. Bytes after the last member that do
+//! not form another member are refused (`GZIPInputStream` would skip them; refusing is never
+//! less safe than reading them), so no decision is ever taken on fewer bytes than the gateway
+//! executes.
 
 use std::io::Read as _;
 
@@ -143,8 +149,10 @@ pub fn unframe<'b>(
         1 => match encoding.map(str::trim) {
             Some(e) if e.eq_ignore_ascii_case("gzip") => {
                 scratch.clear();
+                // MultiGzDecoder, not GzDecoder: the latter stops after the first member and
+                // would let a second member carry what the gateway actually runs.
                 let mut inflater =
-                    flate2::read::GzDecoder::new(rest).take(MAX_DECOMPRESSED_BYTES as u64 + 1);
+                    flate2::read::MultiGzDecoder::new(rest).take(MAX_DECOMPRESSED_BYTES as u64 + 1);
                 inflater
                     .read_to_end(scratch)
                     .map_err(|_| BodyError::InvalidGzip)?;
@@ -477,6 +485,53 @@ mod tests {
         bomb[0] = 1;
         assert_eq!(
             unframe(&bomb, Some("gzip"), &mut s),
+            Err(BodyError::TooLarge)
+        );
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(data).unwrap();
+        gz.finish().unwrap()
+    }
+
+    fn gzip_frame(compressed: &[u8]) -> Vec<u8> {
+        let mut body = frame(compressed);
+        body[0] = 1;
+        body
+    }
+
+    #[test]
+    fn multi_member_gzip_is_read_whole() {
+        let member = |tenant: &str| {
+            gzip(
+                &proto::CreateProcessInstanceRequest {
+                    tenant_id: tenant.into(),
+                    ..Default::default()
+                }
+                .encode_to_vec(),
+            )
+        };
+        let body = gzip_frame(&[member("tenant-a"), member("tenant-b")].concat());
+        let mut s = Vec::new();
+        let m = unframe(&body, Some("gzip"), &mut s).unwrap();
+        // The gateway inflates both members and parses them as one message: last tenant wins.
+        assert_eq!(
+            read_fields(m, &plan(&[TENANT6])).unwrap().get(0),
+            ["tenant-b"]
+        );
+        // Bytes after the last member that are no gzip member are refused, not ignored.
+        let body = gzip_frame(&[&member("tenant-a")[..], b"\0garbage"].concat());
+        assert_eq!(
+            unframe(&body, Some("gzip"), &mut s),
+            Err(BodyError::InvalidGzip)
+        );
+        // The bound holds across members.
+        let half = gzip(&vec![0u8; MAX_DECOMPRESSED_BYTES / 2 + 1]);
+        let body = gzip_frame(&[half.clone(), half].concat());
+        assert_eq!(
+            unframe(&body, Some("gzip"), &mut s),
             Err(BodyError::TooLarge)
         );
     }

@@ -184,10 +184,12 @@ pub enum PathTarget<'a> {
     OtherService,
 }
 
-/// Maps a request path to the rpc it calls. gRPC paths have no query string, but one is
-/// tolerated and ignored so that `?x` cannot turn a known rpc into an "unknown" one.
+/// Maps a request path to the rpc it calls. Only the exact path `/<service>/<method>` names
+/// an rpc: the gateway (grpc-java) looks the method up by the whole path after the leading
+/// `/`, so `Topology?x=1`, `Topology;x`, `Topolog%79` or `Topology/` never run Topology there,
+/// and the authorizer must not judge them by the rpc they start with. They are unknown
+/// methods of the gateway service (or other paths), denied unless the policy says otherwise.
 pub fn parse_path(path: &str) -> PathTarget<'_> {
-    let path = path.split_once('?').map_or(path, |(p, _)| p);
     match path.strip_prefix(GATEWAY_PATH_PREFIX) {
         Some(method) => match Rpc::from_name(method) {
             Some(rpc) => PathTarget::Rpc(rpc),
@@ -258,9 +260,23 @@ mod tests {
             parse_path("/gateway_protocol.Gateway/Topology"),
             PathTarget::Rpc(topo)
         );
+        for junk in [
+            "Topology?x=1",
+            "Topology;x",
+            "Topolog%79",
+            "Topology/",
+            "Topology ",
+            "/Topology",
+        ] {
+            assert_eq!(
+                parse_path(&format!("/gateway_protocol.Gateway/{junk}")),
+                PathTarget::UnknownRpc(junk),
+                "paths_with_a_query_string_are_judged_by_their_prefix: {junk}"
+            );
+        }
         assert_eq!(
-            parse_path("/gateway_protocol.Gateway/Topology?x=1"),
-            PathTarget::Rpc(topo)
+            parse_path("/gateway_protocol.Gateway%2FTopology"),
+            PathTarget::OtherService
         );
         assert_eq!(
             parse_path("/gateway_protocol.Gateway/NoSuchRpc"),

@@ -151,7 +151,8 @@ pub struct RealmConfig {
     pub audiences: Box<[Box<str>]>,
     /// Explicit JWKS URL (else discovered).
     pub jwks_uri: Option<Arc<str>>,
-    /// Lower-cased `:authority` values; `*` matches any host no other realm claims.
+    /// `:authority` values in the normal form of [`crate::host`] (lower case, no trailing
+    /// dot); `*` matches any host no other realm claims.
     pub hosts: Box<[Box<str>]>,
     /// The compiled policy.
     pub policy: Arc<Policy>,
@@ -428,7 +429,7 @@ impl Compiler<'_> {
             }
             let mut hosts = Vec::new();
             for h in &r.hosts.value {
-                let host = h.value.trim().to_ascii_lowercase();
+                let host = crate::host::normalize(h.value.trim());
                 if host.is_empty() || host.contains('/') || host.contains(' ') {
                     self.diags.error(
                         Span::of(self.file, h),

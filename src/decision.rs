@@ -82,6 +82,8 @@ outcomes! {
     MalformedToken => (Unauthenticated, "malformed_token"),
     /// `alg: none`, HMAC or an algorithm we do not verify.
     UnsupportedAlgorithm => (Unauthenticated, "unsupported_algorithm"),
+    /// The header's `crit` names extensions (we support none: RFC 7515 §4.1.11).
+    CriticalHeader => (Unauthenticated, "unsupported_crit"),
     /// The key named by `kid` has another algorithm than the token claims.
     AlgorithmMismatch => (Unauthenticated, "algorithm_mismatch"),
     /// No key of the realm has the token's `kid`, even after a refetch.
@@ -112,6 +114,8 @@ outcomes! {
     UnknownHost => (PermissionDenied, "unknown_host"),
     /// The realm's keys cannot be had (Keycloak unreachable, JWKS invalid).
     KeysUnavailable => (Unavailable, "keys_unavailable"),
+    /// The token's key is not cached and no fetch ended before the Check's deadline.
+    KeysTimeout => (Unavailable, "keys_timeout"),
 }
 
 impl Outcome {
@@ -225,7 +229,10 @@ pub fn into_check_response(decision: &Decision, names: &IdentityHeaders) -> Chec
                 if value.is_empty() {
                     ok.headers_to_remove.push(name.to_string());
                 } else {
-                    ok.headers.push(overwrite_header(name, value));
+                    // Token text may hold CR/LF or other bytes Envoy refuses in a header
+                    // value (it would then fail the whole request): escape them.
+                    ok.headers
+                        .push(overwrite_header(name, &percent_encode_header_value(value)));
                 }
             }
             CheckResponse {
@@ -291,18 +298,36 @@ fn overwrite_header(key: &str, value: &str) -> HeaderValueOption {
 /// `grpc-message` is percent-encoded (gRPC over HTTP/2 spec): bytes outside printable ASCII
 /// and `%` itself are escaped.
 pub fn percent_encode_grpc_message(message: &str) -> Cow<'_, str> {
-    if message
-        .bytes()
-        .all(|b| (0x20..=0x7e).contains(&b) && b != b'%')
-    {
-        return Cow::Borrowed(message);
+    percent_encode(message, |_, b| (0x20..=0x7e).contains(&b) && b != b'%')
+}
+
+/// An identity header value from token text (`sub`, `azp`), as a valid HTTP field value
+/// (RFC 9110 §5.5): the bytes `grpc-message` escapes (controls such as CR, LF, NUL and TAB,
+/// DEL, non-ASCII, `%`) and a space at either end (Envoy would trim it, so ` alice` and `alice`
+/// would reach the gateway as one subject) are percent-encoded. Escaping rather than dropping
+/// keeps distinct subjects distinct, and the value decodes back exactly. Borrowed when clean.
+pub fn percent_encode_header_value(value: &str) -> Cow<'_, str> {
+    let last = value.len().wrapping_sub(1);
+    percent_encode(value, |i, b| {
+        (0x21..=0x7e).contains(&b) && b != b'%' || (b == b' ' && i != 0 && i != last)
+    })
+}
+
+fn percent_encode(text: &str, keep: impl Fn(usize, u8) -> bool) -> Cow<'_, str> {
+    if text.bytes().enumerate().all(|(i, b)| keep(i, b)) {
+        return Cow::Borrowed(text);
     }
-    let mut out = String::with_capacity(message.len() + 8);
-    for b in message.bytes() {
-        if (0x20..=0x7e).contains(&b) && b != b'%' {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(text.len() + 8);
+    for (i, b) in text.bytes().enumerate() {
+        if keep(i, b) {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.extend([
+                '%',
+                HEX[usize::from(b >> 4)] as char,
+                HEX[usize::from(b & 15)] as char,
+            ]);
         }
     }
     Cow::Owned(out)
@@ -319,12 +344,54 @@ mod tests {
                 "allowed" => GrpcCode::Ok,
                 "missing_permission" | "condition_failed" | "body_unavailable" | "unknown_rpc"
                 | "other_path" | "unknown_host" => GrpcCode::PermissionDenied,
-                "keys_unavailable" => GrpcCode::Unavailable,
+                "keys_unavailable" | "keys_timeout" => GrpcCode::Unavailable,
                 _ => GrpcCode::Unauthenticated,
             };
             assert_eq!(o.code(), expected, "{o:?}");
         }
         assert_eq!(Outcome::ALL[Outcome::Expired.index()], Outcome::Expired);
+    }
+
+    #[test]
+    fn header_values_from_tokens_go_out_unsanitized() {
+        // Regression: `sub` with CR/LF reached Envoy verbatim, which then refused our answer.
+        for (raw, sent) in [
+            ("alice", "alice"),
+            ("alice smith", "alice smith"),
+            ("alice\r\nx-injected: 1", "alice%0D%0Ax-injected: 1"),
+            ("a\0b\tc\x7f", "a%00b%09c%7F"),
+            (" alice ", "%20alice%20"),
+            (" ", "%20"),
+            ("100%", "100%25"),
+            ("J\u{f6}rg", "J%C3%B6rg"),
+        ] {
+            assert_eq!(percent_encode_header_value(raw), sent, "{raw:?}");
+        }
+        assert!(matches!(
+            percent_encode_header_value("service-account-zeebe"),
+            Cow::Borrowed(_)
+        ));
+        let principal = Arc::new(Principal {
+            subject: "alice\r\nx-injected: 1".into(),
+            client_id: "zeebe".into(),
+            grants: Default::default(),
+            tenants: Default::default(),
+            expires_at: 0,
+        });
+        let r = into_check_response(
+            &Decision::Allow {
+                principal,
+                realm: "camunda".into(),
+            },
+            &IdentityHeaders::default(),
+        );
+        let Some(HttpResponse::OkResponse(ok)) = r.http_response else {
+            panic!("not allowed")
+        };
+        for h in &ok.headers {
+            let v = &h.header.as_ref().unwrap().value;
+            assert!(v.bytes().all(|b| (0x20..=0x7e).contains(&b)), "{v:?}");
+        }
     }
 
     #[test]

@@ -4,11 +4,19 @@
 //! - **Discovery**: keys come from `jwks_uri` in `<issuer>/.well-known/openid-configuration`
 //!   (both Keycloak issuer forms work because we only append the well-known path), or from an
 //!   explicit `jwks_uri`.
-//! - **Refresh**: every `refresh_interval` in the background; a failed refresh is retried after
-//!   `refetch_cooldown`.
-//! - **Unknown `kid`**: one refetch shared by every concurrent asker (single flight behind an
-//!   async mutex and a generation counter), then no other refetch until `refetch_cooldown` has
-//!   passed. A flood of random `kid`s therefore costs at most one fetch per cooldown.
+//! - **One schedule, rate-limited**: every fetch (startup, refresh, a Check's) goes through one
+//!   task per realm; at most one runs at a time, and one starts no sooner than
+//!   `refetch_cooldown` (default 1 s) after the previous one started. Keycloak therefore sees
+//!   at most one JWKS fetch per cooldown from a realm, whatever tokens arrive.
+//! - **Unknown `kid`, never a false deny**: a Check whose `kid` is unknown asks for a fetch
+//!   that starts after it arrived and waits for it (joining every other asker), within its own
+//!   deadline. It is never refused for being inside the cooldown: it waits for the fetch
+//!   scheduled at the cooldown's end. Only a *successful* fetch that lacks the `kid` makes the
+//!   key unknown (UNAUTHENTICATED); a failed fetch or the deadline leaves the question open
+//!   (UNAVAILABLE, retry). A key rotated in Keycloak is accepted from its first token on, even
+//!   right after a spray of random `kid`s.
+//! - **Refresh**: every `refresh_interval` in the background; a failed one is retried with a
+//!   backoff from `refetch_cooldown` up to [`MAX_RETRY_INTERVAL`].
 //! - **Keycloak down**: the last good keys stay usable for `keys_max_age` after their fetch;
 //!   after that the realm has no keys and Checks answer UNAVAILABLE (never allow).
 //! - **Bounds**: fetch timeout, response size limit, optional CA bundle for self-signed Keycloak.
@@ -17,7 +25,6 @@
 //! one atomic load and never waits for a fetch unless its `kid` is unknown.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ahash::AHashMap;
@@ -28,6 +35,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use serde::Deserialize;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::diag::error_chain;
@@ -36,14 +44,21 @@ use crate::metrics::Metrics;
 /// The largest JWKS or discovery document we accept.
 pub const MAX_DOCUMENT_BYTES: usize = 1 << 20;
 
+/// The default least time between two fetches: Keycloak sees at most one fetch a second.
+pub const DEFAULT_REFETCH_COOLDOWN: Duration = Duration::from_secs(1);
+/// The default timeout of one fetch.
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Timing of the JWKS cache.
 #[derive(Debug, Clone)]
 pub struct JwksSettings {
     /// How often keys are refreshed in the background.
     pub refresh_interval: Duration,
-    /// The least time between two fetches triggered by unknown `kid`s or failures.
+    /// The least time between the starts of two fetches (of any cause): bounds what a spray of
+    /// unknown `kid`s costs Keycloak, and how long a Check may wait for a rotated key.
     pub refetch_cooldown: Duration,
-    /// How long one fetch may take.
+    /// How long one fetch may take. Below the Check timeout `zeebe-authz istio` generates
+    /// (2 s), so a Check waiting on a hanging Keycloak gets the fetch's own error, not Envoy's.
     pub fetch_timeout: Duration,
     /// How long the last good keys stay usable when Keycloak cannot be reached.
     pub keys_max_age: Duration,
@@ -53,8 +68,8 @@ impl Default for JwksSettings {
     fn default() -> Self {
         JwksSettings {
             refresh_interval: Duration::from_secs(300),
-            refetch_cooldown: Duration::from_secs(10),
-            fetch_timeout: Duration::from_secs(5),
+            refetch_cooldown: DEFAULT_REFETCH_COOLDOWN,
+            fetch_timeout: DEFAULT_FETCH_TIMEOUT,
             keys_max_age: Duration::from_secs(12 * 3600),
         }
     }
@@ -362,11 +377,39 @@ pub struct JwksCache {
     metrics: Arc<Metrics>,
     current: ArcSwapOption<KeySet>,
     discovered_uri: std::sync::Mutex<Option<Arc<str>>>,
-    /// Serializes fetches; holds the time of the last on-demand (Check-triggered) attempt.
-    /// Held across the fetch's `.await`, which is why it is tokio's mutex.
-    fetch: tokio::sync::Mutex<Option<Instant>>,
-    /// Bumped after each fetch attempt, so waiters can tell a fetch happened while they queued.
-    generation: AtomicU64,
+    /// The fetch schedule, shared with every waiter (a watch channel: each change wakes them).
+    fetches: watch::Sender<Fetches>,
+}
+
+/// The fetch schedule of a realm. Fetches are numbered; at most one runs at a time, and one
+/// starts no sooner than `refetch_cooldown` after the previous one started.
+#[derive(Debug)]
+struct Fetches {
+    /// How many fetches have started (the n-th is fetch number n).
+    started: u64,
+    /// The number of the last fetch that ended.
+    finished: u64,
+    /// Why the last ended fetch failed (none: it succeeded, or none ended yet).
+    last_error: Option<JwksError>,
+    /// The highest fetch number somebody waits for.
+    wanted: u64,
+    /// Why the next fetch is made (the latest asker's cause; a metrics label).
+    cause: FetchCause,
+    /// Whether a fetch task is scheduled or running.
+    scheduled: bool,
+    /// When the last fetch started.
+    last_start: Option<Instant>,
+}
+
+/// Why waiting for keys ended without keys.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum KeyWait {
+    /// The fetch made for this wait failed (the error is logged where it happened).
+    #[error("{0}")]
+    Failed(JwksError),
+    /// The caller's deadline came first; the fetch goes on without it.
+    #[error("no fetch ended before the deadline")]
+    Deadline,
 }
 
 /// Why a fetch was made (a metrics label).
@@ -394,7 +437,7 @@ impl FetchCause {
 }
 
 impl JwksCache {
-    /// A cache with no keys yet; call [`JwksCache::fetch_now`] or spawn [`JwksCache::run`].
+    /// A cache with no keys yet; spawn [`JwksCache::run`] (or call [`JwksCache::fetch_now`]).
     pub fn new(
         realm: Arc<str>,
         source: JwksSource,
@@ -410,9 +453,21 @@ impl JwksCache {
             metrics,
             current: ArcSwapOption::empty(),
             discovered_uri: std::sync::Mutex::new(None),
-            fetch: tokio::sync::Mutex::new(None),
-            generation: AtomicU64::new(0),
+            fetches: watch::Sender::new(Fetches {
+                started: 0,
+                finished: 0,
+                last_error: None,
+                wanted: 0,
+                cause: FetchCause::Startup,
+                scheduled: false,
+                last_start: None,
+            }),
         }
+    }
+
+    /// The cache's timing.
+    pub fn settings(&self) -> &JwksSettings {
+        &self.settings
     }
 
     /// The current keys, unless they are older than `keys_max_age` (then none: a realm whose
@@ -432,37 +487,115 @@ impl JwksCache {
         self.current.store(Some(Arc::new(keys)));
     }
 
-    /// Refetches keys on behalf of a Check (unknown `kid`, or no keys): joins a fetch already
-    /// under way, and fetches at most once per `refetch_cooldown`. Returns the keys after.
-    pub async fn refetch(&self, cause: FetchCause) -> Option<Arc<KeySet>> {
-        let seen = self.generation.load(Ordering::Acquire);
-        let mut last_attempt = self.fetch.lock().await;
-        if self.generation.load(Ordering::Acquire) != seen {
-            // Somebody fetched while we waited: share their result.
-            return self.keys();
-        }
-        if last_attempt.is_some_and(|t| t.elapsed() < self.settings.refetch_cooldown) {
-            self.metrics
-                .jwks_fetch(&self.realm, cause.as_str(), "cooldown");
-            return self.keys();
-        }
-        *last_attempt = Some(Instant::now());
-        let _ = self.fetch_locked(cause).await;
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        self.keys()
+    /// Waits, until `deadline` at the latest, for keys that satisfy `wanted`, or for a fetch
+    /// that **started after this call** to end. Never refused for being too soon: when the
+    /// last fetch started less than `refetch_cooldown` ago, the next one is scheduled for
+    /// then and every asker until it starts shares it.
+    ///
+    /// Returns the keys once `wanted` holds for them (perhaps from a fetch already under way),
+    /// or the keys of that later fetch when it succeeded (then a `kid` missing from them is
+    /// really unknown). A failed fetch or the deadline is an error: the key may exist.
+    pub async fn wait_for_keys(
+        self: &Arc<Self>,
+        cause: FetchCause,
+        deadline: Instant,
+        wanted: impl Fn(&KeySet) -> bool,
+    ) -> Result<Arc<KeySet>, KeyWait> {
+        let mut updates = self.fetches.subscribe();
+        let target = self.request_fetch(cause);
+        let wait = async {
+            loop {
+                if let Some(keys) = self.keys()
+                    && wanted(&keys)
+                {
+                    return Ok(keys);
+                }
+                {
+                    let f = updates.borrow_and_update();
+                    if f.finished >= target {
+                        return match &f.last_error {
+                            Some(e) => Err(KeyWait::Failed(e.clone())),
+                            // Only `keys_max_age: 0` makes fresh keys stale at once.
+                            None => self.keys().ok_or(KeyWait::Deadline),
+                        };
+                    }
+                }
+                // The sender lives in `self`: it cannot close while we borrow it.
+                let _ = updates.changed().await;
+            }
+        };
+        tokio::time::timeout_at(deadline, wait)
+            .await
+            .unwrap_or(Err(KeyWait::Deadline))
     }
 
-    /// Fetches now, ignoring the cooldown (startup and the periodic refresh).
-    pub async fn fetch_now(&self, cause: FetchCause) -> Result<(), JwksError> {
-        // Scheduled fetches do not start the on-demand cooldown: a key rotated right after a
-        // refresh must still be picked up by the first token that uses it.
-        let _serialized = self.fetch.lock().await;
-        let result = self.fetch_locked(cause).await;
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        result
+    /// Fetches as soon as the schedule allows and waits for that fetch to end (startup, the
+    /// periodic refresh, bench).
+    pub async fn fetch_now(self: &Arc<Self>, cause: FetchCause) -> Result<(), JwksError> {
+        let mut updates = self.fetches.subscribe();
+        let target = self.request_fetch(cause);
+        loop {
+            {
+                let f = updates.borrow_and_update();
+                if f.finished >= target {
+                    return f.last_error.clone().map_or(Ok(()), Err);
+                }
+            }
+            let _ = updates.changed().await;
+        }
     }
 
-    async fn fetch_locked(&self, cause: FetchCause) -> Result<(), JwksError> {
+    /// Asks for a fetch that starts after now; returns its number. Spawns the fetch task
+    /// unless one is scheduled (which then runs once more for this request).
+    fn request_fetch(self: &Arc<Self>, cause: FetchCause) -> u64 {
+        let mut target = 0;
+        let mut spawn = false;
+        self.fetches.send_modify(|f| {
+            target = f.started + 1;
+            f.wanted = f.wanted.max(target);
+            f.cause = cause;
+            spawn = !std::mem::replace(&mut f.scheduled, true);
+        });
+        if spawn {
+            tokio::spawn(self.clone().fetch_while_wanted());
+        }
+        target
+    }
+
+    /// The one fetch task: fetches until every wanted fetch has been made, each starting no
+    /// sooner than `refetch_cooldown` after the one before. Runs detached from any Check, so
+    /// a Check that gives up at its deadline does not cancel the fetch others wait for.
+    async fn fetch_while_wanted(self: Arc<Self>) {
+        loop {
+            let not_before = self
+                .fetches
+                .borrow()
+                .last_start
+                .map(|t| t + self.settings.refetch_cooldown);
+            if let Some(t) = not_before {
+                tokio::time::sleep_until(t).await;
+            }
+            let mut cause = FetchCause::Startup;
+            self.fetches.send_modify(|f| {
+                f.started += 1;
+                f.last_start = Some(Instant::now());
+                cause = f.cause;
+            });
+            let result = self.fetch_once(cause).await;
+            let mut again = false;
+            self.fetches.send_modify(|f| {
+                f.finished = f.started;
+                f.last_error = result.err();
+                again = f.wanted > f.started;
+                f.scheduled = again;
+            });
+            if !again {
+                return;
+            }
+        }
+    }
+
+    async fn fetch_once(&self, cause: FetchCause) -> Result<(), JwksError> {
         let result = self.load().await;
         match &result {
             Ok(keys) => {
@@ -541,24 +674,46 @@ impl JwksCache {
         Ok(body)
     }
 
-    /// The background loop: refresh every `refresh_interval`; after a failure, retry after
-    /// `refetch_cooldown`. Ends when `shutdown` resolves.
+    /// The background loop: the startup fetch, then a refresh every `refresh_interval`; after
+    /// a failure, retries back off from `refetch_cooldown` (doubling, at most
+    /// [`MAX_RETRY_INTERVAL`]). Ends when `shutdown` resolves.
     pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let mut ok = self.fetch_now(FetchCause::Startup).await.is_ok();
+        let mut cause = FetchCause::Startup;
+        let mut failures = 0u32;
         loop {
-            let wait = if ok {
-                self.settings.refresh_interval
-            } else {
-                self.settings.refetch_cooldown
+            let result = tokio::select! {
+                () = &mut shutdown => return,
+                r = self.fetch_now(cause) => r,
+            };
+            let wait = match result {
+                Ok(()) => {
+                    failures = 0;
+                    self.settings.refresh_interval
+                }
+                Err(_) => {
+                    failures = failures.saturating_add(1);
+                    retry_interval(self.settings.refetch_cooldown, failures)
+                }
             };
             tokio::select! {
                 () = &mut shutdown => return,
                 () = tokio::time::sleep(wait) => {}
             }
-            ok = self.fetch_now(FetchCause::Refresh).await.is_ok();
+            cause = FetchCause::Refresh;
         }
     }
+}
+
+/// The longest wait between two background retries while Keycloak cannot be reached.
+pub const MAX_RETRY_INTERVAL: Duration = Duration::from_secs(30);
+
+/// The wait before background retry number `failures` (1, 2, …): the cooldown, doubled per
+/// failure, at most [`MAX_RETRY_INTERVAL`] (Checks that need keys sooner still ask for them).
+fn retry_interval(cooldown: Duration, failures: u32) -> Duration {
+    cooldown
+        .saturating_mul(1 << failures.saturating_sub(1).min(16))
+        .min(MAX_RETRY_INTERVAL.max(cooldown))
 }
 
 /// Builds the HTTP client for JWKS fetches, trusting `ca_bundle` (PEM) in addition to the
@@ -621,27 +776,65 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn check_triggered_refetches_respect_the_cooldown() {
+    async fn fetches_are_shared_and_rate_limited_never_refused() {
         let settings = JwksSettings {
-            refetch_cooldown: Duration::from_secs(10),
+            refetch_cooldown: Duration::from_secs(1),
             ..JwksSettings::default()
         };
         let (c, metrics) = cache(settings);
-        assert!(c.refetch(FetchCause::UnknownKid).await.is_none());
-        assert!(c.refetch(FetchCause::UnknownKid).await.is_none());
+        let c = Arc::new(c);
+        let t0 = Instant::now();
+        let far = t0 + Duration::from_secs(60);
+        // Fifty concurrent askers share one fetch, and each learns that it failed.
+        let mut waits = tokio::task::JoinSet::new();
+        for _ in 0..50 {
+            let c = c.clone();
+            waits
+                .spawn(async move { c.wait_for_keys(FetchCause::UnknownKid, far, |_| true).await });
+        }
+        for r in waits.join_all().await {
+            assert!(matches!(r, Err(KeyWait::Failed(_))), "{r:?}");
+        }
+        assert_eq!(metrics.jwks_fetch_count("r", "error"), 1);
+        // The next asker is inside the cooldown: it is not refused, it waits for the fetch
+        // scheduled at the cooldown's end.
+        let r = c.wait_for_keys(FetchCause::UnknownKid, far, |_| true).await;
+        assert!(matches!(r, Err(KeyWait::Failed(_))), "{r:?}");
+        assert_eq!(metrics.jwks_fetch_count("r", "error"), 2);
+        assert!(t0.elapsed() >= Duration::from_secs(1), "{:?}", t0.elapsed());
+        // A deadline before the scheduled fetch ends the wait, not the fetch.
+        let soon = Instant::now() + Duration::from_millis(100);
+        let r = c
+            .wait_for_keys(FetchCause::UnknownKid, soon, |_| true)
+            .await;
+        assert!(matches!(r, Err(KeyWait::Deadline)), "{r:?}");
+        tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(
             metrics.jwks_fetch_count("r", "error"),
-            1,
-            "second refetch within the cooldown"
+            3,
+            "the fetch went on after its asker gave up"
         );
-        assert_eq!(metrics.jwks_fetch_count("r", "cooldown"), 1);
-        tokio::time::advance(Duration::from_secs(11)).await;
-        assert!(c.refetch(FetchCause::NoKeys).await.is_none());
-        assert_eq!(
-            metrics.jwks_fetch_count("r", "error"),
-            2,
-            "after the cooldown a refetch is made"
-        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn installed_keys_answer_without_a_fetch() {
+        let (c, metrics) = cache(JwksSettings::default());
+        let c = Arc::new(c);
+        c.install(keyset(Instant::now()));
+        let r = c
+            .wait_for_keys(FetchCause::NoKeys, Instant::now(), |_| true)
+            .await;
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(metrics.jwks_fetch_count("r", "error"), 0);
+    }
+
+    #[test]
+    fn background_retries_back_off_to_a_bound() {
+        let s = Duration::from_secs;
+        let waits: Vec<_> = (1..=8).map(|n| retry_interval(s(1), n)).collect();
+        assert_eq!(waits, [s(1), s(2), s(4), s(8), s(16), s(30), s(30), s(30)]);
+        assert_eq!(retry_interval(s(60), 3), s(60), "never below the cooldown");
+        assert_eq!(retry_interval(s(1), u32::MAX), s(30));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //!   refreshers on listeners and a shutdown signal passed in.
 //! - [`request`]: the borrowed view of a `CheckRequest` (host, path, authorization, body).
 //! - [`catalog`]: the rpcs of `gateway_protocol.Gateway`, generated from `proto/`; path parsing.
+//! - [`host`]: the one normalization of `:authority` (case, port, trailing dot).
 //! - [`realm`]: which realm (issuer, audiences, policy, keys) protects the request's host.
 //! - [`token`]: bearer extraction, JWT verification, the verified-token cache, claim paths.
 //! - [`jwks`]: the realm's keys: discovery, refresh, single-flight refetch on unknown `kid`.
@@ -35,6 +36,7 @@ pub mod cli;
 pub mod config;
 pub mod decision;
 pub mod diag;
+pub mod host;
 pub mod issuer;
 pub mod istio;
 pub mod jwks;

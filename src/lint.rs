@@ -331,7 +331,7 @@ fn lint_config(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
     if config.realms.len() != locations.realms.len() {
         return None;
     }
-    let issuer_spans = locations
+    let issuer_spans: Vec<Span> = locations
         .realms
         .iter()
         .map(|r| {
@@ -340,10 +340,39 @@ fn lint_config(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
                 .map_or_else(|| Span::file(file), |i| Span::of(file, i))
         })
         .collect();
+    warn_catch_all_sharing_an_issuer(&config, &issuer_spans, diags);
     Some(LintedConfig {
         config,
         issuer_spans,
     })
+}
+
+/// A `*` realm that trusts the issuer of a realm with named hosts accepts that realm's tokens
+/// on every host no realm names: any spelling of a host the named realm misses (a trailing dot
+/// was the first found, an IP address or an internal service name are others) is then judged
+/// by the `*` realm's policy instead of the named one's.
+fn warn_catch_all_sharing_an_issuer(config: &Config, spans: &[Span], diags: &mut Diagnostics) {
+    let issuer = |r: &config::RealmConfig| r.issuer.trim_end_matches('/').to_string();
+    for (i, any) in config.realms.iter().enumerate() {
+        if !any.hosts.iter().any(|h| &**h == "*") {
+            continue;
+        }
+        for named in &config.realms {
+            if std::ptr::eq(named, any) || issuer(named) != issuer(any) {
+                continue;
+            }
+            diags
+                .warning(
+                    spans[i].clone(),
+                    format!("realms[{i}].issuer"),
+                    format!(
+                        "realm '{}' (hosts: *) trusts the same issuer as realm '{}': a token of '{}' is accepted on every host '{}' does not name (another spelling, an IP address) and judged by the policy of '{}'",
+                        any.name, named.name, named.name, named.name, any.name
+                    ),
+                )
+                .hint("give the catch-all realm its own Keycloak realm, or list every host explicitly");
+        }
+    }
 }
 
 /// The shape of a policy's grants as written, read leniently (the compile step reports schema

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use ahash::AHashMap;
 
 use crate::config::RealmConfig;
+use crate::host::Authority;
 use crate::jwks::JwksCache;
 use crate::policy::Policy;
 use crate::token::verify::TokenRules;
@@ -35,7 +36,8 @@ pub struct Realms {
 }
 
 impl Realms {
-    /// Builds the host index. Host uniqueness was checked when the config was compiled.
+    /// Builds the host index. Hosts are in normal form and unique (checked when the config was
+    /// compiled).
     pub fn new(realms: Vec<(RealmConfig, Arc<JwksCache>)>, leeway: u64) -> Realms {
         let mut by_host = AHashMap::new();
         let mut any_host = None;
@@ -74,29 +76,20 @@ impl Realms {
     }
 
     /// The realm protecting `host`: an exact match, then the host without its port, then the
-    /// `*` realm. Hosts compare case-insensitively.
+    /// `*` realm. Hosts are compared in the normal form of [`crate::host`] (lower case, one
+    /// trailing dot dropped), in which the config's hosts were stored.
     pub fn for_host(&self, host: &str) -> Option<&Realm> {
-        let idx = self.lookup(host).or_else(|| {
-            if host.bytes().any(|b| b.is_ascii_uppercase()) {
-                self.lookup(&host.to_ascii_lowercase())
-            } else {
-                None
-            }
-        });
-        idx.or(self.any_host).map(|i| &self.realms[i])
-    }
-
-    fn lookup(&self, host: &str) -> Option<usize> {
-        if let Some(i) = self.by_host.get(host) {
-            return Some(*i);
-        }
-        // `host:port` → `host`; leave IPv6 literals (`[::1]:26500`) to their bracketed form.
-        let (name, port) = host.rsplit_once(':')?;
-        if port.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty() {
-            self.by_host.get(name).copied()
-        } else {
-            None
-        }
+        let authority = Authority::parse(host);
+        let exact = || self.by_host.get(&*authority.joined(host)).copied();
+        let without_port = || {
+            authority
+                .port
+                .and_then(|_| self.by_host.get(&*authority.name).copied())
+        };
+        exact()
+            .or_else(without_port)
+            .or(self.any_host)
+            .map(|i| &self.realms[i])
     }
 
     /// Every realm.

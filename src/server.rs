@@ -3,12 +3,14 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use envoy_types::ext_authz::v3::pb::{
     Authorization, AuthorizationServer, CheckRequest, CheckResponse,
 };
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
@@ -31,10 +33,44 @@ impl Authorization for CheckService {
         &self,
         request: Request<CheckRequest>,
     ) -> Result<Response<CheckResponse>, Status> {
+        let deadline = answer_deadline(request.metadata());
         Ok(Response::new(
-            self.authorizer.check(request.get_ref()).await,
+            self.authorizer.check(request.get_ref(), deadline).await,
         ))
     }
+}
+
+/// When a Check must answer at the latest: Envoy sends its ext_authz timeout as the call's
+/// `grpc-timeout`, and an answer that arrives after it is lost (Envoy answers the client
+/// itself, with its generic error). We answer [`answer_margin`] before it, so the client
+/// sees our reason; work the Check waited on (a key fetch) goes on in the background.
+fn answer_deadline(metadata: &tonic::metadata::MetadataMap) -> Option<Instant> {
+    let timeout = parse_grpc_timeout(metadata.get("grpc-timeout")?.to_str().ok()?)?;
+    Some(Instant::now() + timeout.saturating_sub(answer_margin(timeout)))
+}
+
+/// How long before the caller's deadline we answer: a tenth of the timeout, at most 50 ms
+/// (enough for the answer to cross a pod network and Envoy to read it).
+fn answer_margin(timeout: Duration) -> Duration {
+    (timeout / 10).min(Duration::from_millis(50))
+}
+
+/// `grpc-timeout` (gRPC over HTTP/2): at most 8 digits and a unit, `H M S m u n`.
+fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    let (digits, unit) = value.split_at_checked(value.len().checked_sub(1)?)?;
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
 }
 
 /// The dev issuer that `serve --dev` plays: its key and realm path.
@@ -162,4 +198,47 @@ pub async fn serve(
         .await;
     while tasks.join_next().await.is_some() {}
     result.context("Check server failed")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeout_is_parsed_as_the_spec_says() {
+        let ms = Duration::from_millis;
+        assert_eq!(parse_grpc_timeout("200m"), Some(ms(200)));
+        assert_eq!(parse_grpc_timeout("2S"), Some(ms(2000)));
+        assert_eq!(parse_grpc_timeout("1M"), Some(ms(60_000)));
+        assert_eq!(parse_grpc_timeout("1H"), Some(ms(3_600_000)));
+        assert_eq!(
+            parse_grpc_timeout("1500u"),
+            Some(Duration::from_micros(1500))
+        );
+        assert_eq!(
+            parse_grpc_timeout("99999999n"),
+            Some(Duration::from_nanos(99_999_999))
+        );
+        for bad in [
+            "",
+            "m",
+            "200",
+            "123456789m",
+            "-1m",
+            "1.5S",
+            "1s",
+            "1 m",
+            "\u{e9}",
+        ] {
+            assert_eq!(parse_grpc_timeout(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_answer_margin_is_a_tenth_up_to_50ms() {
+        let ms = Duration::from_millis;
+        assert_eq!(answer_margin(ms(200)), ms(20));
+        assert_eq!(answer_margin(ms(2000)), ms(50));
+        assert_eq!(answer_margin(ms(0)), ms(0));
+    }
 }

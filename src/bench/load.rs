@@ -209,7 +209,7 @@ impl Transport {
                 Transport::Direct {
                     authorizer,
                     requests,
-                } => decision(authorizer.check(&requests[i]).await),
+                } => decision(authorizer.check(&requests[i], None).await),
             }
         };
         match tokio::time::timeout(timeout, call).await {

@@ -146,8 +146,10 @@ pub struct IstioOptions {
     /// Authorizer replicas.
     #[arg(long, default_value_t = 2)]
     pub replicas: u32,
-    /// How long Envoy waits for a Check before answering UNAVAILABLE.
-    #[arg(long, default_value = "1s", value_parser = parse_timeout)]
+    /// How long Envoy waits for a Check before answering UNAVAILABLE. Keep it above the
+    /// config's `jwks.refetch_cooldown + jwks.fetch_timeout` (1 s + 1 s by default), so a Check
+    /// waiting for a key Keycloak just rotated in is answered, not cut off.
+    #[arg(long, default_value = "2s", value_parser = parse_timeout)]
     pub check_timeout: Duration,
     /// Send every call on the gateway port to the authorizer (CUSTOM), not only those Istio
     /// cannot decide natively; Istio then only requires a valid token of the realm.
@@ -165,7 +167,7 @@ impl Default for IstioOptions {
             waypoint: DEFAULT_WAYPOINT.into(),
             image: concat!("zeebe-authz:", env!("CARGO_PKG_VERSION")).into(),
             replicas: 2,
-            check_timeout: Duration::from_secs(1),
+            check_timeout: Duration::from_secs(2),
             authorizer_decides_all: false,
         }
     }

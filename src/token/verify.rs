@@ -46,12 +46,16 @@ pub struct JwtHeader {
     pub kid: Option<String>,
 }
 
-/// Reads the header segment. Refuses `none`, HMAC and unknown algorithms by name.
+/// Reads the header segment. Refuses `none`, HMAC and unknown algorithms by name, and any
+/// header with `crit`: RFC 7515 §4.1.11 requires rejecting a JWS whose `crit` names an
+/// extension the verifier does not understand, and we understand none (an empty or malformed
+/// `crit` is invalid too).
 pub fn parse_header(token: &str) -> Result<JwtHeader, Deny> {
     #[derive(Deserialize)]
     struct Raw {
         alg: Option<String>,
         kid: Option<String>,
+        crit: Option<Value>,
     }
     let segment = token.split('.').next().unwrap_or_default();
     let raw: Raw = decode_segment(segment).ok_or_else(|| {
@@ -60,6 +64,26 @@ pub fn parse_header(token: &str) -> Result<JwtHeader, Deny> {
             "token header is not base64url JSON",
         )
     })?;
+    if let Some(crit) = &raw.crit {
+        let named: Vec<String> = match crit {
+            Value::Array(names) => names
+                .iter()
+                .take(4)
+                .map(|n| n.as_str().map_or_else(|| n.to_string(), str::to_string))
+                .collect(),
+            other => vec![other.to_string()],
+        };
+        let shown: String = named
+            .join(", ")
+            .chars()
+            .filter(|c| c.is_ascii_graphic() || *c == ' ')
+            .take(64)
+            .collect();
+        return Err(Deny::new(
+            Outcome::CriticalHeader,
+            format!("token header marks extensions critical (crit: {shown}); none is supported"),
+        ));
+    }
     let Some(alg) = raw.alg else {
         return Err(Deny::new(
             Outcome::MalformedToken,
@@ -256,6 +280,23 @@ mod tests {
                 kid: Some("k1".into())
             }
         );
+    }
+
+    #[test]
+    fn crit_header_accepted() {
+        // Regression: a `crit` header used to be ignored (RFC 7515 §4.1.11 requires refusal).
+        for header in [
+            r#"{"alg":"RS256","kid":"k1","crit":["exp"]}"#,
+            r#"{"alg":"RS256","crit":["http://example.com/ext"],"http://example.com/ext":true}"#,
+            r#"{"alg":"RS256","crit":[]}"#,
+            r#"{"alg":"RS256","crit":"b64"}"#,
+            r#"{"alg":"none","crit":["b64"],"b64":false}"#,
+        ] {
+            let t = format!("{}.{}.sig", seg(header), seg("{}"));
+            let deny = parse_header(&t).unwrap_err();
+            assert_eq!(deny.outcome, Outcome::CriticalHeader, "{header}");
+            assert!(deny.message.contains("crit"), "{}", deny.message);
+        }
     }
 
     #[test]

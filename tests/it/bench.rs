@@ -142,7 +142,7 @@ fn distinct_tokens_are_each_sent_once_and_allowed() {
 }
 
 #[test]
-fn unknown_kid_flood_of_1000_concurrent_checks_fetches_the_jwks_once() {
+fn unknown_kid_flood_of_1000_concurrent_checks_fetches_at_most_once_a_second() {
     let r = load(&[
         "--tokens",
         "unknown-kid",
@@ -154,7 +154,16 @@ fn unknown_kid_flood_of_1000_concurrent_checks_fetches_the_jwks_once() {
         "8",
     ]);
     assert_eq!(decisions(&r), [("UNAUTHENTICATED", 1000)]);
-    assert_eq!(r.jwks_fetches, Some(1));
+    // Each Check waits for a fetch that started after it arrived (so a rotated key is never
+    // refused): the Checks that arrive while the first fetch runs share the next one, a
+    // cooldown (1 s) later. Keycloak sees at most one fetch a second, plus the first.
+    let fetches = r.jwks_fetches.expect("in-process server counts fetches");
+    let allowed = 1 + r.elapsed_secs.floor() as u64;
+    assert!(
+        (1..=allowed).contains(&fetches),
+        "{fetches} fetches in {:.2} s",
+        r.elapsed_secs
+    );
 }
 
 #[test]

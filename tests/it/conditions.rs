@@ -325,6 +325,68 @@ async fn gzip_bodies_are_decided_on_their_content() {
     kc.stop().await;
 }
 
+fn gzip_member(message: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(message).unwrap();
+    e.finish().unwrap()
+}
+
+fn compressed_frame(compressed: &[u8]) -> Vec<u8> {
+    let mut body = frame(compressed);
+    body[0] = 1;
+    body
+}
+
+#[tokio::test]
+async fn multi_member_gzip_escapes_body_conditions() {
+    // grpc-java's GZIPInputStream (the gateway) inflates every concatenated member and parses
+    // the result as one message, so the second member's fields win there: they must here too.
+    let (kc, key, authz) = setup().await;
+    let enc = [("grpc-encoding", "gzip")];
+    let tenant = tenant_token(&key, &kc.issuer, &["/tenants/tenant-a"]);
+    let cpi = |t: &str| {
+        gzip_member(
+            &proto::CreateProcessInstanceRequest {
+                bpmn_process_id: "order".into(),
+                tenant_id: t.into(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        )
+    };
+    let two = compressed_frame(&[cpi("tenant-a"), cpi("tenant-b")].concat());
+    let (c, m) = call_with_body(&authz, &tenant, "CreateProcessInstance", &two, &enc).await;
+    assert_eq!(c, PERMISSION_DENIED, "{m}");
+    assert!(m.contains("tenant 'tenant-b' not allowed"), "{m}");
+    let one = compressed_frame(&cpi("tenant-a"));
+    let (c, m) = call_with_body(&authz, &tenant, "CreateProcessInstance", &one, &enc).await;
+    assert_eq!(c, OK, "{m}");
+
+    let worker = token(&key, &kc.issuer, &["worker:payment"]);
+    let jobs = |t: &str| {
+        gzip_member(
+            &proto::ActivateJobsRequest {
+                r#type: t.into(),
+                max_jobs_to_activate: 1,
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        )
+    };
+    let two = compressed_frame(&[jobs("payment"), jobs("shipping")].concat());
+    let (c, m) = call_with_body(&authz, &worker, "ActivateJobs", &two, &enc).await;
+    assert_eq!(c, PERMISSION_DENIED, "{m}");
+    assert!(m.contains("job type 'shipping' not allowed"), "{m}");
+
+    // Bytes after the last member that are no member: refused, never ignored.
+    let tail = compressed_frame(&[&cpi("tenant-a")[..], b"\x00\x01tenant-b"].concat());
+    let (c, m) = call_with_body(&authz, &tenant, "CreateProcessInstance", &tail, &enc).await;
+    assert_eq!(c, PERMISSION_DENIED, "{m}");
+    assert!(m.contains("gzip"), "{m}");
+    authz.stop().await;
+    kc.stop().await;
+}
+
 #[tokio::test]
 async fn missing_partial_and_garbage_bodies_are_denied_with_the_reason() {
     let (kc, key, authz) = setup().await;

@@ -564,7 +564,7 @@ fn default_output_parses_strictly_and_has_every_piece() {
         let grpc = &provider.envoy_ext_authz_grpc;
         assert_eq!(grpc.service, "zeebe-authz.camunda.svc.cluster.local");
         assert_eq!(grpc.port, 9000);
-        assert_eq!(grpc.timeout, "1s");
+        assert_eq!(grpc.timeout, "2s");
         assert!(!grpc.fail_open);
         assert_eq!(grpc.status_on_error, "503");
         assert!(

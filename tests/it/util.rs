@@ -34,6 +34,16 @@ struct IssuerState {
     jwks: Arc<Mutex<Value>>,
     fetches: Arc<AtomicUsize>,
     delay: Arc<Mutex<Duration>>,
+    failure: Arc<Mutex<Option<JwksFailure>>>,
+}
+
+/// How the issuer's JWKS endpoint misbehaves (Keycloak overloaded, a proxy in front of it).
+#[derive(Debug, Clone)]
+pub enum JwksFailure {
+    /// Answers with this HTTP status and an empty body.
+    Status(u16),
+    /// Answers 200 with this body.
+    Body(Vec<u8>),
 }
 
 /// A Keycloak-shaped issuer: discovery and JWKS at Keycloak's paths.
@@ -92,6 +102,7 @@ impl Keycloak {
             jwks: Arc::new(Mutex::new(with_enc_key(jwks(keys)))),
             fetches: Arc::new(AtomicUsize::new(0)),
             delay: Arc::new(Mutex::new(Duration::ZERO)),
+            failure: Arc::new(Mutex::new(None)),
         };
         let app = Router::new()
             .route(
@@ -128,6 +139,11 @@ impl Keycloak {
     /// Makes every JWKS answer wait this long first.
     pub fn delay_jwks(&self, d: Duration) {
         *self.state.delay.lock().unwrap() = d;
+    }
+
+    /// Makes every JWKS answer fail this way (`None`: answer normally again).
+    pub fn fail_jwks(&self, failure: Option<JwksFailure>) {
+        *self.state.failure.lock().unwrap() = failure;
     }
 
     /// How many times the JWKS was fetched.
@@ -189,14 +205,24 @@ async fn discovery_doc(State(s): State<IssuerState>) -> axum::Json<Value> {
     axum::Json(discovery(&s.issuer))
 }
 
-async fn certs(State(s): State<IssuerState>) -> axum::Json<Value> {
+async fn certs(State(s): State<IssuerState>) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
     s.fetches.fetch_add(1, Ordering::SeqCst);
     let delay = *s.delay.lock().unwrap();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let doc = s.jwks.lock().unwrap().clone();
-    axum::Json(doc)
+    let failure = s.failure.lock().unwrap().clone();
+    match failure {
+        Some(JwksFailure::Status(code)) => axum::http::StatusCode::from_u16(code)
+            .unwrap()
+            .into_response(),
+        Some(JwksFailure::Body(body)) => body.into_response(),
+        None => {
+            let doc = s.jwks.lock().unwrap().clone();
+            axum::Json(doc).into_response()
+        }
+    }
 }
 
 /// A unique scratch folder under the system temp dir, removed on drop.
@@ -315,6 +341,22 @@ impl Authz {
             .await
             .expect("Check must never fail at the gRPC level")
             .into_inner()
+    }
+
+    /// Calls Check with a `grpc-timeout` (as Envoy sends its ext_authz timeout); the gRPC
+    /// status when the call itself failed.
+    pub async fn check_within(
+        &self,
+        request: CheckRequest,
+        timeout: Duration,
+    ) -> Result<CheckResponse, tonic::Status> {
+        let mut request = tonic::Request::new(request);
+        request.set_timeout(timeout);
+        self.client
+            .clone()
+            .check(request)
+            .await
+            .map(tonic::Response::into_inner)
     }
 
     /// Calls Check for `path` on `host` with an optional bearer token.
