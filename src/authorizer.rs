@@ -115,6 +115,15 @@ impl Authorizer {
                 .policy
                 .decide(&principal.grants, &principal.tenants, rpc, &view.body)
                 .map_err(|e| match e {
+                    RpcDeny::MissingPermission { rpc, granting } if granting.is_empty() => {
+                        Deny::new(
+                            Outcome::MissingPermission,
+                            format!(
+                                "{rpc} is granted by no permission of realm '{}'",
+                                realm.name
+                            ),
+                        )
+                    }
                     RpcDeny::MissingPermission { rpc, granting } => Deny::new(
                         Outcome::MissingPermission,
                         format!(
@@ -215,11 +224,20 @@ impl Authorizer {
                     format!("token issuer is not {}", realm.rules.issuer),
                 ));
             }
-            realm
+            if kid.is_some_and(|k| realm.jwks.is_known_unknown(&keys, k)) {
+                return Err(unknown_key(kid));
+            }
+            let keys = realm
                 .jwks
                 .wait_for_keys(FetchCause::UnknownKid, deadline, known)
                 .await
-                .map_err(|e| keys_unavailable(&e, kid))?
+                .map_err(|e| keys_unavailable(&e, kid))?;
+            if let Some(k) = kid
+                && !known(&keys)
+            {
+                realm.jwks.remember_unknown(&keys, k);
+            }
+            keys
         };
         match keys.find(kid, header.alg) {
             KeyLookup::Found(key) => verify(token, &header, key, &realm.rules, &realm.policy, now),
@@ -227,15 +245,20 @@ impl Authorizer {
                 Outcome::AlgorithmMismatch,
                 format!("token algorithm {:?} does not match its key", header.alg),
             )),
-            KeyLookup::UnknownKid => Err(Deny::new(
-                Outcome::UnknownKey,
-                format!(
-                    "token signing key {} is not in the realm's JWKS (fetched just now)",
-                    shown_kid(kid)
-                ),
-            )),
+            KeyLookup::UnknownKid => Err(unknown_key(kid)),
         }
     }
+}
+
+/// The deny for a `kid` that a fetch made after the token existed did not list.
+fn unknown_key(kid: Option<&str>) -> Deny {
+    Deny::new(
+        Outcome::UnknownKey,
+        format!(
+            "token signing key {} is not in the realm's JWKS (fetched after the token was seen)",
+            shown_kid(kid)
+        ),
+    )
 }
 
 /// The deny when keys could not be had: UNAVAILABLE, since the key may well exist.
@@ -245,6 +268,13 @@ fn keys_unavailable(wait: &KeyWait, kid: Option<&str>) -> Deny {
             Outcome::KeysUnavailable,
             format!(
                 "signing keys unavailable: fetching the realm's JWKS failed (Keycloak unreachable or its JWKS invalid), so key {} could not be checked; retry",
+                shown_kid(kid)
+            ),
+        ),
+        KeyWait::Overloaded => Deny::new(
+            Outcome::KeysTimeout,
+            format!(
+                "signing keys unavailable: too many Checks already wait for the realm's keys, so key {} could not be checked; retry",
                 shown_kid(kid)
             ),
         ),

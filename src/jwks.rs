@@ -15,6 +15,10 @@
 //!   key unknown (UNAUTHENTICATED); a failed fetch or the deadline leaves the question open
 //!   (UNAVAILABLE, retry). A key rotated in Keycloak is accepted from its first token on, even
 //!   right after a spray of random `kid`s.
+//! - **Bounded waiting**: at most [`MAX_KEY_WAITERS`] Checks of a realm wait at once (more
+//!   answer UNAVAILABLE at once), so a spray cannot hold every stream Envoy has to us; a `kid`
+//!   a fetch proved unknown is refused at once for one cooldown, so a stale token repeated in
+//!   a loop costs one wait per cooldown, not one per call.
 //! - **Refresh**: every `refresh_interval` in the background; a failed one is retried with a
 //!   backoff from `refetch_cooldown` up to [`MAX_RETRY_INTERVAL`].
 //! - **Keycloak down**: the last good keys stay usable for `keys_max_age` after their fetch;
@@ -25,6 +29,7 @@
 //! one atomic load and never waits for a fetch unless its `kid` is unknown.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ahash::AHashMap;
@@ -379,6 +384,29 @@ pub struct JwksCache {
     discovered_uri: std::sync::Mutex<Option<Arc<str>>>,
     /// The fetch schedule, shared with every waiter (a watch channel: each change wakes them).
     fetches: watch::Sender<Fetches>,
+    /// How many Checks wait for keys now (bounded by [`MAX_KEY_WAITERS`]).
+    waiting: AtomicUsize,
+    /// `kid`s that a fetch made after a token named them proved absent from the current keys.
+    /// A sync mutex, never held across `.await`.
+    unknown_kids: std::sync::Mutex<UnknownKids>,
+}
+
+/// The most Checks of one realm that wait for keys at once. A spray of tokens with random
+/// `kid`s makes each of its Checks wait up to a cooldown; without a bound it could hold as
+/// many streams open as Envoy allows to the authorizer (its circuit breaker: 1024 by default)
+/// and starve legitimate Checks. Past the bound a Check answers UNAVAILABLE (retry) at once.
+pub const MAX_KEY_WAITERS: usize = 256;
+
+/// The most `kid`s remembered as unknown for one key set.
+pub const MAX_UNKNOWN_KIDS: usize = 1024;
+
+/// `kid`s proved unknown for one key set (by pointer), each with when it was proved: an entry
+/// holds for one `refetch_cooldown` (so a Keycloak cluster whose nodes briefly disagree costs a
+/// real key at most that long) and the whole set is cleared when the keys change.
+#[derive(Debug, Default)]
+struct UnknownKids {
+    keys: std::sync::Weak<KeySet>,
+    kids: AHashMap<Box<str>, Instant>,
 }
 
 /// The fetch schedule of a realm. Fetches are numbered; at most one runs at a time, and one
@@ -410,6 +438,9 @@ pub enum KeyWait {
     /// The caller's deadline came first; the fetch goes on without it.
     #[error("no fetch ended before the deadline")]
     Deadline,
+    /// [`MAX_KEY_WAITERS`] Checks already wait for this realm's keys.
+    #[error("{MAX_KEY_WAITERS} Checks already wait for the realm's keys")]
+    Overloaded,
 }
 
 /// Why a fetch was made (a metrics label).
@@ -462,6 +493,39 @@ impl JwksCache {
                 scheduled: false,
                 last_start: None,
             }),
+            waiting: AtomicUsize::new(0),
+            unknown_kids: std::sync::Mutex::new(UnknownKids::default()),
+        }
+    }
+
+    /// Whether, within the last `refetch_cooldown`, a fetch made after a token named `kid`
+    /// proved it absent from `keys` (still the current keys): such a `kid` is refused at once
+    /// instead of waiting again, so repeating one stale token costs one wait per cooldown.
+    /// Sound because Keycloak signs with a key only once its JWKS lists it: a fetch that
+    /// started after a token with the `kid` existed would have seen it. Other `kid`s, a
+    /// rotated key among them, are never affected.
+    pub fn is_known_unknown(&self, keys: &Arc<KeySet>, kid: &str) -> bool {
+        let unknown = self.unknown_kids.lock().expect("not poisoned");
+        std::ptr::eq(unknown.keys.as_ptr(), Arc::as_ptr(keys))
+            && unknown
+                .kids
+                .get(kid)
+                .is_some_and(|at| at.elapsed() < self.settings.refetch_cooldown)
+    }
+
+    /// Remembers that `keys`, from a fetch that started after a token named `kid`, lack it.
+    pub fn remember_unknown(&self, keys: &Arc<KeySet>, kid: &str) {
+        let mut unknown = self.unknown_kids.lock().expect("not poisoned");
+        if !std::ptr::eq(unknown.keys.as_ptr(), Arc::as_ptr(keys)) {
+            unknown.keys = Arc::downgrade(keys);
+            unknown.kids.clear();
+        }
+        if unknown.kids.len() >= MAX_UNKNOWN_KIDS {
+            let cooldown = self.settings.refetch_cooldown;
+            unknown.kids.retain(|_, at| at.elapsed() < cooldown);
+        }
+        if unknown.kids.len() < MAX_UNKNOWN_KIDS {
+            unknown.kids.insert(kid.into(), Instant::now());
         }
     }
 
@@ -501,6 +565,7 @@ impl JwksCache {
         deadline: Instant,
         wanted: impl Fn(&KeySet) -> bool,
     ) -> Result<Arc<KeySet>, KeyWait> {
+        let _waiting = WaiterSlot::take(&self.waiting).ok_or(KeyWait::Overloaded)?;
         let mut updates = self.fetches.subscribe();
         let target = self.request_fetch(cause);
         let wait = async {
@@ -705,6 +770,27 @@ impl JwksCache {
     }
 }
 
+/// A place among the [`MAX_KEY_WAITERS`] Checks that may wait for keys; freed on drop (also
+/// when the Check's future is dropped at its deadline).
+struct WaiterSlot<'a>(&'a AtomicUsize);
+
+impl<'a> WaiterSlot<'a> {
+    fn take(waiting: &'a AtomicUsize) -> Option<WaiterSlot<'a>> {
+        waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_KEY_WAITERS).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| WaiterSlot(waiting))
+    }
+}
+
+impl Drop for WaiterSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// The longest wait between two background retries while Keycloak cannot be reached.
 pub const MAX_RETRY_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -814,6 +900,58 @@ mod tests {
             3,
             "the fetch went on after its asker gave up"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_checks_are_bounded() {
+        let (c, metrics) = cache(JwksSettings::default());
+        let c = Arc::new(c);
+        let far = Instant::now() + Duration::from_secs(60);
+        // One fetch now: the next may start only a cooldown later, so the askers below wait.
+        let _ = c.wait_for_keys(FetchCause::NoKeys, far, |_| true).await;
+        let mut waits = tokio::task::JoinSet::new();
+        for _ in 0..MAX_KEY_WAITERS + 10 {
+            let c = c.clone();
+            waits
+                .spawn(async move { c.wait_for_keys(FetchCause::UnknownKid, far, |_| true).await });
+        }
+        let results = waits.join_all().await;
+        let overloaded = results
+            .iter()
+            .filter(|r| matches!(r, Err(KeyWait::Overloaded)))
+            .count();
+        let failed = results
+            .iter()
+            .filter(|r| matches!(r, Err(KeyWait::Failed(_))))
+            .count();
+        assert_eq!((overloaded, failed), (10, MAX_KEY_WAITERS));
+        assert_eq!(metrics.jwks_fetch_count("r", "error"), 2);
+        // Every slot was given back.
+        assert_eq!(c.waiting.load(Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn unknown_kids_are_remembered_per_key_set_for_a_cooldown() {
+        let (c, _) = cache(JwksSettings::default());
+        let now = Instant::now();
+        let a = Arc::new(keyset(now));
+        let b = Arc::new(keyset(now));
+        c.remember_unknown(&a, "stale");
+        assert!(c.is_known_unknown(&a, "stale"));
+        assert!(
+            !c.is_known_unknown(&a, "other"),
+            "only the kid proved unknown"
+        );
+        assert!(!c.is_known_unknown(&b, "stale"), "new keys forget it");
+        c.remember_unknown(&b, "x");
+        assert!(
+            !c.is_known_unknown(&a, "stale"),
+            "cleared when the keys changed"
+        );
+        for i in 0..MAX_UNKNOWN_KIDS + 5 {
+            c.remember_unknown(&b, &format!("k{i}"));
+        }
+        assert!(c.unknown_kids.lock().unwrap().kids.len() <= MAX_UNKNOWN_KIDS);
     }
 
     #[tokio::test(start_paused = true)]

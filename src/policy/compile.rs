@@ -164,11 +164,7 @@ pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
                 names.push(rpc.name());
             }
             names.dedup();
-            if names.is_empty() {
-                "no permission".into()
-            } else {
-                names.join(", ").into_boxed_str()
-            }
+            names.join(", ").into_boxed_str()
         })
         .collect();
 

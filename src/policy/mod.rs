@@ -113,7 +113,8 @@ impl Policy {
         self.grants.iter().fold(base, |s, g| s.union(g.rpcs))
     }
 
-    /// The permissions that would grant `rpc`, as a display list (`write:*, CreateProcessInstance`).
+    /// The permissions that would grant `rpc`, as a display list (`write:*, CreateProcessInstance`;
+    /// empty when none does).
     pub fn granting_permissions(&self, rpc: Rpc) -> &str {
         &self.granting_permissions[rpc.index()]
     }

@@ -354,10 +354,25 @@ async fn kid_flood_costs_at_most_one_fetch_per_cooldown() {
         let stranger = SigningKey::generate_for(Algorithm::ES256, format!("random-{i}")).unwrap();
         let t = token(&stranger, &kc.issuer, &["write:*"]);
         let authz = &authz;
-        calls.push(async move { code(&authz.topology(&t).await) });
+        calls.push(async move {
+            let r = authz.topology(&t).await;
+            (code(&r), message(&r))
+        });
     }
-    let codes = join_all(calls).await;
-    assert!(codes.iter().all(|c| *c == UNAUTHENTICATED), "{codes:?}");
+    let answers = join_all(calls).await;
+    // At most MAX_KEY_WAITERS Checks wait for keys; the rest are told to retry at once.
+    let overloaded = answers.iter().filter(|(c, _)| *c == UNAVAILABLE).count();
+    assert!(
+        overloaded <= 300 - zeebe_authz::jwks::MAX_KEY_WAITERS,
+        "{answers:?}"
+    );
+    for (c, m) in &answers {
+        match *c {
+            UNAUTHENTICATED => assert!(m.contains("not in the realm's JWKS"), "{m}"),
+            UNAVAILABLE => assert!(m.contains("too many Checks"), "{m}"),
+            other => panic!("{other}: {m}"),
+        }
+    }
     // The Checks that arrived while the first fetch ran share one more, a cooldown (2 s) on.
     let cooldowns = (started.elapsed().as_secs_f64() / 2.0).floor() as usize;
     let fetches = kc.jwks_fetches() - before;
@@ -443,6 +458,42 @@ async fn key_rotation_right_after_any_unknown_kid_is_refused_for_the_whole_coold
 }
 
 #[tokio::test]
+async fn a_stale_kid_repeated_waits_once_per_cooldown_and_blocks_no_other_kid() {
+    let key = SigningKey::generate("kc-1").unwrap();
+    let kc = Keycloak::start(&[&key]).await;
+    let authz = Authz::start(&default_cooldown_config(&kc.issuer), &default_policy()).await;
+    authz.wait_ready().await;
+    let before = kc.jwks_fetches();
+    let stale = SigningKey::generate_for(Algorithm::ES256, "stale").unwrap();
+    let t = token(&stale, &kc.issuer, &["read:*"]);
+    assert_eq!(code(&authz.topology(&t).await), UNAUTHENTICATED);
+    assert_eq!(kc.jwks_fetches(), before + 1);
+    // The same kid again, within the cooldown: refused at once, no fetch, no wait.
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        let r = authz
+            .topology(&token(&stale, &kc.issuer, &["read:*"]))
+            .await;
+        assert_eq!(code(&r), UNAUTHENTICATED, "{}", message(&r));
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(kc.jwks_fetches(), before + 1);
+    // A rotated key meanwhile is fetched and accepted: the stale kid blocks nothing else.
+    let rotated = SigningKey::generate("kc-2").unwrap();
+    kc.publish(&[&key, &rotated]);
+    let r = authz
+        .topology(&token(&rotated, &kc.issuer, &["read:*"]))
+        .await;
+    assert_eq!(code(&r), OK, "{}", message(&r));
+    authz.stop().await;
+    kc.stop().await;
+}
+
+#[tokio::test]
 async fn unknown_kid_while_keycloak_is_unreachable_is_unavailable_not_unauthenticated() {
     let (kc, key, authz) = setup().await;
     let issuer = kc.issuer.clone();
@@ -464,9 +515,10 @@ async fn unknown_kid_while_keycloak_is_unreachable_is_unavailable_not_unauthenti
     kc.fail_jwks(None);
     let r = authz.topology(&t).await;
     assert_eq!(code(&r), UNAUTHENTICATED, "{}", message(&r));
-    // Connection refused.
+    // Connection refused (another kid: kc-9 was just proved unknown).
     kc.stop().await;
-    let r = authz.topology(&t).await;
+    let other = SigningKey::generate("kc-10").unwrap();
+    let r = authz.topology(&token(&other, &issuer, &["read:*"])).await;
     assert_eq!(code(&r), UNAVAILABLE, "{}", message(&r));
     // Cached keys still verify new tokens of the known key meanwhile.
     let r = authz.topology(&token(&key, &issuer, &["read:*"])).await;

@@ -49,11 +49,15 @@ def config_yaml(
     *,
     tenants_claim: str | list[str] | None = None,
     tenants_prefix: str | None = None,
+    refetch_cooldown: str | None = None,
+    fetch_timeout: str | None = None,
 ) -> str:
     """A one-realm config in the format `serve` reads (JSON flow style is YAML too).
 
     `tenants_claim` (a dotted claim path or a list of keys) and `tenants_prefix` say where the
-    realm finds the tenants a token holds; both are left out of the file when None.
+    realm finds the tenants a token holds; both are left out of the file when None, and so are
+    `jwks.refetch_cooldown` and `jwks.fetch_timeout` (the authorizer's defaults, 1 s each, as a
+    deployment has them, then apply).
     """
     realm: dict[str, Any] = {
         "name": "camunda",
@@ -66,17 +70,27 @@ def config_yaml(
         realm["tenants_claim"] = tenants_claim
     if tenants_prefix is not None:
         realm["tenants_prefix"] = tenants_prefix
+    return realms_config_yaml([realm], refetch_cooldown=refetch_cooldown, fetch_timeout=fetch_timeout)
+
+
+def realms_config_yaml(
+    realms: list[dict[str, Any]], *, refetch_cooldown: str | None = None, fetch_timeout: str | None = None
+) -> str:
+    """A config with these realms (each as the file spells it), listening on 127.0.0.1:0."""
+    jwks = ["  refresh_interval: 5m"]
+    if refetch_cooldown is not None:
+        jwks.append(f"  refetch_cooldown: {refetch_cooldown}")
+    if fetch_timeout is not None:
+        jwks.append(f"  fetch_timeout: {fetch_timeout}")
     return "\n".join(
         [
             "listen:",
             "  check: 127.0.0.1:0",
             "  admin: 127.0.0.1:0",
             "realms:",
-            f"  - {json.dumps(realm)}",
+            *(f"  - {json.dumps(realm)}" for realm in realms),
             "jwks:",
-            "  refresh_interval: 5m",
-            "  refetch_cooldown: 10s",
-            "  fetch_timeout: 2s",
+            *jwks,
             "",
         ]
     )

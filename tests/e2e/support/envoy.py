@@ -71,15 +71,21 @@ def _http2_cluster(name: str, host_port: str) -> dict[str, Any]:
     }
 
 
-def bootstrap(gateway_addr: str, authz_addr: str, max_request_bytes: int = MAX_REQUEST_BYTES) -> dict[str, Any]:
-    """The Envoy bootstrap: ext_authz (→ `authz_addr`) in front of the gateway (→ `gateway_addr`),
-    forwarding at most `max_request_bytes` of each request body."""
+def bootstrap(
+    gateway_addr: str,
+    authz_addr: str,
+    max_request_bytes: int = MAX_REQUEST_BYTES,
+    ext_authz_timeout: str = EXT_AUTHZ_TIMEOUT,
+) -> dict[str, Any]:
+    """The Envoy bootstrap: ext_authz (→ `authz_addr`, answering within `ext_authz_timeout`) in
+    front of the gateway (→ `gateway_addr`), forwarding at most `max_request_bytes` of each
+    request body."""
     ext_authz = {
         "name": "envoy.filters.http.ext_authz",
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
             "transport_api_version": "V3",
-            "grpc_service": {"envoy_grpc": {"cluster_name": "zeebe_authz"}, "timeout": EXT_AUTHZ_TIMEOUT},
+            "grpc_service": {"envoy_grpc": {"cluster_name": "zeebe_authz"}, "timeout": ext_authz_timeout},
             "failure_mode_allow": False,
             "status_on_error": {"code": 503},
             "with_request_body": {
@@ -137,12 +143,14 @@ class Envoy:
         authz_addr: str,
         name: str = "envoy",
         max_request_bytes: int = MAX_REQUEST_BYTES,
+        ext_authz_timeout: str = EXT_AUTHZ_TIMEOUT,
     ):
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.gateway_addr = gateway_addr
         self.authz_addr = authz_addr
         self.max_request_bytes = max_request_bytes
+        self.ext_authz_timeout = ext_authz_timeout
         self.name = name
         self.config_path = workdir / f"{name}.yaml"
         self.admin_path = workdir / f"{name}.admin"
@@ -158,7 +166,7 @@ class Envoy:
     def start(self) -> Envoy:
         binary = find_envoy()
         # JSON is YAML: Envoy reads a .yaml bootstrap with its YAML parser.
-        config = bootstrap(self.gateway_addr, self.authz_addr, self.max_request_bytes)
+        config = bootstrap(self.gateway_addr, self.authz_addr, self.max_request_bytes, self.ext_authz_timeout)
         self.config_path.write_text(json.dumps(config, indent=2))
         self.admin_path.unlink(missing_ok=True)
         with open(self.log_path, "wb") as log:

@@ -5,6 +5,11 @@ Keycloak's own paths: discovery at `<iss>/.well-known/openid-configuration` and 
 `<iss>/protocol/openid-connect/certs`. Like a real realm, the JWKS lists an RS256 signing key
 and an RSA-OAEP encryption key (`use: enc`), each with an `x5c` certificate; only the first
 may be used to verify tokens.
+
+Tests can also make it behave as a realm does over time: rotate its signing key (a new `kid`
+is published, the old key stays listed, as Keycloak keeps a passive key), and make its JWKS
+endpoint fail (an HTTP status, a body that is no JSON, or a stall longer than the authorizer's
+fetch timeout) while discovery keeps answering. It counts every JWKS GET.
 """
 
 from __future__ import annotations
@@ -87,9 +92,17 @@ class KeycloakIssuer:
         self.signing_key = RealmKey(kid=f"sig-{uuid.uuid4().hex[:12]}")
         # Real realms also publish an encryption key; a verifier must not pick it.
         self.encryption_key = RealmKey(kid=f"enc-{uuid.uuid4().hex[:12]}", use="enc", alg="RSA-OAEP")
+        # Keys replaced by `rotate_signing_key`, still published (newest first).
+        self.retired_keys: list[RealmKey] = []
         self.requests: list[str] = []
         self._lock = threading.Lock()
+        # How the JWKS endpoint answers: None (the keys), or a fault set by the methods below.
+        self._jwks_fault: tuple[str, float] | None = None
+        # Set by `stop`, to release stalled JWKS requests.
+        self._release = threading.Event()
         self._server: ThreadingHTTPServer | None = None
+        # Kept after `stop`, so tokens can still be minted for a realm that went away.
+        self._port = 0
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -101,27 +114,50 @@ class KeycloakIssuer:
             def do_GET(self) -> None:
                 with issuer._lock:
                     issuer.requests.append(self.path)
+                    fault = issuer._jwks_fault if self.path == issuer.jwks_path else None
+                if fault is not None and self._answer_fault(*fault):
+                    return
                 doc = issuer._document(self.path)
                 if doc is None:
                     self.send_error(404)
                     return
-                body = json.dumps(doc).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self._send_json(json.dumps(doc).encode())
+
+            def _send_json(self, body: bytes) -> None:
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a stalled answer outlived its timeout)
+
+            def _answer_fault(self, kind: str, value: float) -> bool:
+                """Answers as the fault says; False when the request should be served after all."""
+                if kind == "status":
+                    self.send_error(int(value))
+                    return True
+                if kind == "garbage":
+                    self._send_json(b"<html>502 Bad Gateway</html>")
+                    return True
+                # "stall": hold the request `value` seconds (less when `stop` releases it), then
+                # serve it.
+                issuer._release.wait(value)
+                return False
 
             def log_message(self, *args: Any) -> None:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._port = self._server.server_address[1]
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="keycloak-issuer", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        self._release.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -134,8 +170,8 @@ class KeycloakIssuer:
 
     @property
     def port(self) -> int:
-        assert self._server is not None, "issuer not started"
-        return self._server.server_address[1]
+        assert self._port, "issuer not started"
+        return self._port
 
     @property
     def url(self) -> str:
@@ -143,11 +179,47 @@ class KeycloakIssuer:
         return f"http://127.0.0.1:{self.port}/realms/{self.realm}"
 
     @property
+    def jwks_path(self) -> str:
+        return f"/realms/{self.realm}/protocol/openid-connect/certs"
+
+    @property
     def jwks_uri(self) -> str:
-        return f"{self.url}/protocol/openid-connect/certs"
+        return f"http://127.0.0.1:{self.port}{self.jwks_path}"
 
     def jwks(self) -> dict[str, Any]:
-        return {"keys": [self.signing_key.jwk(), self.encryption_key.jwk()]}
+        keys = [self.signing_key, *self.retired_keys, self.encryption_key]
+        return {"keys": [key.jwk() for key in keys]}
+
+    def jwks_fetches(self) -> int:
+        """How many times the JWKS was asked for (answered or not)."""
+        with self._lock:
+            return sum(1 for path in self.requests if path == self.jwks_path)
+
+    # -- how it changes ----------------------------------------------------------------------
+
+    def rotate_signing_key(self) -> RealmKey:
+        """A new active signing key under a new `kid`; the old one stays in the JWKS."""
+        key = RealmKey(kid=f"sig-{uuid.uuid4().hex[:12]}")  # slow: made outside the lock
+        with self._lock:
+            self.retired_keys.insert(0, self.signing_key)
+            self.signing_key = key
+        return key
+
+    def fail_jwks(self, status: int = 503) -> None:
+        """The JWKS endpoint answers `status` (discovery still answers)."""
+        self._set_fault(("status", status))
+
+    def garble_jwks(self) -> None:
+        """The JWKS endpoint answers 200 with a body that is no JWKS (a proxy's error page)."""
+        self._set_fault(("garbage", 0))
+
+    def stall_jwks(self, seconds: float) -> None:
+        """The JWKS endpoint holds each request `seconds` (or until `stop`) before answering."""
+        self._set_fault(("stall", seconds))
+
+    def _set_fault(self, fault: tuple[str, float] | None) -> None:
+        with self._lock:
+            self._jwks_fault = fault
 
     def _document(self, path: str) -> dict[str, Any] | None:
         base = f"/realms/{self.realm}"
@@ -163,8 +235,9 @@ class KeycloakIssuer:
                 "response_types_supported": ["code", "none", "id_token", "token"],
                 "subject_types_supported": ["public", "pairwise"],
             }
-        if path == f"{base}/protocol/openid-connect/certs":
-            return self.jwks()
+        if path == self.jwks_path:
+            with self._lock:
+                return self.jwks()
         return None
 
     # -- tokens ------------------------------------------------------------------------------
@@ -212,12 +285,14 @@ class KeycloakIssuer:
         kid: str | None = None,
         algorithm: str = "RS256",
         claims: dict[str, Any] | None = None,
+        header: dict[str, Any] | None = None,
         **claim_args: Any,
     ) -> str:
-        """A signed access token. `key`/`kid` default to the realm's signing key."""
+        """A signed access token. `key`/`kid` default to the realm's signing key; `header`
+        adds fields to the JWS header (e.g. `crit`)."""
         key = key or self.signing_key
         payload = claims if claims is not None else self.claims(permissions, **claim_args)
-        headers = {"kid": kid if kid is not None else key.kid, "typ": "JWT"}
+        headers = {"kid": kid if kid is not None else key.kid, "typ": "JWT", **(header or {})}
         return jwt.encode(payload, key.private_key, algorithm=algorithm, headers=headers)
 
     def mint_unsigned(self, permissions: list[str] | None = None, **claim_args: Any) -> str:
