@@ -184,9 +184,12 @@ fn walk<'a>(
     out: &mut Fields<'a>,
 ) -> Result<(), BodyError> {
     while !buf.is_empty() {
-        let key = read_varint(&mut buf)?;
-        let number = u32::try_from(key >> 3)
-            .map_err(|_| BodyError::Malformed("field number out of range"))?;
+        // protobuf-java (the gateway) reads a key with readRawVarint32: it keeps the low 32
+        // bits of up to ten bytes, so `b2 80 80 80 10` is field 6 there. A key beyond 32 bits
+        // would name another field here than there: refuse it (prost does too).
+        let key = u32::try_from(read_varint(&mut buf)?)
+            .map_err(|_| BodyError::Malformed("field key beyond 32 bits"))?;
+        let number = key >> 3;
         if number == 0 {
             return Err(BodyError::Malformed("field number 0"));
         }
@@ -533,6 +536,32 @@ mod tests {
         assert_eq!(
             unframe(&body, Some("gzip"), &mut s),
             Err(BodyError::TooLarge)
+        );
+    }
+
+    #[test]
+    fn a_key_beyond_32_bits_hides_a_field_from_us_but_not_from_the_gateway() {
+        // Regression (found by the body fuzz target): `b2 80 80 80 10` is 2^32 + 0x32. Read
+        // with 64 bits it was field 2^29 + 6 and skipped; protobuf-java keeps the low 32 bits
+        // and reads tenantId (field 6), which then wins as the last occurrence.
+        let mut msg = proto::CreateProcessInstanceRequest {
+            bpmn_process_id: "order".into(),
+            tenant_id: "tenant-a".into(),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        msg.extend_from_slice(&[0xb2, 0x80, 0x80, 0x80, 0x10, 0x08]);
+        msg.extend_from_slice(b"tenant-b");
+        assert_eq!(
+            read_fields(&msg, &plan(&[TENANT6])),
+            Err(BodyError::Malformed("field key beyond 32 bits"))
+        );
+        // A key padded to more bytes but within 32 bits is the same field in both readers.
+        let mut padded = vec![0xb2, 0x80, 0x80, 0x80, 0x00, 0x08];
+        padded.extend_from_slice(b"tenant-b");
+        assert_eq!(
+            read_fields(&padded, &plan(&[TENANT6])).unwrap().get(0),
+            ["tenant-b"]
         );
     }
 

@@ -237,7 +237,7 @@ pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
     };
     let ca_bundle = rj.and_then(|j| j.ca_bundle.as_ref()).and_then(|p| {
         let path = resolve_relative(file, &p.value);
-        match std::fs::read(&path) {
+        match crate::diag::read_file(&path) {
             Ok(pem) if reqwest::Certificate::from_pem_bundle(&pem).is_ok_and(|v| !v.is_empty()) => {
                 Some(pem)
             }

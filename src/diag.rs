@@ -263,13 +263,43 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 /// Reads a file for compiling; a read failure becomes a diagnostic.
 pub fn read_source(path: &Path, diags: &mut Diagnostics) -> Option<(Arc<Path>, String)> {
     let file: Arc<Path> = Arc::from(path);
-    match std::fs::read_to_string(path) {
+    let text = read_file(path).and_then(|bytes| {
+        String::from_utf8(bytes)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    });
+    match text {
         Ok(text) => Some((file, text)),
         Err(e) => {
             diags.error(Span::file(&file), "", format!("cannot read file: {e}"));
             None
         }
     }
+}
+
+/// The largest file a config names (config, policies, CA bundle) that is read.
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
+
+/// Reads a file a config names: a regular file (or a link to one, as Kubernetes mounts a
+/// ConfigMap) of at most [`MAX_FILE_BYTES`]. A device such as `/dev/zero` or a FIFO would
+/// otherwise be read forever.
+pub fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {MAX_FILE_BYTES} bytes"),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Resolves `path` against the folder of `base` unless it is absolute.
@@ -285,6 +315,16 @@ pub fn resolve_relative(base: &Path, path: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_named_files_are_bounded_regular_files() {
+        let err = read_file(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(err.to_string(), "not a regular file");
+        assert!(read_file(Path::new("/nonexistent/x")).is_err());
+        let mut diags = Diagnostics::default();
+        assert!(read_source(Path::new("/dev/zero"), &mut diags).is_none());
+        assert!(diags.has_errors());
+    }
 
     #[test]
     fn parser_messages_lose_their_own_location_prefix() {

@@ -157,7 +157,7 @@ pub async fn lint_files(
 ) -> Result<Vec<Diagnostic>, UnreadableFile> {
     let mut sources = Vec::with_capacity(paths.len());
     for path in paths {
-        let bytes = std::fs::read(path).map_err(|source| UnreadableFile {
+        let bytes = crate::diag::read_file(path).map_err(|source| UnreadableFile {
             path: path.clone(),
             source,
         })?;
@@ -323,7 +323,7 @@ fn lint_config(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
         if !path.is_file() || !seen.insert(path.clone()) {
             continue;
         }
-        if let Ok(text) = std::fs::read_to_string(&path) {
+        if let Ok(Ok(text)) = crate::diag::read_file(&path).map(String::from_utf8) {
             lint_policy(&Arc::from(path.as_path()), &text, diags);
         }
     }

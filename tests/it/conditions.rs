@@ -388,6 +388,27 @@ async fn multi_member_gzip_escapes_body_conditions() {
 }
 
 #[tokio::test]
+async fn a_field_key_beyond_32_bits_hides_a_tenant_from_the_authorizer() {
+    // Found by fuzzing: protobuf-java (the gateway) keeps the low 32 bits of a key varint, so
+    // `b2 80 80 80 10` is tenantId there, and the last tenantId wins.
+    let (kc, key, authz) = setup().await;
+    let t = tenant_token(&key, &kc.issuer, &["/tenants/tenant-a"]);
+    let mut msg = proto::CreateProcessInstanceRequest {
+        bpmn_process_id: "order".into(),
+        tenant_id: "tenant-a".into(),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    msg.extend_from_slice(&[0xb2, 0x80, 0x80, 0x80, 0x10, 0x08]);
+    msg.extend_from_slice(b"tenant-b");
+    let (c, m) = call_with_body(&authz, &t, "CreateProcessInstance", &frame(&msg), &[]).await;
+    assert_eq!(c, PERMISSION_DENIED, "{m}");
+    assert!(m.contains("field key beyond 32 bits"), "{m}");
+    authz.stop().await;
+    kc.stop().await;
+}
+
+#[tokio::test]
 async fn missing_partial_and_garbage_bodies_are_denied_with_the_reason() {
     let (kc, key, authz) = setup().await;
     let t = tenant_token(&key, &kc.issuer, &["/tenants/tenant-a"]);

@@ -5,6 +5,7 @@ mod bench;
 mod check;
 mod conditions;
 mod dev;
+mod fuzz_corpus;
 mod istio;
 mod lint;
 mod util;
