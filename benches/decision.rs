@@ -133,7 +133,7 @@ fn bench_body(c: &mut Criterion) {
         bpmn_process_id: "order-process".into(),
         job_type: "payment-card".into(),
     });
-    let frame = zeebe_authz::bench::mix::grpc_frame(&calls[0].message);
+    let frame = zeebe_authz::body::frame(&calls[0].message);
     let mut plan = FieldPlan::default();
     // CreateProcessInstanceRequest: bpmnProcessId = 2, tenantId = 6.
     let process = plan.add(FieldPath {

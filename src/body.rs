@@ -96,11 +96,6 @@ impl FieldPlan {
         self.slots.push(path);
         self.slots.len() - 1
     }
-
-    /// Whether the plan reads nothing.
-    pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
-    }
 }
 
 /// The values read for a plan, by slot. Singular slots hold at most one value.

@@ -164,11 +164,6 @@ impl Diagnostics {
         &self.items
     }
 
-    /// Moves every finding of `other` into this list.
-    pub fn extend(&mut self, other: Diagnostics) {
-        self.items.extend(other.items);
-    }
-
     /// Consumes the list.
     pub fn into_vec(self) -> Vec<Diagnostic> {
         self.items

@@ -166,7 +166,8 @@ impl Metrics {
             .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
-    /// How many JWKS fetches with `result` were made for `realm` (tests and bench).
+    /// How many JWKS fetches with `result` were made for `realm` (unit tests).
+    #[cfg(test)]
     pub fn jwks_fetch_count(&self, realm: &str, result: &'static str) -> u64 {
         ["startup", "refresh", "unknown_kid", "no_keys"]
             .iter()

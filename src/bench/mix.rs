@@ -171,16 +171,6 @@ impl RpcMix {
     }
 }
 
-/// Frames a message as one uncompressed gRPC message: flag 0, 4-byte big-endian length, bytes.
-pub fn grpc_frame(message: &[u8]) -> Vec<u8> {
-    let len = u32::try_from(message.len()).expect("a bench message is far below 4 GiB");
-    let mut frame = Vec::with_capacity(5 + message.len());
-    frame.push(0);
-    frame.extend_from_slice(&len.to_be_bytes());
-    frame.extend_from_slice(message);
-    frame
-}
-
 /// One prepared request: a call and the `authorization` header value to send with it.
 #[derive(Debug, Clone)]
 pub struct Prepared {
@@ -205,7 +195,7 @@ impl Prepared {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        let body = grpc_frame(&self.call.message);
+        let body = crate::body::frame(&self.call.message);
         CheckRequest {
             attributes: Some(AttributeContext {
                 request: Some(Request {
@@ -352,8 +342,11 @@ mod tests {
 
     #[test]
     fn frame_is_flag_length_message() {
-        assert_eq!(grpc_frame(&[0xAB, 0xCD]), vec![0, 0, 0, 0, 2, 0xAB, 0xCD]);
-        assert_eq!(grpc_frame(&[]), vec![0; 5]);
+        assert_eq!(
+            crate::body::frame(&[0xAB, 0xCD]),
+            vec![0, 0, 0, 0, 2, 0xAB, 0xCD]
+        );
+        assert_eq!(crate::body::frame(&[]), vec![0; 5]);
     }
 
     #[test]

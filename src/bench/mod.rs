@@ -46,8 +46,6 @@ use crate::policy::Policy;
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(5);
 /// The default warm-up of a hot-token run.
 pub const DEFAULT_WARMUP: Duration = Duration::from_secs(1);
-/// How long one request may take before it counts as a `timeout` error.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The `:authority` of generated requests.
 pub const DEFAULT_HOST: &str = "zeebe-gateway:26500";
 

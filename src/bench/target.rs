@@ -284,8 +284,6 @@ pub struct Direct {
     runtime: Runtime,
     /// The authorizer; call [`Authorizer::check`] directly.
     pub authorizer: Arc<Authorizer>,
-    /// Its metrics.
-    pub metrics: Arc<Metrics>,
     /// The issuer it trusts.
     pub issuer: Issuer,
 }
@@ -310,7 +308,6 @@ impl Direct {
         Ok(Direct {
             runtime,
             authorizer,
-            metrics,
             issuer,
         })
     }

@@ -71,11 +71,6 @@ impl RealmPlan {
     pub fn principal(&self) -> String {
         format!("{}/*", self.issuer)
     }
-
-    /// Whether the authorizer sees any call of this realm.
-    pub fn uses_authorizer(&self) -> bool {
-        self.authorizer_decides_all || !self.authorizer_rpcs.is_empty()
-    }
 }
 
 /// The plan for a whole config.
@@ -85,13 +80,6 @@ pub struct Plan {
     pub realms: Vec<RealmPlan>,
     /// Whether the authorizer needs request bodies (some rule has conditions).
     pub needs_body: bool,
-}
-
-impl Plan {
-    /// Whether any realm sends calls to the authorizer.
-    pub fn uses_authorizer(&self) -> bool {
-        self.realms.iter().any(RealmPlan::uses_authorizer)
-    }
 }
 
 /// Why a config cannot be expressed in Istio policy.

@@ -195,7 +195,6 @@ pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
 
     Some(Policy {
         plans,
-        source: file.clone(),
         grants: grants.into(),
         by_permission: by_permission
             .into_iter()

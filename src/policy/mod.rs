@@ -13,7 +13,6 @@ mod compile;
 pub mod condition;
 mod eval;
 
-use std::path::Path;
 use std::sync::Arc;
 
 use ahash::AHashMap;
@@ -37,11 +36,9 @@ pub enum PathRule {
     Authenticated,
 }
 
-/// A compiled policy. Immutable; shared as `Arc<Policy>` and swapped whole.
+/// A compiled policy. Immutable; shared as `Arc<Policy>`.
 #[derive(Debug)]
 pub struct Policy {
-    /// The file it was compiled from (for logs and lint).
-    pub source: Arc<Path>,
     /// Per rpc (catalog index): which body fields its conditions read.
     plans: Box<[RpcPlan]>,
     grants: Box<[Grant]>,
