@@ -74,7 +74,7 @@ fn request(key: &SigningKey, rpc: RpcMix, permissions: &[&str], tenants: &[&str]
 }
 
 fn code(authorizer: &Authorizer, rt: &tokio::runtime::Runtime, req: &CheckRequest) -> i32 {
-    let response = rt.block_on(authorizer.check(req, None));
+    let response = rt.block_on(zeebe_authz::envoy::check(authorizer, req, None));
     response.status.map_or(0, |s| s.code)
 }
 
@@ -113,16 +113,20 @@ fn bench_check(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("check_cache_hit");
     group.bench_function("topology", |b| {
-        b.to_async(&rt).iter(|| default.check(&topology, None))
+        b.to_async(&rt)
+            .iter(|| zeebe_authz::envoy::check(&default, &topology, None))
     });
     group.bench_function("create_process_instance/body_free", |b| {
-        b.to_async(&rt).iter(|| dev.check(&body_free, None))
+        b.to_async(&rt)
+            .iter(|| zeebe_authz::envoy::check(&dev, &body_free, None))
     });
     group.bench_function("create_process_instance/body_aware_tenant", |b| {
-        b.to_async(&rt).iter(|| dev.check(&body_aware, None))
+        b.to_async(&rt)
+            .iter(|| zeebe_authz::envoy::check(&dev, &body_aware, None))
     });
     group.bench_function("activate_jobs/body_aware_job_type", |b| {
-        b.to_async(&rt).iter(|| dev.check(&jobs, None))
+        b.to_async(&rt)
+            .iter(|| zeebe_authz::envoy::check(&dev, &jobs, None))
     });
     group.finish();
 }

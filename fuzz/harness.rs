@@ -28,6 +28,7 @@ use jsonwebtoken::Algorithm;
 use prost::Message as _;
 use serde_json::{Value, json};
 use zeebe_authz::authorizer::Authorizer;
+use zeebe_authz::body::RequestBody;
 use zeebe_authz::body::{self, FieldPath, FieldPlan, MAX_DECOMPRESSED_BYTES};
 use zeebe_authz::catalog::{GATEWAY_PATH_PREFIX, Rpc};
 use zeebe_authz::config::{self, RealmConfig, TokenSettings};
@@ -38,7 +39,7 @@ use zeebe_authz::jwks::{JwksCache, JwksSettings, JwksSource, KeyLookup, KeySet, 
 use zeebe_authz::lint::{FileKind, lint_source};
 use zeebe_authz::metrics::Metrics;
 use zeebe_authz::policy::condition::{ConditionKind, FieldSource, field_source};
-use zeebe_authz::policy::{self, Policy, RequestBody};
+use zeebe_authz::policy::{self, Policy};
 use zeebe_authz::proto;
 use zeebe_authz::realm::Realms;
 use zeebe_authz::token::Principal;
@@ -1063,7 +1064,7 @@ fn check_world() -> &'static CheckWorld {
 /// The one call of `Authorizer::check`, so a signature change is a one-line change.
 async fn run_check(authorizer: &Authorizer, request: &CheckRequest) -> CheckResponse {
     let deadline = tokio::time::Instant::now() + CHECK_DEADLINE;
-    authorizer.check(request, Some(deadline)).await
+    zeebe_authz::envoy::check(authorizer, request, Some(deadline)).await
 }
 
 /// Host spellings a [`Call`] picks from; one more index takes the call's text.

@@ -7,14 +7,14 @@
 
 use std::sync::Arc;
 
-use envoy_types::ext_authz::v3::pb::{CheckRequest, CheckResponse};
 use tokio::time::Instant;
 
 use crate::catalog::{PathTarget, parse_path};
 use crate::config::TokenSettings;
-use crate::decision::{Decision, Deny, IdentityHeaders, Outcome, PathLabel, into_check_response};
+use crate::decision::{Decision, IdentityHeaders};
 use crate::jwks::{FetchCause, KeyLookup, KeySet, KeyWait};
 use crate::metrics::Metrics;
+use crate::outcome::{Deny, Outcome, PathLabel};
 use crate::policy::{PathRule, RpcDeny};
 use crate::realm::{Realm, Realms};
 use crate::request::RequestView;
@@ -68,29 +68,31 @@ impl Authorizer {
         &self.cache
     }
 
-    /// Answers one Check. Never fails: every problem is a deny with a reason. A Check that
-    /// must wait for keys answers UNAVAILABLE at `deadline` (the caller's `grpc-timeout` less
-    /// a margin); without one it waits at most one fetch: `refetch_cooldown + fetch_timeout`.
-    pub async fn check(&self, request: &CheckRequest, deadline: Option<Instant>) -> CheckResponse {
-        let started = std::time::Instant::now();
-        let view = RequestView::new(request);
+    /// The names of the identity headers an allow adds.
+    pub fn identity_headers(&self) -> &IdentityHeaders {
+        &self.headers
+    }
+
+    /// Decides one Check, counts it and logs a deny. Never fails: every problem is a deny with
+    /// a reason. A Check that must wait for keys gives up at `deadline` (the caller's
+    /// `grpc-timeout` less a margin); without one it waits at most one fetch:
+    /// `refetch_cooldown + fetch_timeout`.
+    pub async fn decide(&self, view: &RequestView<'_>, deadline: Option<Instant>) -> Decision {
         let target = parse_path(view.path);
         let label = match target {
             PathTarget::Rpc(rpc) => PathLabel::Rpc(rpc),
             PathTarget::UnknownRpc(_) => PathLabel::UnknownRpc,
             PathTarget::OtherService => PathLabel::Other,
         };
-        let (decision, realm, principal) = self.decide(&view, target, deadline).await;
-        let response = into_check_response(&decision, &self.headers);
+        let (decision, realm, principal) = self.judge(view, target, deadline).await;
         self.metrics.decision(label, decision.outcome());
-        self.metrics.check_latency(started.elapsed().as_secs_f64());
         if let Decision::Deny(deny) = &decision {
-            log_deny(&view, deny, realm, principal.as_deref());
+            log_deny(view, deny, realm, principal.as_deref());
         }
-        response
+        decision
     }
 
-    async fn decide<'r>(
+    async fn judge<'r>(
         &'r self,
         view: &RequestView<'_>,
         target: PathTarget<'_>,

@@ -62,6 +62,18 @@ pub enum BodyError {
     Malformed(&'static str),
 }
 
+/// The request body as Envoy forwarded it (`with_request_body`, `pack_as_bytes`), with its
+/// `grpc-encoding` and whether Envoy flagged it as cut.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestBody<'a> {
+    /// `raw_body` (one gRPC frame).
+    pub raw: &'a [u8],
+    /// The `grpc-encoding` header.
+    pub encoding: Option<&'a str>,
+    /// Whether Envoy flagged the body as cut at `max_request_bytes`.
+    pub partial: bool,
+}
+
 /// One field to read: its number, and whether it sits inside a nested message field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FieldPath {

@@ -3,18 +3,23 @@
 //!
 //! # Layout
 //! The data path of one Check, in module order:
-//! - [`server`]: binds nothing itself; runs the tonic ext_authz service, admin server and key
+//! - [`server`]: binds nothing itself; runs the ext_authz service, admin server and key
 //!   refreshers on listeners and a shutdown signal passed in.
-//! - [`request`]: the borrowed view of a `CheckRequest` (host, path, authorization, body).
+//! - [`envoy`]: the Envoy boundary, the only module with Envoy's types and tonic: reads a
+//!   `CheckRequest` ([`envoy::request`]), answers within its `grpc-timeout`
+//!   ([`envoy::service`]), builds the one `CheckResponse` ([`envoy::response`]).
+//! - [`request`]: the borrowed view of the request a decision reads (host, path, token, body).
+//! - [`authorizer`]: the decision pipeline tying the modules below together.
 //! - [`catalog`]: the rpcs of `gateway_protocol.Gateway`, generated from `proto/`; path parsing.
 //! - [`host`]: the one normalization of `:authority` (case, port, trailing dot).
 //! - [`realm`]: which realm (issuer, audiences, policy, keys) protects the request's host.
 //! - [`token`]: bearer extraction, JWT verification, the verified-token cache, claim paths.
-//! - [`jwks`]: the realm's keys: discovery, refresh, single-flight refetch on unknown `kid`.
+//! - [`jwks`]: the realm's keys: discovery, one rate-limited fetch schedule, waiting for a
+//!   rotated key within the Check's deadline.
 //! - [`body`]: reads the request fields conditions need from the gRPC frame (gzip, bounds).
 //! - [`policy`]: pure policy model, compile and evaluation (permission → rpcs).
-//! - [`decision`]: outcomes and the one function that builds a `CheckResponse`.
-//! - [`authorizer`]: the Check pipeline tying the above together.
+//! - [`outcome`]: every way a Check ends, with its gRPC status and reason label.
+//! - [`decision`]: allow (principal) or deny (outcome), and the identity header names.
 //!
 //! Around the path:
 //! - [`config`]: the YAML config, compiled with every error located ([`diag`]).
@@ -36,12 +41,14 @@ pub mod cli;
 pub mod config;
 pub mod decision;
 pub mod diag;
+pub mod envoy;
 pub mod host;
 pub mod issuer;
 pub mod istio;
 pub mod jwks;
 pub mod lint;
 pub mod metrics;
+pub mod outcome;
 pub mod policy;
 pub mod proto;
 pub mod realm;

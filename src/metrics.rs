@@ -14,7 +14,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::catalog::{RPCS, Rpc};
-use crate::decision::{Outcome, PathLabel};
+use crate::outcome::{Outcome, PathLabel};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DecisionLabels {

@@ -1,13 +1,10 @@
-//! The adapter's view of a `CheckRequest`: the few fields a decision reads, borrowed.
+//! The request as a decision sees it: the few fields it reads, borrowed. Pure: the adapter
+//! that reads them out of Envoy's `CheckRequest` is [`crate::envoy::request`].
 
-use envoy_types::ext_authz::v3::pb::CheckRequest;
+use crate::body::RequestBody;
 
-use crate::policy::RequestBody;
-
-/// The header Envoy adds when it cut the body at `max_request_bytes`.
-pub const PARTIAL_BODY_HEADER: &str = "x-envoy-auth-partial-body";
-
-/// Borrowed fields of Envoy's `AttributeContext.Request.HttpRequest`.
+/// Borrowed fields of the HTTP request being authorized (Envoy's
+/// `AttributeContext.Request.HttpRequest`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RequestView<'a> {
     /// `:authority`.
@@ -19,104 +16,4 @@ pub struct RequestView<'a> {
     /// The request body as Envoy forwarded it (`with_request_body` + `pack_as_bytes`), with
     /// its `grpc-encoding` and whether Envoy cut it short.
     pub body: RequestBody<'a>,
-}
-
-impl<'a> RequestView<'a> {
-    /// Borrows from a Check request; absent parts read as empty.
-    pub fn new(request: &'a CheckRequest) -> RequestView<'a> {
-        let Some(http) = request
-            .attributes
-            .as_ref()
-            .and_then(|a| a.request.as_ref())
-            .and_then(|r| r.http.as_ref())
-        else {
-            return RequestView::default();
-        };
-        // Envoy lower-cases header names. It sends them in `headers`, or in `header_map` when
-        // the filter sets `encode_raw_headers` (values then in `raw_value`).
-        let header = |name: &str| -> Option<&'a str> {
-            if let Some(v) = http.headers.get(name) {
-                return Some(v.as_str());
-            }
-            let h = http
-                .header_map
-                .as_ref()?
-                .headers
-                .iter()
-                .find(|h| h.key == name)?;
-            if h.raw_value.is_empty() {
-                Some(h.value.as_str())
-            } else {
-                std::str::from_utf8(&h.raw_value).ok()
-            }
-        };
-        RequestView {
-            host: &http.host,
-            path: &http.path,
-            authorization: header("authorization"),
-            body: RequestBody {
-                raw: &http.raw_body,
-                encoding: header("grpc-encoding"),
-                partial: header(PARTIAL_BODY_HEADER)
-                    .is_some_and(|v| v.eq_ignore_ascii_case("true")),
-            },
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use envoy_types::pb::envoy::config::core::v3::{HeaderMap, HeaderValue};
-    use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
-    use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
-
-    use super::*;
-
-    fn request(http: HttpRequest) -> CheckRequest {
-        CheckRequest {
-            attributes: Some(AttributeContext {
-                request: Some(Request {
-                    http: Some(http),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-        }
-    }
-
-    #[test]
-    fn reads_headers_from_the_map_or_the_raw_header_map() {
-        let mut http = HttpRequest {
-            host: "h".into(),
-            path: "/p".into(),
-            ..Default::default()
-        };
-        http.headers
-            .insert("authorization".into(), "Bearer a.b.c".into());
-        let r = request(http);
-        assert_eq!(RequestView::new(&r).authorization, Some("Bearer a.b.c"));
-
-        let raw = |k: &str, v: &str| HeaderValue {
-            key: k.into(),
-            value: String::new(),
-            raw_value: v.as_bytes().to_vec(),
-        };
-        let http = HttpRequest {
-            header_map: Some(HeaderMap {
-                headers: vec![
-                    raw("authorization", "Bearer x.y.z"),
-                    raw(PARTIAL_BODY_HEADER, "true"),
-                ],
-            }),
-            ..Default::default()
-        };
-        let r = request(http);
-        let v = RequestView::new(&r);
-        assert_eq!(v.authorization, Some("Bearer x.y.z"));
-        assert!(v.body.partial);
-        assert_eq!(
-            RequestView::new(&CheckRequest::default()).authorization,
-            None
-        );
-    }
 }

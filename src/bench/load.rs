@@ -11,7 +11,7 @@
 //!   the generator's, not the server's.
 //!
 //! Transports: Checks over gRPC (pre-encoded `CheckRequest` bytes), Zeebe calls over gRPC (to
-//! Envoy in front of a gateway), or direct calls of [`Authorizer::check`] without gRPC. The
+//! Envoy in front of a gateway), or direct calls of [`crate::envoy::check`] without gRPC. The
 //! gRPC transports send prepared bytes through a pass-through codec, so the generator spends
 //! no time encoding while it competes for the same cores as the server under test.
 
@@ -94,7 +94,7 @@ pub enum Transport {
         /// The calls.
         requests: Arc<[GatewayRequest]>,
     },
-    /// [`Authorizer::check`] called in this process.
+    /// [`crate::envoy::check`] called in this process.
     Direct {
         /// The authorizer.
         authorizer: Arc<Authorizer>,
@@ -209,7 +209,7 @@ impl Transport {
                 Transport::Direct {
                     authorizer,
                     requests,
-                } => decision(authorizer.check(&requests[i], None).await),
+                } => decision(crate::envoy::check(authorizer, &requests[i], None).await),
             }
         };
         match tokio::time::timeout(timeout, call).await {

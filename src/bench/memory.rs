@@ -94,7 +94,7 @@ pub fn run(
                 for _ in 0..share {
                     let token = minter.mint()?;
                     let request = prepare(&[token], &calls)[0].to_check_request("zeebe:26500");
-                    let response = authorizer.check(&request, None).await;
+                    let response = crate::envoy::check(&authorizer, &request, None).await;
                     if response.status.is_none_or(|s| s.code == 0) {
                         allowed.fetch_add(1, Ordering::Relaxed);
                     }

@@ -282,7 +282,7 @@ async fn wait_ready(admin: SocketAddr) -> anyhow::Result<()> {
 /// `build`, keys loaded from the issuer once.
 pub struct Direct {
     runtime: Runtime,
-    /// The authorizer; call [`Authorizer::check`] directly.
+    /// The authorizer; call [`crate::envoy::check`] directly.
     pub authorizer: Arc<Authorizer>,
     /// The issuer it trusts.
     pub issuer: Issuer,

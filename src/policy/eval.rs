@@ -3,7 +3,7 @@
 
 use super::condition::DEFAULT_TENANT;
 use super::{PlanSlot, Policy};
-use crate::body::{BodyError, read_fields, unframe};
+use crate::body::{BodyError, RequestBody, read_fields, unframe};
 use crate::catalog::{Rpc, RpcSet};
 
 /// What a token's permissions grant under one policy. Lives in every cached principal.
@@ -13,17 +13,6 @@ pub struct Grants {
     pub rpcs: RpcSet,
     /// Indexes of held grants with conditions (checked against the body).
     pub conditional: Box<[u16]>,
-}
-
-/// The request body as Envoy forwarded it.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RequestBody<'a> {
-    /// `raw_body` (one gRPC frame).
-    pub raw: &'a [u8],
-    /// The `grpc-encoding` header.
-    pub encoding: Option<&'a str>,
-    /// Whether Envoy flagged the body as cut at `max_request_bytes`.
-    pub partial: bool,
 }
 
 /// Why a policy refuses an rpc to a valid token.

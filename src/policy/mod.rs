@@ -20,7 +20,7 @@ use ahash::AHashMap;
 use crate::catalog::{Rpc, RpcSet};
 
 pub use compile::{compile, compile_file, suggest};
-pub use eval::{Grants, RequestBody, RpcDeny};
+pub use eval::{Grants, RpcDeny};
 
 use crate::body::FieldPlan;
 use crate::diag::Span;

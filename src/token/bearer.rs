@@ -1,6 +1,6 @@
 //! Taking the bearer token out of the `authorization` header.
 
-use crate::decision::{Deny, Outcome};
+use crate::outcome::{Deny, Outcome};
 
 /// The default token size limit. Keycloak tokens with many roles reach a few KiB; anything far
 /// larger is not a Keycloak access token and is refused before it costs a parse.

@@ -16,8 +16,8 @@ use serde_json::Value;
 
 use super::Principal;
 use super::claims::ClaimPath;
-use crate::decision::{Deny, Outcome};
 use crate::jwks::VerifyKey;
+use crate::outcome::{Deny, Outcome};
 use crate::policy::Policy;
 
 /// What a realm requires of its tokens.

@@ -12,10 +12,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use zeebe_authz::body::RequestBody;
 use zeebe_authz::catalog::{GATEWAY_PATH_PREFIX, Rpc};
 use zeebe_authz::config::{self, Config};
 use zeebe_authz::istio::{self, GeneratedFile, IstioOptions, Mode};
-use zeebe_authz::policy::{PathRule, RequestBody};
+use zeebe_authz::policy::PathRule;
 
 use crate::util::Scratch;
 
