@@ -13,8 +13,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use envoy_types::ext_authz::v3::pb::CheckRequest;
 use zeebe_authz::authorizer::Authorizer;
 use zeebe_authz::bench::mix::{BodyFields, Minter, RpcMix, prepare};
-use zeebe_authz::bench::target::{BENCH_AUDIENCE, bench_config};
+use zeebe_authz::bench::target::bench_config;
 use zeebe_authz::body::{FieldPath, FieldPlan, read_fields, unframe};
+use zeebe_authz::dev::AUDIENCE;
 use zeebe_authz::diag::Diagnostics;
 use zeebe_authz::issuer::{SigningKey, jwks};
 use zeebe_authz::jwks::KeySet;
@@ -59,7 +60,7 @@ fn request(key: &SigningKey, rpc: RpcMix, permissions: &[&str], tenants: &[&str]
     let token = Minter {
         key,
         issuer: ISSUER,
-        audience: BENCH_AUDIENCE,
+        audience: AUDIENCE,
         permissions: &permissions,
         tenants: &tenants,
     }

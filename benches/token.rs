@@ -10,7 +10,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::Algorithm;
-use zeebe_authz::bench::target::BENCH_AUDIENCE;
+use zeebe_authz::dev::AUDIENCE;
 use zeebe_authz::issuer::{SigningKey, access_token_claims, alg_name, jwks};
 use zeebe_authz::jwks::{KeyLookup, KeySet};
 use zeebe_authz::token::claims::ClaimPath;
@@ -23,9 +23,9 @@ fn bench_verify(c: &mut Criterion) {
     let policy = zeebe_authz::bench::default_policy().expect("the default policy compiles");
     let rules = TokenRules {
         issuer: Arc::from(ISSUER),
-        audiences: Box::new([BENCH_AUDIENCE.into()]),
+        audiences: Box::new([AUDIENCE.into()]),
         leeway: 30,
-        permissions_claim: ClaimPath::new(["permissions", BENCH_AUDIENCE]),
+        permissions_claim: ClaimPath::new(["permissions", AUDIENCE]),
         tenants_claim: None,
         tenants_prefix: None,
     };
@@ -41,7 +41,7 @@ fn bench_verify(c: &mut Criterion) {
         let token = key
             .sign(&access_token_claims(
                 ISSUER,
-                BENCH_AUDIENCE,
+                AUDIENCE,
                 "bench-client",
                 &["write:*"],
                 3600,

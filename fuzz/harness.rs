@@ -66,7 +66,7 @@ fn dev_policy() -> &'static Arc<Policy> {
     POLICY.get_or_init(|| {
         let file: Arc<Path> = Arc::from(Path::new("policies/dev.yaml"));
         let mut diags = Diagnostics::default();
-        let policy = policy::compile(&file, zeebe_authz::cli::DEV_POLICY, &mut diags)
+        let policy = policy::compile(&file, zeebe_authz::policy::DEV_POLICY, &mut diags)
             .unwrap_or_else(|| panic!("the dev policy does not compile: {:?}", diags.items()));
         Arc::new(policy)
     })
@@ -904,7 +904,9 @@ struct CheckWorld {
 fn check_world() -> &'static CheckWorld {
     static WORLD: OnceLock<CheckWorld> = OnceLock::new();
     WORLD.get_or_init(|| {
-        use zeebe_authz::cli::{DEV_AUDIENCE, DEV_KEY_ID, DEV_TENANTS_CLAIM};
+        use zeebe_authz::dev::{
+            AUDIENCE as DEV_AUDIENCE, KEY_ID as DEV_KEY_ID, TENANTS_CLAIM as DEV_TENANTS_CLAIM,
+        };
         let dev_issuer = ISSUER.replace("camunda", "dev");
         let realm = |name: &str, issuer: &str, host: &str| RealmConfig {
             name: name.into(),

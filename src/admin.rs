@@ -1,6 +1,6 @@
 //! The admin HTTP server: `/healthz` (the process is up), `/readyz` (every realm has keys),
-//! `/metrics` (Prometheus text), and in dev mode the dev issuer's OIDC discovery and JWKS at
-//! Keycloak's paths.
+//! `/metrics` (Prometheus text), and whatever routes the caller adds (dev mode: its realm's
+//! discovery and JWKS).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -13,42 +13,28 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 
 use crate::authorizer::Authorizer;
-use crate::server::DevIssuer;
 
 /// What the admin handlers read.
 #[derive(Clone)]
 pub struct AdminState {
     /// The authorizer (realms, metrics, cache).
     pub authorizer: Arc<Authorizer>,
-    /// The dev issuer, in dev mode.
-    pub dev: Option<Arc<DevIssuer>>,
 }
 
-/// The path of the dev realm's discovery and JWKS, relative to the admin root.
-pub const DEV_REALM_PATH: &str = "/realms/dev";
-
-/// Serves until `shutdown` resolves.
+/// Serves until `shutdown` resolves, with `extra` routes merged in.
 pub async fn serve(
     listener: TcpListener,
     state: AdminState,
+    extra: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let mut app = Router::new()
+    let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics));
-    if state.dev.is_some() {
-        app = app
-            .route(
-                &format!("{DEV_REALM_PATH}/.well-known/openid-configuration"),
-                get(dev_discovery),
-            )
-            .route(
-                &format!("{DEV_REALM_PATH}/protocol/openid-connect/certs"),
-                get(dev_jwks),
-            );
-    }
-    axum::serve(listener, app.with_state(state))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+        .merge(extra);
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -84,14 +70,4 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
         )],
         a.metrics().encode(),
     )
-}
-
-async fn dev_discovery(State(state): State<AdminState>) -> impl IntoResponse {
-    let dev = state.dev.as_ref().expect("route exists only in dev mode");
-    axum::Json(crate::issuer::discovery(&dev.issuer))
-}
-
-async fn dev_jwks(State(state): State<AdminState>) -> impl IntoResponse {
-    let dev = state.dev.as_ref().expect("route exists only in dev mode");
-    axum::Json(crate::issuer::jwks(&[&dev.key]))
 }

@@ -23,7 +23,8 @@
 //!
 //! Around the path:
 //! - [`config`]: the YAML config, compiled with every error located ([`diag`]).
-//! - [`admin`]: `/healthz`, `/readyz`, `/metrics`, the dev issuer's endpoints; [`metrics`].
+//! - [`admin`]: `/healthz`, `/readyz`, `/metrics`, plus routes it is given; [`metrics`].
+//! - [`dev`]: `serve --dev`: a config, keys and admin routes for a self-issued realm.
 //! - [`issuer`]: a Keycloak-shaped issuer (keys, JWKS, tokens) for dev mode, bench and tests.
 //! - [`proto`]: prost/tonic types of the gateway protocol; [`cli`]: the command line.
 //! - [`lint`]: `zeebe-authz lint`: compiles configs and policies as `serve` does, plus warnings.
@@ -40,6 +41,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod decision;
+pub mod dev;
 pub mod diag;
 pub mod envoy;
 pub mod host;

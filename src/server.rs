@@ -11,17 +11,18 @@ use tonic::transport::server::TcpIncoming;
 use crate::admin::{self, AdminState};
 use crate::authorizer::Authorizer;
 use crate::config::Config;
-use crate::issuer::SigningKey;
 use crate::jwks::{JwksCache, JwksSource, KeySet, http_client};
 use crate::metrics::Metrics;
 use crate::realm::Realms;
 
-/// The dev issuer that `serve --dev` plays: its key and realm path.
-pub struct DevIssuer {
-    /// The signing key whose JWKS the admin port serves.
-    pub key: SigningKey,
-    /// The realm's issuer URL.
-    pub issuer: String,
+/// What a caller adds to a plain `serve`: keys to install before the first fetch, and routes
+/// for the admin port. Dev mode uses both; production neither.
+#[derive(Default)]
+pub struct Extras {
+    /// A JWKS document installed into every realm's key cache at start.
+    pub preloaded_jwks: Option<String>,
+    /// Routes merged into the admin server's.
+    pub admin_routes: axum::Router,
 }
 
 /// The two bound listeners.
@@ -87,13 +88,12 @@ pub fn build(
 pub async fn serve(
     config: Config,
     listeners: Listeners,
-    dev: Option<DevIssuer>,
+    extras: Extras,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let (authorizer, caches) = build(&config, metrics)?;
-    if let Some(dev) = &dev {
-        let doc = crate::issuer::jwks(&[&dev.key]).to_string();
+    if let Some(doc) = &extras.preloaded_jwks {
         for cache in &caches {
             cache.install(KeySet::from_jwks(
                 doc.as_bytes(),
@@ -116,12 +116,11 @@ pub async fn serve(
     }
     let state = AdminState {
         authorizer: authorizer.clone(),
-        dev: dev.map(Arc::new),
     };
     let admin_listener = listeners.admin;
     let admin_stop = stopped();
     tasks.spawn(async move {
-        if let Err(e) = admin::serve(admin_listener, state, admin_stop).await {
+        if let Err(e) = admin::serve(admin_listener, state, extras.admin_routes, admin_stop).await {
             tracing::error!(error = %e, "Admin server failed");
         }
     });
@@ -141,4 +140,27 @@ pub async fn serve(
         .await;
     while tasks.join_next().await.is_some() {}
     result.context("Check server failed")
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what Kubernetes sends), and logs it.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("Shutting down");
 }

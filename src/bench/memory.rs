@@ -14,7 +14,7 @@ use jsonwebtoken::Algorithm;
 use serde::Serialize;
 
 use super::mix::{BodyFields, Minter, RpcMix, prepare};
-use super::target::{BENCH_AUDIENCE, Direct, OursOptions};
+use super::target::{Direct, OursOptions};
 use crate::issuer::SigningKey;
 
 /// The memory target: 100k cached tokens in under 64 MiB resident.
@@ -82,7 +82,7 @@ pub fn run(
                 let minter = Minter {
                     key: &key,
                     issuer: &issuer,
-                    audience: BENCH_AUDIENCE,
+                    audience: crate::dev::AUDIENCE,
                     permissions: &permissions,
                     tenants: &[],
                 };

@@ -17,8 +17,8 @@ use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, 
 use prost::Message as _;
 use prost::bytes::Bytes;
 
-use super::target::BENCH_TENANTS_CLAIM;
 use crate::catalog::GATEWAY_PATH_PREFIX;
+use crate::dev::TENANTS_CLAIM;
 use crate::issuer::{SigningKey, access_token_claims};
 use crate::proto;
 
@@ -249,7 +249,7 @@ impl Minter<'_> {
             TOKEN_TTL_SECS,
         );
         if !self.tenants.is_empty() {
-            claims[BENCH_TENANTS_CLAIM] = serde_json::json!(self.tenants);
+            claims[TENANTS_CLAIM] = serde_json::json!(self.tenants);
         }
         Ok(key.sign(&claims)?)
     }

@@ -36,7 +36,7 @@ use clap::Subcommand;
 use self::load::{Bound, Pacing, Transport, run_phase};
 use self::mix::{BodyFields, Minter, RpcMix, TokenMix, corrupt_signature, prepare};
 use self::report::{Latency, LoadReport, decisions_by_name, messages_by_name};
-use self::target::{BENCH_AUDIENCE, Direct, InProcess, OursOptions, ServerKind};
+use self::target::{Direct, InProcess, OursOptions, ServerKind};
 use crate::config::{EXIT_CONFIG, parse_duration};
 use crate::diag::{Diagnostics, InvalidConfig};
 use crate::issuer::SigningKey;
@@ -100,7 +100,7 @@ pub struct LoadArgs {
     #[arg(long, requires = "issuer", conflicts_with = "bearer")]
     pub key: Option<PathBuf>,
     /// The `kid` of --key, as the issuer's JWKS lists it.
-    #[arg(long, default_value = crate::cli::DEV_KEY_ID)]
+    #[arg(long, default_value = crate::dev::KEY_ID)]
     pub key_id: String,
     /// The JWS algorithm of --key (RS256, PS256, ES256, EdDSA, …).
     #[arg(long, default_value = "RS256", value_parser = algorithm_arg)]
@@ -280,12 +280,12 @@ fn print_report<T: serde::Serialize>(
 
 /// The embedded default policy (`policies/default.yaml`), compiled.
 pub fn default_policy() -> anyhow::Result<Arc<Policy>> {
-    let file: Arc<std::path::Path> =
-        Arc::from(std::path::Path::new("(embedded) policies/default.yaml"));
-    let mut diags = Diagnostics::default();
-    crate::policy::compile(&file, crate::cli::DEFAULT_POLICY, &mut diags)
-        .map(Arc::new)
-        .context("the embedded default policy does not compile")
+    crate::policy::embedded(
+        "(embedded) policies/default.yaml",
+        crate::policy::DEFAULT_POLICY,
+    )
+    .map(Arc::new)
+    .context("the embedded default policy does not compile")
 }
 
 /// Where the load goes, and who can mint tokens for it.
@@ -395,7 +395,7 @@ fn drive(
         (Some(issuer), _, mix) => Minter {
             key: &issuer.key,
             issuer: &issuer.url,
-            audience: BENCH_AUDIENCE,
+            audience: crate::dev::AUDIENCE,
             permissions: &args.permissions,
             tenants: &args.token_tenants,
         }
@@ -418,7 +418,7 @@ fn drive(
                     .issuer
                     .as_deref()
                     .expect("clap requires --issuer with --key"),
-                audience: BENCH_AUDIENCE,
+                audience: crate::dev::AUDIENCE,
                 permissions: &args.permissions,
                 tenants: &args.token_tenants,
             }
@@ -431,7 +431,7 @@ fn drive(
             Minter {
                 key: &key,
                 issuer: "http://127.0.0.1/realms/bench-throwaway",
-                audience: BENCH_AUDIENCE,
+                audience: crate::dev::AUDIENCE,
                 permissions: &args.permissions,
                 tenants: &args.token_tenants,
             }
@@ -582,33 +582,9 @@ fn run_allow_all(args: &AllowAllArgs, logs: &tracing::Dispatch) -> anyhow::Resul
             listener.local_addr()?
         );
         std::io::Write::flush(&mut std::io::stdout())?;
-        allow_all::serve(listener, stop_signal()).await
+        allow_all::serve(listener, crate::server::shutdown_signal()).await
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) {
-            (Ok(mut int), Ok(mut term)) => {
-                tokio::select! {
-                    _ = int.recv() => {},
-                    _ = term.recv() => {},
-                }
-            }
-            _ => std::future::pending::<()>().await,
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 /// Parses a JWS algorithm name for `--key-alg`.

@@ -24,17 +24,13 @@ use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
 use crate::authorizer::Authorizer;
-use crate::config::{Config, Listen, RealmConfig, TokenSettings};
-use crate::decision::IdentityHeaders;
+use crate::config::{Config, Listen};
 use crate::issuer::SigningKey;
-use crate::jwks::{FetchCause, JwksSettings};
+use crate::jwks::FetchCause;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::server::Listeners;
-use crate::token::claims::ClaimPath;
 
-/// The audience of bench tokens (Camunda Identity's Zeebe API).
-pub const BENCH_AUDIENCE: &str = "zeebe-api";
 /// The realm path of the bench issuer, as Quarkus Keycloak names it.
 pub const BENCH_REALM_PATH: &str = "/realms/bench";
 /// How long a started server may take to become ready.
@@ -98,36 +94,15 @@ impl Issuer {
     }
 }
 
-/// The claim bench tokens carry their tenants in (a list of tenant ids, as in dev mode).
-pub const BENCH_TENANTS_CLAIM: &str = "tenants";
-
-/// The one-realm config of the in-process authorizer: the bench issuer, any host, `policy`,
-/// tenants read from [`BENCH_TENANTS_CLAIM`].
+/// The one-realm config of the in-process authorizer: the bench issuer, any host, `policy`
+/// (dev mode's config, named `bench`, on loopback ports).
 pub fn bench_config(issuer: &str, policy: Arc<Policy>) -> Config {
     let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
-    Config {
-        listen: Listen {
-            check: loopback,
-            admin: loopback,
-        },
-        realms: vec![RealmConfig {
-            name: "bench".into(),
-            issuer: issuer.into(),
-            audiences: Box::new([BENCH_AUDIENCE.into()]),
-            jwks_uri: None,
-            hosts: Box::new(["*".into()]),
-            policy,
-            permissions_claim: ClaimPath::new(["permissions", BENCH_AUDIENCE]),
-            tenants_claim: Some(ClaimPath::new([BENCH_TENANTS_CLAIM])),
-            tenants_prefix: None,
-        }],
-        // The defaults: the startup fetch does not start the unknown-`kid` cooldown, so a
-        // flood right after readiness shows exactly the single refetch a deployment would make.
-        jwks: JwksSettings::default(),
-        ca_bundle: None,
-        token: TokenSettings::default(),
-        identity_headers: IdentityHeaders::default(),
-    }
+    let listen = Listen {
+        check: loopback,
+        admin: loopback,
+    };
+    crate::dev::self_issued_config("bench", issuer, listen, policy)
 }
 
 /// Which server to run in-process.
@@ -190,7 +165,7 @@ impl InProcess {
             let served = tokio::spawn(crate::server::serve(
                 config,
                 listeners,
-                None,
+                crate::server::Extras::default(),
                 until_stopped(stopped),
             ));
             wait_ready(admin_addr).await?;

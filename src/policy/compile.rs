@@ -15,7 +15,7 @@ use super::condition::{
 use super::{Grant, PathRule, PlanSlot, Policy, RpcPlan};
 use crate::body::FieldPlan;
 use crate::catalog::{Rpc, RpcSet};
-use crate::diag::{Diagnostics, Span, parse_yaml, read_source};
+use crate::diag::{Diagnostics, InvalidConfig, Span, parse_yaml, read_source};
 
 /// The policy file as written.
 #[derive(Debug, Deserialize)]
@@ -71,6 +71,22 @@ enum RawTenant {
 pub fn compile_file(path: &Path, diags: &mut Diagnostics) -> Option<Policy> {
     let (file, text) = read_source(path, diags)?;
     compile(&file, &text, diags)
+}
+
+/// The default policy (`policies/default.yaml`), embedded.
+pub const DEFAULT_POLICY: &str = include_str!("../../policies/default.yaml");
+/// The dev policy (the default policy plus tenant and job-type conditions), embedded for
+/// `serve --dev` and bench.
+pub const DEV_POLICY: &str = include_str!("../../policies/dev.yaml");
+
+/// Compiles an embedded policy (`name` shows in diagnostics); an error is a bug of the build.
+pub fn embedded(name: &str, text: &str) -> Result<Policy, InvalidConfig> {
+    let file: Arc<Path> = Arc::from(Path::new(name));
+    let mut diags = Diagnostics::default();
+    match compile(&file, text, &mut diags) {
+        Some(policy) if !diags.has_errors() => Ok(policy),
+        _ => Err(InvalidConfig(diags.into_vec())),
+    }
 }
 
 /// Compiles policy text. Returns `None` when any error was recorded.

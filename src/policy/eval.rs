@@ -184,7 +184,7 @@ mod tests {
         use crate::proto;
 
         fn dev() -> Policy {
-            policy(crate::cli::DEV_POLICY)
+            policy(crate::policy::DEV_POLICY)
         }
 
         fn body(msg: &impl prost::Message) -> Vec<u8> {

@@ -19,7 +19,7 @@ use ahash::AHashMap;
 
 use crate::catalog::{Rpc, RpcSet};
 
-pub use compile::{compile, compile_file, suggest};
+pub use compile::{DEFAULT_POLICY, DEV_POLICY, compile, compile_file, embedded, suggest};
 pub use eval::{Grants, RpcDeny};
 
 use crate::body::FieldPlan;

@@ -295,9 +295,14 @@ impl Authz {
         let check_addr = listeners.check.local_addr().unwrap();
         let admin_addr = listeners.admin.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(zeebe_authz::server::serve(config, listeners, None, async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(zeebe_authz::server::serve(
+            config,
+            listeners,
+            Default::default(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
         let client = AuthorizationClient::connect(format!("http://{check_addr}"))
             .await
             .unwrap();
