@@ -23,10 +23,8 @@ use serde_saphyr::Spanned;
 
 use crate::catalog::{Rpc, RpcSet};
 use crate::config::{self, Config};
-use crate::diag::{
-    Diagnostic, Diagnostics, Severity, Span, error_chain, parse_yaml, resolve_relative,
-};
-use crate::jwks::{self, KeySet, MAX_DOCUMENT_BYTES};
+use crate::diag::{Diagnostic, Diagnostics, Severity, Span, parse_yaml, resolve_relative};
+use crate::jwks::{self, Fetcher, JwksError, JwksSource, discovery_url};
 use crate::policy::{self, Policy};
 
 /// Exit code: no finding.
@@ -550,9 +548,7 @@ async fn check_issuers(linted: &LintedConfig, timeout: Duration) -> Vec<Diagnost
         .enumerate()
     {
         let key = format!("realms[{i}].issuer");
-        if let Err(problem) =
-            check_issuer(&client, &realm.issuer, realm.jwks_uri.as_deref(), timeout).await
-        {
+        if let Err(problem) = check_issuer(&client, realm, timeout).await {
             let d = diags.error(span.clone(), &key, problem.message);
             if let Some(h) = problem.hint {
                 d.hint(h);
@@ -576,87 +572,49 @@ impl Problem {
     }
 }
 
+/// One realm's discovery and keys, fetched by the very code `serve` uses ([`Fetcher`]): the
+/// same exact issuer comparison, and no discovery when the realm names its `jwks_uri`.
 async fn check_issuer(
     client: &reqwest::Client,
-    issuer: &str,
-    jwks_uri: Option<&str>,
+    realm: &config::RealmConfig,
     timeout: Duration,
 ) -> Result<(), Problem> {
-    #[derive(Deserialize)]
-    struct Discovery {
-        issuer: Option<String>,
-        jwks_uri: Option<String>,
-    }
-    let url = format!("{issuer}/.well-known/openid-configuration");
-    let body = fetch(client, &url, timeout).await.map_err(|m| {
-        Problem::new(
-            format!("issuer unreachable: {m}"),
-            "Keycloak serves discovery at <issuer>/.well-known/openid-configuration; check the host, the realm name, the /auth prefix (Keycloak before 17 has it) and jwks.ca_bundle",
-        )
-    })?;
-    let discovery: Discovery = serde_json::from_slice(&body).map_err(|e| {
-        Problem::new(
-            format!("{url} is not an OpenID discovery document: {e}"),
-            "the issuer URL must be the realm's URL, e.g. https://HOST/realms/REALM",
-        )
-    })?;
-    match discovery.issuer.as_deref() {
-        Some(found) if found.trim_end_matches('/') == issuer => {}
-        found => {
-            return Err(Problem::new(
-                format!(
-                    "discovery at {url} names issuer '{}', not '{issuer}': tokens would be rejected",
-                    found.unwrap_or("(none)")
-                ),
-                "set issuer to exactly the value Keycloak puts in `iss` (its discovery's `issuer`)",
-            ));
-        }
-    }
-    let Some(keys_url) = jwks_uri.map(str::to_string).or(discovery.jwks_uri) else {
-        return Err(Problem::new(
-            format!("discovery at {url} has no jwks_uri"),
-            "set jwks_uri in the realm",
-        ));
+    let fetcher = Fetcher::new(client, timeout);
+    let source = JwksSource {
+        issuer: realm.issuer.clone(),
+        jwks_uri: realm.jwks_uri.clone(),
     };
-    let keys = fetch(client, &keys_url, timeout).await.map_err(|m| {
-        Problem::new(
-            format!("keys unreachable: {m}"),
-            "check jwks_uri (or the issuer's discovery) and jwks.ca_bundle",
-        )
+    let uri = fetcher.jwks_uri(&source).await.map_err(|e| match e {
+        JwksError::Fetch { .. } => Problem::new(
+            format!("issuer unreachable: {e}"),
+            "Keycloak serves discovery at <issuer>/.well-known/openid-configuration; check the host, the realm name, the /auth prefix (Keycloak before 17 has it) and jwks.ca_bundle",
+        ),
+        JwksError::IssuerMismatch { url, found, expected } => Problem::new(
+            format!(
+                "discovery at {url} names issuer '{found}', not '{expected}': tokens would be rejected"
+            ),
+            "set issuer to exactly the value Keycloak puts in `iss` (its discovery's `issuer`)",
+        ),
+        other => Problem::new(
+            format!(
+                "{} is not an OpenID discovery document: {other}",
+                discovery_url(&realm.issuer)
+            ),
+            "the issuer URL must be the realm's URL, e.g. https://HOST/realms/REALM",
+        ),
     })?;
-    match KeySet::from_jwks(&keys, tokio::time::Instant::now()) {
-        // from_jwks refuses a document without a usable key (NoSigningKeys).
+    match fetcher.key_set(&uri, tokio::time::Instant::now()).await {
         Ok(_) => Ok(()),
+        Err(e @ JwksError::Fetch { .. }) => Err(Problem::new(
+            format!("keys unreachable: {e}"),
+            "check jwks_uri (or the issuer's discovery) and jwks.ca_bundle",
+        )),
+        // from_jwks refuses a document without a usable key (NoSigningKeys).
         Err(e) => Err(Problem::new(
-            format!("{keys_url} is not a usable JWKS: {e}"),
+            format!("{uri} is not a usable JWKS: {e}"),
             "jwks_uri must point at the realm's certs endpoint",
         )),
     }
-}
-
-/// GETs `url` with a timeout and a size bound; the error is a one-line description.
-async fn fetch(client: &reqwest::Client, url: &str, timeout: Duration) -> Result<Vec<u8>, String> {
-    let mut response = client
-        .get(url)
-        .timeout(timeout)
-        .send()
-        .await
-        .map_err(|e| format!("GET {url}: {}", error_chain(&e)))?;
-    if !response.status().is_success() {
-        return Err(format!("GET {url}: HTTP {}", response.status()));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| format!("GET {url}: {}", error_chain(&e)))?
-    {
-        if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
-            return Err(format!("GET {url}: larger than {MAX_DOCUMENT_BYTES} bytes"));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 #[cfg(test)]

@@ -368,6 +368,39 @@ async fn online_reports_an_issuer_whose_discovery_names_another_issuer() {
     keycloak.stop().await;
 }
 
+#[tokio::test]
+async fn online_fetches_as_serve_does_exact_issuer_and_no_discovery_with_a_jwks_uri() {
+    let key = SigningKey::generate("k1").unwrap();
+    let keycloak = Keycloak::start(&[&key]).await;
+    let s = Scratch::new();
+    // Discovery names the issuer with a trailing '/': serve compares exactly and would refuse
+    // the realm's keys, so lint must report it (it used to trim the '/').
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let issuer = format!("http://{addr}/realms/camunda");
+    let slashed = Keycloak::serve(listener, format!("{issuer}/"), &[&key]);
+    let found = lint::lint_files(&[config_for(&s, &issuer)], &online(2000))
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(found[0].message.contains("names issuer"), "{}", found[0]);
+    slashed.stop().await;
+
+    // An explicit jwks_uri: serve never asks the issuer for discovery, so lint does not either
+    // (the issuer's host is down here; its keys are served elsewhere).
+    let dead = format!("http://{addr}/realms/camunda");
+    let config = s.write(
+        "with-jwks-uri.yaml",
+        &format!(
+            "realms:\n  - name: camunda\n    issuer: {dead}\n    jwks_uri: {}/protocol/openid-connect/certs\n    audiences: [zeebe-api]\n    hosts: ['*']\n    policy: default.yaml\n",
+            keycloak.issuer
+        ),
+    );
+    let found = lint::lint_files(&[config], &online(2000)).await.unwrap();
+    assert!(found.is_empty(), "{found:#?}");
+    keycloak.stop().await;
+}
+
 // ---- no panic on any input ----
 
 fn lint_text(text: &str) {

@@ -1,0 +1,106 @@
+//! Fetching a realm's keys: the one OIDC discovery and the one size-bounded GET, used by
+//! `serve` (the key cache) and `lint --online` alike, so the two can never disagree on what a
+//! realm's issuer serves. The discovery's `issuer` must equal the realm's issuer exactly (it
+//! is what Keycloak puts in `iss`), and an explicit `jwks_uri` skips discovery.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use super::{JwksError, JwksSource, KeySet, MAX_DOCUMENT_BYTES};
+use crate::diag::error_chain;
+
+/// GETs a realm's documents with a timeout and a size bound.
+pub struct Fetcher<'a> {
+    client: &'a reqwest::Client,
+    timeout: Duration,
+}
+
+impl<'a> Fetcher<'a> {
+    /// A fetcher whose every request may take `timeout`.
+    pub fn new(client: &'a reqwest::Client, timeout: Duration) -> Fetcher<'a> {
+        Fetcher { client, timeout }
+    }
+
+    /// The realm's JWKS URL: the explicit one, else `jwks_uri` of the issuer's discovery
+    /// document (`<issuer>/.well-known/openid-configuration`, both Keycloak issuer forms).
+    pub async fn jwks_uri(&self, source: &JwksSource) -> Result<Arc<str>, JwksError> {
+        if let Some(uri) = &source.jwks_uri {
+            return Ok(uri.clone());
+        }
+        #[derive(Deserialize)]
+        struct Discovery {
+            issuer: String,
+            jwks_uri: String,
+        }
+        let url = discovery_url(&source.issuer);
+        let body = self.get(&url).await?;
+        let doc: Discovery = serde_json::from_slice(&body)
+            .map_err(|e| JwksError::InvalidDocument(format!("{url}: {e}")))?;
+        if doc.issuer != *source.issuer {
+            return Err(JwksError::IssuerMismatch {
+                url,
+                found: doc.issuer,
+                expected: source.issuer.to_string(),
+            });
+        }
+        Ok(doc.jwks_uri.into())
+    }
+
+    /// The keys at `uri`, stamped `fetched_at`.
+    pub async fn key_set(&self, uri: &str, fetched_at: Instant) -> Result<KeySet, JwksError> {
+        let body = self.get(uri).await?;
+        KeySet::from_jwks(&body, fetched_at)
+    }
+
+    /// GETs `url`: a success status and at most [`MAX_DOCUMENT_BYTES`] within the timeout.
+    pub async fn get(&self, url: &str) -> Result<Vec<u8>, JwksError> {
+        let fail = |reason: String| JwksError::Fetch {
+            url: url.to_string(),
+            reason,
+        };
+        let mut resp = self
+            .client
+            .get(url)
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| fail(error_chain(&e)))?;
+        if !resp.status().is_success() {
+            return Err(fail(format!("HTTP {}", resp.status())));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| fail(error_chain(&e)))? {
+            if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+                return Err(fail(format!(
+                    "document larger than {MAX_DOCUMENT_BYTES} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+/// Where an issuer's discovery document is.
+pub fn discovery_url(issuer: &str) -> String {
+    format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    )
+}
+
+/// Builds the HTTP client for JWKS fetches, trusting `ca_bundle` (PEM) in addition to the
+/// system roots when given.
+pub fn http_client(ca_bundle: Option<&[u8]>) -> Result<reqwest::Client, reqwest::Error> {
+    let mut builder =
+        reqwest::Client::builder().user_agent(concat!("zeebe-authz/", env!("CARGO_PKG_VERSION")));
+    if let Some(pem) = ca_bundle {
+        for cert in reqwest::Certificate::from_pem_bundle(pem)? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build()
+}
