@@ -7,5 +7,6 @@ mod conditions;
 mod dev;
 mod fuzz_corpus;
 mod istio;
+mod layout;
 mod lint;
 mod util;
