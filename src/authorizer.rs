@@ -18,6 +18,7 @@ use crate::outcome::{Deny, Outcome, PathLabel};
 use crate::policy::{PathRule, RpcDeny};
 use crate::realm::{Realm, Realms};
 use crate::request::RequestView;
+use crate::text::{Keep, clip};
 use crate::token::bearer::{bearer_token, check_jwt_shape};
 use crate::token::cache::TokenCache;
 use crate::token::verify::{parse_header, unverified_issuer, verify};
@@ -294,17 +295,9 @@ fn shown_kid(kid: Option<&str>) -> String {
     kid.map_or_else(|| "(no kid)".to_string(), |k| format!("'{}'", printable(k)))
 }
 
-/// Clips untrusted text for messages and logs: at most 64 printable ASCII characters.
+/// Untrusted text (path, host, kid) for messages and bare log fields.
 fn printable(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .filter(|c| c.is_ascii_graphic())
-        .take(64)
-        .collect();
-    if s.len() > out.len() {
-        out.push('…');
-    }
-    out
+    clip(s, 64, Keep::Graphic)
 }
 
 /// One line per deny: what an operator (or a developer whose worker is refused) needs to know,

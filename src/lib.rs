@@ -20,6 +20,7 @@
 //! - [`policy`]: pure policy model, compile and evaluation (permission → rpcs).
 //! - [`outcome`]: every way a Check ends, with its gRPC status and reason label.
 //! - [`decision`]: allow (principal) or deny (outcome), and the identity header names.
+//! - [`text`]: the one rule for clipping untrusted text in messages and logs.
 //!
 //! Around the path:
 //! - [`config`]: the YAML config, compiled with every error located ([`diag`]).
@@ -56,4 +57,5 @@ pub mod proto;
 pub mod realm;
 pub mod request;
 pub mod server;
+pub mod text;
 pub mod token;

@@ -9,6 +9,7 @@
 
 use crate::body::FieldPath;
 use crate::catalog::{FieldKind, MESSAGES, Rpc};
+use crate::text::{Keep, clip};
 
 /// The default tenant's id; an empty tenant id in a request means this tenant.
 pub const DEFAULT_TENANT: &str = "<default>";
@@ -256,7 +257,7 @@ impl Conditions {
                     };
                     return Err(format!(
                         "tenant '{}' not allowed ({which}: {})",
-                        clip(t),
+                        clip(t, 64, Keep::Text),
                         display_list(allowed.iter().map(|a| &**a))
                     ));
                 }
@@ -269,7 +270,7 @@ impl Conditions {
                 return Err(format!(
                     "{} '{}' not allowed (allowed: {})",
                     kind.noun(),
-                    clip(value),
+                    clip(value, 64, Keep::Text),
                     display_list(patterns.iter().map(Pattern::as_str))
                 ));
             }
@@ -285,15 +286,6 @@ fn display_list<'a>(items: impl Iterator<Item = &'a str>) -> String {
     } else {
         v.join(", ")
     }
-}
-
-/// Untrusted request values in messages: at most 64 printable characters.
-fn clip(s: &str) -> String {
-    let mut out: String = s.chars().filter(|c| !c.is_control()).take(64).collect();
-    if s.chars().count() > 64 {
-        out.push('…');
-    }
-    out
 }
 
 #[cfg(test)]

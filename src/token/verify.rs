@@ -19,6 +19,7 @@ use super::claims::ClaimPath;
 use crate::jwks::VerifyKey;
 use crate::outcome::{Deny, Outcome};
 use crate::policy::Policy;
+use crate::text::{Keep, clip};
 
 /// What a realm requires of its tokens.
 #[derive(Debug, Clone)]
@@ -73,12 +74,7 @@ pub fn parse_header(token: &str) -> Result<JwtHeader, Deny> {
                 .collect(),
             other => vec![other.to_string()],
         };
-        let shown: String = named
-            .join(", ")
-            .chars()
-            .filter(|c| c.is_ascii_graphic() || *c == ' ')
-            .take(64)
-            .collect();
+        let shown = clip(&named.join(", "), 64, Keep::Text);
         return Err(Deny::new(
             Outcome::CriticalHeader,
             format!("token header marks extensions critical (crit: {shown}); none is supported"),
@@ -101,11 +97,7 @@ pub fn parse_header(token: &str) -> Result<JwtHeader, Deny> {
         "ES384" => Algorithm::ES384,
         "EdDSA" => Algorithm::EdDSA,
         other => {
-            let shown: String = other
-                .chars()
-                .take(16)
-                .filter(|c| c.is_ascii_graphic())
-                .collect();
+            let shown = clip(other, 16, Keep::Graphic);
             return Err(Deny::new(
                 Outcome::UnsupportedAlgorithm,
                 format!("token algorithm '{shown}' is not accepted"),
