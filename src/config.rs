@@ -511,6 +511,19 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     })
 }
 
+/// A duration command-line argument (`500ms`, `5s`, `1m`; zero allowed): clap's value parser.
+pub fn duration_arg(s: &str) -> Result<Duration, String> {
+    parse_duration(s).ok_or_else(|| format!("'{s}' is not a duration such as 500ms, 5s or 1m"))
+}
+
+/// A duration command-line argument that must not be zero (timeouts): clap's value parser.
+pub fn positive_duration_arg(s: &str) -> Result<Duration, String> {
+    match duration_arg(s)? {
+        d if d.is_zero() => Err(format!("'{s}' is zero; a timeout must be longer")),
+        d => Ok(d),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

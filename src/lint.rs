@@ -79,14 +79,8 @@ pub struct LintArgs {
     #[arg(long)]
     pub online: bool,
     /// Per-request timeout for `--online`.
-    #[arg(long, default_value = "5s", value_parser = parse_timeout, requires = "online")]
+    #[arg(long, default_value = "5s", value_parser = config::positive_duration_arg, requires = "online")]
     pub timeout: Duration,
-}
-
-fn parse_timeout(s: &str) -> Result<Duration, String> {
-    config::parse_duration(s)
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("'{s}' is not a duration such as 500ms or 5s"))
 }
 
 /// What to check.

@@ -37,7 +37,7 @@ use self::load::{Bound, Pacing, Transport, run_phase};
 use self::mix::{BodyFields, Minter, RpcMix, TokenMix, corrupt_signature, prepare};
 use self::report::{Latency, LoadReport, decisions_by_name, messages_by_name};
 use self::target::{Direct, InProcess, OursOptions, ServerKind};
-use crate::config::{EXIT_CONFIG, parse_duration};
+use crate::config::EXIT_CONFIG;
 use crate::diag::{Diagnostics, InvalidConfig};
 use crate::issuer::SigningKey;
 use crate::policy::Policy;
@@ -141,13 +141,13 @@ pub struct LoadArgs {
     #[arg(long, requires = "rate")]
     pub precise: bool,
     /// How long to measure (`5s`, `500ms`); default 5s unless --requests is given.
-    #[arg(long, value_parser = duration_arg)]
+    #[arg(long, value_parser = crate::config::duration_arg)]
     pub duration: Option<Duration>,
     /// How many requests to measure (for distinct:N, default N).
     #[arg(long)]
     pub requests: Option<u64>,
     /// Warm-up before measuring; default 1s for hot tokens, none for other mixes.
-    #[arg(long, value_parser = duration_arg)]
+    #[arg(long, value_parser = crate::config::duration_arg)]
     pub warmup: Option<Duration>,
     /// HTTP/2 connections the requests are spread over.
     #[arg(long, default_value_t = 2)]
@@ -166,7 +166,7 @@ pub struct LoadArgs {
     #[arg(long, value_delimiter = ',')]
     pub token_tenants: Vec<String>,
     /// Per-request timeout.
-    #[arg(long, value_parser = duration_arg, default_value = "10s")]
+    #[arg(long, value_parser = crate::config::duration_arg, default_value = "10s")]
     pub timeout: Duration,
     /// Print the report as JSON.
     #[arg(long)]
@@ -188,7 +188,7 @@ pub struct AllowAllArgs {
 #[derive(Debug, clap::Args)]
 pub struct CryptoArgs {
     /// How long RS256 is measured on one core and then on every core (others: half of it).
-    #[arg(long, value_parser = duration_arg, default_value = "2s")]
+    #[arg(long, value_parser = crate::config::duration_arg, default_value = "2s")]
     pub duration: Duration,
     /// Print the report as JSON.
     #[arg(long)]
@@ -204,10 +204,6 @@ pub struct MemoryArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-fn duration_arg(s: &str) -> Result<Duration, String> {
-    parse_duration(s).ok_or_else(|| format!("'{s}' is not a duration like 500ms, 5s or 1m"))
 }
 
 thread_local! {

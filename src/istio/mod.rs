@@ -149,7 +149,7 @@ pub struct IstioOptions {
     /// How long Envoy waits for a Check before answering UNAVAILABLE. Keep it above the
     /// config's `jwks.refetch_cooldown + jwks.fetch_timeout` (1 s + 1 s by default), so a Check
     /// waiting for a key Keycloak just rotated in is answered, not cut off.
-    #[arg(long, default_value = "2s", value_parser = parse_timeout)]
+    #[arg(long, default_value = "2s", value_parser = config::positive_duration_arg)]
     pub check_timeout: Duration,
     /// Send every call on the gateway port to the authorizer (CUSTOM), not only those Istio
     /// cannot decide natively; Istio then only requires a valid token of the realm.
@@ -190,13 +190,6 @@ pub fn parse_labels(s: &str) -> Result<Labels, String> {
         return Err("at least one key=value label is needed".into());
     }
     Ok(labels)
-}
-
-fn parse_timeout(s: &str) -> Result<Duration, String> {
-    match config::parse_duration(s) {
-        Some(d) if d >= Duration::from_millis(1) => Ok(d),
-        _ => Err(format!("'{s}' is not a duration such as 500ms or 2s")),
-    }
 }
 
 /// A protobuf JSON duration (`1s`, `0.5s`), as Istio's mesh config expects.
