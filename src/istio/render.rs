@@ -1,0 +1,482 @@
+//! Rendering the manifests of one mode: the mesh extension provider, RequestAuthentications,
+//! AuthorizationPolicies, and the ambient waypoint (the authorizer's own objects are in
+//! [`super::authorizer`]).
+
+use super::*;
+
+pub(super) struct Generator<'a> {
+    pub(super) mode: Mode,
+    pub(super) options: &'a IstioOptions,
+    pub(super) plan: &'a Plan,
+    pub(super) source: &'a Path,
+}
+
+impl Generator<'_> {
+    pub(super) fn files(
+        &self,
+        config_map: &BTreeMap<String, String>,
+    ) -> Result<Vec<GeneratedFile>, IstioError> {
+        let dir = Path::new(self.mode.dir());
+        let mut files = vec![
+            (
+                "mesh-config.yaml",
+                "istiod Helm values: the ext_authz extension provider (merge into your istiod values).",
+                vec![yaml_doc(&self.mesh_values())?],
+            ),
+            (
+                "authorizer.yaml",
+                "The authorizer: ServiceAccount, ConfigMap (config and policies), Service, Deployment.",
+                self.authorizer(config_map)?,
+            ),
+            (
+                "request-authentication.yaml",
+                "JWT authentication of the gateway's callers, one RequestAuthentication per realm.",
+                self.request_authentications()?,
+            ),
+            (
+                "authorization-policy.yaml",
+                "Authorization of gateway calls: require a token, native ALLOW rules, CUSTOM (the authorizer).",
+                self.authorization_policies()?,
+            ),
+        ];
+        if self.mode == Mode::Ambient {
+            files.push((
+                "waypoint.yaml",
+                "The waypoint that enforces L7 policy for the gateway Service in ambient mode.",
+                vec![yaml_doc(&self.waypoint())?],
+            ));
+            files.push((
+                "gateway-service-patch.yaml",
+                "Routes the gateway Service (ingress traffic too) through the waypoint. Apply with:\n#   kubectl -n NAMESPACE patch service GATEWAY_SERVICE --patch-file gateway-service-patch.yaml",
+                vec![yaml_doc(&self.use_waypoint_patch())?],
+            ));
+        }
+        let mut resources = vec![
+            "authorizer.yaml".to_string(),
+            "request-authentication.yaml".into(),
+            "authorization-policy.yaml".into(),
+        ];
+        if self.mode == Mode::Ambient {
+            resources.insert(0, "waypoint.yaml".into());
+        }
+        files.push((
+            "kustomization.yaml",
+            "kubectl apply -k on this folder applies every object (not mesh-config.yaml, not patches).",
+            vec![yaml_doc(&Kustomization {
+                api_version: "kustomize.config.k8s.io/v1beta1",
+                kind: "Kustomization",
+                resources,
+            })?],
+        ));
+        Ok(files
+            .into_iter()
+            .map(|(name, what, docs)| GeneratedFile {
+                path: dir.join(name),
+                contents: self.file_text(what, &docs),
+            })
+            .collect())
+    }
+
+    pub(super) fn file_text(&self, what: &str, docs: &[String]) -> String {
+        let mut out = format!(
+            "{GENERATED_MARKER} from {} (mode {}). Do not edit:\n# change the config or policy and regenerate (see istio/README.md).\n# {what}\n",
+            display_path(self.source),
+            self.mode.dir(),
+        );
+        for (i, doc) in docs.iter().enumerate() {
+            if i > 0 {
+                out.push_str("---\n");
+            }
+            out.push_str(doc);
+        }
+        out
+    }
+
+    pub(super) fn meta(&self, name: &str) -> ObjectMeta {
+        ObjectMeta {
+            name: name.to_string(),
+            namespace: Some(self.options.namespace.clone()),
+            labels: Labels::from([(PART_OF_LABEL.to_string(), NAME.to_string())]),
+        }
+    }
+
+    pub(super) fn app_labels() -> Labels {
+        Labels::from([(NAME_LABEL.to_string(), NAME.to_string())])
+    }
+
+    pub(super) fn selector(&self) -> Option<WorkloadSelector> {
+        (self.mode == Mode::Sidecar).then(|| WorkloadSelector {
+            match_labels: self.options.gateway_selector.clone(),
+        })
+    }
+
+    fn target_refs(&self) -> Vec<TargetRef> {
+        if self.mode == Mode::Ambient {
+            vec![TargetRef {
+                group: String::new(),
+                kind: "Service".into(),
+                name: self.options.gateway_service.clone(),
+            }]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn mesh_values(&self) -> MeshValues {
+        MeshValues {
+            mesh_config: MeshConfig {
+                extension_providers: vec![ExtensionProvider {
+                    name: NAME.into(),
+                    envoy_ext_authz_grpc: EnvoyExtAuthzGrpc {
+                        service: format!("{NAME}.{}.svc.cluster.local", self.options.namespace),
+                        port: GRPC_PORT,
+                        timeout: proto_duration(self.options.check_timeout),
+                        fail_open: false,
+                        status_on_error: "503".into(),
+                        include_request_body_in_check: self.plan.needs_body.then_some(
+                            BodyInCheck {
+                                max_request_bytes: MAX_REQUEST_BYTES,
+                                allow_partial_message: true,
+                                pack_as_bytes: true,
+                            },
+                        ),
+                    },
+                }],
+            },
+        }
+    }
+
+    fn request_authentications(&self) -> Result<Vec<String>, IstioError> {
+        // Realms sharing an issuer share one rule (Istio keeps one provider per issuer).
+        let mut rules: Vec<(String, JwtRule)> = Vec::new();
+        for realm in &self.plan.realms {
+            if let Some((_, rule)) = rules.iter_mut().find(|(_, r)| r.issuer == realm.issuer) {
+                for a in &realm.audiences {
+                    if !rule.audiences.contains(a) {
+                        rule.audiences.push(a.clone());
+                    }
+                }
+                continue;
+            }
+            rules.push((
+                realm.name.clone(),
+                JwtRule {
+                    issuer: realm.issuer.clone(),
+                    jwks_uri: realm.jwks_uri.clone(),
+                    audiences: realm.audiences.clone(),
+                    forward_original_token: true,
+                },
+            ));
+        }
+        let mut used = BTreeSet::new();
+        rules
+            .into_iter()
+            .enumerate()
+            .map(|(i, (realm, rule))| {
+                let mut name = object_name(NAME, &realm);
+                if !used.insert(name.clone()) {
+                    name = format!("{NAME}-realm-{i}");
+                    used.insert(name.clone());
+                }
+                yaml_doc(&Object {
+                    api_version: AUTHZ_POLICY_API,
+                    kind: "RequestAuthentication",
+                    metadata: self.meta(&name),
+                    body: Spec {
+                        spec: RequestAuthenticationSpec {
+                            selector: self.selector(),
+                            target_refs: self.target_refs(),
+                            jwt_rules: vec![rule],
+                        },
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// The gateway port and the realm's hosts, the part every rule of the realm shares.
+    fn realm_operation(&self, realm: &RealmPlan) -> Operation {
+        let mut op = Operation {
+            ports: vec![self.options.gateway_port.to_string()],
+            ..Operation::default()
+        };
+        match &realm.hosts {
+            HostMatch::Any => {}
+            HostMatch::Only(h) => op.hosts = h.clone(),
+            HostMatch::AllBut(h) => op.not_hosts = h.clone(),
+        }
+        op
+    }
+
+    fn principal_of(realm: &RealmPlan) -> Vec<From> {
+        vec![From {
+            source: Source {
+                request_principals: vec![realm.principal()],
+                ..Source::default()
+            },
+        }]
+    }
+
+    fn policy(
+        &self,
+        name: &str,
+        action: &'static str,
+        rules: Vec<Rule>,
+    ) -> Result<String, IstioError> {
+        self.policy_on(name, action, rules, self.selector(), self.target_refs())
+    }
+
+    fn policy_on(
+        &self,
+        name: &str,
+        action: &'static str,
+        rules: Vec<Rule>,
+        selector: Option<WorkloadSelector>,
+        target_refs: Vec<TargetRef>,
+    ) -> Result<String, IstioError> {
+        yaml_doc(&Object {
+            api_version: AUTHZ_POLICY_API,
+            kind: "AuthorizationPolicy",
+            metadata: self.meta(name),
+            body: Spec {
+                spec: AuthorizationPolicySpec {
+                    selector,
+                    target_refs,
+                    action,
+                    provider: (action == "CUSTOM").then(|| Provider { name: NAME.into() }),
+                    rules,
+                },
+            },
+        })
+    }
+
+    fn authorization_policies(&self) -> Result<Vec<String>, IstioError> {
+        let paths = |rpcs: RpcSet| rpcs.iter().map(rpc_path).collect::<Vec<_>>();
+        let mut deny = Vec::new();
+        let mut allow = Vec::new();
+        let mut custom = Vec::new();
+        for realm in &self.plan.realms {
+            let base = self.realm_operation(realm);
+            deny.push(Rule {
+                from: vec![From {
+                    source: Source {
+                        not_request_principals: vec![realm.principal()],
+                        ..Source::default()
+                    },
+                }],
+                to: vec![To {
+                    operation: base.clone(),
+                }],
+                when: Vec::new(),
+            });
+
+            if realm.authorizer_decides_all {
+                // The authorizer decides every call; Istio only requires the realm's token.
+                custom.push(Rule {
+                    to: vec![To {
+                        operation: base.clone(),
+                    }],
+                    ..Rule::default()
+                });
+                allow.push(Rule {
+                    from: Self::principal_of(realm),
+                    to: vec![To {
+                        operation: base.clone(),
+                    }],
+                    when: Vec::new(),
+                });
+                continue;
+            }
+
+            if !realm.authorizer_rpcs.is_empty() {
+                custom.push(Rule {
+                    to: vec![To {
+                        operation: Operation {
+                            paths: paths(realm.authorizer_rpcs),
+                            ..base.clone()
+                        },
+                    }],
+                    ..Rule::default()
+                });
+                // The authorizer allowed these already; Istio needs an ALLOW that matches.
+                allow.push(Rule {
+                    from: Self::principal_of(realm),
+                    to: vec![To {
+                        operation: Operation {
+                            paths: paths(realm.authorizer_rpcs),
+                            ..base.clone()
+                        },
+                    }],
+                    when: Vec::new(),
+                });
+            }
+            let permission_rule = |permission: &str, rpcs: RpcSet| Rule {
+                from: Self::principal_of(realm),
+                to: vec![To {
+                    operation: Operation {
+                        methods: vec!["POST".into()],
+                        paths: paths(rpcs),
+                        ..base.clone()
+                    },
+                }],
+                when: vec![Condition {
+                    key: realm.claim_key.clone(),
+                    values: vec![permission.to_string()],
+                }],
+            };
+            for grant in &realm.native_grants {
+                allow.push(permission_rule(&grant.permission, grant.rpcs));
+            }
+            for rpc in realm.rpc_named.iter() {
+                allow.push(permission_rule(rpc.name(), RpcSet::EMPTY.with(rpc)));
+            }
+            if realm.unknown_rpcs_authenticated {
+                allow.push(Rule {
+                    from: Self::principal_of(realm),
+                    to: vec![To {
+                        operation: Operation {
+                            paths: vec![gateway_paths_pattern()],
+                            not_paths: Rpc::all().map(rpc_path).collect(),
+                            ..base.clone()
+                        },
+                    }],
+                    when: Vec::new(),
+                });
+            }
+            if realm.other_paths_authenticated {
+                allow.push(Rule {
+                    from: Self::principal_of(realm),
+                    to: vec![To {
+                        operation: Operation {
+                            not_paths: vec![gateway_paths_pattern()],
+                            ..base.clone()
+                        },
+                    }],
+                    when: Vec::new(),
+                });
+            }
+        }
+        // The policies guard the gRPC port; the gateway's other ports (management, REST) keep
+        // working as before, since an ALLOW policy on a workload denies whatever it does not
+        // match.
+        allow.push(Rule {
+            to: vec![To {
+                operation: Operation {
+                    not_ports: vec![self.options.gateway_port.to_string()],
+                    ..Operation::default()
+                },
+            }],
+            ..Rule::default()
+        });
+
+        let mut docs = vec![
+            self.policy(&format!("{NAME}-require-jwt"), "DENY", deny)?,
+            self.policy(&format!("{NAME}-allow"), "ALLOW", allow)?,
+        ];
+        if !custom.is_empty() {
+            docs.push(self.policy(&format!("{NAME}-custom"), "CUSTOM", custom)?);
+        }
+        if self.mode == Mode::Ambient {
+            docs.push(self.via_waypoint_only()?);
+        }
+        Ok(docs)
+    }
+
+    /// Ambient mode: the waypoint enforces the policies above only for traffic sent to the
+    /// gateway Service. A client reaching a gateway pod directly (its pod IP) would skip it, so
+    /// ztunnel (an L4 policy selecting the pods) admits the gRPC port only from the waypoint.
+    fn via_waypoint_only(&self) -> Result<String, IstioError> {
+        let port = self.options.gateway_port.to_string();
+        let rules = vec![
+            Rule {
+                from: vec![From {
+                    source: Source {
+                        // The waypoint runs as a service account named after it.
+                        principals: vec![format!(
+                            "cluster.local/ns/{}/sa/{}",
+                            self.options.namespace, self.options.waypoint
+                        )],
+                        ..Source::default()
+                    },
+                }],
+                to: vec![To {
+                    operation: Operation {
+                        ports: vec![port.clone()],
+                        ..Operation::default()
+                    },
+                }],
+                when: Vec::new(),
+            },
+            Rule {
+                to: vec![To {
+                    operation: Operation {
+                        not_ports: vec![port],
+                        ..Operation::default()
+                    },
+                }],
+                ..Rule::default()
+            },
+        ];
+        self.policy_on(
+            &format!("{NAME}-via-waypoint"),
+            "ALLOW",
+            rules,
+            Some(WorkloadSelector {
+                match_labels: self.options.gateway_selector.clone(),
+            }),
+            Vec::new(),
+        )
+    }
+
+    fn waypoint(&self) -> Object<Spec<GatewaySpec>> {
+        let mut metadata = self.meta(&self.options.waypoint);
+        metadata
+            .labels
+            .insert("istio.io/waypoint-for".into(), "service".into());
+        Object {
+            api_version: "gateway.networking.k8s.io/v1",
+            kind: "Gateway",
+            metadata,
+            body: Spec {
+                spec: GatewaySpec {
+                    gateway_class_name: "istio-waypoint".into(),
+                    listeners: vec![Listener {
+                        name: "mesh".into(),
+                        port: 15008,
+                        protocol: "HBONE".into(),
+                    }],
+                },
+            },
+        }
+    }
+
+    fn use_waypoint_patch(&self) -> UseWaypointPatch {
+        UseWaypointPatch {
+            metadata: PatchMeta {
+                labels: Labels::from([
+                    (
+                        "istio.io/use-waypoint".to_string(),
+                        self.options.waypoint.clone(),
+                    ),
+                    // Without it, traffic from an Istio ingress gateway skips the waypoint
+                    // (and with it every L7 policy).
+                    (
+                        "istio.io/ingress-use-waypoint".to_string(),
+                        "true".to_string(),
+                    ),
+                ]),
+            },
+        }
+    }
+}
+
+/// A strategic-merge patch adding the `istio.io/use-waypoint` label to the gateway Service.
+#[derive(Debug, Serialize)]
+struct UseWaypointPatch {
+    metadata: PatchMeta,
+}
+
+#[derive(Debug, Serialize)]
+struct PatchMeta {
+    labels: Labels,
+}
