@@ -699,7 +699,7 @@ fn exercise_policy(p: &Policy) {
     let grants = p.grants_for(p.grants().iter().map(|g| &*g.permission));
     assert!(p.granted_somewhere().is_superset(grants.rpcs));
     for rpc in Rpc::all() {
-        let _ = p.decide(&grants, &[], rpc, &RequestBody::default());
+        let _ = p.authorize(&grants, &[], rpc, &RequestBody::default());
         let _ = p.granting_permissions(rpc);
     }
     let _ = p.needs_body();

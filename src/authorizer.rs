@@ -78,7 +78,11 @@ impl Authorizer {
     /// a reason. A Check that must wait for keys gives up at `deadline` (the caller's
     /// `grpc-timeout` less a margin); without one it waits at most one fetch:
     /// `refetch_cooldown + fetch_timeout`.
-    pub async fn decide(&self, view: &RequestView<'_>, deadline: Option<Instant>) -> Decision {
+    pub(crate) async fn decide(
+        &self,
+        view: &RequestView<'_>,
+        deadline: Option<Instant>,
+    ) -> Decision {
         let target = parse_path(view.path);
         let label = match target {
             PathTarget::Rpc(rpc) => PathLabel::Rpc(rpc),
@@ -116,7 +120,7 @@ impl Authorizer {
         let rule = match target {
             PathTarget::Rpc(rpc) => realm
                 .policy
-                .decide(&principal.grants, &principal.tenants, rpc, &view.body)
+                .authorize(&principal.grants, &principal.tenants, rpc, &view.body)
                 .map_err(|e| match e {
                     RpcDeny::MissingPermission { rpc, granting } if granting.is_empty() => {
                         Deny::new(

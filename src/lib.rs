@@ -8,10 +8,10 @@
 //! - [`envoy`]: the Envoy boundary, the only module with Envoy's types and tonic: reads a
 //!   `CheckRequest` ([`envoy::request`]), answers within its `grpc-timeout`
 //!   ([`envoy::service`]), builds the one `CheckResponse` ([`envoy::response`]).
-//! - [`request`]: the borrowed view of the request a decision reads (host, path, token, body).
+//! - `request`: the borrowed view of the request a decision reads (host, path, token, body).
 //! - [`authorizer`]: the decision pipeline tying the modules below together.
 //! - [`catalog`]: the rpcs of `gateway_protocol.Gateway`, generated from `proto/`; path parsing.
-//! - [`host`]: the one normalization of `:authority` (case, port, trailing dot).
+//! - `host`: the one normalization of `:authority` (case, port, trailing dot).
 //! - [`realm`]: which realm (issuer, audiences, policy, keys) protects the request's host.
 //! - [`token`]: bearer extraction, JWT verification, the verified-token cache, claim paths.
 //! - [`jwks`]: the realm's keys: discovery, one rate-limited fetch schedule, waiting for a
@@ -20,11 +20,11 @@
 //! - [`policy`]: pure policy model, compile and evaluation (permission → rpcs).
 //! - [`outcome`]: every way a Check ends, with its gRPC status and reason label.
 //! - [`decision`]: allow (principal) or deny (outcome), and the identity header names.
-//! - [`text`]: the one rule for clipping untrusted text in messages and logs.
+//! - `text`: the one rule for clipping untrusted text in messages and logs.
 //!
 //! Around the path:
 //! - [`config`]: the YAML config, compiled with every error located ([`diag`]).
-//! - [`admin`]: `/healthz`, `/readyz`, `/metrics`, plus routes it is given; [`metrics`].
+//! - `admin`: `/healthz`, `/readyz`, `/metrics`, plus routes it is given; [`metrics`].
 //! - [`dev`]: `serve --dev`: a config, keys and admin routes for a self-issued realm.
 //! - [`issuer`]: a Keycloak-shaped issuer (keys, JWKS, tokens) for dev mode, bench and tests.
 //! - [`proto`]: prost/tonic types of the gateway protocol; [`cli`]: the command line.
@@ -34,7 +34,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod admin;
+pub(crate) mod admin;
 pub mod authorizer;
 pub mod bench;
 pub mod body;
@@ -45,7 +45,7 @@ pub mod decision;
 pub mod dev;
 pub mod diag;
 pub mod envoy;
-pub mod host;
+pub(crate) mod host;
 pub mod issuer;
 pub mod istio;
 pub mod jwks;
@@ -55,7 +55,7 @@ pub mod outcome;
 pub mod policy;
 pub mod proto;
 pub mod realm;
-pub mod request;
+pub(crate) mod request;
 pub mod server;
-pub mod text;
+pub(crate) mod text;
 pub mod token;

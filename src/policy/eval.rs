@@ -61,7 +61,7 @@ impl Policy {
 
     /// Whether `grants` (with the caller's `tenants`) allow `rpc` for this request. The body is
     /// only read when no unconditional grant covers the rpc and a conditional one does.
-    pub fn decide(
+    pub fn authorize(
         &self,
         grants: &Grants,
         tenants: &[Box<str>],
@@ -142,22 +142,27 @@ mod tests {
         let topo = Rpc::from_name("Topology").unwrap();
         let cpi = Rpc::from_name("CreateProcessInstance").unwrap();
         let read = p.grants_for(["read:*"]);
-        assert!(p.decide(&read, &[], topo, &B).is_ok());
-        let Err(RpcDeny::MissingPermission { rpc, granting }) = p.decide(&read, &[], cpi, &B)
+        assert!(p.authorize(&read, &[], topo, &B).is_ok());
+        let Err(RpcDeny::MissingPermission { rpc, granting }) = p.authorize(&read, &[], cpi, &B)
         else {
             panic!()
         };
         assert_eq!((rpc, &*granting), (cpi, "write:*, CreateProcessInstance"));
-        assert!(p.decide(&p.grants_for(["write:*"]), &[], cpi, &B).is_ok());
-        let poc = p.grants_for(["DeployProcess", "CreateProcessInstance", "Topology"]);
-        assert!(p.decide(&poc, &[], cpi, &B).is_ok() && p.decide(&poc, &[], topo, &B).is_ok());
         assert!(
-            p.decide(&poc, &[], Rpc::from_name("CompleteJob").unwrap(), &B)
+            p.authorize(&p.grants_for(["write:*"]), &[], cpi, &B)
+                .is_ok()
+        );
+        let poc = p.grants_for(["DeployProcess", "CreateProcessInstance", "Topology"]);
+        assert!(
+            p.authorize(&poc, &[], cpi, &B).is_ok() && p.authorize(&poc, &[], topo, &B).is_ok()
+        );
+        assert!(
+            p.authorize(&poc, &[], Rpc::from_name("CompleteJob").unwrap(), &B)
                 .is_err()
         );
-        assert!(p.decide(&p.grants_for([]), &[], topo, &B).is_err());
+        assert!(p.authorize(&p.grants_for([]), &[], topo, &B).is_err());
         assert!(
-            p.decide(&p.grants_for(["WRITE:*", "topology"]), &[], topo, &B)
+            p.authorize(&p.grants_for(["WRITE:*", "topology"]), &[], topo, &B)
                 .is_err(),
             "permissions are case-sensitive"
         );
@@ -167,7 +172,7 @@ mod tests {
     fn rpc_named_permissions_are_off_unless_enabled() {
         let p = policy("grants:\n  - {permission: 'read:*', rpcs: [Topology]}\n");
         assert!(
-            p.decide(
+            p.authorize(
                 &p.grants_for(["CreateProcessInstance"]),
                 &[],
                 Rpc::from_name("CreateProcessInstance").unwrap(),
@@ -191,7 +196,7 @@ mod tests {
             frame(&msg.encode_to_vec())
         }
 
-        fn decide(
+        fn authorize(
             p: &Policy,
             perms: &[&str],
             tenants: &[&str],
@@ -204,7 +209,7 @@ mod tests {
                 encoding: None,
                 partial: false,
             };
-            p.decide(
+            p.authorize(
                 &p.grants_for(perms.iter().copied()),
                 &tenants,
                 Rpc::from_name(rpc).unwrap(),
@@ -225,7 +230,7 @@ mod tests {
             let p = dev();
             let t = &["tenant:write"];
             assert_eq!(
-                decide(
+                authorize(
                     &p,
                     t,
                     &["tenant-a"],
@@ -235,7 +240,7 @@ mod tests {
                 Ok(())
             );
             assert_eq!(
-                decide(
+                authorize(
                     &p,
                     t,
                     &["tenant-a"],
@@ -247,7 +252,7 @@ mod tests {
                 ))
             );
             assert!(
-                decide(&p, t, &["tenant-a"], "CreateProcessInstance", &cpi("")).is_err(),
+                authorize(&p, t, &["tenant-a"], "CreateProcessInstance", &cpi("")).is_err(),
                 "default tenant"
             );
             let jobs = body(&proto::ActivateJobsRequest {
@@ -255,11 +260,11 @@ mod tests {
                 tenant_ids: vec!["tenant-a".into(), "tenant-b".into()],
                 ..Default::default()
             });
-            assert!(decide(&p, t, &["tenant-a", "tenant-b"], "ActivateJobs", &jobs).is_ok());
-            assert!(decide(&p, t, &["tenant-a"], "ActivateJobs", &jobs).is_err());
+            assert!(authorize(&p, t, &["tenant-a", "tenant-b"], "ActivateJobs", &jobs).is_ok());
+            assert!(authorize(&p, t, &["tenant-a"], "ActivateJobs", &jobs).is_err());
             // DeployProcess always deploys to the default tenant.
             assert!(
-                decide(
+                authorize(
                     &p,
                     t,
                     &["tenant-a"],
@@ -269,7 +274,7 @@ mod tests {
                 .is_err()
             );
             assert!(
-                decide(
+                authorize(
                     &p,
                     t,
                     &["<default>"],
@@ -279,10 +284,10 @@ mod tests {
                 .is_ok()
             );
             // Key-only rpcs carry no tenant: no body needed, granted.
-            assert!(decide(&p, t, &["tenant-a"], "CompleteJob", &[]).is_ok());
-            assert!(decide(&p, t, &["tenant-a"], "Topology", &[]).is_ok());
+            assert!(authorize(&p, t, &["tenant-a"], "CompleteJob", &[]).is_ok());
+            assert!(authorize(&p, t, &["tenant-a"], "Topology", &[]).is_ok());
             // write:* needs no body at all.
-            assert!(decide(&p, &["write:*"], &[], "CreateProcessInstance", &[]).is_ok());
+            assert!(authorize(&p, &["write:*"], &[], "CreateProcessInstance", &[]).is_ok());
         }
 
         #[test]
@@ -295,10 +300,10 @@ mod tests {
                     ..Default::default()
                 })
             };
-            assert!(decide(&p, w, &[], "ActivateJobs", &activate("payment")).is_ok());
-            assert!(decide(&p, w, &[], "ActivateJobs", &activate("payment-refund")).is_ok());
+            assert!(authorize(&p, w, &[], "ActivateJobs", &activate("payment")).is_ok());
+            assert!(authorize(&p, w, &[], "ActivateJobs", &activate("payment-refund")).is_ok());
             assert_eq!(
-                decide(&p, w, &[], "ActivateJobs", &activate("shipping")),
+                authorize(&p, w, &[], "ActivateJobs", &activate("shipping")),
                 Err(RpcDeny::ConditionFailed(
                     "job type 'shipping' not allowed (allowed: payment*)".into()
                 ))
@@ -307,10 +312,10 @@ mod tests {
                 r#type: "payment".into(),
                 ..Default::default()
             });
-            assert!(decide(&p, w, &[], "StreamActivatedJobs", &stream).is_ok());
-            assert!(decide(&p, w, &[], "CompleteJob", &[]).is_ok());
+            assert!(authorize(&p, w, &[], "StreamActivatedJobs", &stream).is_ok());
+            assert!(authorize(&p, w, &[], "CompleteJob", &[]).is_ok());
             assert!(matches!(
-                decide(&p, w, &[], "CreateProcessInstance", &cpi("")),
+                authorize(&p, w, &[], "CreateProcessInstance", &cpi("")),
                 Err(RpcDeny::MissingPermission { .. })
             ));
         }
@@ -321,12 +326,12 @@ mod tests {
             let t = &["tenant:write"];
             let held = ["tenant-a"];
             assert_eq!(
-                decide(&p, t, &held, "CreateProcessInstance", &[]),
+                authorize(&p, t, &held, "CreateProcessInstance", &[]),
                 Err(RpcDeny::BodyUnavailable(BodyError::Missing))
             );
             let good = cpi("tenant-a");
             assert!(matches!(
-                decide(
+                authorize(
                     &p,
                     t,
                     &held,
@@ -336,7 +341,7 @@ mod tests {
                 Err(RpcDeny::BodyUnavailable(BodyError::Truncated { .. }))
             ));
             assert!(matches!(
-                decide(
+                authorize(
                     &p,
                     t,
                     &held,
@@ -353,7 +358,7 @@ mod tests {
             };
             let rpc = Rpc::from_name("CreateProcessInstance").unwrap();
             assert_eq!(
-                p.decide(&p.grants_for(["tenant:write"]), &tenants, rpc, &partial),
+                p.authorize(&p.grants_for(["tenant:write"]), &tenants, rpc, &partial),
                 Err(RpcDeny::BodyUnavailable(BodyError::Partial))
             );
         }
@@ -371,7 +376,7 @@ mod tests {
                 })
             };
             assert!(
-                decide(
+                authorize(
                     &p,
                     &["a"],
                     &[],
@@ -381,7 +386,7 @@ mod tests {
                 .is_ok()
             );
             assert!(
-                decide(
+                authorize(
                     &p,
                     &["a"],
                     &[],
@@ -390,9 +395,11 @@ mod tests {
                 )
                 .is_err()
             );
-            assert!(decide(&p, &["a"], &[], "PublishMessage", &msg("other", "tenant-a")).is_err());
             assert!(
-                decide(
+                authorize(&p, &["a"], &[], "PublishMessage", &msg("other", "tenant-a")).is_err()
+            );
+            assert!(
+                authorize(
                     &p,
                     &["a", "b"],
                     &[],

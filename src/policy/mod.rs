@@ -7,7 +7,7 @@
 //!
 //! Evaluation happens in two steps. When a token is first verified, [`Policy::grants_for`]
 //! turns its permissions into a [`Grants`] value (a bitset), which the verified-token cache
-//! keeps; every later Check is then one bit test in [`Policy::decide`].
+//! keeps; every later Check is then one bit test in [`Policy::authorize`].
 
 mod compile;
 pub mod condition;

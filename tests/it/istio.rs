@@ -927,7 +927,7 @@ fn authorizer_allows(config: &Config, call: &Call) -> bool {
         zeebe_authz::catalog::PathTarget::Rpc(rpc) => {
             let grants = policy.grants_for(call.permissions.iter().copied());
             policy
-                .decide(&grants, &[], rpc, &RequestBody::default())
+                .authorize(&grants, &[], rpc, &RequestBody::default())
                 .is_ok()
         }
         zeebe_authz::catalog::PathTarget::UnknownRpc(_) => {
