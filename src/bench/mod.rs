@@ -385,55 +385,7 @@ fn drive(
     let calls = args.rpc.calls(&fields);
 
     let minted = Instant::now();
-    let tokens = match (issuer, &args.bearer, args.tokens) {
-        (None, Some(bearer), TokenMix::Hot) => vec![bearer.clone()],
-        (None, Some(bearer), TokenMix::Invalid) => vec![corrupt_signature(bearer)],
-        (Some(issuer), _, mix) => Minter {
-            key: &issuer.key,
-            issuer: &issuer.url,
-            audience: crate::dev::AUDIENCE,
-            permissions: &args.permissions,
-            tenants: &args.token_tenants,
-        }
-        .tokens(mix)?,
-        (None, _, mix) if args.key.is_some() => {
-            let path = args.key.as_ref().expect("guarded");
-            let pem = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let key = SigningKey::from_pkcs8_pem(args.key_alg, args.key_id.clone(), &pem)
-                .with_context(|| {
-                    format!(
-                        "{} is not a {:?} private key in PKCS #8 PEM",
-                        path.display(),
-                        args.key_alg
-                    )
-                })?;
-            Minter {
-                key: &key,
-                issuer: args
-                    .issuer
-                    .as_deref()
-                    .expect("clap requires --issuer with --key"),
-                audience: crate::dev::AUDIENCE,
-                permissions: &args.permissions,
-                tenants: &args.token_tenants,
-            }
-            .tokens(mix)?
-        }
-        (None, _, mix) => {
-            // No key of the target's issuer: tokens of a throwaway one. The allow-all server
-            // takes them; zeebe-authz refuses them (as the decisions will show).
-            let key = SigningKey::generate("bench-throwaway")?;
-            Minter {
-                key: &key,
-                issuer: "http://127.0.0.1/realms/bench-throwaway",
-                audience: crate::dev::AUDIENCE,
-                permissions: &args.permissions,
-                tenants: &args.token_tenants,
-            }
-            .tokens(mix)?
-        }
-    };
+    let tokens = mint_tokens(args, issuer)?;
     let mint_secs = match args.tokens {
         TokenMix::Distinct(_) => minted.elapsed().as_secs_f64(),
         _ => 0.0,
@@ -441,67 +393,11 @@ fn drive(
     let prepared = prepare(&tokens, &calls);
     drop(tokens);
 
-    let (transport, target_name, connections) = match setup {
-        Setup::InProcess(server) => {
-            let name = match server.issuer {
-                Some(_) => "in-process zeebe-authz",
-                None => "in-process allow-all",
-            };
-            let t = client.block_on(Transport::check(
-                server.check_addr,
-                args.connections,
-                &prepared,
-                &args.host,
-            ))?;
-            (t, name.to_string(), args.connections)
-        }
-        Setup::Direct(direct) => (
-            Transport::direct(direct.authorizer.clone(), &prepared, &args.host),
-            "in-process zeebe-authz".to_string(),
-            0,
-        ),
-        Setup::External { addr, gateway } => {
-            let t = if *gateway {
-                client.block_on(Transport::gateway(*addr, args.connections, &prepared))?
-            } else {
-                client.block_on(Transport::check(
-                    *addr,
-                    args.connections,
-                    &prepared,
-                    &args.host,
-                ))?
-            };
-            (t, format!("{addr}"), args.connections)
-        }
-    };
+    let (transport, target_name, connections) = open_transport(args, setup, client, &prepared)?;
     drop(prepared);
     let transport = Arc::new(transport);
 
-    let pacing = match args.rate {
-        Some(rate) if rate > 0.0 => Pacing::Open {
-            rate,
-            concurrency: args.concurrency,
-            precise: args.precise,
-        },
-        Some(rate) => anyhow::bail!("--rate must be positive, not {rate}"),
-        None => Pacing::Closed {
-            concurrency: args.concurrency,
-        },
-    };
-    let requests = args.requests.or(match args.tokens {
-        TokenMix::Distinct(n) if args.duration.is_none() => Some(n as u64),
-        _ => None,
-    });
-    let bound = Bound {
-        duration: args
-            .duration
-            .or(requests.is_none().then_some(DEFAULT_DURATION)),
-        requests,
-    };
-    let warmup = args.warmup.unwrap_or(match args.tokens {
-        TokenMix::Hot => DEFAULT_WARMUP,
-        _ => Duration::ZERO,
-    });
+    let (pacing, bound, warmup) = pacing_and_bounds(args)?;
     let next = Arc::new(AtomicU64::new(0));
     if !warmup.is_zero() {
         let warm = Bound {
@@ -565,6 +461,132 @@ fn drive(
         jwks_fetches,
         mint_secs,
     })
+}
+
+/// The tokens of the run: minted with the in-process issuer's key, a given key, or a
+/// throwaway one; or the one `--bearer` token (hot, or with its signature corrupted).
+fn mint_tokens(args: &LoadArgs, issuer: Option<&target::Issuer>) -> anyhow::Result<Vec<String>> {
+    Ok(match (issuer, &args.bearer, args.tokens) {
+        (None, Some(bearer), TokenMix::Hot) => vec![bearer.clone()],
+        (None, Some(bearer), TokenMix::Invalid) => vec![corrupt_signature(bearer)],
+        (Some(issuer), _, mix) => Minter {
+            key: &issuer.key,
+            issuer: &issuer.url,
+            audience: crate::dev::AUDIENCE,
+            permissions: &args.permissions,
+            tenants: &args.token_tenants,
+        }
+        .tokens(mix)?,
+        (None, _, mix) if args.key.is_some() => {
+            let path = args.key.as_ref().expect("guarded");
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let key = SigningKey::from_pkcs8_pem(args.key_alg, args.key_id.clone(), &pem)
+                .with_context(|| {
+                    format!(
+                        "{} is not a {:?} private key in PKCS #8 PEM",
+                        path.display(),
+                        args.key_alg
+                    )
+                })?;
+            Minter {
+                key: &key,
+                issuer: args
+                    .issuer
+                    .as_deref()
+                    .expect("clap requires --issuer with --key"),
+                audience: crate::dev::AUDIENCE,
+                permissions: &args.permissions,
+                tenants: &args.token_tenants,
+            }
+            .tokens(mix)?
+        }
+        (None, _, mix) => {
+            // No key of the target's issuer: tokens of a throwaway one. The allow-all server
+            // takes them; zeebe-authz refuses them (as the decisions will show).
+            let key = SigningKey::generate("bench-throwaway")?;
+            Minter {
+                key: &key,
+                issuer: "http://127.0.0.1/realms/bench-throwaway",
+                audience: crate::dev::AUDIENCE,
+                permissions: &args.permissions,
+                tenants: &args.token_tenants,
+            }
+            .tokens(mix)?
+        }
+    })
+}
+
+/// Connects the transport the setup asks for: (transport, target name, connections).
+fn open_transport(
+    args: &LoadArgs,
+    setup: &Setup,
+    client: &tokio::runtime::Runtime,
+    prepared: &[mix::Prepared],
+) -> anyhow::Result<(Transport, String, usize)> {
+    Ok(match setup {
+        Setup::InProcess(server) => {
+            let name = match server.issuer {
+                Some(_) => "in-process zeebe-authz",
+                None => "in-process allow-all",
+            };
+            let t = client.block_on(Transport::check(
+                server.check_addr,
+                args.connections,
+                prepared,
+                &args.host,
+            ))?;
+            (t, name.to_string(), args.connections)
+        }
+        Setup::Direct(direct) => (
+            Transport::direct(direct.authorizer.clone(), prepared, &args.host),
+            "in-process zeebe-authz".to_string(),
+            0,
+        ),
+        Setup::External { addr, gateway } => {
+            let t = if *gateway {
+                client.block_on(Transport::gateway(*addr, args.connections, prepared))?
+            } else {
+                client.block_on(Transport::check(
+                    *addr,
+                    args.connections,
+                    prepared,
+                    &args.host,
+                ))?
+            };
+            (t, format!("{addr}"), args.connections)
+        }
+    })
+}
+
+/// Open or closed loop, how long or how many to measure, and the warm-up.
+fn pacing_and_bounds(args: &LoadArgs) -> anyhow::Result<(Pacing, Bound, Duration)> {
+    let pacing = match args.rate {
+        Some(rate) if rate > 0.0 => Pacing::Open {
+            rate,
+            concurrency: args.concurrency,
+            precise: args.precise,
+        },
+        Some(rate) => anyhow::bail!("--rate must be positive, not {rate}"),
+        None => Pacing::Closed {
+            concurrency: args.concurrency,
+        },
+    };
+    let requests = args.requests.or(match args.tokens {
+        TokenMix::Distinct(n) if args.duration.is_none() => Some(n as u64),
+        _ => None,
+    });
+    let bound = Bound {
+        duration: args
+            .duration
+            .or(requests.is_none().then_some(DEFAULT_DURATION)),
+        requests,
+    };
+    let warmup = args.warmup.unwrap_or(match args.tokens {
+        TokenMix::Hot => DEFAULT_WARMUP,
+        _ => Duration::ZERO,
+    });
+    Ok((pacing, bound, warmup))
 }
 
 fn run_allow_all(args: &AllowAllArgs, logs: &tracing::Dispatch) -> anyhow::Result<ExitCode> {
