@@ -188,7 +188,7 @@ pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
         .map(|rpc| {
             let mut plan = RpcPlan {
                 fields: FieldPlan::default(),
-                slots: [None; 6],
+                slots: [None; ConditionKind::COUNT],
             };
             for kind in ConditionKind::ALL {
                 let used = grants.iter().any(|g| {

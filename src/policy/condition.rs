@@ -32,8 +32,11 @@ pub enum ConditionKind {
 }
 
 impl ConditionKind {
+    /// How many kinds there are.
+    pub const COUNT: usize = 6;
+
     /// Every kind.
-    pub const ALL: [ConditionKind; 6] = [
+    pub const ALL: [ConditionKind; ConditionKind::COUNT] = [
         ConditionKind::Tenant,
         ConditionKind::JobType,
         ConditionKind::BpmnProcessId,

@@ -24,7 +24,7 @@ pub use eval::{Grants, RpcDeny};
 
 use crate::body::FieldPlan;
 use crate::diag::Span;
-use condition::Conditions;
+use condition::{ConditionKind, Conditions};
 
 /// What to do with a path that is not a known gateway rpc.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -70,7 +70,7 @@ pub struct Grant {
 #[derive(Debug, Clone)]
 pub(crate) struct RpcPlan {
     pub(crate) fields: FieldPlan,
-    pub(crate) slots: [Option<PlanSlot>; 6],
+    pub(crate) slots: [Option<PlanSlot>; ConditionKind::COUNT],
 }
 
 #[derive(Debug, Clone, Copy)]
