@@ -99,10 +99,10 @@ pub struct Provider {
 pub struct Rule {
     /// Sources (OR).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub from: Vec<From>,
+    pub from: Vec<RuleFrom>,
     /// Operations (OR).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub to: Vec<To>,
+    pub to: Vec<RuleTo>,
     /// Conditions (AND).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub when: Vec<Condition>,
@@ -110,7 +110,7 @@ pub struct Rule {
 
 /// `from[]`.
 #[derive(Debug, Clone, Serialize)]
-pub struct From {
+pub struct RuleFrom {
     /// The source.
     pub source: Source,
 }
@@ -133,7 +133,7 @@ pub struct Source {
 
 /// `to[]`.
 #[derive(Debug, Clone, Serialize)]
-pub struct To {
+pub struct RuleTo {
     /// The operation.
     pub operation: Operation,
 }

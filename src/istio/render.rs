@@ -208,8 +208,8 @@ impl Generator<'_> {
         op
     }
 
-    fn principal_of(realm: &RealmPlan) -> Vec<From> {
-        vec![From {
+    fn principal_of(realm: &RealmPlan) -> Vec<RuleFrom> {
+        vec![RuleFrom {
             source: Source {
                 request_principals: vec![realm.principal()],
                 ..Source::default()
@@ -258,13 +258,13 @@ impl Generator<'_> {
         for realm in &self.plan.realms {
             let base = self.realm_operation(realm);
             deny.push(Rule {
-                from: vec![From {
+                from: vec![RuleFrom {
                     source: Source {
                         not_request_principals: vec![realm.principal()],
                         ..Source::default()
                     },
                 }],
-                to: vec![To {
+                to: vec![RuleTo {
                     operation: base.clone(),
                 }],
                 when: Vec::new(),
@@ -273,14 +273,14 @@ impl Generator<'_> {
             if realm.authorizer_decides_all {
                 // The authorizer decides every call; Istio only requires the realm's token.
                 custom.push(Rule {
-                    to: vec![To {
+                    to: vec![RuleTo {
                         operation: base.clone(),
                     }],
                     ..Rule::default()
                 });
                 allow.push(Rule {
                     from: Self::principal_of(realm),
-                    to: vec![To {
+                    to: vec![RuleTo {
                         operation: base.clone(),
                     }],
                     when: Vec::new(),
@@ -290,7 +290,7 @@ impl Generator<'_> {
 
             if !realm.authorizer_rpcs.is_empty() {
                 custom.push(Rule {
-                    to: vec![To {
+                    to: vec![RuleTo {
                         operation: Operation {
                             paths: paths(realm.authorizer_rpcs),
                             ..base.clone()
@@ -301,7 +301,7 @@ impl Generator<'_> {
                 // The authorizer allowed these already; Istio needs an ALLOW that matches.
                 allow.push(Rule {
                     from: Self::principal_of(realm),
-                    to: vec![To {
+                    to: vec![RuleTo {
                         operation: Operation {
                             paths: paths(realm.authorizer_rpcs),
                             ..base.clone()
@@ -312,7 +312,7 @@ impl Generator<'_> {
             }
             let permission_rule = |permission: &str, rpcs: RpcSet| Rule {
                 from: Self::principal_of(realm),
-                to: vec![To {
+                to: vec![RuleTo {
                     operation: Operation {
                         methods: vec!["POST".into()],
                         paths: paths(rpcs),
@@ -333,7 +333,7 @@ impl Generator<'_> {
             if realm.unknown_rpcs_authenticated {
                 allow.push(Rule {
                     from: Self::principal_of(realm),
-                    to: vec![To {
+                    to: vec![RuleTo {
                         operation: Operation {
                             paths: vec![gateway_paths_pattern()],
                             not_paths: Rpc::all().map(rpc_path).collect(),
@@ -346,7 +346,7 @@ impl Generator<'_> {
             if realm.other_paths_authenticated {
                 allow.push(Rule {
                     from: Self::principal_of(realm),
-                    to: vec![To {
+                    to: vec![RuleTo {
                         operation: Operation {
                             not_paths: vec![gateway_paths_pattern()],
                             ..base.clone()
@@ -360,7 +360,7 @@ impl Generator<'_> {
         // working as before, since an ALLOW policy on a workload denies whatever it does not
         // match.
         allow.push(Rule {
-            to: vec![To {
+            to: vec![RuleTo {
                 operation: Operation {
                     not_ports: vec![self.options.gateway_port.to_string()],
                     ..Operation::default()
@@ -389,7 +389,7 @@ impl Generator<'_> {
         let port = self.options.gateway_port.to_string();
         let rules = vec![
             Rule {
-                from: vec![From {
+                from: vec![RuleFrom {
                     source: Source {
                         // The waypoint runs as a service account named after it.
                         principals: vec![format!(
@@ -399,7 +399,7 @@ impl Generator<'_> {
                         ..Source::default()
                     },
                 }],
-                to: vec![To {
+                to: vec![RuleTo {
                     operation: Operation {
                         ports: vec![port.clone()],
                         ..Operation::default()
@@ -408,7 +408,7 @@ impl Generator<'_> {
                 when: Vec::new(),
             },
             Rule {
-                to: vec![To {
+                to: vec![RuleTo {
                     operation: Operation {
                         not_ports: vec![port],
                         ..Operation::default()
