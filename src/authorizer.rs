@@ -201,50 +201,48 @@ impl Authorizer {
         deadline: Option<Instant>,
     ) -> Result<Principal, Deny> {
         check_jwt_shape(token)?;
-        let deadline = deadline.unwrap_or_else(|| {
-            let s = realm.jwks.settings();
-            Instant::now() + s.refetch_cooldown + s.fetch_timeout
-        });
         let header = parse_header(token)?;
         let kid = header.kid.as_deref();
         let known = |keys: &KeySet| !matches!(keys.find(kid, header.alg), KeyLookup::UnknownKid);
-        // `fresh`: the keys come from a fetch that started after this Check arrived, so a kid
-        // missing from them is really unknown.
-        let (keys, fresh) = match realm.jwks.keys() {
-            Some(keys) => (keys, false),
-            None => {
+        let keys = match realm.jwks.keys() {
+            Some(keys) if known(&keys) => keys,
+            cached => {
+                // Keys must be fetched. A foreign token would trigger fetches for nothing:
+                // answer it first.
+                if unverified_issuer(token).as_deref() != Some(&*realm.rules.issuer) {
+                    return Err(Deny::new(
+                        Outcome::WrongIssuer,
+                        format!("token issuer is not {}", realm.rules.issuer),
+                    ));
+                }
+                if let (Some(keys), Some(k)) = (&cached, kid)
+                    && realm.jwks.is_known_unknown(keys, k)
+                {
+                    return Err(unknown_key(kid));
+                }
+                let cause = match cached {
+                    Some(_) => FetchCause::UnknownKid,
+                    None => FetchCause::NoKeys,
+                };
+                let deadline = deadline.unwrap_or_else(|| {
+                    let s = realm.jwks.settings();
+                    Instant::now() + s.refetch_cooldown + s.fetch_timeout
+                });
+                // Either keys that know the kid (perhaps from a fetch already under way), or
+                // the keys of a fetch that started after this Check arrived: then a kid
+                // missing from them is really unknown.
                 let keys = realm
                     .jwks
-                    .wait_for_keys(FetchCause::NoKeys, deadline, |_| true)
+                    .wait_for_keys(cause, deadline, known)
                     .await
                     .map_err(|e| keys_unavailable(&e, kid))?;
-                (keys, true)
+                if let Some(k) = kid
+                    && !known(&keys)
+                {
+                    realm.jwks.remember_unknown(&keys, k);
+                }
+                keys
             }
-        };
-        let keys = if known(&keys) || fresh {
-            keys
-        } else {
-            // A foreign token would trigger fetches for nothing: answer it first.
-            if unverified_issuer(token).as_deref() != Some(&*realm.rules.issuer) {
-                return Err(Deny::new(
-                    Outcome::WrongIssuer,
-                    format!("token issuer is not {}", realm.rules.issuer),
-                ));
-            }
-            if kid.is_some_and(|k| realm.jwks.is_known_unknown(&keys, k)) {
-                return Err(unknown_key(kid));
-            }
-            let keys = realm
-                .jwks
-                .wait_for_keys(FetchCause::UnknownKid, deadline, known)
-                .await
-                .map_err(|e| keys_unavailable(&e, kid))?;
-            if let Some(k) = kid
-                && !known(&keys)
-            {
-                realm.jwks.remember_unknown(&keys, k);
-            }
-            keys
         };
         match keys.find(kid, header.alg) {
             KeyLookup::Found(key) => verify(token, &header, key, &realm.rules, &realm.policy, now),

@@ -213,26 +213,34 @@ pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
 
     let defaults = JwksSettings::default();
     let rj = raw.jwks.as_ref();
+    // Bounded: a zero cooldown would lift the rate limit Keycloak relies on, a zero timeout
+    // fail every fetch, and an enormous value overflow the clock.
+    let ms = Duration::from_millis;
+    let secs = Duration::from_secs;
     let jwks = JwksSettings {
-        refresh_interval: c.duration(
+        refresh_interval: c.duration_in(
             rj.and_then(|j| j.refresh_interval.as_ref()),
             "jwks.refresh_interval",
             defaults.refresh_interval,
+            secs(1)..=secs(24 * 3600),
         ),
-        refetch_cooldown: c.duration(
+        refetch_cooldown: c.duration_in(
             rj.and_then(|j| j.refetch_cooldown.as_ref()),
             "jwks.refetch_cooldown",
             defaults.refetch_cooldown,
+            ms(100)..=secs(3600),
         ),
-        fetch_timeout: c.duration(
+        fetch_timeout: c.duration_in(
             rj.and_then(|j| j.fetch_timeout.as_ref()),
             "jwks.fetch_timeout",
             defaults.fetch_timeout,
+            ms(10)..=secs(60),
         ),
-        keys_max_age: c.duration(
+        keys_max_age: c.duration_in(
             rj.and_then(|j| j.keys_max_age.as_ref()),
             "jwks.keys_max_age",
             defaults.keys_max_age,
+            secs(1)..=secs(30 * 24 * 3600),
         ),
     };
     let ca_bundle = rj.and_then(|j| j.ca_bundle.as_ref()).and_then(|p| {
@@ -263,10 +271,11 @@ pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
     let td = TokenSettings::default();
     let rt = raw.token.as_ref();
     let token = TokenSettings {
-        leeway: c.duration(
+        leeway: c.duration_in(
             rt.and_then(|t| t.leeway.as_ref()),
             "token.leeway",
             td.leeway,
+            Duration::ZERO..=Duration::from_secs(3600),
         ),
         max_bytes: rt
             .and_then(|t| t.max_bytes.as_ref())
@@ -274,10 +283,11 @@ pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
         cache_capacity: rt
             .and_then(|t| t.cache_capacity.as_ref())
             .map_or(td.cache_capacity, |v| v.value),
-        cache_max_ttl: c.duration(
+        cache_max_ttl: c.duration_in(
             rt.and_then(|t| t.cache_max_ttl.as_ref()),
             "token.cache_max_ttl",
             td.cache_max_ttl,
+            Duration::ZERO..=Duration::from_secs(24 * 3600),
         ),
     };
 
@@ -349,6 +359,35 @@ impl Compiler<'_> {
                 .hint("use a number with a unit: 250ms, 10s, 5m, 1h");
             default
         })
+    }
+
+    /// A duration that must lie in `range` (an error names the bounds).
+    fn duration_in(
+        &mut self,
+        v: Option<&Spanned<String>>,
+        key: &str,
+        default: Duration,
+        range: std::ops::RangeInclusive<Duration>,
+    ) -> Duration {
+        let d = self.duration(v, key, default);
+        if let Some(v) = v
+            && !range.contains(&d)
+        {
+            self.diags
+                .error(
+                    Span::of(self.file, v),
+                    key,
+                    format!(
+                        "'{}' is outside {:?} to {:?}",
+                        v.value,
+                        range.start(),
+                        range.end()
+                    ),
+                )
+                .hint("the default suits a Keycloak realm; see the README's JWKS section");
+            return default;
+        }
+        d
     }
 
     fn header_name(
@@ -546,6 +585,33 @@ mod tests {
         )
         .unwrap();
         dir
+    }
+
+    #[test]
+    fn jwks_and_token_durations_are_bounded() {
+        let dir = std::env::temp_dir();
+        let file: Arc<Path> = Arc::from(dir.join("bounded.yaml").as_path());
+        for (key, value) in [
+            ("jwks:\n  refetch_cooldown", "0s"),
+            ("jwks:\n  fetch_timeout", "0ms"),
+            ("jwks:\n  refresh_interval", "0s"),
+            ("jwks:\n  keys_max_age", "18446744073709551615s"),
+            ("token:\n  leeway", "1000000h"),
+        ] {
+            let text = format!(
+                "realms:\n  - {{name: a, issuer: 'https://kc/realms/a', audiences: [z], hosts: ['*'], policy: p.yaml}}\n{key}: {value}\n"
+            );
+            let mut diags = Diagnostics::default();
+            let _ = compile(&file, &text, &mut diags);
+            assert!(
+                diags
+                    .items()
+                    .iter()
+                    .any(|d| d.message.contains("is outside")),
+                "{key}: {value}: {:?}",
+                diags.items()
+            );
+        }
     }
 
     #[test]

@@ -53,7 +53,9 @@ pub fn build(
 ) -> anyhow::Result<(Arc<Authorizer>, Vec<Arc<JwksCache>>)> {
     let client =
         http_client(config.ca_bundle.as_deref()).context("building the JWKS HTTP client")?;
-    let mut caches = Vec::new();
+    // One key cache (and so one fetch schedule) per key source: realms that trust the same
+    // Keycloak realm share it, so Keycloak sees one schedule's fetches, not one per realm.
+    let mut caches: Vec<Arc<JwksCache>> = Vec::new();
     let realms = config
         .realms
         .iter()
@@ -62,14 +64,18 @@ pub fn build(
                 issuer: r.issuer.clone(),
                 jwks_uri: r.jwks_uri.clone(),
             };
-            let cache = Arc::new(JwksCache::new(
-                r.name.clone(),
-                source,
-                config.jwks.clone(),
-                client.clone(),
-                metrics.clone(),
-            ));
-            caches.push(cache.clone());
+            let shared = caches.iter().find(|c| c.source() == &source).cloned();
+            let cache = shared.unwrap_or_else(|| {
+                let cache = Arc::new(JwksCache::new(
+                    r.name.clone(),
+                    source,
+                    config.jwks.clone(),
+                    client.clone(),
+                    metrics.clone(),
+                ));
+                caches.push(cache.clone());
+                cache
+            });
             (r.clone(), cache)
         })
         .collect();

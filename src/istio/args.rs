@@ -96,9 +96,9 @@ pub struct IstioOptions {
     /// Authorizer replicas.
     #[arg(long, default_value_t = 2)]
     pub replicas: u32,
-    /// How long Envoy waits for a Check before answering UNAVAILABLE. Keep it above the
-    /// config's `jwks.refetch_cooldown + jwks.fetch_timeout` (1 s + 1 s by default), so a Check
-    /// waiting for a key Keycloak just rotated in is answered, not cut off.
+    /// How long Envoy waits for a Check before answering UNAVAILABLE. At least the config's
+    /// `jwks.refetch_cooldown + jwks.fetch_timeout` (1 s + 1 s by default), so a Check waiting
+    /// for a key Keycloak just rotated in is answered by the authorizer, not cut off by Envoy.
     #[arg(long, default_value = "2s", value_parser = config::positive_duration_arg)]
     pub check_timeout: Duration,
     /// Send every call on the gateway port to the authorizer (CUSTOM), not only those Istio

@@ -80,7 +80,7 @@ impl Default for JwksSettings {
 }
 
 /// Where a realm's keys come from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JwksSource {
     /// The realm's issuer (`https://kc/realms/camunda`).
     pub issuer: Arc<str>,
@@ -249,6 +249,11 @@ impl JwksCache {
         &self.settings
     }
 
+    /// Where its keys come from.
+    pub fn source(&self) -> &JwksSource {
+        &self.source
+    }
+
     /// The current keys, unless they are older than `keys_max_age` (then none: a realm whose
     /// Keycloak has been unreachable for that long must not keep accepting tokens forever).
     pub fn keys(&self) -> Option<Arc<KeySet>> {
@@ -280,6 +285,11 @@ impl JwksCache {
         deadline: Instant,
         wanted: impl Fn(&KeySet) -> bool,
     ) -> Result<Arc<KeySet>, KeyWait> {
+        if let Some(keys) = self.keys()
+            && wanted(&keys)
+        {
+            return Ok(keys);
+        }
         let _waiting = WaiterSlot::take(&self.waiting).ok_or(KeyWait::Overloaded)?;
         let mut updates = self.fetches.subscribe();
         let target = self.request_fetch(cause);
@@ -346,6 +356,9 @@ impl JwksCache {
     /// sooner than `refetch_cooldown` after the one before. Runs detached from any Check, so
     /// a Check that gives up at its deadline does not cancel the fetch others wait for.
     async fn fetch_while_wanted(self: Arc<Self>) {
+        // Should a fetch panic (a bug), the guard ends it as a failed fetch and unschedules
+        // the task, so waiters are answered and the next asker starts a new task.
+        let guard = EndOnPanic(&self.fetches);
         loop {
             let not_before = self
                 .fetches
@@ -370,13 +383,25 @@ impl JwksCache {
                 f.scheduled = again;
             });
             if !again {
+                std::mem::forget(guard);
                 return;
             }
         }
     }
 
     async fn fetch_once(&self, cause: FetchCause) -> Result<(), JwksError> {
-        let result = self.load().await;
+        // One fetch (discovery and JWKS together) takes at most `fetch_timeout`.
+        let result = tokio::time::timeout(self.settings.fetch_timeout, self.load())
+            .await
+            .unwrap_or_else(|_| {
+                Err(JwksError::Fetch {
+                    url: self.source.issuer.to_string(),
+                    reason: format!(
+                        "discovery and JWKS took longer than {:?} (jwks.fetch_timeout)",
+                        self.settings.fetch_timeout
+                    ),
+                })
+            });
         match &result {
             Ok(keys) => {
                 self.metrics.jwks_fetch(&self.realm, cause.as_str(), "ok");
@@ -402,7 +427,12 @@ impl JwksCache {
                 uri
             }
         };
-        fetcher.key_set(&uri, Instant::now()).await
+        let keys = fetcher.key_set(&uri, Instant::now()).await;
+        if keys.is_err() {
+            // The JWKS may have moved: discover it again next time.
+            *self.discovered_uri.lock().expect("not poisoned") = None;
+        }
+        keys
     }
 
     /// The background loop: the startup fetch, then a refresh every `refresh_interval`; after
@@ -433,6 +463,23 @@ impl JwksCache {
             }
             cause = FetchCause::Refresh;
         }
+    }
+}
+
+/// Ends the running fetch as failed and unschedules the fetch task when dropped, i.e. when
+/// the task unwinds from a panic (`fetch_while_wanted` forgets it on its normal return).
+struct EndOnPanic<'a>(&'a watch::Sender<Fetches>);
+
+impl Drop for EndOnPanic<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|f| {
+            f.finished = f.started;
+            f.last_error = Some(JwksError::Fetch {
+                url: String::new(),
+                reason: "the fetch task panicked".into(),
+            });
+            f.scheduled = false;
+        });
     }
 }
 
@@ -618,6 +665,8 @@ mod tests {
             .wait_for_keys(FetchCause::NoKeys, Instant::now(), |_| true)
             .await;
         assert!(r.is_ok(), "{r:?}");
+        // No fetch was asked for: none runs later either.
+        tokio::time::sleep(Duration::from_secs(5)).await;
         assert_eq!(metrics.jwks_fetch_count("r", "error"), 0);
     }
 

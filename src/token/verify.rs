@@ -38,6 +38,10 @@ pub struct TokenRules {
     pub tenants_prefix: Option<Box<str>>,
 }
 
+/// The longest `kid` accepted (Keycloak's are 43 characters); a longer one is malformed, and
+/// never stored in the key cache's memory of unknown kids.
+pub const MAX_KID_BYTES: usize = 256;
+
 /// The parts of a JWT header we act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JwtHeader {
@@ -56,7 +60,12 @@ pub fn parse_header(token: &str) -> Result<JwtHeader, Deny> {
     struct Raw {
         alg: Option<String>,
         kid: Option<String>,
+        /// Present at all (even `null`) means refused.
+        #[serde(default, deserialize_with = "present")]
         crit: Option<Value>,
+    }
+    fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+        Value::deserialize(d).map(Some)
     }
     let segment = token.split('.').next().unwrap_or_default();
     let raw: Raw = decode_segment(segment).ok_or_else(|| {
@@ -78,6 +87,12 @@ pub fn parse_header(token: &str) -> Result<JwtHeader, Deny> {
         return Err(Deny::new(
             Outcome::CriticalHeader,
             format!("token header marks extensions critical (crit: {shown}); none is supported"),
+        ));
+    }
+    if raw.kid.as_ref().is_some_and(|k| k.len() > MAX_KID_BYTES) {
+        return Err(Deny::new(
+            Outcome::MalformedToken,
+            format!("token header kid is longer than {MAX_KID_BYTES} bytes"),
         ));
     }
     let Some(alg) = raw.alg else {
@@ -282,6 +297,7 @@ mod tests {
             r#"{"alg":"RS256","crit":["http://example.com/ext"],"http://example.com/ext":true}"#,
             r#"{"alg":"RS256","crit":[]}"#,
             r#"{"alg":"RS256","crit":"b64"}"#,
+            r#"{"alg":"RS256","crit":null}"#,
             r#"{"alg":"none","crit":["b64"],"b64":false}"#,
         ] {
             let t = format!("{}.{}.sig", seg(header), seg("{}"));

@@ -573,6 +573,35 @@ async fn a_check_never_outlives_envoys_timeout() {
 }
 
 #[tokio::test]
+async fn a_foreign_token_triggers_no_fetch_even_while_the_realm_has_no_keys() {
+    let key = SigningKey::generate("kc-1").unwrap();
+    let kc = Keycloak::start(&[&key]).await;
+    kc.fail_jwks(Some(JwksFailure::Status(503)));
+    let authz = Authz::start(&one_realm_config(&kc.issuer), &default_policy()).await;
+    // The startup fetch fails; the next background retry is a cooldown (2 s) away.
+    for _ in 0..200 {
+        if kc.jwks_fetches() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let before = kc.jwks_fetches();
+    assert_eq!(before, 1);
+    let stranger = SigningKey::generate("other-1").unwrap();
+    let foreign = token(
+        &stranger,
+        "https://elsewhere.example/realms/x",
+        &["write:*"],
+    );
+    let r = authz.topology(&foreign).await;
+    assert_eq!(code(&r), UNAUTHENTICATED, "{}", message(&r));
+    assert!(message(&r).contains("issuer"), "{}", message(&r));
+    assert_eq!(kc.jwks_fetches(), before, "a foreign token made a fetch");
+    authz.stop().await;
+    kc.stop().await;
+}
+
+#[tokio::test]
 async fn crit_header_accepted() {
     let (kc, key, authz) = setup().await;
     for header in [
