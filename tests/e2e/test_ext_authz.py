@@ -215,6 +215,7 @@ def keyless_authz(workdir: Path) -> Iterator[Authz]:
     """An authorizer whose issuer is a closed loopback port: it starts, but never gets keys."""
     dead_issuer = f"http://127.0.0.1:{closed_loopback_port()}/realms/camunda"
     proc = Authz(workdir / "keyless", config_yaml(dead_issuer), name="zeebe-authz-keyless")
+    proc.issuer_url = dead_issuer
     with running(proc, lambda p: p.start().wait_status("/healthz", 200)):
         yield proc
 
@@ -232,9 +233,11 @@ def test_authorizer_without_keys_is_not_ready(keyless_authz: Authz) -> None:
 
 
 def test_authorizer_without_keys_answers_unavailable(
-    keyless_zeebe, issuer: KeycloakIssuer, gateway: StubGateway
+    keyless_zeebe, keyless_authz: Authz, issuer: KeycloakIssuer, gateway: StubGateway
 ) -> None:
-    token = issuer.mint(["write:*"])
+    # A token of the realm's own (unreachable) issuer: its key may exist, so retry (14). A
+    # token of any other issuer is refused as such (16) without a fetch.
+    token = issuer.mint(["write:*"], issuer=keyless_authz.issuer_url)
     before = len(gateway.calls())
     outcome = send(keyless_zeebe.Topology, pb.TopologyRequest(), token)
     assert outcome.code == UNAVAILABLE, outcome
