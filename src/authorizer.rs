@@ -146,6 +146,16 @@ impl Authorizer {
                         format!("{rpc}: cannot check the request's fields: {e}"),
                     ),
                 }),
+            // `unknown_rpcs: authenticated` lets a newer gateway's rpcs through; an rpc name is
+            // always an identifier, so a method with a query, `;`, `%`, `/` or space never
+            // passes, whatever the policy says (the gateway would not run it either).
+            PathTarget::UnknownRpc(method) if !is_rpc_name(method) => Err(Deny::new(
+                Outcome::UnknownRpc,
+                format!(
+                    "unknown gateway rpc '{}' (not an rpc name)",
+                    printable(method)
+                ),
+            )),
             PathTarget::UnknownRpc(method) => match realm.policy.unknown_rpcs() {
                 PathRule::Authenticated => Ok(()),
                 PathRule::Deny => Err(Deny::new(
@@ -253,6 +263,14 @@ impl Authorizer {
             KeyLookup::UnknownKid => Err(unknown_key(kid)),
         }
     }
+}
+
+/// Whether `method` is shaped like a protobuf rpc name (an identifier).
+fn is_rpc_name(method: &str) -> bool {
+    method.starts_with(|c: char| c.is_ascii_alphabetic())
+        && method
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// The deny for a `kid` that a fetch made after the token existed did not list.
