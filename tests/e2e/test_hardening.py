@@ -466,7 +466,7 @@ def test_paths_with_a_query_string_are_judged_by_their_prefix(
         )
 
     expected = {"Topology": allowed("Topology")} | {  # control
-        method: refused(PERMISSION_DENIED, f"{MESSAGE_PREFIX}unknown gateway rpc '{method}'") for method in NOT_TOPOLOGY
+        method: refused(PERMISSION_DENIED, f"{MESSAGE_PREFIX}unknown gateway rpc '{method}' (not an rpc name)") for method in NOT_TOPOLOGY
     }
     seen = {method: through(gateway, lambda method=method: raw(method)) for method in expected}
     assert_cases(seen, expected)
