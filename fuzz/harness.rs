@@ -294,7 +294,8 @@ fn check_principal(payload: &[u8], spec: &RuleSpec, principal: &Principal, polic
     assert_eq!(principal.grants, policy.grants_for(permissions), "grants");
 }
 
-/// A claim's strings as the README describes them: a list of strings (others skipped), or one
+/// A claim's strings as the README describes them, written apart from `ClaimPath::read` (which it
+/// checks): a list of strings (others skipped), or one
 /// string split on whitespace.
 fn read_claim<'a>(claims: &'a Value, path: &[&str]) -> Vec<&'a str> {
     let mut v = claims;
@@ -663,29 +664,40 @@ pub fn frame_flagged(flag: u8, payload: &[u8]) -> Vec<u8> {
 // ---------------------------------------------------------------------------------------------
 // policy and config: the compile functions `serve` and `lint` share.
 
+/// `compile` returned a value exactly when it reported no error, and `lint` (which runs the
+/// same compile plus warnings) reports an error exactly when `compile` refused.
+fn assert_compile_and_lint_agree(
+    compiled: bool,
+    diags: &Diagnostics,
+    file: &Arc<Path>,
+    text: &str,
+    kind: FileKind,
+) {
+    assert_eq!(
+        compiled,
+        !diags.has_errors(),
+        "compile's result and its diagnostics disagree: {:?}",
+        diags.items()
+    );
+    let linted = lint_source(file, text, Some(kind));
+    let lint_errors = linted
+        .diagnostics
+        .iter()
+        .any(|d| d.severity == Severity::Error);
+    assert_eq!(
+        lint_errors, !compiled,
+        "lint and serve disagree: {:?}",
+        linted.diagnostics
+    );
+}
+
 /// The input as policy YAML: compile and lint never panic and agree on whether it is valid.
 pub fn policy(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let file: Arc<Path> = Arc::from(Path::new("fuzzed-policy.yaml"));
     let mut diags = Diagnostics::default();
     let compiled = policy::compile(&file, &text, &mut diags);
-    assert_eq!(
-        compiled.is_some(),
-        !diags.has_errors(),
-        "compile's result and its diagnostics disagree: {:?}",
-        diags.items()
-    );
-    let linted = lint_source(&file, &text, Some(FileKind::Policy));
-    let lint_errors = linted
-        .diagnostics
-        .iter()
-        .any(|d| d.severity == Severity::Error);
-    assert_eq!(
-        lint_errors,
-        compiled.is_none(),
-        "lint and serve disagree: {:?}",
-        linted.diagnostics
-    );
+    assert_compile_and_lint_agree(compiled.is_some(), &diags, &file, &text, FileKind::Policy);
     if let Some(p) = compiled {
         exercise_policy(&p);
     }
@@ -724,23 +736,7 @@ pub fn config(data: &[u8]) {
     let file: Arc<Path> = Arc::from(repo_root().join("examples/fuzzed-config.yaml"));
     let mut diags = Diagnostics::default();
     let compiled = config::compile(&file, &text, &mut diags);
-    assert_eq!(
-        compiled.is_some(),
-        !diags.has_errors(),
-        "compile's result and its diagnostics disagree: {:?}",
-        diags.items()
-    );
-    let linted = lint_source(&file, &text, Some(FileKind::Config));
-    let lint_errors = linted
-        .diagnostics
-        .iter()
-        .any(|d| d.severity == Severity::Error);
-    assert_eq!(
-        lint_errors,
-        compiled.is_none(),
-        "lint and serve disagree: {:?}",
-        linted.diagnostics
-    );
+    assert_compile_and_lint_agree(compiled.is_some(), &diags, &file, &text, FileKind::Config);
     let _ = lint_source(&file, &text, None);
     let Some(config) = compiled else { return };
     let metrics = shared_metrics();
