@@ -563,7 +563,17 @@ async fn a_check_never_outlives_envoys_timeout() {
     // The fetch went on without the Check (it started within a cooldown, 1 s, of the startup
     // fetch and takes 2.5 s): once it lands the token is allowed, from the cache, without
     // another fetch.
-    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let landed = r#"cause="unknown_kid",result="ok"} 1"#;
+    for _ in 0..100 {
+        if authz.admin("/metrics").await.1.contains(landed) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        authz.admin("/metrics").await.1.contains(landed),
+        "the background fetch did not land within 5 s"
+    );
     kc.delay_jwks(Duration::ZERO);
     let r = authz.topology(&t).await;
     assert_eq!(code(&r), OK, "{}", message(&r));
