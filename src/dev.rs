@@ -65,7 +65,8 @@ pub async fn start(
     let config = self_issued_config("dev", &issuer, listen, policy);
     let key = match dev_key {
         Some(path) => {
-            let pem = std::fs::read_to_string(path)
+            let pem = crate::diag::read_file(path)
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
                 .with_context(|| format!("reading {}", path.display()))?;
             SigningKey::from_pkcs8_pem(jsonwebtoken::Algorithm::RS256, KEY_ID, &pem).with_context(
                 || {
@@ -106,7 +107,7 @@ pub async fn start(
             "job rpcs, job types payment* only",
         ),
     ];
-    let check_addr = listeners.check.local_addr()?;
+    let check_addr = config.listen.check;
     println!(
         "# zeebe-authz dev mode: ext_authz Check on {check_addr}, admin on http://{admin_addr}"
     );
