@@ -8,12 +8,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use axum::Router;
-use axum::routing::get;
 
 use crate::config::{Config, Listen, RealmConfig, TokenSettings};
 use crate::decision::IdentityHeaders;
-use crate::issuer::{SigningKey, access_token_claims, discovery, jwks};
+use crate::issuer::{IssuerRealm, SigningKey, access_token_claims, jwks};
 use crate::jwks::JwksSettings;
 use crate::policy::{DEV_POLICY, Policy};
 use crate::server::{Extras, Listeners};
@@ -127,34 +125,13 @@ pub async fn start(
     );
     let extras = Extras {
         preloaded_jwks: Some(jwks(&[&key]).to_string()),
-        admin_routes: realm_routes(&issuer, &key),
+        admin_routes: IssuerRealm::new(REALM_PATH, &issuer, &[&key]).routes(),
     };
     Ok(DevMode {
         config,
         listeners,
         extras,
     })
-}
-
-/// The realm's discovery document and JWKS at Keycloak's paths under [`REALM_PATH`].
-fn realm_routes(issuer: &str, key: &SigningKey) -> Router {
-    let discovery_doc = Arc::new(discovery(issuer));
-    let jwks_doc = Arc::new(jwks(&[key]));
-    Router::new()
-        .route(
-            &format!("{REALM_PATH}/.well-known/openid-configuration"),
-            get(move || {
-                let doc = discovery_doc.clone();
-                async move { axum::Json((*doc).clone()) }
-            }),
-        )
-        .route(
-            &format!("{REALM_PATH}/protocol/openid-connect/certs"),
-            get(move || {
-                let doc = jwks_doc.clone();
-                async move { axum::Json((*doc).clone()) }
-            }),
-        )
 }
 
 /// A one-realm config whose realm trusts `issuer` (a loopback issuer of dev mode or bench)

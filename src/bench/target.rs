@@ -1,7 +1,7 @@
 //! The servers a bench run starts itself, on loopback, on a runtime of their own.
 //!
-//! - [`Issuer`]: a Keycloak-shaped issuer (discovery and JWKS at Keycloak's paths) serving the
-//!   bench's own signing key, counting every JWKS fetch so a run can tell how many the
+//! - [`Issuer`]: the bench's signing key served by the shared [`LoopbackIssuer`] (discovery and
+//!   JWKS at Keycloak's paths), counting every JWKS fetch so a run can tell how many the
 //!   authorizer made.
 //! - [`InProcess`]: zeebe-authz itself (`server::serve` with a one-realm config trusting the
 //!   issuer) or the allow-all server, each on its own tokio runtime so the server's threads
@@ -12,85 +12,53 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::Router;
-use axum::extract::State;
-use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
 use crate::authorizer::Authorizer;
 use crate::config::{Config, Listen};
-use crate::issuer::SigningKey;
+use crate::issuer::{LoopbackIssuer, SigningKey};
 use crate::jwks::FetchCause;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::server::Listeners;
 
-/// The realm path of the bench issuer, as Quarkus Keycloak names it.
-pub const BENCH_REALM_PATH: &str = "/realms/bench";
+/// The realm name of the bench issuer (`/realms/bench`, as Quarkus Keycloak names it).
+pub const BENCH_REALM: &str = "bench";
 /// How long a started server may take to become ready.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The bench's Keycloak: a signing key, served as a JWKS on loopback.
+/// The bench's Keycloak: its signing key, served as a JWKS on loopback by the
+/// [`LoopbackIssuer`] dev mode and the tests use too.
 pub struct Issuer {
     /// The key the JWKS holds.
     pub key: Arc<SigningKey>,
     /// The issuer URL (`http://127.0.0.1:<port>/realms/bench`).
     pub url: String,
-    fetches: Arc<AtomicU64>,
-}
-
-struct IssuerDocs {
-    discovery: String,
-    jwks: String,
-    fetches: Arc<AtomicU64>,
+    server: LoopbackIssuer,
 }
 
 impl Issuer {
     /// Binds 127.0.0.1:0 and serves discovery and the JWKS of `key` on the current runtime
-    /// (until the runtime stops).
+    /// (until the runtime stops or the issuer is dropped).
     pub async fn start(key: SigningKey) -> anyhow::Result<Issuer> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}{BENCH_REALM_PATH}", listener.local_addr()?);
-        let fetches = Arc::new(AtomicU64::new(0));
-        let docs = Arc::new(IssuerDocs {
-            discovery: crate::issuer::discovery(&url).to_string(),
-            jwks: crate::issuer::jwks(&[&key]).to_string(),
-            fetches: fetches.clone(),
-        });
-        let app = Router::new()
-            .route(
-                &format!("{BENCH_REALM_PATH}/.well-known/openid-configuration"),
-                get(|State(d): State<Arc<IssuerDocs>>| async move { d.discovery.clone() }),
-            )
-            .route(
-                &format!("{BENCH_REALM_PATH}/protocol/openid-connect/certs"),
-                get(|State(d): State<Arc<IssuerDocs>>| async move {
-                    d.fetches.fetch_add(1, Ordering::Relaxed);
-                    d.jwks.clone()
-                }),
-            )
-            .with_state(docs);
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!(error = %e, "Bench issuer failed");
-            }
-        });
+        let server = LoopbackIssuer::start(BENCH_REALM, &[&key])
+            .await
+            .context("starting the bench issuer")?;
         Ok(Issuer {
             key: Arc::new(key),
-            url,
-            fetches,
+            url: server.issuer.clone(),
+            server,
         })
     }
 
     /// How many times the JWKS has been fetched.
     pub fn jwks_fetches(&self) -> u64 {
-        self.fetches.load(Ordering::Relaxed)
+        self.server.jwks_fetches()
     }
 }
 

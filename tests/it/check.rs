@@ -16,7 +16,7 @@ const UNAUTHENTICATED: i32 = 16;
 
 async fn setup() -> (Keycloak, SigningKey, Authz) {
     let key = SigningKey::generate("kc-1").unwrap();
-    let kc = Keycloak::start(&[&key]).await;
+    let kc = keycloak(&[&key]).await;
     let authz = Authz::start(&one_realm_config(&kc.issuer), &default_policy()).await;
     authz.wait_ready().await;
     (kc, key, authz)
@@ -268,7 +268,7 @@ async fn every_keycloak_algorithm_verifies_when_the_jwks_lists_it() {
     .enumerate()
     .map(|(i, alg)| SigningKey::generate_for(alg, format!("k{i}")).unwrap())
     .collect();
-    let kc = Keycloak::start(&keys.iter().collect::<Vec<_>>()).await;
+    let kc = keycloak(&keys.iter().collect::<Vec<_>>()).await;
     let authz = Authz::start(&one_realm_config(&kc.issuer), &default_policy()).await;
     authz.wait_ready().await;
     for k in &keys {
@@ -335,7 +335,7 @@ async fn keycloak_down_before_start_is_unavailable_and_not_ready() {
     assert!(body.contains("camunda"), "{body}");
     // Keycloak comes up on that address: readiness follows after the retry (cooldown 2 s).
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-    let kc = Keycloak::serve(listener, issuer.clone(), &[&key]);
+    let kc = keycloak_on(listener, issuer.clone(), &[&key]);
     authz.wait_ready().await;
     let r = authz.topology(&token(&key, &issuer, &["write:*"])).await;
     assert_eq!(code(&r), OK, "{}", message(&r));
@@ -374,7 +374,7 @@ async fn kid_flood_costs_at_most_one_fetch_per_cooldown() {
         }
     }
     // The Checks that arrived while the first fetch ran share one more, a cooldown (2 s) on.
-    let cooldowns = (started.elapsed().as_secs_f64() / 2.0).floor() as usize;
+    let cooldowns = (started.elapsed().as_secs_f64() / 2.0).floor() as u64;
     let fetches = kc.jwks_fetches() - before;
     assert!(
         (1..=1 + cooldowns).contains(&fetches),
@@ -398,7 +398,7 @@ fn default_cooldown_config(issuer: &str) -> String {
 #[tokio::test]
 async fn key_rotation_right_after_any_unknown_kid_is_refused_for_the_whole_cooldown() {
     let key = SigningKey::generate("kc-1").unwrap();
-    let kc = Keycloak::start(&[&key]).await;
+    let kc = keycloak(&[&key]).await;
     let authz = Authz::start(&default_cooldown_config(&kc.issuer), &default_policy()).await;
     authz.wait_ready().await;
     let before = kc.jwks_fetches();
@@ -461,7 +461,7 @@ async fn key_rotation_right_after_any_unknown_kid_is_refused_for_the_whole_coold
 #[tokio::test]
 async fn a_stale_kid_repeated_waits_once_per_cooldown_and_blocks_no_other_kid() {
     let key = SigningKey::generate("kc-1").unwrap();
-    let kc = Keycloak::start(&[&key]).await;
+    let kc = keycloak(&[&key]).await;
     let authz = Authz::start(&default_cooldown_config(&kc.issuer), &default_policy()).await;
     authz.wait_ready().await;
     let before = kc.jwks_fetches();
@@ -531,7 +531,7 @@ async fn unknown_kid_while_keycloak_is_unreachable_is_unavailable_not_unauthenti
 #[tokio::test]
 async fn a_check_never_outlives_envoys_timeout() {
     let key = SigningKey::generate("kc-1").unwrap();
-    let kc = Keycloak::start(&[&key]).await;
+    let kc = keycloak(&[&key]).await;
     // A fetch may take up to 5 s here; Envoy's ext_authz timeout is 1 s.
     let config =
         default_cooldown_config(&kc.issuer).replace("fetch_timeout: 1s", "fetch_timeout: 5s");
@@ -585,7 +585,7 @@ async fn a_check_never_outlives_envoys_timeout() {
 #[tokio::test]
 async fn a_foreign_token_triggers_no_fetch_even_while_the_realm_has_no_keys() {
     let key = SigningKey::generate("kc-1").unwrap();
-    let kc = Keycloak::start(&[&key]).await;
+    let kc = keycloak(&[&key]).await;
     kc.fail_jwks(Some(JwksFailure::Status(503)));
     let authz = Authz::start(&one_realm_config(&kc.issuer), &default_policy()).await;
     // The startup fetch fails; the next background retry is a cooldown (2 s) away.
@@ -635,7 +635,7 @@ async fn crit_header_accepted() {
 #[tokio::test]
 async fn trailing_dot_host_falls_through_to_another_realm() {
     let key = SigningKey::generate("kc-1").unwrap();
-    let kc = Keycloak::start(&[&key]).await;
+    let kc = keycloak(&[&key]).await;
     // Realm `a` grants read:* everything readable; the catch-all realm trusts the same
     // issuer but grants nothing to read:*.
     let scratch = Scratch::new();
@@ -749,8 +749,8 @@ async fn paths_with_a_query_string_parameters_or_escapes_are_judged_by_their_pre
 async fn a_token_of_one_realm_is_refused_on_another_realms_host() {
     let key_a = SigningKey::generate("a-1").unwrap();
     let key_b = SigningKey::generate("b-1").unwrap();
-    let kc_a = Keycloak::start(&[&key_a]).await;
-    let kc_b = Keycloak::start(&[&key_b]).await;
+    let kc_a = keycloak(&[&key_a]).await;
+    let kc_b = keycloak(&[&key_b]).await;
     let config = format!(
         "listen: {{check: 127.0.0.1:0, admin: 127.0.0.1:0}}\nrealms:\n  - {{name: prod, issuer: '{}', audiences: [zeebe-api], hosts: [zeebe.prod.example.com], policy: default.yaml}}\n  - {{name: test, issuer: '{}', audiences: [zeebe-api], hosts: ['zeebe.test.example.com:443'], policy: default.yaml}}\n",
         kc_a.issuer, kc_b.issuer
@@ -846,7 +846,7 @@ async fn config_errors_exit_64_listing_every_error_before_binding() {
 #[tokio::test]
 async fn self_signed_keycloak_is_trusted_only_with_the_ca_bundle() {
     let key = SigningKey::generate("kc-1").unwrap();
-    let (kc, ca_pem) = Keycloak::start_tls(&[&key]).await;
+    let (kc, ca_pem) = keycloak_tls(&[&key]).await;
     let t = token(&key, &kc.issuer, &["write:*"]);
 
     // Without the bundle the certificate is not trusted: no keys, UNAVAILABLE, not ready.
@@ -869,7 +869,7 @@ async fn self_signed_keycloak_is_trusted_only_with_the_ca_bundle() {
 #[tokio::test]
 async fn permissions_claim_is_configurable() {
     let key = SigningKey::generate("kc-1").unwrap();
-    let kc = Keycloak::start(&[&key]).await;
+    let kc = keycloak(&[&key]).await;
     for (claim, set) in [
         ("scope", json!("openid read:* profile")),
         ("realm_access.roles", json!(["offline_access", "read:*"])),

@@ -20,7 +20,7 @@ fn dev_policy() -> String {
 
 async fn setup() -> (Keycloak, SigningKey, Authz) {
     let key = SigningKey::generate("kc-1").unwrap();
-    let kc = Keycloak::start(&[&key]).await;
+    let kc = keycloak(&[&key]).await;
     // Tenants come from Keycloak group paths; only those under /tenants/ count.
     let config = one_realm_config(&kc.issuer).replace(
         "    policy: default.yaml\n",

@@ -12,7 +12,7 @@ use zeebe_authz::diag::{Diagnostic, Severity};
 use zeebe_authz::issuer::SigningKey;
 use zeebe_authz::lint::{self, FileKind, LintOptions};
 
-use crate::util::{Keycloak, Scratch};
+use crate::util::{Scratch, keycloak, keycloak_on};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const CORPUS: &str = "tests/data/lint";
@@ -290,7 +290,7 @@ fn config_for(s: &Scratch, issuer: &str) -> PathBuf {
 #[tokio::test]
 async fn online_accepts_a_live_issuer_and_reports_wrong_or_dead_ones() {
     let key = SigningKey::generate("k1").unwrap();
-    let keycloak = Keycloak::start(&[&key]).await;
+    let keycloak = keycloak(&[&key]).await;
     let s = Scratch::new();
 
     let config = config_for(&s, &keycloak.issuer);
@@ -353,13 +353,13 @@ async fn online_times_out_on_an_issuer_that_never_answers() {
 #[tokio::test]
 async fn online_reports_an_issuer_whose_discovery_names_another_issuer() {
     let key = SigningKey::generate("k1").unwrap();
-    let keycloak = Keycloak::start(&[&key]).await;
+    let keycloak = keycloak(&[&key]).await;
     let s = Scratch::new();
     // A second server whose discovery names the first one's issuer (a proxy in front of
     // Keycloak without its frontend URL set looks like this).
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let other = Keycloak::serve(listener, keycloak.issuer.clone(), &[&key]);
+    let other = keycloak_on(listener, keycloak.issuer.clone(), &[&key]);
     let config = config_for(&s, &format!("http://{addr}/realms/camunda"));
     let found = lint::lint_files(&[config], &online(2000)).await.unwrap();
     assert_eq!(found.len(), 1, "{found:#?}");
@@ -371,14 +371,14 @@ async fn online_reports_an_issuer_whose_discovery_names_another_issuer() {
 #[tokio::test]
 async fn online_fetches_as_serve_does_exact_issuer_and_no_discovery_with_a_jwks_uri() {
     let key = SigningKey::generate("k1").unwrap();
-    let keycloak = Keycloak::start(&[&key]).await;
+    let keycloak = keycloak(&[&key]).await;
     let s = Scratch::new();
     // Discovery names the issuer with a trailing '/': serve compares exactly and would refuse
     // the realm's keys, so lint must report it (it used to trim the '/').
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let issuer = format!("http://{addr}/realms/camunda");
-    let slashed = Keycloak::serve(listener, format!("{issuer}/"), &[&key]);
+    let slashed = keycloak_on(listener, format!("{issuer}/"), &[&key]);
     let found = lint::lint_files(&[config_for(&s, &issuer)], &online(2000))
         .await
         .unwrap();

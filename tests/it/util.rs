@@ -5,13 +5,10 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::State;
-use axum::routing::get;
 use envoy_types::ext_authz::v3::pb::{CheckRequest, CheckResponse, HttpResponse};
 use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
@@ -21,143 +18,49 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
-use zeebe_authz::issuer::{SigningKey, access_token_claims, discovery, jwks};
+use zeebe_authz::issuer::{SigningKey, access_token_claims};
 
 /// The realm path Keycloak (Quarkus) uses.
 pub const REALM: &str = "camunda";
 /// The Zeebe audience.
 pub const AUDIENCE: &str = "zeebe-api";
 
-#[derive(Clone)]
-struct IssuerState {
-    issuer: String,
-    jwks: Arc<Mutex<Value>>,
-    fetches: Arc<AtomicUsize>,
-    delay: Arc<Mutex<Duration>>,
-    failure: Arc<Mutex<Option<JwksFailure>>>,
+/// The Keycloak-shaped issuer dev mode and bench serve too: discovery and JWKS at Keycloak's
+/// paths, plus an encryption key in the JWKS as real Keycloak lists one.
+pub use zeebe_authz::issuer::{JwksFailure, LoopbackIssuer as Keycloak};
+
+/// Starts realm [`REALM`] on a fresh loopback port, publishing `keys`.
+pub async fn keycloak(keys: &[&SigningKey]) -> Keycloak {
+    Keycloak::start(REALM, keys).await.unwrap()
 }
 
-/// How the issuer's JWKS endpoint misbehaves (Keycloak overloaded, a proxy in front of it).
-#[derive(Debug, Clone)]
-pub enum JwksFailure {
-    /// Answers with this HTTP status and an empty body.
-    Status(u16),
-    /// Answers 200 with this body.
-    Body(Vec<u8>),
+/// Starts realm [`REALM`] as `issuer` on a given listener (to come up on an address a server
+/// was configured with, or to publish an issuer that disagrees with the URL).
+pub fn keycloak_on(listener: TcpListener, issuer: String, keys: &[&SigningKey]) -> Keycloak {
+    Keycloak::serve(listener, REALM, issuer, keys)
 }
 
-/// A Keycloak-shaped issuer: discovery and JWKS at Keycloak's paths.
-pub struct Keycloak {
-    /// `http://127.0.0.1:PORT/realms/camunda`.
-    pub issuer: String,
-    state: IssuerState,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
-}
-
-impl Keycloak {
-    /// Starts on a fresh loopback port, publishing `keys` (plus an encryption key, which real
-    /// Keycloak lists too and which must be ignored).
-    pub async fn start(keys: &[&SigningKey]) -> Keycloak {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let issuer = format!("http://{}/realms/{REALM}", listener.local_addr().unwrap());
-        Keycloak::serve(listener, issuer, keys)
-    }
-
-    /// Starts on a given listener (to come up on an address a server was configured with).
-    pub fn serve(listener: TcpListener, issuer: String, keys: &[&SigningKey]) -> Keycloak {
-        Keycloak::serve_on(listener, issuer, keys)
-    }
-
-    /// Starts with HTTPS on a fresh loopback port, presenting a self-signed certificate for
-    /// 127.0.0.1; returns the server and the certificate (PEM) a client must trust.
-    pub async fn start_tls(keys: &[&SigningKey]) -> (Keycloak, String) {
-        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
-        let pem = cert.cert.pem();
-        let key = rustls_pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
-        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
-            tokio_rustls::rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.cert.der().clone()], key)
-        .unwrap();
-        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let issuer = format!("https://{}/realms/{REALM}", tcp.local_addr().unwrap());
-        let listener = TlsListener {
-            tcp,
-            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
-        };
-        (Keycloak::serve_on(listener, issuer, keys), pem)
-    }
-
-    fn serve_on<L>(listener: L, issuer: String, keys: &[&SigningKey]) -> Keycloak
-    where
-        L: axum::serve::Listener,
-        L::Addr: std::fmt::Debug,
-    {
-        let state = IssuerState {
-            issuer: issuer.clone(),
-            jwks: Arc::new(Mutex::new(with_enc_key(jwks(keys)))),
-            fetches: Arc::new(AtomicUsize::new(0)),
-            delay: Arc::new(Mutex::new(Duration::ZERO)),
-            failure: Arc::new(Mutex::new(None)),
-        };
-        let app = Router::new()
-            .route(
-                &format!("/realms/{REALM}/.well-known/openid-configuration"),
-                get(discovery_doc),
-            )
-            .route(
-                &format!("/realms/{REALM}/protocol/openid-connect/certs"),
-                get(certs),
-            )
-            .with_state(state.clone());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
-        Keycloak {
-            issuer,
-            state,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    /// Replaces the published keys (rotation).
-    pub fn publish(&self, keys: &[&SigningKey]) {
-        *self.state.jwks.lock().unwrap() = with_enc_key(jwks(keys));
-    }
-
-    /// Makes every JWKS answer wait this long first.
-    pub fn delay_jwks(&self, d: Duration) {
-        *self.state.delay.lock().unwrap() = d;
-    }
-
-    /// Makes every JWKS answer fail this way (`None`: answer normally again).
-    pub fn fail_jwks(&self, failure: Option<JwksFailure>) {
-        *self.state.failure.lock().unwrap() = failure;
-    }
-
-    /// How many times the JWKS was fetched.
-    pub fn jwks_fetches(&self) -> usize {
-        self.state.fetches.load(Ordering::SeqCst)
-    }
-
-    /// Stops the server and waits until its port is closed.
-    pub async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        (&mut self.task).await.unwrap();
-    }
+/// Starts realm [`REALM`] with HTTPS on a fresh loopback port, presenting a self-signed
+/// certificate for 127.0.0.1; returns the server and the certificate (PEM) a client must trust.
+pub async fn keycloak_tls(keys: &[&SigningKey]) -> (Keycloak, String) {
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let pem = cert.cert.pem();
+    let key = rustls_pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
+        tokio_rustls::rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.cert.der().clone()], key)
+    .unwrap();
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("https://{}/realms/{REALM}", tcp.local_addr().unwrap());
+    let listener = TlsListener {
+        tcp,
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+    };
+    (Keycloak::serve(listener, REALM, issuer, keys), pem)
 }
 
 /// A TLS listener for axum: accepts TCP, completes the handshake, drops failed handshakes.
@@ -183,45 +86,6 @@ impl axum::serve::Listener for TlsListener {
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
         self.tcp.local_addr()
-    }
-}
-
-impl Drop for Keycloak {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-fn with_enc_key(mut doc: Value) -> Value {
-    doc["keys"].as_array_mut().unwrap().push(serde_json::json!({
-        "kid": "enc-key", "kty": "RSA", "alg": "RSA-OAEP", "use": "enc",
-        "n": "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw",
-        "e": "AQAB"
-    }));
-    doc
-}
-
-async fn discovery_doc(State(s): State<IssuerState>) -> axum::Json<Value> {
-    axum::Json(discovery(&s.issuer))
-}
-
-async fn certs(State(s): State<IssuerState>) -> axum::response::Response {
-    use axum::response::IntoResponse as _;
-    s.fetches.fetch_add(1, Ordering::SeqCst);
-    let delay = *s.delay.lock().unwrap();
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
-    let failure = s.failure.lock().unwrap().clone();
-    match failure {
-        Some(JwksFailure::Status(code)) => axum::http::StatusCode::from_u16(code)
-            .unwrap()
-            .into_response(),
-        Some(JwksFailure::Body(body)) => body.into_response(),
-        None => {
-            let doc = s.jwks.lock().unwrap().clone();
-            axum::Json(doc).into_response()
-        }
     }
 }
 

@@ -3,6 +3,8 @@
 //!
 //! `serve --dev` uses it to be its own issuer, `bench` to mint load, and the tests to play
 //! Keycloak on loopback. It signs with aws-lc (RS256 by default, as Keycloak does).
+//! [`IssuerRealm`] and [`LoopbackIssuer`] serve a realm's discovery and JWKS on HTTP: the one
+//! implementation dev mode, bench and the tests share.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -13,6 +15,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
+
+mod loopback;
+
+pub use loopback::{IssuerRealm, JwksFailure, LoopbackIssuer};
 
 /// A signing key with its `kid` and JWS algorithm.
 pub struct SigningKey {
