@@ -16,13 +16,13 @@ use crate::authorizer::Authorizer;
 
 /// What the admin handlers read.
 #[derive(Clone)]
-pub struct AdminState {
+pub(crate) struct AdminState {
     /// The authorizer (realms, metrics, cache).
-    pub authorizer: Arc<Authorizer>,
+    pub(crate) authorizer: Arc<Authorizer>,
 }
 
 /// Serves until `shutdown` resolves, with `extra` routes merged in.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     state: AdminState,
     extra: Router,

@@ -55,22 +55,22 @@ impl Authorizer {
     }
 
     /// The realms (for readiness).
-    pub fn realms(&self) -> &Realms {
+    pub(crate) fn realms(&self) -> &Realms {
         &self.realms
     }
 
     /// The metrics.
-    pub fn metrics(&self) -> &Arc<Metrics> {
+    pub(crate) fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
 
     /// The verified-token cache.
-    pub fn token_cache(&self) -> &TokenCache {
+    pub(crate) fn token_cache(&self) -> &TokenCache {
         &self.cache
     }
 
     /// The names of the identity headers an allow adds.
-    pub fn identity_headers(&self) -> &IdentityHeaders {
+    pub(crate) fn identity_headers(&self) -> &IdentityHeaders {
         &self.headers
     }
 

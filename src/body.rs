@@ -67,11 +67,11 @@ pub enum BodyError {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RequestBody<'a> {
     /// `raw_body` (one gRPC frame).
-    pub raw: &'a [u8],
+    pub(crate) raw: &'a [u8],
     /// The `grpc-encoding` header.
-    pub encoding: Option<&'a str>,
+    pub(crate) encoding: Option<&'a str>,
     /// Whether Envoy flagged the body as cut at `max_request_bytes`.
-    pub partial: bool,
+    pub(crate) partial: bool,
 }
 
 /// One field to read: its number, and whether it sits inside a nested message field.
@@ -86,14 +86,14 @@ pub struct FieldPath {
     pub repeated: bool,
 }
 
-/// Up to [`MAX_SLOTS`] fields to read from one rpc's request.
+/// Up to `MAX_SLOTS` fields to read from one rpc's request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FieldPlan {
     slots: Vec<FieldPath>,
 }
 
 /// The most fields one plan reads.
-pub const MAX_SLOTS: usize = 8;
+pub(crate) const MAX_SLOTS: usize = 8;
 
 impl FieldPlan {
     /// Adds a field; returns its slot index.

@@ -8,7 +8,7 @@ use std::fmt;
 
 /// How a field is laid out on the wire (enough to skip it or to read it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldKind {
+pub(crate) enum FieldKind {
     /// A UTF-8 string (length-delimited).
     String,
     /// Raw bytes (length-delimited).
@@ -17,37 +17,31 @@ pub enum FieldKind {
     Message(usize),
     /// Any varint-encoded scalar (ints, bools, enums).
     Varint,
-    /// A 4-byte scalar.
-    Fixed32,
-    /// An 8-byte scalar.
-    Fixed64,
 }
 
 /// One field of a request message.
 #[derive(Debug)]
-pub struct FieldDesc {
+pub(crate) struct FieldDesc {
     /// The field's name as written in the proto (camelCase, as Zeebe's protocol spells it).
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// The field number.
-    pub number: u32,
+    pub(crate) number: u32,
     /// The wire shape.
-    pub kind: FieldKind,
+    pub(crate) kind: FieldKind,
     /// Whether the field is `repeated`.
-    pub repeated: bool,
+    pub(crate) repeated: bool,
 }
 
 /// One message of the gateway protocol.
 #[derive(Debug)]
 pub struct MessageDesc {
-    /// The message name without package.
-    pub name: &'static str,
     /// Its fields in proto order.
-    pub fields: &'static [FieldDesc],
+    pub(crate) fields: &'static [FieldDesc],
 }
 
 impl MessageDesc {
     /// Looks a field up by name.
-    pub fn field(&self, name: &str) -> Option<&'static FieldDesc> {
+    pub(crate) fn field(&self, name: &str) -> Option<&'static FieldDesc> {
         self.fields.iter().find(|f| f.name == name)
     }
 }
@@ -56,18 +50,14 @@ impl MessageDesc {
 #[derive(Debug)]
 pub struct RpcDesc {
     /// The method name (`CreateProcessInstance`).
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// The request message, by index in [`MESSAGES`].
-    pub request: usize,
-    /// Whether the server answers with a stream (ActivateJobs, StreamActivatedJobs).
-    pub server_streaming: bool,
-    /// Whether the proto marks the rpc deprecated (DeployProcess).
-    pub deprecated: bool,
+    pub(crate) request: usize,
 }
 
 impl RpcDesc {
     /// The request message of this rpc.
-    pub fn request_message(&self) -> &'static MessageDesc {
+    pub(crate) fn request_message(&self) -> &'static MessageDesc {
         &MESSAGES[self.request]
     }
 }
@@ -93,7 +83,7 @@ impl Rpc {
     }
 
     /// The rpc's description.
-    pub fn desc(self) -> &'static RpcDesc {
+    pub(crate) fn desc(self) -> &'static RpcDesc {
         &RPCS[self.0 as usize]
     }
 
@@ -121,38 +111,38 @@ pub struct RpcSet(u64);
 
 impl RpcSet {
     /// No rpc.
-    pub const EMPTY: RpcSet = RpcSet(0);
+    pub(crate) const EMPTY: RpcSet = RpcSet(0);
 
     /// Every rpc of the catalog.
-    pub fn all() -> RpcSet {
+    pub(crate) fn all() -> RpcSet {
         Rpc::all().fold(RpcSet::EMPTY, |s, r| s.with(r))
     }
 
     /// This set plus `rpc`.
     #[must_use]
-    pub fn with(self, rpc: Rpc) -> RpcSet {
+    pub(crate) fn with(self, rpc: Rpc) -> RpcSet {
         RpcSet(self.0 | (1u64 << rpc.0))
     }
 
     /// The union of two sets.
     #[must_use]
-    pub fn union(self, other: RpcSet) -> RpcSet {
+    pub(crate) fn union(self, other: RpcSet) -> RpcSet {
         RpcSet(self.0 | other.0)
     }
 
     /// The rpcs of this set that are not in `other`.
     #[must_use]
-    pub fn difference(self, other: RpcSet) -> RpcSet {
+    pub(crate) fn difference(self, other: RpcSet) -> RpcSet {
         RpcSet(self.0 & !other.0)
     }
 
     /// Whether `rpc` is in the set.
-    pub fn contains(self, rpc: Rpc) -> bool {
+    pub(crate) fn contains(self, rpc: Rpc) -> bool {
         self.0 & (1u64 << rpc.0) != 0
     }
 
     /// Whether the set has no rpc.
-    pub fn is_empty(self) -> bool {
+    pub(crate) fn is_empty(self) -> bool {
         self.0 == 0
     }
 
@@ -162,7 +152,7 @@ impl RpcSet {
     }
 
     /// The rpcs in catalog order.
-    pub fn iter(self) -> impl Iterator<Item = Rpc> {
+    pub(crate) fn iter(self) -> impl Iterator<Item = Rpc> {
         Rpc::all().filter(move |r| self.contains(*r))
     }
 }
@@ -242,7 +232,6 @@ mod tests {
         assert_eq!(msg.field("tenantId").unwrap().number, 6);
         assert_eq!(msg.field("bpmnProcessId").unwrap().number, 2);
         let jobs = Rpc::from_name("ActivateJobs").unwrap().desc();
-        assert!(jobs.server_streaming);
         let tenants = jobs.request_message().field("tenantIds").unwrap();
         assert_eq!((tenants.number, tenants.repeated), (7, true));
         let with_result = Rpc::from_name("CreateProcessInstanceWithResult")
@@ -250,7 +239,6 @@ mod tests {
             .desc();
         let nested = with_result.request_message().field("request").unwrap();
         assert_eq!(nested.kind, FieldKind::Message(cpi.request));
-        assert!(Rpc::from_name("DeployProcess").unwrap().desc().deprecated);
     }
 
     #[test]

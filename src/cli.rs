@@ -15,7 +15,7 @@ use crate::server::{Extras, Listeners, shutdown_signal};
 pub struct Cli {
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "ZEEBE_AUTHZ_LOG_FORMAT")]
-    pub log_format: LogFormat,
+    pub(crate) log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -23,7 +23,7 @@ pub struct Cli {
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     /// Human-readable lines.
     Text,
     /// One JSON object per line.
@@ -54,22 +54,22 @@ pub struct ServeArgs {
         required_unless_present = "dev",
         conflicts_with = "dev"
     )]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// Run self-contained: an ephemeral signing key, its own issuer on the admin port, the
     /// default policy; prints ready-to-use tokens.
     #[arg(long)]
-    pub dev: bool,
+    pub(crate) dev: bool,
     /// Check address in dev mode.
     #[arg(long, default_value = "127.0.0.1:9000", requires = "dev")]
-    pub dev_check_addr: std::net::SocketAddr,
+    pub(crate) dev_check_addr: std::net::SocketAddr,
     /// Admin address in dev mode.
     #[arg(long, default_value = "127.0.0.1:9001", requires = "dev")]
-    pub dev_admin_addr: std::net::SocketAddr,
+    pub(crate) dev_admin_addr: std::net::SocketAddr,
     /// In dev mode, sign with this RSA private key (PKCS #8 PEM, e.g. from
     /// `openssl genpkey -algorithm RSA`) instead of an ephemeral one, so that
     /// `zeebe-authz bench load --key` can mint tokens this server accepts.
     #[arg(long, requires = "dev")]
-    pub dev_key: Option<PathBuf>,
+    pub(crate) dev_key: Option<PathBuf>,
 }
 
 /// Runs the command line; the process exit code.

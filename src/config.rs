@@ -1,8 +1,8 @@
 //! The service configuration: one YAML file, compiled once at startup.
 //!
-//! [`RawConfig`] mirrors the file; [`compile`] validates all of it (and the policies it names)
+//! `RawConfig` mirrors the file; [`compile`] validates all of it (and the policies it names)
 //! and returns either a [`Config`] or every finding at once, each with file, line, key and
-//! reason. `serve` exits with [`EXIT_CONFIG`] before binding any port when there is an error.
+//! reason. `serve` exits with `EXIT_CONFIG` before binding any port when there is an error.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -22,13 +22,13 @@ use crate::token::cache::{DEFAULT_CAPACITY, DEFAULT_MAX_TTL};
 use crate::token::claims::ClaimPath;
 
 /// Exit code for configuration errors (`EX_USAGE` in sysexits.h).
-pub const EXIT_CONFIG: i32 = 64;
+pub(crate) const EXIT_CONFIG: i32 = 64;
 /// The default Check (ext_authz gRPC) address.
-pub const DEFAULT_CHECK_ADDR: &str = "0.0.0.0:9000";
+pub(crate) const DEFAULT_CHECK_ADDR: &str = "0.0.0.0:9000";
 /// The default admin HTTP address.
-pub const DEFAULT_ADMIN_ADDR: &str = "0.0.0.0:9001";
+pub(crate) const DEFAULT_ADMIN_ADDR: &str = "0.0.0.0:9001";
 /// The default clock leeway for token times.
-pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 
 /// The file as written.
 #[derive(Debug, Deserialize)]
@@ -151,7 +151,7 @@ pub struct RealmConfig {
     pub audiences: Box<[Box<str>]>,
     /// Explicit JWKS URL (else discovered).
     pub jwks_uri: Option<Arc<str>>,
-    /// `:authority` values in the normal form of [`crate::host`] (lower case, no trailing
+    /// `:authority` values in the normal form of `crate::host` (lower case, no trailing
     /// dot); `*` matches any host no other realm claims.
     pub hosts: Box<[Box<str>]>,
     /// The compiled policy.
@@ -172,13 +172,13 @@ pub struct Config {
     /// Realms in file order.
     pub realms: Vec<RealmConfig>,
     /// JWKS cache timing.
-    pub jwks: JwksSettings,
+    pub(crate) jwks: JwksSettings,
     /// Extra CA certificates (PEM) for Keycloak's TLS.
-    pub ca_bundle: Option<Vec<u8>>,
+    pub(crate) ca_bundle: Option<Vec<u8>>,
     /// Token settings.
-    pub token: TokenSettings,
+    pub(crate) token: TokenSettings,
     /// Identity header names.
-    pub identity_headers: IdentityHeaders,
+    pub(crate) identity_headers: IdentityHeaders,
 }
 
 /// Reads and compiles a config file (and the policies it names).
@@ -536,7 +536,7 @@ fn claim_path(raw: &RawClaimPath) -> ClaimPath {
 }
 
 /// Parses `250ms`, `10s`, `5m`, `1h` (a whole number and a unit).
-pub fn parse_duration(s: &str) -> Option<Duration> {
+pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit())?;
     let (n, unit) = s.split_at(split);
@@ -551,12 +551,12 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 }
 
 /// A duration command-line argument (`500ms`, `5s`, `1m`; zero allowed): clap's value parser.
-pub fn duration_arg(s: &str) -> Result<Duration, String> {
+pub(crate) fn duration_arg(s: &str) -> Result<Duration, String> {
     parse_duration(s).ok_or_else(|| format!("'{s}' is not a duration such as 500ms, 5s or 1m"))
 }
 
 /// A duration command-line argument that must not be zero (timeouts): clap's value parser.
-pub fn positive_duration_arg(s: &str) -> Result<Duration, String> {
+pub(crate) fn positive_duration_arg(s: &str) -> Result<Duration, String> {
     match duration_arg(s)? {
         d if d.is_zero() => Err(format!("'{s}' is zero; a timeout must be longer")),
         d => Ok(d),

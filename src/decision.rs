@@ -1,4 +1,4 @@
-//! A Check's decision: allow on behalf of a principal, or deny with an [`Outcome`]; and the
+//! A Check's decision: allow on behalf of a principal, or deny with an `Outcome`; and the
 //! names of the identity headers an allow adds. Pure: [`crate::envoy`] turns a decision into
 //! Envoy's `CheckResponse`.
 
@@ -9,7 +9,7 @@ use crate::token::Principal;
 
 /// The end of a Check.
 #[derive(Debug, Clone)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Allowed, on behalf of this principal of this realm.
     Allow {
         /// Who.
@@ -23,7 +23,7 @@ pub enum Decision {
 
 impl Decision {
     /// The outcome (for metrics).
-    pub fn outcome(&self) -> Outcome {
+    pub(crate) fn outcome(&self) -> Outcome {
         match self {
             Decision::Allow { .. } => Outcome::Allow,
             Decision::Deny(d) => d.outcome,
@@ -37,7 +37,7 @@ pub struct IdentityHeaders {
     /// The token's `sub`.
     pub subject: Arc<str>,
     /// The token's `azp` (or `clientId`).
-    pub client_id: Arc<str>,
+    pub(crate) client_id: Arc<str>,
     /// The realm's name.
     pub realm: Arc<str>,
 }

@@ -1,7 +1,7 @@
 //! `serve --dev`: a self-contained authorizer that is its own Keycloak realm. It returns a
 //! config, the bound listeners and [`Extras`] (its keys, preloaded, and the realm's discovery
 //! and JWKS routes for the admin port); `serve` merges what it is given and knows nothing of
-//! dev mode. Bench reuses [`self_issued_config`] and the constants.
+//! dev mode. Bench reuses `self_issued_config` and the constants.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -24,23 +24,23 @@ pub const TENANTS_CLAIM: &str = "tenants";
 /// The audience of dev (and bench) tokens.
 pub const AUDIENCE: &str = "zeebe-api";
 /// The dev realm's path under the admin root (Keycloak's `/realms/<name>` form).
-pub const REALM_PATH: &str = "/realms/dev";
+pub(crate) const REALM_PATH: &str = "/realms/dev";
 /// How the embedded dev policy is named in diagnostics.
 const DEV_POLICY_NAME: &str = "(embedded) policies/dev.yaml";
 
 /// What `serve` runs in dev mode.
-pub struct DevMode {
+pub(crate) struct DevMode {
     /// The one-realm config.
-    pub config: Config,
+    pub(crate) config: Config,
     /// The bound Check and admin listeners.
-    pub listeners: Listeners,
+    pub(crate) listeners: Listeners,
     /// The realm's keys and admin routes.
-    pub extras: Extras,
+    pub(crate) extras: Extras,
 }
 
 /// Binds, builds a config whose single realm is the process itself (its admin port serves the
 /// realm's discovery and JWKS), mints the dev tokens and prints them with how to use them.
-pub async fn start(
+pub(crate) async fn start(
     check: SocketAddr,
     admin: SocketAddr,
     dev_key: Option<&Path>,
@@ -137,7 +137,12 @@ pub async fn start(
 /// A one-realm config whose realm trusts `issuer` (a loopback issuer of dev mode or bench)
 /// for any host, with `policy`, permissions in `permissions.<AUDIENCE>` and tenants in
 /// [`TENANTS_CLAIM`].
-pub fn self_issued_config(name: &str, issuer: &str, listen: Listen, policy: Arc<Policy>) -> Config {
+pub(crate) fn self_issued_config(
+    name: &str,
+    issuer: &str,
+    listen: Listen,
+    policy: Arc<Policy>,
+) -> Config {
     Config {
         listen,
         realms: vec![RealmConfig {

@@ -34,7 +34,7 @@ pub struct Span {
 
 impl Span {
     /// A span for a whole file.
-    pub fn file(file: &Arc<Path>) -> Span {
+    pub(crate) fn file(file: &Arc<Path>) -> Span {
         Span {
             file: file.clone(),
             line: 0,
@@ -43,12 +43,12 @@ impl Span {
     }
 
     /// The span of a YAML node deserialized as `Spanned<T>`.
-    pub fn of<T>(file: &Arc<Path>, node: &Spanned<T>) -> Span {
+    pub(crate) fn of<T>(file: &Arc<Path>, node: &Spanned<T>) -> Span {
         Span::at(file, node.referenced.line(), node.referenced.column())
     }
 
     /// A span at a line and column.
-    pub fn at(file: &Arc<Path>, line: u64, column: u64) -> Span {
+    pub(crate) fn at(file: &Arc<Path>, line: u64, column: u64) -> Span {
         Span {
             file: file.clone(),
             line,
@@ -110,7 +110,7 @@ pub struct Diagnostics {
 
 impl Diagnostics {
     /// Records an error.
-    pub fn error(
+    pub(crate) fn error(
         &mut self,
         span: Span,
         key: impl Into<String>,
@@ -120,7 +120,7 @@ impl Diagnostics {
     }
 
     /// Records a warning.
-    pub fn warning(
+    pub(crate) fn warning(
         &mut self,
         span: Span,
         key: impl Into<String>,
@@ -152,7 +152,7 @@ impl Diagnostics {
     }
 
     /// How many errors (not warnings) were recorded.
-    pub fn error_count(&self) -> usize {
+    pub(crate) fn error_count(&self) -> usize {
         self.items
             .iter()
             .filter(|d| d.severity == Severity::Error)
@@ -165,14 +165,14 @@ impl Diagnostics {
     }
 
     /// Consumes the list.
-    pub fn into_vec(self) -> Vec<Diagnostic> {
+    pub(crate) fn into_vec(self) -> Vec<Diagnostic> {
         self.items
     }
 }
 
 impl Diagnostic {
     /// Adds a fix hint.
-    pub fn hint(&mut self, hint: impl Into<String>) -> &mut Self {
+    pub(crate) fn hint(&mut self, hint: impl Into<String>) -> &mut Self {
         self.hint = Some(hint.into());
         self
     }
@@ -199,7 +199,7 @@ impl fmt::Display for InvalidConfig {
 
 /// Reads a YAML document into a raw (serde) type, turning read and parse failures into a
 /// located diagnostic instead of an error the caller must format.
-pub fn parse_yaml<T: serde::de::DeserializeOwned>(
+pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
     file: &Arc<Path>,
     text: &str,
     diags: &mut Diagnostics,
@@ -240,7 +240,7 @@ fn strip_location(message: &str) -> &str {
 
 /// An error and its sources on one line (`a: b: c`), for logs and reports: reqwest and
 /// hyper put the useful part (refused, timed out, certificate) in the sources.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut source = e.source();
     while let Some(inner) = source {
@@ -256,7 +256,7 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Reads a file for compiling; a read failure becomes a diagnostic.
-pub fn read_source(path: &Path, diags: &mut Diagnostics) -> Option<(Arc<Path>, String)> {
+pub(crate) fn read_source(path: &Path, diags: &mut Diagnostics) -> Option<(Arc<Path>, String)> {
     let file: Arc<Path> = Arc::from(path);
     let text = read_file(path).and_then(|bytes| {
         String::from_utf8(bytes)
@@ -272,12 +272,12 @@ pub fn read_source(path: &Path, diags: &mut Diagnostics) -> Option<(Arc<Path>, S
 }
 
 /// The largest file a config names (config, policies, CA bundle) that is read.
-pub const MAX_FILE_BYTES: u64 = 4 << 20;
+pub(crate) const MAX_FILE_BYTES: u64 = 4 << 20;
 
 /// Reads a file a config names: a regular file (or a link to one, as Kubernetes mounts a
 /// ConfigMap) of at most [`MAX_FILE_BYTES`]. A device such as `/dev/zero` or a FIFO would
 /// otherwise be read forever.
-pub fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read as _;
     let file = std::fs::File::open(path)?;
     if !file.metadata()?.is_file() {
@@ -298,7 +298,7 @@ pub fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
 }
 
 /// Resolves `path` against the folder of `base` unless it is absolute.
-pub fn resolve_relative(base: &Path, path: &str) -> PathBuf {
+pub(crate) fn resolve_relative(base: &Path, path: &str) -> PathBuf {
     let p = Path::new(path);
     if p.is_absolute() {
         p.to_path_buf()

@@ -18,7 +18,7 @@
 //!   rotated key within the Check's deadline.
 //! - [`body`]: reads the request fields conditions need from the gRPC frame (gzip, bounds).
 //! - [`policy`]: pure policy model, compile and evaluation (permission → rpcs).
-//! - [`outcome`]: every way a Check ends, with its gRPC status and reason label.
+//! - `outcome`: every way a Check ends, with its gRPC status and reason label.
 //! - [`decision`]: allow (principal) or deny (outcome), and the identity header names.
 //! - `text`: the one rule for clipping untrusted text in messages and logs.
 //!
@@ -30,7 +30,7 @@
 //! - [`proto`]: prost/tonic types of the gateway protocol; [`cli`]: the command line.
 //! - [`lint`]: `zeebe-authz lint`: compiles configs and policies as `serve` does, plus warnings.
 //! - [`istio`]: `zeebe-authz istio`: the Istio (sidecar, ambient) and Kubernetes manifests.
-//! - [`bench`]: `zeebe-authz bench`: load generator, allow-all server, crypto and memory figures.
+//! - [`bench`](mod@bench): `zeebe-authz bench`: load generator, allow-all server, crypto and memory figures.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -51,7 +51,7 @@ pub mod istio;
 pub mod jwks;
 pub mod lint;
 pub mod metrics;
-pub mod outcome;
+pub(crate) mod outcome;
 pub mod policy;
 pub mod proto;
 pub mod realm;

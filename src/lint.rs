@@ -7,8 +7,8 @@
 //! grants that can never match a token, and rpcs no permission grants. With `--online` it also
 //! asks each realm's issuer for its discovery document and keys, as `serve` will at startup.
 //!
-//! Exit codes: [`EXIT_CLEAN`] when nothing was found, [`EXIT_FINDINGS`] for any error or
-//! warning, [`EXIT_USAGE`] when a file cannot be read or the arguments are wrong.
+//! Exit codes: `EXIT_CLEAN` when nothing was found, `EXIT_FINDINGS` for any error or
+//! warning, `EXIT_USAGE` when a file cannot be read or the arguments are wrong.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -28,11 +28,11 @@ use crate::jwks::{self, Fetcher, JwksError, JwksSource, discovery_url};
 use crate::policy::{self, Policy};
 
 /// Exit code: no finding.
-pub const EXIT_CLEAN: u8 = 0;
+pub(crate) const EXIT_CLEAN: u8 = 0;
 /// Exit code: at least one error or warning.
-pub const EXIT_FINDINGS: u8 = 1;
+pub(crate) const EXIT_FINDINGS: u8 = 1;
 /// Exit code: unreadable file or bad arguments (clap uses 2 for its own usage errors too).
-pub const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 
 /// Top-level keys of a config file.
 const CONFIG_KEYS: &[&str] = &["listen", "realms", "jwks", "token", "identity_headers"];
@@ -56,7 +56,7 @@ pub enum FileKind {
 
 /// How findings are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// `file:line:column: severity: key: message (hint: …)`, one per line.
     Text,
     /// A JSON array of findings (`severity`, `file`, `line`, `column`, `key`, `message`, `hint`).
@@ -68,19 +68,19 @@ pub enum Format {
 pub struct LintArgs {
     /// Config and policy files to check (the policies a config names are checked too).
     #[arg(required = true)]
-    pub files: Vec<PathBuf>,
+    pub(crate) files: Vec<PathBuf>,
     /// Treat every file as this kind instead of telling by its top-level keys.
     #[arg(long, value_enum)]
-    pub kind: Option<FileKind>,
+    pub(crate) kind: Option<FileKind>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    pub(crate) format: Format,
     /// Also fetch each realm's discovery document and keys (what `serve` does at startup).
     #[arg(long)]
-    pub online: bool,
+    pub(crate) online: bool,
     /// Per-request timeout for `--online`.
     #[arg(long, default_value = "5s", value_parser = config::positive_duration_arg, requires = "online")]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 /// What to check.
@@ -97,13 +97,13 @@ pub struct LintOptions {
 #[error("cannot read {}: {source}", path.display())]
 pub struct UnreadableFile {
     /// The file.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// Why.
-    pub source: std::io::Error,
+    pub(crate) source: std::io::Error,
 }
 
 /// Runs `zeebe-authz lint`.
-pub async fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
     let options = LintOptions {
         kind: args.kind,
         online: args.online.then_some(args.timeout),
@@ -206,16 +206,16 @@ pub struct Linted {
     /// Findings.
     pub diagnostics: Vec<Diagnostic>,
     /// The compiled config, when the file is a config that compiles (for online checks).
-    pub config: Option<LintedConfig>,
+    pub(crate) config: Option<LintedConfig>,
 }
 
 /// A compiled config and where its realms' issuers are written.
 #[derive(Debug)]
-pub struct LintedConfig {
+pub(crate) struct LintedConfig {
     /// The compiled config.
-    pub config: Config,
+    pub(crate) config: Config,
     /// Per realm (config order): the span of its `issuer`.
-    pub issuer_spans: Vec<Span>,
+    pub(crate) issuer_spans: Vec<Span>,
 }
 
 /// Lints one file's text offline. Never panics, whatever the text.

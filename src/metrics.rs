@@ -111,7 +111,7 @@ impl Metrics {
     }
 
     /// Counts one decision.
-    pub fn decision(&self, path: PathLabel, outcome: Outcome) {
+    pub(crate) fn decision(&self, path: PathLabel, outcome: Outcome) {
         let slot = match path {
             PathLabel::Rpc(rpc) => rpc.index(),
             PathLabel::UnknownRpc => RPCS.len(),
@@ -135,12 +135,12 @@ impl Metrics {
     }
 
     /// Records the time one Check took.
-    pub fn check_latency(&self, seconds: f64) {
+    pub(crate) fn check_latency(&self, seconds: f64) {
         self.check_latency.observe(seconds);
     }
 
     /// Counts one JWKS fetch.
-    pub fn jwks_fetch(&self, realm: &str, cause: &'static str, result: &'static str) {
+    pub(crate) fn jwks_fetch(&self, realm: &str, cause: &'static str, result: &'static str) {
         self.jwks_fetches
             .get_or_create(&FetchLabels {
                 realm: realm.to_string(),
@@ -151,7 +151,7 @@ impl Metrics {
     }
 
     /// Counts a verified-token cache hit or miss.
-    pub fn token_cache(&self, hit: bool) {
+    pub(crate) fn token_cache(&self, hit: bool) {
         if hit {
             &self.token_cache_hits
         } else {
@@ -161,14 +161,14 @@ impl Metrics {
     }
 
     /// Sets the number of cached tokens.
-    pub fn token_cache_entries(&self, n: u64) {
+    pub(crate) fn token_cache_entries(&self, n: u64) {
         self.token_cache_entries
             .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// How many JWKS fetches with `result` were made for `realm` (unit tests).
     #[cfg(test)]
-    pub fn jwks_fetch_count(&self, realm: &str, result: &'static str) -> u64 {
+    pub(crate) fn jwks_fetch_count(&self, realm: &str, result: &'static str) -> u64 {
         ["startup", "refresh", "unknown_kid", "no_keys"]
             .iter()
             .map(|cause| {
@@ -184,7 +184,7 @@ impl Metrics {
     }
 
     /// The registry in Prometheus text format.
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");

@@ -10,7 +10,7 @@ use crate::catalog::Rpc;
 /// gRPC status codes we answer with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i32)]
-pub enum GrpcCode {
+pub(crate) enum GrpcCode {
     /// 0: allowed.
     Ok = 0,
     /// 7: valid token, not allowed.
@@ -24,7 +24,7 @@ pub enum GrpcCode {
 impl GrpcCode {
     /// The HTTP status Envoy sends for this code; Envoy maps it back to the same gRPC status
     /// for gRPC clients (401 → 16, 403 → 7, 503 → 14).
-    pub fn http_status(self) -> i32 {
+    pub(crate) fn http_status(self) -> i32 {
         match self {
             GrpcCode::Ok => 200,
             GrpcCode::PermissionDenied => 403,
@@ -34,7 +34,7 @@ impl GrpcCode {
     }
 
     /// The code as the decimal text of a `grpc-status` header.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             GrpcCode::Ok => "0",
             GrpcCode::PermissionDenied => "7",
@@ -48,21 +48,21 @@ macro_rules! outcomes {
     ($($(#[$doc:meta])* $name:ident => ($code:ident, $label:literal),)*) => {
         /// Every way a Check ends.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum Outcome { $($(#[$doc])* $name,)* }
+        pub(crate) enum Outcome { $($(#[$doc])* $name,)* }
 
         impl Outcome {
             /// All outcomes, in declaration order.
-            pub const ALL: &'static [Outcome] = &[$(Outcome::$name,)*];
+            pub(crate) const ALL: &'static [Outcome] = &[$(Outcome::$name,)*];
             /// How many outcomes there are.
-            pub const COUNT: usize = Outcome::ALL.len();
+            pub(crate) const COUNT: usize = Outcome::ALL.len();
 
             /// The gRPC status the client sees.
-            pub fn code(self) -> GrpcCode {
+            pub(crate) fn code(self) -> GrpcCode {
                 match self { $(Outcome::$name => GrpcCode::$code,)* }
             }
 
             /// The `reason` label in metrics and logs.
-            pub fn reason(self) -> &'static str {
+            pub(crate) fn reason(self) -> &'static str {
                 match self { $(Outcome::$name => $label,)* }
             }
         }
@@ -120,12 +120,12 @@ outcomes! {
 
 impl Outcome {
     /// The position in [`Outcome::ALL`].
-    pub fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         self as usize
     }
 
     /// The `result` label: `allow` or `deny`.
-    pub fn result(self) -> &'static str {
+    pub(crate) fn result(self) -> &'static str {
         if self == Outcome::Allow {
             "allow"
         } else {
@@ -136,7 +136,7 @@ impl Outcome {
 
 /// What a decision is counted under in metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PathLabel {
+pub(crate) enum PathLabel {
     /// A known rpc.
     Rpc(Rpc),
     /// An unknown method of the gateway service.
@@ -149,14 +149,14 @@ pub enum PathLabel {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deny {
     /// Why.
-    pub outcome: Outcome,
+    pub(crate) outcome: Outcome,
     /// The message the client sees in `grpc-message` (prefixed with `zeebe-authz: `).
-    pub message: Cow<'static, str>,
+    pub(crate) message: Cow<'static, str>,
 }
 
 impl Deny {
     /// A deny with a message.
-    pub fn new(outcome: Outcome, message: impl Into<Cow<'static, str>>) -> Deny {
+    pub(crate) fn new(outcome: Outcome, message: impl Into<Cow<'static, str>>) -> Deny {
         debug_assert_ne!(outcome, Outcome::Allow);
         Deny {
             outcome,
@@ -166,7 +166,7 @@ impl Deny {
 }
 
 /// The prefix of every deny message, so a developer reading a client error knows who said no.
-pub const MESSAGE_PREFIX: &str = "zeebe-authz: ";
+pub(crate) const MESSAGE_PREFIX: &str = "zeebe-authz: ";
 
 #[cfg(test)]
 mod tests {

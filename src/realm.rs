@@ -19,13 +19,13 @@ pub struct Realm {
     /// Position in the config (part of token cache keys).
     pub index: usize,
     /// Name for logs and headers.
-    pub name: Arc<str>,
+    pub(crate) name: Arc<str>,
     /// What tokens must satisfy.
-    pub rules: TokenRules,
+    pub(crate) rules: TokenRules,
     /// The compiled policy.
-    pub policy: Arc<Policy>,
+    pub(crate) policy: Arc<Policy>,
     /// The realm's keys.
-    pub jwks: Arc<JwksCache>,
+    pub(crate) jwks: Arc<JwksCache>,
 }
 
 /// All realms, indexed by host.
@@ -76,7 +76,7 @@ impl Realms {
     }
 
     /// The realm protecting `host`: an exact match, then the host without its port, then the
-    /// `*` realm. Hosts are compared in the normal form of [`crate::host`] (lower case, one
+    /// `*` realm. Hosts are compared in the normal form of `crate::host` (lower case, one
     /// trailing dot dropped), in which the config's hosts were stored.
     pub fn for_host(&self, host: &str) -> Option<&Realm> {
         let authority = Authority::parse(host);
@@ -93,7 +93,7 @@ impl Realms {
     }
 
     /// Every realm.
-    pub fn iter(&self) -> impl Iterator<Item = &Realm> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Realm> {
         self.realms.iter()
     }
 }

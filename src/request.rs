@@ -6,14 +6,14 @@ use crate::body::RequestBody;
 /// Borrowed fields of the HTTP request being authorized (Envoy's
 /// `AttributeContext.Request.HttpRequest`).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct RequestView<'a> {
+pub(crate) struct RequestView<'a> {
     /// `:authority`.
-    pub host: &'a str,
+    pub(crate) host: &'a str,
     /// `:path` (`/gateway_protocol.Gateway/Topology`).
-    pub path: &'a str,
+    pub(crate) path: &'a str,
     /// The `authorization` header, if any.
-    pub authorization: Option<&'a str>,
+    pub(crate) authorization: Option<&'a str>,
     /// The request body as Envoy forwarded it (`with_request_body` + `pack_as_bytes`), with
     /// its `grpc-encoding` and whether Envoy cut it short.
-    pub body: RequestBody<'a>,
+    pub(crate) body: RequestBody<'a>,
 }

@@ -20,9 +20,9 @@ use crate::realm::Realms;
 #[derive(Default)]
 pub struct Extras {
     /// A JWKS document installed into every realm's key cache at start.
-    pub preloaded_jwks: Option<String>,
+    pub(crate) preloaded_jwks: Option<String>,
     /// Routes merged into the admin server's.
-    pub admin_routes: axum::Router,
+    pub(crate) admin_routes: axum::Router,
 }
 
 /// The two bound listeners.
@@ -149,7 +149,7 @@ pub async fn serve(
 }
 
 /// Resolves on Ctrl-C or SIGTERM (what Kubernetes sends), and logs it.
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

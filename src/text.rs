@@ -3,7 +3,7 @@
 
 /// Which characters of untrusted text survive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Keep {
+pub(crate) enum Keep {
     /// Printable ASCII without spaces: safe as a bare `key=value` field of a text log line
     /// (paths, hosts, algorithm names).
     Graphic,
@@ -14,7 +14,7 @@ pub enum Keep {
 
 /// At most `max` characters of `s` that `keep` allows, with `…` appended when anything was
 /// dropped or cut, so a clipped value never passes for the whole one.
-pub fn clip(s: &str, max: usize, keep: Keep) -> String {
+pub(crate) fn clip(s: &str, max: usize, keep: Keep) -> String {
     let allowed = |c: &char| match keep {
         Keep::Graphic => c.is_ascii_graphic(),
         Keep::Text => !c.is_control(),

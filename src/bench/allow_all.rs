@@ -32,7 +32,7 @@ impl Authorization for AllowAll {
 }
 
 /// Serves allow-all Checks on `listener` until `shutdown` resolves.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {

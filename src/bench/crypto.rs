@@ -21,26 +21,26 @@ use crate::issuer::{SigningKey, access_token_claims, alg_name};
 
 /// Verification rates of one algorithm.
 #[derive(Debug, Clone, Serialize)]
-pub struct CryptoFigure {
+pub(crate) struct CryptoFigure {
     /// `RS256`, `PS256`, `ES256`, `EdDSA`.
-    pub alg: String,
+    pub(crate) alg: String,
     /// Verifies per second on one thread.
-    pub per_core: f64,
+    pub(crate) per_core: f64,
     /// Verifies per second on `threads` threads at once (when measured).
-    pub parallel: Option<f64>,
+    pub(crate) parallel: Option<f64>,
     /// The threads of the parallel measurement.
-    pub threads: usize,
+    pub(crate) threads: usize,
 }
 
 /// The report of `bench crypto`.
 #[derive(Debug, Clone, Serialize)]
-pub struct CryptoReport {
+pub(crate) struct CryptoReport {
     /// Cores the OS offers this process.
-    pub cores: usize,
+    pub(crate) cores: usize,
     /// RS256 per core × cores: the cold-path ceiling the targets refer to.
-    pub rs256_limit: f64,
+    pub(crate) rs256_limit: f64,
     /// Every measured algorithm; RS256 first.
-    pub figures: Vec<CryptoFigure>,
+    pub(crate) figures: Vec<CryptoFigure>,
 }
 
 /// A token signed with a fresh key for `alg`, split at its signature, and the key to verify it.
@@ -112,7 +112,11 @@ impl Sample {
 
 /// Measures `alg` on one thread for `duration`, then (when `threads` > 1) on `threads`
 /// threads at once for `duration`.
-pub fn measure(alg: Algorithm, duration: Duration, threads: usize) -> anyhow::Result<CryptoFigure> {
+pub(crate) fn measure(
+    alg: Algorithm,
+    duration: Duration,
+    threads: usize,
+) -> anyhow::Result<CryptoFigure> {
     let sample = Sample::new(alg)?;
     let per_core = sample.rate(duration);
     let parallel = (threads > 1).then(|| {
@@ -135,7 +139,7 @@ pub fn measure(alg: Algorithm, duration: Duration, threads: usize) -> anyhow::Re
 }
 
 /// Measures RS256 (per core and on every core) and, more briefly, PS256, ES256 and EdDSA.
-pub fn run(duration: Duration) -> anyhow::Result<CryptoReport> {
+pub(crate) fn run(duration: Duration) -> anyhow::Result<CryptoReport> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let rs256 = measure(Algorithm::RS256, duration, cores)?;
     let rs256_limit = rs256.per_core * cores as f64;
@@ -152,7 +156,7 @@ pub fn run(duration: Duration) -> anyhow::Result<CryptoReport> {
 
 impl CryptoReport {
     /// The report as text.
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         let mut lines = vec![format!(
             "zeebe-authz bench crypto: {} core(s); RS256 limit {:.0} verifies/s (per core × cores)",
             self.cores, self.rs256_limit

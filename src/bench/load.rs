@@ -36,13 +36,13 @@ use crate::authorizer::Authorizer;
 use crate::diag::error_chain;
 
 /// The ext_authz Check method.
-pub const CHECK_PATH: &str = "/envoy.service.auth.v3.Authorization/Check";
+pub(crate) const CHECK_PATH: &str = "/envoy.service.auth.v3.Authorization/Check";
 /// Latencies above this are recorded as this (the histogram's upper bound).
 const MAX_RECORDED: Duration = Duration::from_secs(60);
 
 /// How requests are paced.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Pacing {
+pub(crate) enum Pacing {
     /// Each of `concurrency` workers sends as soon as its last request is answered.
     Closed {
         /// Requests in flight.
@@ -71,15 +71,15 @@ impl Pacing {
 
 /// When a phase ends: after `duration`, after `requests`, whichever comes first.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Bound {
+pub(crate) struct Bound {
     /// Stop sending after this long.
-    pub duration: Option<Duration>,
+    pub(crate) duration: Option<Duration>,
     /// Stop after this many requests.
-    pub requests: Option<u64>,
+    pub(crate) requests: Option<u64>,
 }
 
 /// How a request travels.
-pub enum Transport {
+pub(crate) enum Transport {
     /// `Authorization/Check` over gRPC, the prepared requests pre-encoded.
     Check {
         /// One per connection.
@@ -104,7 +104,7 @@ pub enum Transport {
 }
 
 /// One prepared Zeebe call.
-pub struct GatewayRequest {
+pub(crate) struct GatewayRequest {
     path: PathAndQuery,
     message: Bytes,
     authorization: AsciiMetadataValue,
@@ -112,7 +112,7 @@ pub struct GatewayRequest {
 
 impl Transport {
     /// Opens `connections` HTTP/2 connections to `addr` and encodes the Checks for `host`.
-    pub async fn check(
+    pub(crate) async fn check(
         addr: SocketAddr,
         connections: usize,
         prepared: &[Prepared],
@@ -129,7 +129,7 @@ impl Transport {
     }
 
     /// Opens `connections` HTTP/2 connections to a gateway (or Envoy) at `addr`.
-    pub async fn gateway(
+    pub(crate) async fn gateway(
         addr: SocketAddr,
         connections: usize,
         prepared: &[Prepared],
@@ -151,7 +151,11 @@ impl Transport {
     }
 
     /// Calls `authorizer` in-process.
-    pub fn direct(authorizer: Arc<Authorizer>, prepared: &[Prepared], host: &str) -> Transport {
+    pub(crate) fn direct(
+        authorizer: Arc<Authorizer>,
+        prepared: &[Prepared],
+        host: &str,
+    ) -> Transport {
         Transport::Direct {
             authorizer,
             requests: prepared.iter().map(|p| p.to_check_request(host)).collect(),
@@ -281,7 +285,7 @@ fn error_kind(status: &tonic::Status) -> String {
 }
 
 /// The SCREAMING_CASE name of a gRPC status code.
-pub fn code_name(code: i32) -> String {
+pub(crate) fn code_name(code: i32) -> String {
     const NAMES: [&str; 17] = [
         "OK",
         "CANCELLED",
@@ -368,19 +372,19 @@ enum Answer {
 
 /// What a phase measured.
 #[derive(Debug)]
-pub struct Tally {
+pub(crate) struct Tally {
     /// Latencies in nanoseconds.
-    pub latency: Histogram<u64>,
+    pub(crate) latency: Histogram<u64>,
     /// Decisions by gRPC status code.
-    pub decisions: BTreeMap<i32, u64>,
+    pub(crate) decisions: BTreeMap<i32, u64>,
     /// Errors by kind.
-    pub errors: BTreeMap<String, u64>,
+    pub(crate) errors: BTreeMap<String, u64>,
     /// The first message seen with each non-OK decision (what a denied client reads).
-    pub messages: BTreeMap<i32, String>,
+    pub(crate) messages: BTreeMap<i32, String>,
     /// From the first send to the last answer.
-    pub elapsed: Duration,
+    pub(crate) elapsed: Duration,
     /// Requests sent after they were due because every worker was busy (open loop).
-    pub late: u64,
+    pub(crate) late: u64,
 }
 
 impl Tally {
@@ -431,7 +435,7 @@ impl Tally {
     }
 
     /// Requests answered or failed.
-    pub fn count(&self) -> u64 {
+    pub(crate) fn count(&self) -> u64 {
         self.decisions.values().sum::<u64>() + self.errors.values().sum::<u64>()
     }
 }
@@ -458,7 +462,7 @@ async fn wait_until(due: Instant, precise: bool) {
 /// Runs one phase: sends until `bound` is reached, then waits for the requests in flight.
 /// `next` is the index of the next request in the pool, shared across phases so a warm-up
 /// does not reuse the measured phase's distinct tokens.
-pub async fn run_phase(
+pub(crate) async fn run_phase(
     transport: Arc<Transport>,
     pacing: Pacing,
     bound: Bound,

@@ -18,31 +18,31 @@ use super::target::{Direct, OursOptions};
 use crate::issuer::SigningKey;
 
 /// The memory target: 100k cached tokens in under 64 MiB resident.
-pub const TARGET_RSS_BYTES: u64 = 64 << 20;
+pub(crate) const TARGET_RSS_BYTES: u64 = 64 << 20;
 
 /// The report of `bench memory`.
 #[derive(Debug, Clone, Serialize)]
-pub struct MemoryReport {
+pub(crate) struct MemoryReport {
     /// Tokens sent.
-    pub tokens: u64,
+    pub(crate) tokens: u64,
     /// Of those, allowed (verified and cached).
-    pub allowed: u64,
+    pub(crate) allowed: u64,
     /// Entries in the cache afterwards.
-    pub cache_entries: u64,
+    pub(crate) cache_entries: u64,
     /// Resident set before the authorizer was built, bytes.
-    pub rss_start: u64,
+    pub(crate) rss_start: u64,
     /// Resident set with the authorizer built and its keys loaded, bytes.
-    pub rss_empty_cache: u64,
+    pub(crate) rss_empty_cache: u64,
     /// Resident set with the cache full, bytes.
-    pub rss_full_cache: u64,
+    pub(crate) rss_full_cache: u64,
     /// (full − empty) / entries.
-    pub bytes_per_entry: f64,
+    pub(crate) bytes_per_entry: f64,
     /// Seconds to mint and check every token.
-    pub fill_secs: f64,
+    pub(crate) fill_secs: f64,
 }
 
 /// The resident set of this process in bytes (Linux `/proc/self/status`), if readable.
-pub fn resident_bytes() -> Option<u64> {
+pub(crate) fn resident_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -50,7 +50,7 @@ pub fn resident_bytes() -> Option<u64> {
 }
 
 /// Fills an in-process authorizer's cache with `tokens` distinct tokens on `runtime`.
-pub fn run(
+pub(crate) fn run(
     runtime: &tokio::runtime::Runtime,
     logs: &tracing::Dispatch,
     tokens: u64,
@@ -128,7 +128,7 @@ pub fn run(
 
 impl MemoryReport {
     /// The report as text.
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         let mib = |b: u64| b as f64 / f64::from(1u32 << 20);
         format!(
             "zeebe-authz bench memory: {} distinct tokens sent, {} allowed, {} cached ({:.1} s)\n  \

@@ -23,13 +23,13 @@ use crate::issuer::{SigningKey, access_token_claims};
 use crate::proto;
 
 /// The client id of minted tokens.
-pub const BENCH_CLIENT: &str = "bench-client";
+pub(crate) const BENCH_CLIENT: &str = "bench-client";
 /// How long minted tokens are valid.
-pub const TOKEN_TTL_SECS: u64 = 3600;
+pub(crate) const TOKEN_TTL_SECS: u64 = 3600;
 
 /// Which tokens the requests carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenMix {
+pub(crate) enum TokenMix {
     /// One valid token for every request: after the first Check, the cache answers.
     Hot,
     /// N distinct valid tokens, used in turn: each is verified once (the cold path).
@@ -110,7 +110,7 @@ pub struct BodyFields {
 #[derive(Debug, Clone)]
 pub struct RpcCall {
     /// `/gateway_protocol.Gateway/<Rpc>`.
-    pub path: String,
+    pub(crate) path: String,
     /// The encoded request message.
     pub message: Bytes,
 }
@@ -175,9 +175,9 @@ impl RpcMix {
 #[derive(Debug, Clone)]
 pub struct Prepared {
     /// The rpc and its message.
-    pub call: RpcCall,
+    pub(crate) call: RpcCall,
     /// `Bearer <token>`.
-    pub authorization: Arc<str>,
+    pub(crate) authorization: Arc<str>,
 }
 
 impl Prepared {
@@ -256,7 +256,7 @@ impl Minter<'_> {
 
     /// `n` distinct valid tokens, minted on every core (RSA signing is slow: this happens
     /// before the run and is not measured).
-    pub fn mint_distinct(&self, n: usize) -> anyhow::Result<Vec<String>> {
+    pub(crate) fn mint_distinct(&self, n: usize) -> anyhow::Result<Vec<String>> {
         let threads = std::thread::available_parallelism().map_or(1, |p| p.get());
         let per_thread = n.div_ceil(threads);
         std::thread::scope(|s| {
@@ -279,7 +279,7 @@ impl Minter<'_> {
     }
 
     /// The tokens of a mix (for `Hot`, `Invalid` and `UnknownKid`: one token).
-    pub fn tokens(&self, mix: TokenMix) -> anyhow::Result<Vec<String>> {
+    pub(crate) fn tokens(&self, mix: TokenMix) -> anyhow::Result<Vec<String>> {
         Ok(match mix {
             TokenMix::Hot => vec![self.mint()?],
             TokenMix::Distinct(n) => self.mint_distinct(n)?,
@@ -294,7 +294,7 @@ impl Minter<'_> {
 
 /// The token with the first character of its signature changed: still well-formed, but the
 /// signature no longer verifies.
-pub fn corrupt_signature(token: &str) -> String {
+pub(crate) fn corrupt_signature(token: &str) -> String {
     let Some(dot) = token.rfind('.') else {
         return format!("{token}x");
     };

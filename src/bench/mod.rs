@@ -1,7 +1,7 @@
 //! `zeebe-authz bench`: what the authorizer adds to a request, measured reproducibly.
 //!
 //! - `bench load` sends Checks (or Zeebe calls through Envoy) in a closed or open loop and
-//!   reports throughput, latency percentiles, decisions and errors ([`load`], [`report`]).
+//!   reports throughput, latency percentiles, decisions and errors ([`load`](mod@load), [`report`]).
 //!   Without `--target` it starts zeebe-authz itself on loopback with its own Keycloak-shaped
 //!   issuer, so it can mint any token mix ([`target`], [`mix`]).
 //! - `bench allow-all` runs an ext_authz server that allows everything: the floor of any
@@ -43,11 +43,11 @@ use crate::issuer::SigningKey;
 use crate::policy::Policy;
 
 /// The default duration of a measured phase.
-pub const DEFAULT_DURATION: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_DURATION: Duration = Duration::from_secs(5);
 /// The default warm-up of a hot-token run.
-pub const DEFAULT_WARMUP: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_WARMUP: Duration = Duration::from_secs(1);
 /// The `:authority` of generated requests.
-pub const DEFAULT_HOST: &str = "zeebe-gateway:26500";
+pub(crate) const DEFAULT_HOST: &str = "zeebe-gateway:26500";
 
 /// `bench` options.
 #[derive(Debug, clap::Args)]
@@ -80,97 +80,97 @@ pub struct LoadArgs {
     /// An ext_authz server to load (zeebe-authz, the allow-all server, any other). Without
     /// it (and without --gateway), the bench starts zeebe-authz in-process with its own issuer.
     #[arg(long, conflicts_with_all = ["gateway", "server", "direct"])]
-    pub target: Option<SocketAddr>,
+    pub(crate) target: Option<SocketAddr>,
     /// Send Zeebe gateway calls to this address (Envoy in front of a gateway) instead of
     /// Checks; the token goes in the `authorization` header.
     #[arg(long, conflicts_with_all = ["server", "direct"])]
-    pub gateway: Option<SocketAddr>,
+    pub(crate) gateway: Option<SocketAddr>,
     /// The in-process server to start when there is no --target.
     #[arg(long, value_enum, default_value_t = ServerKind::Ours)]
-    pub server: ServerKind,
+    pub(crate) server: ServerKind,
     /// Call the in-process authorizer without gRPC: the decision path alone.
     #[arg(long)]
-    pub direct: bool,
+    pub(crate) direct: bool,
     /// The token for --target or --gateway (e.g. the one `serve --dev` prints); without it,
     /// tokens are minted with a throwaway key (fine for the allow-all server).
     #[arg(long, env = "ZEEBE_AUTHZ_WRITE_TOKEN", hide_env_values = true)]
-    pub bearer: Option<String>,
+    pub(crate) bearer: Option<String>,
     /// For --target or --gateway: mint every token mix with this private key of the target's
     /// issuer (PKCS #8 PEM; e.g. the key given to `serve --dev --dev-key`). Needs --issuer.
     #[arg(long, requires = "issuer", conflicts_with = "bearer")]
-    pub key: Option<PathBuf>,
+    pub(crate) key: Option<PathBuf>,
     /// The `kid` of --key, as the issuer's JWKS lists it.
     #[arg(long, default_value = crate::dev::KEY_ID)]
-    pub key_id: String,
+    pub(crate) key_id: String,
     /// The JWS algorithm of --key (RS256, PS256, ES256, EdDSA, …).
     #[arg(long, default_value = "RS256", value_parser = algorithm_arg)]
-    pub key_alg: jsonwebtoken::Algorithm,
+    pub(crate) key_alg: jsonwebtoken::Algorithm,
     /// The issuer (`iss`) of tokens minted with --key (e.g. `http://127.0.0.1:9001/realms/dev`).
     #[arg(long, requires = "key")]
-    pub issuer: Option<String>,
+    pub(crate) issuer: Option<String>,
     /// Token mix: hot (one token), distinct:N (N tokens, each verified once), invalid (bad
     /// signature), unknown-kid (a key the realm does not have).
     #[arg(long, default_value = "hot")]
-    pub tokens: TokenMix,
+    pub(crate) tokens: TokenMix,
     /// Rpc mix; create-process-instance and activate-jobs carry a request body.
     #[arg(long, value_enum, default_value_t = RpcMix::Topology)]
-    pub rpc: RpcMix,
+    pub(crate) rpc: RpcMix,
     /// Tenant id in body-aware requests.
     #[arg(long, default_value = "<default>")]
-    pub tenant: String,
+    pub(crate) tenant: String,
     /// bpmnProcessId of CreateProcessInstance.
     #[arg(long, default_value = "order-process")]
-    pub bpmn_process_id: String,
+    pub(crate) bpmn_process_id: String,
     /// Job type of ActivateJobs.
     #[arg(long, default_value = "payment")]
-    pub job_type: String,
+    pub(crate) job_type: String,
     /// Permissions in minted tokens (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "write:*")]
-    pub permissions: Vec<String>,
+    pub(crate) permissions: Vec<String>,
     /// The `:authority` of the Checks.
     #[arg(long, default_value = DEFAULT_HOST)]
-    pub host: String,
+    pub(crate) host: String,
     /// Requests in flight (closed loop), or the most in flight (open loop).
     #[arg(long, default_value_t = 64)]
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     /// Open loop: requests per second, latency timed from when each request was due.
     #[arg(long)]
-    pub rate: Option<f64>,
+    pub(crate) rate: Option<f64>,
     /// Open loop: send each request at its due time to the microsecond rather than on the
     /// timer's millisecond tick (bursts); keeps a generator thread busy, so pin the bench.
     #[arg(long, requires = "rate")]
-    pub precise: bool,
+    pub(crate) precise: bool,
     /// How long to measure (`5s`, `500ms`); default 5s unless --requests is given.
     #[arg(long, value_parser = crate::config::duration_arg)]
-    pub duration: Option<Duration>,
+    pub(crate) duration: Option<Duration>,
     /// How many requests to measure (for distinct:N, default N).
     #[arg(long)]
-    pub requests: Option<u64>,
+    pub(crate) requests: Option<u64>,
     /// Warm-up before measuring; default 1s for hot tokens, none for other mixes.
     #[arg(long, value_parser = crate::config::duration_arg)]
-    pub warmup: Option<Duration>,
+    pub(crate) warmup: Option<Duration>,
     /// HTTP/2 connections the requests are spread over.
     #[arg(long, default_value_t = 2)]
-    pub connections: usize,
+    pub(crate) connections: usize,
     /// Worker threads of the load generator (default: cores).
     #[arg(long)]
-    pub client_threads: Option<usize>,
+    pub(crate) client_threads: Option<usize>,
     /// Worker threads of the in-process server (default: cores).
     #[arg(long)]
-    pub server_threads: Option<usize>,
+    pub(crate) server_threads: Option<usize>,
     /// Policy file of the in-process zeebe-authz (default: the embedded default policy).
     #[arg(long)]
-    pub policy: Option<PathBuf>,
+    pub(crate) policy: Option<PathBuf>,
     /// Tenants in minted tokens (claim `tenants`, comma-separated), for policies with tenant
     /// conditions (e.g. policies/dev.yaml's `tenant:write`).
     #[arg(long, value_delimiter = ',')]
-    pub token_tenants: Vec<String>,
+    pub(crate) token_tenants: Vec<String>,
     /// Per-request timeout.
     #[arg(long, value_parser = crate::config::duration_arg, default_value = "10s")]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Print the report as JSON.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 /// `bench allow-all` options.
@@ -178,10 +178,10 @@ pub struct LoadArgs {
 pub struct AllowAllArgs {
     /// Address to listen on (port 0: any free port; the bound address is printed).
     #[arg(long, default_value = "127.0.0.1:9100")]
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// Worker threads (default: cores).
     #[arg(long)]
-    pub threads: Option<usize>,
+    pub(crate) threads: Option<usize>,
 }
 
 /// `bench crypto` options.
@@ -189,10 +189,10 @@ pub struct AllowAllArgs {
 pub struct CryptoArgs {
     /// How long RS256 is measured on one core and then on every core (others: half of it).
     #[arg(long, value_parser = crate::config::duration_arg, default_value = "2s")]
-    pub duration: Duration,
+    pub(crate) duration: Duration,
     /// Print the report as JSON.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 /// `bench memory` options.
@@ -200,10 +200,10 @@ pub struct CryptoArgs {
 pub struct MemoryArgs {
     /// Distinct tokens to verify and cache.
     #[arg(long, default_value_t = 100_000)]
-    pub tokens: u64,
+    pub(crate) tokens: u64,
     /// Print the report as JSON.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 thread_local! {
@@ -233,7 +233,7 @@ fn cores() -> usize {
 }
 
 /// Runs a `bench` subcommand on runtimes of its own (the server's apart from the load's).
-pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let logs = bench_logs();
     use_bench_logs(&logs);
     match args.command {

@@ -20,33 +20,33 @@ pub struct LoadReport {
     /// `closed` or `open`.
     pub pacing: String,
     /// Workers (closed: requests in flight; open: the most in flight).
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     /// The open loop's rate.
-    pub rate: Option<f64>,
+    pub(crate) rate: Option<f64>,
     /// HTTP/2 connections (0 for direct calls).
-    pub connections: usize,
+    pub(crate) connections: usize,
     /// The token mix.
-    pub tokens: String,
+    pub(crate) tokens: String,
     /// The rpc mix.
-    pub rpc: String,
+    pub(crate) rpc: String,
     /// Seconds of warm-up before measuring.
-    pub warmup_secs: f64,
+    pub(crate) warmup_secs: f64,
     /// Seconds from the first measured send to the last answer.
     pub elapsed_secs: f64,
     /// Requests measured.
     pub requests: u64,
     /// Requests per second.
-    pub throughput: f64,
+    pub(crate) throughput: f64,
     /// Latency percentiles in microseconds.
-    pub latency_us: Latency,
+    pub(crate) latency_us: Latency,
     /// Decisions by gRPC status name.
     pub decisions: BTreeMap<String, u64>,
     /// Errors by kind.
     pub errors: BTreeMap<String, u64>,
     /// The first message of each non-OK decision, by status name.
-    pub messages: BTreeMap<String, String>,
+    pub(crate) messages: BTreeMap<String, String>,
     /// Open loop: requests sent after they were due because every worker was busy.
-    pub late: u64,
+    pub(crate) late: u64,
     /// In-process zeebe-authz: JWKS fetches made during the measured phase.
     pub jwks_fetches: Option<u64>,
     /// Seconds spent minting tokens before the run.
@@ -55,24 +55,24 @@ pub struct LoadReport {
 
 /// Latency percentiles, microseconds.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct Latency {
+pub(crate) struct Latency {
     /// Median.
-    pub p50: f64,
+    pub(crate) p50: f64,
     /// 90th percentile.
-    pub p90: f64,
+    pub(crate) p90: f64,
     /// 99th percentile.
-    pub p99: f64,
+    pub(crate) p99: f64,
     /// 99.9th percentile.
-    pub p999: f64,
+    pub(crate) p999: f64,
     /// Largest.
-    pub max: f64,
+    pub(crate) max: f64,
     /// Mean.
-    pub mean: f64,
+    pub(crate) mean: f64,
 }
 
 impl Latency {
     /// From a nanosecond histogram.
-    pub fn from_tally(tally: &Tally) -> Latency {
+    pub(crate) fn from_tally(tally: &Tally) -> Latency {
         let h = &tally.latency;
         let us = |ns: u64| ns as f64 / 1_000.0;
         if h.is_empty() {
@@ -97,7 +97,7 @@ impl Latency {
 }
 
 /// The first message of each non-OK decision, by status name.
-pub fn messages_by_name(tally: &Tally) -> BTreeMap<String, String> {
+pub(crate) fn messages_by_name(tally: &Tally) -> BTreeMap<String, String> {
     tally
         .messages
         .iter()
@@ -106,7 +106,7 @@ pub fn messages_by_name(tally: &Tally) -> BTreeMap<String, String> {
 }
 
 /// Decisions by status name.
-pub fn decisions_by_name(tally: &Tally) -> BTreeMap<String, u64> {
+pub(crate) fn decisions_by_name(tally: &Tally) -> BTreeMap<String, u64> {
     tally
         .decisions
         .iter()
@@ -116,7 +116,7 @@ pub fn decisions_by_name(tally: &Tally) -> BTreeMap<String, u64> {
 
 impl LoadReport {
     /// The report as text.
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         let mut s = String::new();
         let pacing = match self.rate {
             Some(rate) => format!(
@@ -190,7 +190,7 @@ impl LoadReport {
 }
 
 /// Microseconds as `850 µs` or `1.25 ms`.
-pub fn show_us(us: f64) -> String {
+pub(crate) fn show_us(us: f64) -> String {
     if us >= 1_000.0 {
         format!("{:.2} ms", us / 1_000.0)
     } else {

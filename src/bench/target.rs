@@ -1,6 +1,6 @@
 //! The servers a bench run starts itself, on loopback, on a runtime of their own.
 //!
-//! - [`Issuer`]: the bench's signing key served by the shared [`LoopbackIssuer`] (discovery and
+//! - `Issuer`: the bench's signing key served by the shared [`LoopbackIssuer`] (discovery and
 //!   JWKS at Keycloak's paths), counting every JWKS fetch so a run can tell how many the
 //!   authorizer made.
 //! - [`InProcess`]: zeebe-authz itself (`server::serve` with a one-realm config trusting the
@@ -28,24 +28,24 @@ use crate::policy::Policy;
 use crate::server::Listeners;
 
 /// The realm name of the bench issuer (`/realms/bench`, as Quarkus Keycloak names it).
-pub const BENCH_REALM: &str = "bench";
+pub(crate) const BENCH_REALM: &str = "bench";
 /// How long a started server may take to become ready.
-pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+pub(crate) const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The bench's Keycloak: its signing key, served as a JWKS on loopback by the
 /// [`LoopbackIssuer`] dev mode and the tests use too.
-pub struct Issuer {
+pub(crate) struct Issuer {
     /// The key the JWKS holds.
-    pub key: Arc<SigningKey>,
+    pub(crate) key: Arc<SigningKey>,
     /// The issuer URL (`http://127.0.0.1:<port>/realms/bench`).
-    pub url: String,
+    pub(crate) url: String,
     server: LoopbackIssuer,
 }
 
 impl Issuer {
     /// Binds 127.0.0.1:0 and serves discovery and the JWKS of `key` on the current runtime
     /// (until the runtime stops or the issuer is dropped).
-    pub async fn start(key: SigningKey) -> anyhow::Result<Issuer> {
+    pub(crate) async fn start(key: SigningKey) -> anyhow::Result<Issuer> {
         let server = LoopbackIssuer::start(BENCH_REALM, &[&key])
             .await
             .context("starting the bench issuer")?;
@@ -57,7 +57,7 @@ impl Issuer {
     }
 
     /// How many times the JWKS has been fetched.
-    pub fn jwks_fetches(&self) -> u64 {
+    pub(crate) fn jwks_fetches(&self) -> u64 {
         self.server.jwks_fetches()
     }
 }
@@ -75,7 +75,7 @@ pub fn bench_config(issuer: &str, policy: Arc<Policy>) -> Config {
 
 /// Which server to run in-process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ServerKind {
+pub(crate) enum ServerKind {
     /// zeebe-authz.
     Ours,
     /// The allow-all floor.
@@ -83,11 +83,11 @@ pub enum ServerKind {
 }
 
 /// What an in-process zeebe-authz needs beyond its defaults.
-pub struct OursOptions {
+pub(crate) struct OursOptions {
     /// The issuer's signing key (RS256, as Keycloak's default).
-    pub key: SigningKey,
+    pub(crate) key: SigningKey,
     /// The compiled policy.
-    pub policy: Arc<Policy>,
+    pub(crate) policy: Arc<Policy>,
 }
 
 /// A server running on its own runtime; stopped by [`InProcess::shutdown`].
@@ -96,13 +96,17 @@ pub struct InProcess {
     /// The ext_authz Check address.
     pub check_addr: SocketAddr,
     /// The issuer zeebe-authz trusts (none for allow-all).
-    pub issuer: Option<Issuer>,
+    pub(crate) issuer: Option<Issuer>,
     stop: tokio::sync::watch::Sender<bool>,
     served: JoinHandle<anyhow::Result<()>>,
 }
 
 /// A multi-thread runtime whose threads log through `logs`.
-pub fn runtime(threads: usize, name: &str, logs: &tracing::Dispatch) -> std::io::Result<Runtime> {
+pub(crate) fn runtime(
+    threads: usize,
+    name: &str,
+    logs: &tracing::Dispatch,
+) -> std::io::Result<Runtime> {
     let logs = logs.clone();
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
@@ -114,7 +118,7 @@ pub fn runtime(threads: usize, name: &str, logs: &tracing::Dispatch) -> std::io:
 
 impl InProcess {
     /// Starts zeebe-authz and its issuer; returns once `/readyz` says the keys are loaded.
-    pub fn start_ours(
+    pub(crate) fn start_ours(
         threads: usize,
         logs: &tracing::Dispatch,
         options: OursOptions,
@@ -223,17 +227,17 @@ async fn wait_ready(admin: SocketAddr) -> anyhow::Result<()> {
 
 /// An authorizer without gRPC (for `--direct` and `bench memory`): built by the server's own
 /// `build`, keys loaded from the issuer once.
-pub struct Direct {
+pub(crate) struct Direct {
     runtime: Runtime,
     /// The authorizer; call [`crate::envoy::check`] directly.
-    pub authorizer: Arc<Authorizer>,
+    pub(crate) authorizer: Arc<Authorizer>,
     /// The issuer it trusts.
-    pub issuer: Issuer,
+    pub(crate) issuer: Issuer,
 }
 
 impl Direct {
     /// Starts the issuer on a small runtime of its own and builds an authorizer with its keys.
-    pub fn start(logs: &tracing::Dispatch, options: OursOptions) -> anyhow::Result<Direct> {
+    pub(crate) fn start(logs: &tracing::Dispatch, options: OursOptions) -> anyhow::Result<Direct> {
         let runtime = runtime(1, "bench-issuer", logs)?;
         let metrics = Arc::new(Metrics::new());
         let (issuer, authorizer) = runtime.block_on(async {
@@ -256,7 +260,7 @@ impl Direct {
     }
 
     /// Stops the issuer.
-    pub fn shutdown(self) {
+    pub(crate) fn shutdown(self) {
         self.runtime.shutdown_timeout(Duration::from_secs(1));
     }
 }

@@ -1,4 +1,4 @@
-//! Reading Envoy's `CheckRequest`: the borrowed [`RequestView`] a decision needs.
+//! Reading Envoy's `CheckRequest`: the borrowed `RequestView` a decision needs.
 
 use envoy_types::ext_authz::v3::pb::CheckRequest;
 
@@ -6,10 +6,10 @@ use crate::body::RequestBody;
 use crate::request::RequestView;
 
 /// The header Envoy adds when it cut the body at `max_request_bytes`.
-pub const PARTIAL_BODY_HEADER: &str = "x-envoy-auth-partial-body";
+pub(crate) const PARTIAL_BODY_HEADER: &str = "x-envoy-auth-partial-body";
 
 /// Borrows the fields a decision reads from a Check request; absent parts read as empty.
-pub fn view(request: &CheckRequest) -> RequestView<'_> {
+pub(crate) fn view(request: &CheckRequest) -> RequestView<'_> {
     let Some(http) = request
         .attributes
         .as_ref()

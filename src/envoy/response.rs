@@ -1,4 +1,4 @@
-//! Envoy's answer: the one function that turns a [`Decision`] into a `CheckResponse`.
+//! Envoy's answer: the one function that turns a `Decision` into a `CheckResponse`.
 //!
 //! A deny is always a `CheckResponse` (never a tonic error: Envoy treats an error as an outage
 //! and, configured fail-open, would let the call through), with the HTTP status Envoy maps back
@@ -17,7 +17,7 @@ use crate::decision::{Decision, IdentityHeaders};
 use crate::outcome::{GrpcCode, MESSAGE_PREFIX};
 
 /// Builds Envoy's answer. The only place a `CheckResponse` is made.
-pub fn into_check_response(decision: &Decision, names: &IdentityHeaders) -> CheckResponse {
+pub(crate) fn into_check_response(decision: &Decision, names: &IdentityHeaders) -> CheckResponse {
     match decision {
         Decision::Allow { principal, realm } => {
             let mut ok = OkHttpResponse::default();
@@ -91,7 +91,7 @@ fn overwrite_header(key: &str, value: &str) -> HeaderValueOption {
 
 /// `grpc-message` is percent-encoded (gRPC over HTTP/2 spec): bytes outside printable ASCII
 /// and `%` itself are escaped.
-pub fn percent_encode_grpc_message(message: &str) -> Cow<'_, str> {
+pub(crate) fn percent_encode_grpc_message(message: &str) -> Cow<'_, str> {
     percent_encode(message, |_, b| (0x20..=0x7e).contains(&b) && b != b'%')
 }
 
@@ -100,7 +100,7 @@ pub fn percent_encode_grpc_message(message: &str) -> Cow<'_, str> {
 /// DEL, non-ASCII, `%`) and a space at either end (Envoy would trim it, so ` alice` and `alice`
 /// would reach the gateway as one subject) are percent-encoded. Escaping rather than dropping
 /// keeps distinct subjects distinct, and the value decodes back exactly. Borrowed when clean.
-pub fn percent_encode_header_value(value: &str) -> Cow<'_, str> {
+pub(crate) fn percent_encode_header_value(value: &str) -> Cow<'_, str> {
     let last = value.len().wrapping_sub(1);
     percent_encode(value, |i, b| {
         (0x21..=0x7e).contains(&b) && b != b'%' || (b == b' ' && i != 0 && i != last)

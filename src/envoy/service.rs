@@ -15,7 +15,7 @@ use super::response::into_check_response;
 use crate::authorizer::Authorizer;
 
 /// Answers one Check: Envoy's request → the decision → Envoy's response. Never fails: every
-/// problem is a deny with a reason. `deadline`: see [`Authorizer::decide`].
+/// problem is a deny with a reason. `deadline`: see `Authorizer::decide`.
 pub async fn check(
     authorizer: &Authorizer,
     request: &CheckRequest,

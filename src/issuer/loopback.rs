@@ -51,7 +51,7 @@ impl IssuerRealm {
     ///
     /// The JWKS also lists an RSA-OAEP encryption key, as real Keycloak's does: a verifier
     /// must ignore keys that are not for signatures.
-    pub fn new(path: &str, issuer: &str, keys: &[&SigningKey]) -> IssuerRealm {
+    pub(crate) fn new(path: &str, issuer: &str, keys: &[&SigningKey]) -> IssuerRealm {
         IssuerRealm {
             state: Arc::new(RealmState {
                 path: path.trim_end_matches('/').to_owned(),
@@ -65,7 +65,7 @@ impl IssuerRealm {
     }
 
     /// The discovery and JWKS routes, to serve or merge into another router.
-    pub fn routes(&self) -> Router {
+    pub(crate) fn routes(&self) -> Router {
         let path = &self.state.path;
         Router::new()
             .route(
@@ -141,11 +141,6 @@ impl LoopbackIssuer {
             stop: Some(stop),
             task,
         }
-    }
-
-    /// The realm it serves (rotation, failures, fetch count).
-    pub fn realm(&self) -> &IssuerRealm {
-        &self.realm
     }
 
     /// Stops the server and waits until its port is closed.

@@ -134,7 +134,7 @@ impl SigningKey {
     }
 
     /// The key id.
-    pub fn kid(&self) -> &str {
+    pub(crate) fn kid(&self) -> &str {
         &self.kid
     }
 
@@ -240,7 +240,7 @@ pub fn jwks(keys: &[&SigningKey]) -> Value {
 }
 
 /// Keycloak's OIDC discovery document for `issuer` (only what clients of it read).
-pub fn discovery(issuer: &str) -> Value {
+pub(crate) fn discovery(issuer: &str) -> Value {
     json!({
         "issuer": issuer,
         "jwks_uri": format!("{issuer}/protocol/openid-connect/certs"),

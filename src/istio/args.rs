@@ -43,7 +43,7 @@ pub enum ModeArg {
 
 impl ModeArg {
     /// The modes to generate.
-    pub fn modes(self) -> Vec<Mode> {
+    pub(crate) fn modes(self) -> Vec<Mode> {
         match self {
             ModeArg::Sidecar => vec![Mode::Sidecar],
             ModeArg::Ambient => vec![Mode::Ambient],
@@ -57,19 +57,19 @@ impl ModeArg {
 pub struct IstioArgs {
     /// The configuration file (its policies are read relative to it).
     #[arg(long, env = "ZEEBE_AUTHZ_CONFIG")]
-    pub config: PathBuf,
+    pub(crate) config: PathBuf,
     /// Which mesh mode to generate for.
     #[arg(long, value_enum, default_value_t = ModeArg::Both)]
-    pub mode: ModeArg,
+    pub(crate) mode: ModeArg,
     /// Output folder; each mode gets a subfolder (`sidecar/`, `ambient/`).
     #[arg(long, default_value = "istio")]
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Compare with what is in `--out` instead of writing; exit 1 when anything differs.
     #[arg(long)]
-    pub check: bool,
+    pub(crate) check: bool,
     #[command(flatten)]
     /// What to generate.
-    pub options: IstioOptions,
+    pub(crate) options: IstioOptions,
 }
 
 /// What the generated manifests look like, apart from the config.

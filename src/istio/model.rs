@@ -10,41 +10,41 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 /// Labels or selector labels, sorted by key for deterministic output.
-pub type Labels = BTreeMap<String, String>;
+pub(crate) type Labels = BTreeMap<String, String>;
 
 /// `metadata` of an object.
 #[derive(Debug, Clone, Serialize)]
-pub struct ObjectMeta {
+pub(crate) struct ObjectMeta {
     /// Object name.
-    pub name: String,
+    pub(crate) name: String,
     /// Namespace (every generated object lives in the gateway's namespace).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
+    pub(crate) namespace: Option<String>,
     /// Labels.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: Labels,
+    pub(crate) labels: Labels,
 }
 
 /// A Kubernetes object: `apiVersion`, `kind`, `metadata`, then the kind's own fields.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Object<T> {
+pub(crate) struct Object<T> {
     /// API group and version.
-    pub api_version: &'static str,
+    pub(crate) api_version: &'static str,
     /// Kind.
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
     /// Metadata.
-    pub metadata: ObjectMeta,
+    pub(crate) metadata: ObjectMeta,
     /// The kind's fields (`spec`, `data`, …).
     #[serde(flatten)]
-    pub body: T,
+    pub(crate) body: T,
 }
 
 /// A body holding only a `spec`.
 #[derive(Debug, Clone, Serialize)]
-pub struct Spec<T> {
+pub(crate) struct Spec<T> {
     /// The spec.
-    pub spec: T,
+    pub(crate) spec: T,
 }
 
 // ---- security.istio.io/v1 ----
@@ -52,154 +52,154 @@ pub struct Spec<T> {
 /// `AuthorizationPolicy.spec`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AuthorizationPolicySpec {
+pub(crate) struct AuthorizationPolicySpec {
     /// Sidecar mode: the gateway pods.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub selector: Option<WorkloadSelector>,
+    pub(crate) selector: Option<WorkloadSelector>,
     /// Ambient mode: the gateway Service (enforced by its waypoint).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub target_refs: Vec<TargetRef>,
+    pub(crate) target_refs: Vec<TargetRef>,
     /// `ALLOW`, `DENY` or `CUSTOM`.
-    pub action: &'static str,
+    pub(crate) action: &'static str,
     /// The extension provider, for `CUSTOM`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider: Option<Provider>,
+    pub(crate) provider: Option<Provider>,
     /// Rules (OR).
-    pub rules: Vec<Rule>,
+    pub(crate) rules: Vec<Rule>,
 }
 
 /// `selector` of a policy.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct WorkloadSelector {
+pub(crate) struct WorkloadSelector {
     /// Pod labels.
-    pub match_labels: Labels,
+    pub(crate) match_labels: Labels,
 }
 
 /// One entry of `targetRefs`.
 #[derive(Debug, Clone, Serialize)]
-pub struct TargetRef {
+pub(crate) struct TargetRef {
     /// API group (`""` for core).
-    pub group: String,
+    pub(crate) group: String,
     /// Kind (`Service`).
-    pub kind: String,
+    pub(crate) kind: String,
     /// Name.
-    pub name: String,
+    pub(crate) name: String,
 }
 
 /// `provider` of a CUSTOM policy.
 #[derive(Debug, Clone, Serialize)]
-pub struct Provider {
+pub(crate) struct Provider {
     /// The extension provider's name in the mesh config.
-    pub name: String,
+    pub(crate) name: String,
 }
 
 /// One rule: every present part must match (AND).
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Rule {
+pub(crate) struct Rule {
     /// Sources (OR).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub from: Vec<RuleFrom>,
+    pub(crate) from: Vec<RuleFrom>,
     /// Operations (OR).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub to: Vec<RuleTo>,
+    pub(crate) to: Vec<RuleTo>,
     /// Conditions (AND).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub when: Vec<Condition>,
+    pub(crate) when: Vec<Condition>,
 }
 
 /// `from[]`.
 #[derive(Debug, Clone, Serialize)]
-pub struct RuleFrom {
+pub(crate) struct RuleFrom {
     /// The source.
-    pub source: Source,
+    pub(crate) source: Source,
 }
 
 /// `from[].source`.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Source {
+pub(crate) struct Source {
     /// `<iss>/<sub>` patterns the request principal must match.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub request_principals: Vec<String>,
+    pub(crate) request_principals: Vec<String>,
     /// `<iss>/<sub>` patterns the request principal must not match (or be absent).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub not_request_principals: Vec<String>,
+    pub(crate) not_request_principals: Vec<String>,
     /// The peer's mTLS identity (`cluster.local/ns/NS/sa/NAME`; Istio reads `cluster.local`
     /// as the mesh's own trust domain). L4, so ztunnel can enforce it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub principals: Vec<String>,
+    pub(crate) principals: Vec<String>,
 }
 
 /// `to[]`.
 #[derive(Debug, Clone, Serialize)]
-pub struct RuleTo {
+pub(crate) struct RuleTo {
     /// The operation.
-    pub operation: Operation,
+    pub(crate) operation: Operation,
 }
 
 /// `to[].operation`.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Operation {
+pub(crate) struct Operation {
     /// `:authority` values.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub hosts: Vec<String>,
+    pub(crate) hosts: Vec<String>,
     /// `:authority` values that must not match.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub not_hosts: Vec<String>,
+    pub(crate) not_hosts: Vec<String>,
     /// Destination ports.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub ports: Vec<String>,
+    pub(crate) ports: Vec<String>,
     /// Destination ports that must not match.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub not_ports: Vec<String>,
+    pub(crate) not_ports: Vec<String>,
     /// HTTP methods.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub methods: Vec<String>,
+    pub(crate) methods: Vec<String>,
     /// Paths (for gRPC: `/package.Service/Method`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub paths: Vec<String>,
+    pub(crate) paths: Vec<String>,
     /// Paths that must not match.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub not_paths: Vec<String>,
+    pub(crate) not_paths: Vec<String>,
 }
 
 /// `when[]`.
 #[derive(Debug, Clone, Serialize)]
-pub struct Condition {
+pub(crate) struct Condition {
     /// The attribute (`request.auth.claims[permissions][zeebe-api]`).
-    pub key: String,
+    pub(crate) key: String,
     /// Accepted values (OR; a list claim matches when any element does).
-    pub values: Vec<String>,
+    pub(crate) values: Vec<String>,
 }
 
 /// `RequestAuthentication.spec`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RequestAuthenticationSpec {
+pub(crate) struct RequestAuthenticationSpec {
     /// Sidecar mode: the gateway pods.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub selector: Option<WorkloadSelector>,
+    pub(crate) selector: Option<WorkloadSelector>,
     /// Ambient mode: the gateway Service.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub target_refs: Vec<TargetRef>,
+    pub(crate) target_refs: Vec<TargetRef>,
     /// One rule per issuer.
-    pub jwt_rules: Vec<JwtRule>,
+    pub(crate) jwt_rules: Vec<JwtRule>,
 }
 
 /// `jwtRules[]`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct JwtRule {
+pub(crate) struct JwtRule {
     /// The exact `iss`.
-    pub issuer: String,
+    pub(crate) issuer: String,
     /// Where Istio fetches the keys.
-    pub jwks_uri: String,
+    pub(crate) jwks_uri: String,
     /// Accepted `aud` values.
-    pub audiences: Vec<String>,
+    pub(crate) audiences: Vec<String>,
     /// Keep the `authorization` header for the authorizer and the gateway.
-    pub forward_original_token: bool,
+    pub(crate) forward_original_token: bool,
 }
 
 // ---- Gateway API (ambient waypoint) ----
@@ -207,269 +207,269 @@ pub struct JwtRule {
 /// `Gateway.spec` of a waypoint.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct GatewaySpec {
+pub(crate) struct GatewaySpec {
     /// `istio-waypoint`.
-    pub gateway_class_name: String,
+    pub(crate) gateway_class_name: String,
     /// The HBONE listener.
-    pub listeners: Vec<Listener>,
+    pub(crate) listeners: Vec<Listener>,
 }
 
 /// `Gateway.spec.listeners[]`.
 #[derive(Debug, Clone, Serialize)]
-pub struct Listener {
+pub(crate) struct Listener {
     /// Listener name.
-    pub name: String,
+    pub(crate) name: String,
     /// Port.
-    pub port: u16,
+    pub(crate) port: u16,
     /// Protocol (`HBONE`).
-    pub protocol: String,
+    pub(crate) protocol: String,
 }
 
 // ---- core/v1, apps/v1 ----
 
 /// A `ConfigMap` body.
 #[derive(Debug, Clone, Serialize)]
-pub struct ConfigMapData {
+pub(crate) struct ConfigMapData {
     /// File name → contents.
-    pub data: BTreeMap<String, String>,
+    pub(crate) data: BTreeMap<String, String>,
 }
 
 /// A `ServiceAccount` body.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ServiceAccountBody {
+pub(crate) struct ServiceAccountBody {
     /// The authorizer never calls the Kubernetes API.
-    pub automount_service_account_token: bool,
+    pub(crate) automount_service_account_token: bool,
 }
 
 /// `Service.spec`.
 #[derive(Debug, Clone, Serialize)]
-pub struct ServiceSpec {
+pub(crate) struct ServiceSpec {
     /// Pod labels.
-    pub selector: Labels,
+    pub(crate) selector: Labels,
     /// Ports.
-    pub ports: Vec<ServicePort>,
+    pub(crate) ports: Vec<ServicePort>,
 }
 
 /// `Service.spec.ports[]`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ServicePort {
+pub(crate) struct ServicePort {
     /// Name (Istio reads the protocol from its prefix).
-    pub name: String,
+    pub(crate) name: String,
     /// Port.
-    pub port: u16,
+    pub(crate) port: u16,
     /// Container port name.
-    pub target_port: String,
+    pub(crate) target_port: String,
     /// `TCP`.
-    pub protocol: String,
+    pub(crate) protocol: String,
     /// `grpc` or `http`: tells Istio to speak HTTP/2 or HTTP/1.1 to the port.
-    pub app_protocol: String,
+    pub(crate) app_protocol: String,
 }
 
 /// `Deployment.spec`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DeploymentSpec {
+pub(crate) struct DeploymentSpec {
     /// Replicas.
-    pub replicas: u32,
+    pub(crate) replicas: u32,
     /// Pod selector.
-    pub selector: LabelSelector,
+    pub(crate) selector: LabelSelector,
     /// Pod template.
-    pub template: PodTemplate,
+    pub(crate) template: PodTemplate,
 }
 
 /// A label selector.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LabelSelector {
+pub(crate) struct LabelSelector {
     /// Labels.
-    pub match_labels: Labels,
+    pub(crate) match_labels: Labels,
 }
 
 /// Metadata of a pod template.
 #[derive(Debug, Clone, Serialize)]
-pub struct TemplateMeta {
+pub(crate) struct TemplateMeta {
     /// Labels.
-    pub labels: Labels,
+    pub(crate) labels: Labels,
     /// Annotations (the config checksum, so a config change rolls the pods).
-    pub annotations: BTreeMap<String, String>,
+    pub(crate) annotations: BTreeMap<String, String>,
 }
 
 /// `Deployment.spec.template`.
 #[derive(Debug, Clone, Serialize)]
-pub struct PodTemplate {
+pub(crate) struct PodTemplate {
     /// Metadata.
-    pub metadata: TemplateMeta,
+    pub(crate) metadata: TemplateMeta,
     /// Pod spec.
-    pub spec: PodSpec,
+    pub(crate) spec: PodSpec,
 }
 
 /// A pod spec.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PodSpec {
+pub(crate) struct PodSpec {
     /// Service account.
-    pub service_account_name: String,
+    pub(crate) service_account_name: String,
     /// No API token in the pod.
-    pub automount_service_account_token: bool,
+    pub(crate) automount_service_account_token: bool,
     /// Pod-level security.
-    pub security_context: PodSecurityContext,
+    pub(crate) security_context: PodSecurityContext,
     /// Containers.
-    pub containers: Vec<Container>,
+    pub(crate) containers: Vec<Container>,
     /// Volumes.
-    pub volumes: Vec<Volume>,
+    pub(crate) volumes: Vec<Volume>,
 }
 
 /// Pod-level `securityContext`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PodSecurityContext {
+pub(crate) struct PodSecurityContext {
     /// Refuse to start as root.
-    pub run_as_non_root: bool,
+    pub(crate) run_as_non_root: bool,
     /// The image's non-root user.
-    pub run_as_user: u32,
+    pub(crate) run_as_user: u32,
     /// Its group.
-    pub run_as_group: u32,
+    pub(crate) run_as_group: u32,
     /// The runtime's default seccomp profile.
-    pub seccomp_profile: SeccompProfile,
+    pub(crate) seccomp_profile: SeccompProfile,
 }
 
 /// `seccompProfile`.
 #[derive(Debug, Clone, Serialize)]
-pub struct SeccompProfile {
+pub(crate) struct SeccompProfile {
     /// `RuntimeDefault`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub(crate) kind: String,
 }
 
 /// A container.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Container {
+pub(crate) struct Container {
     /// Name.
-    pub name: String,
+    pub(crate) name: String,
     /// Image.
-    pub image: String,
+    pub(crate) image: String,
     /// Pull policy.
-    pub image_pull_policy: String,
+    pub(crate) image_pull_policy: String,
     /// Arguments to the entrypoint.
-    pub args: Vec<String>,
+    pub(crate) args: Vec<String>,
     /// Environment.
-    pub env: Vec<EnvVar>,
+    pub(crate) env: Vec<EnvVar>,
     /// Ports.
-    pub ports: Vec<ContainerPort>,
+    pub(crate) ports: Vec<ContainerPort>,
     /// Readiness (`/readyz`: keys of every realm loaded).
-    pub readiness_probe: Probe,
+    pub(crate) readiness_probe: Probe,
     /// Liveness (`/healthz`: the process answers).
-    pub liveness_probe: Probe,
+    pub(crate) liveness_probe: Probe,
     /// Requests and limits.
-    pub resources: Resources,
+    pub(crate) resources: Resources,
     /// Container-level security.
-    pub security_context: ContainerSecurityContext,
+    pub(crate) security_context: ContainerSecurityContext,
     /// Mounts.
-    pub volume_mounts: Vec<VolumeMount>,
+    pub(crate) volume_mounts: Vec<VolumeMount>,
 }
 
 /// An environment variable.
 #[derive(Debug, Clone, Serialize)]
-pub struct EnvVar {
+pub(crate) struct EnvVar {
     /// Name.
-    pub name: String,
+    pub(crate) name: String,
     /// Value.
-    pub value: String,
+    pub(crate) value: String,
 }
 
 /// A container port.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ContainerPort {
+pub(crate) struct ContainerPort {
     /// Name.
-    pub name: String,
+    pub(crate) name: String,
     /// Port.
-    pub container_port: u16,
+    pub(crate) container_port: u16,
     /// `TCP`.
-    pub protocol: String,
+    pub(crate) protocol: String,
 }
 
 /// An HTTP probe.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Probe {
+pub(crate) struct Probe {
     /// The request.
-    pub http_get: HttpGet,
+    pub(crate) http_get: HttpGet,
     /// Seconds between probes.
-    pub period_seconds: u32,
+    pub(crate) period_seconds: u32,
     /// Failures before acting.
-    pub failure_threshold: u32,
+    pub(crate) failure_threshold: u32,
 }
 
 /// `httpGet` of a probe.
 #[derive(Debug, Clone, Serialize)]
-pub struct HttpGet {
+pub(crate) struct HttpGet {
     /// Path.
-    pub path: String,
+    pub(crate) path: String,
     /// Container port name.
-    pub port: String,
+    pub(crate) port: String,
 }
 
 /// Requests and limits.
 #[derive(Debug, Clone, Serialize)]
-pub struct Resources {
+pub(crate) struct Resources {
     /// Requests.
-    pub requests: BTreeMap<String, String>,
+    pub(crate) requests: BTreeMap<String, String>,
     /// Limits.
-    pub limits: BTreeMap<String, String>,
+    pub(crate) limits: BTreeMap<String, String>,
 }
 
 /// Container-level `securityContext`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ContainerSecurityContext {
+pub(crate) struct ContainerSecurityContext {
     /// No setuid escalation.
-    pub allow_privilege_escalation: bool,
+    pub(crate) allow_privilege_escalation: bool,
     /// Nothing to write.
-    pub read_only_root_filesystem: bool,
+    pub(crate) read_only_root_filesystem: bool,
     /// Refuse to start as root.
-    pub run_as_non_root: bool,
+    pub(crate) run_as_non_root: bool,
     /// Capabilities.
-    pub capabilities: Capabilities,
+    pub(crate) capabilities: Capabilities,
 }
 
 /// `capabilities`.
 #[derive(Debug, Clone, Serialize)]
-pub struct Capabilities {
+pub(crate) struct Capabilities {
     /// Dropped capabilities (`ALL`).
-    pub drop: Vec<String>,
+    pub(crate) drop: Vec<String>,
 }
 
 /// A volume mount.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct VolumeMount {
+pub(crate) struct VolumeMount {
     /// Volume name.
-    pub name: String,
+    pub(crate) name: String,
     /// Where.
-    pub mount_path: String,
+    pub(crate) mount_path: String,
     /// Read-only.
-    pub read_only: bool,
+    pub(crate) read_only: bool,
 }
 
 /// A volume backed by a ConfigMap.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Volume {
+pub(crate) struct Volume {
     /// Name.
-    pub name: String,
+    pub(crate) name: String,
     /// The ConfigMap.
-    pub config_map: ConfigMapRef,
+    pub(crate) config_map: ConfigMapRef,
 }
 
 /// `configMap` of a volume.
 #[derive(Debug, Clone, Serialize)]
-pub struct ConfigMapRef {
+pub(crate) struct ConfigMapRef {
     /// ConfigMap name.
-    pub name: String,
+    pub(crate) name: String,
 }
 
 // ---- kustomize and istiod values ----
@@ -477,69 +477,69 @@ pub struct ConfigMapRef {
 /// `kustomization.yaml`, so `kubectl apply -k DIR` applies a mode's objects in one go.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Kustomization {
+pub(crate) struct Kustomization {
     /// `kustomize.config.k8s.io/v1beta1`.
-    pub api_version: &'static str,
+    pub(crate) api_version: &'static str,
     /// `Kustomization`.
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
     /// Files, in apply order.
-    pub resources: Vec<String>,
+    pub(crate) resources: Vec<String>,
 }
 
 /// istiod Helm values carrying the extension provider (`meshConfig` of `IstioOperator.spec`
 /// takes the same shape).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct MeshValues {
+pub(crate) struct MeshValues {
     /// The mesh config.
-    pub mesh_config: MeshConfig,
+    pub(crate) mesh_config: MeshConfig,
 }
 
 /// `meshConfig`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct MeshConfig {
+pub(crate) struct MeshConfig {
     /// Extension providers.
-    pub extension_providers: Vec<ExtensionProvider>,
+    pub(crate) extension_providers: Vec<ExtensionProvider>,
 }
 
 /// `meshConfig.extensionProviders[]`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ExtensionProvider {
+pub(crate) struct ExtensionProvider {
     /// The name CUSTOM policies refer to.
-    pub name: String,
+    pub(crate) name: String,
     /// The ext_authz gRPC settings.
-    pub envoy_ext_authz_grpc: EnvoyExtAuthzGrpc,
+    pub(crate) envoy_ext_authz_grpc: EnvoyExtAuthzGrpc,
 }
 
 /// `envoyExtAuthzGrpc`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct EnvoyExtAuthzGrpc {
+pub(crate) struct EnvoyExtAuthzGrpc {
     /// The authorizer's Service FQDN.
-    pub service: String,
+    pub(crate) service: String,
     /// Its gRPC port.
-    pub port: u16,
+    pub(crate) port: u16,
     /// Per-Check timeout (Istio's default is 600 s).
-    pub timeout: String,
+    pub(crate) timeout: String,
     /// Never let a request through when the authorizer cannot answer.
-    pub fail_open: bool,
+    pub(crate) fail_open: bool,
     /// HTTP status Envoy answers with when the Check fails (gRPC clients see UNAVAILABLE).
-    pub status_on_error: String,
+    pub(crate) status_on_error: String,
     /// Send the request body (only when a rule has conditions on request fields).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub include_request_body_in_check: Option<BodyInCheck>,
+    pub(crate) include_request_body_in_check: Option<BodyInCheck>,
 }
 
 /// `includeRequestBodyInCheck`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BodyInCheck {
+pub(crate) struct BodyInCheck {
     /// Bytes buffered at most.
-    pub max_request_bytes: u32,
+    pub(crate) max_request_bytes: u32,
     /// Send the first `max_request_bytes` of a larger body instead of failing with 413.
-    pub allow_partial_message: bool,
+    pub(crate) allow_partial_message: bool,
     /// Send the body as raw bytes (gRPC frames are binary).
-    pub pack_as_bytes: bool,
+    pub(crate) pack_as_bytes: bool,
 }

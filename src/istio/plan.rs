@@ -1,5 +1,5 @@
 //! The plan: per realm, which calls Istio can decide natively and which must go to the
-//! authorizer. Pure: a compiled [`Config`] in, a [`Plan`] out; rendering is elsewhere.
+//! authorizer. Pure: a compiled [`Config`] in, a `Plan` out; rendering is elsewhere.
 //!
 //! Istio can check a request principal, the host, the path and whether a token's permissions
 //! claim holds a given value. It cannot read request bodies, and its `when` values are not
@@ -14,11 +14,11 @@ use crate::config::{Config, RealmConfig};
 use crate::policy::PathRule;
 
 /// Keycloak's JWKS path under the issuer, used when the config names no `jwks_uri`.
-pub const KEYCLOAK_CERTS_PATH: &str = "/protocol/openid-connect/certs";
+pub(crate) const KEYCLOAK_CERTS_PATH: &str = "/protocol/openid-connect/certs";
 
 /// Which `:authority` values a realm's rules apply to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HostMatch {
+pub(crate) enum HostMatch {
     /// Every host (a single `*` realm).
     Any,
     /// These Istio host patterns.
@@ -30,56 +30,56 @@ pub enum HostMatch {
 /// A grant Istio enforces itself: a token whose permissions claim holds `permission` may call
 /// `rpcs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NativeGrant {
+pub(crate) struct NativeGrant {
     /// The exact permission.
-    pub permission: String,
+    pub(crate) permission: String,
     /// The rpcs, none of which goes to the authorizer.
-    pub rpcs: RpcSet,
+    pub(crate) rpcs: RpcSet,
 }
 
 /// What one realm's policies must say.
 #[derive(Debug, Clone)]
-pub struct RealmPlan {
+pub(crate) struct RealmPlan {
     /// The realm's name.
-    pub name: String,
+    pub(crate) name: String,
     /// The exact `iss`.
-    pub issuer: String,
+    pub(crate) issuer: String,
     /// The keys' URL.
-    pub jwks_uri: String,
+    pub(crate) jwks_uri: String,
     /// Accepted audiences.
-    pub audiences: Vec<String>,
+    pub(crate) audiences: Vec<String>,
     /// The Istio attribute of the permissions claim (`request.auth.claims[permissions][zeebe-api]`).
-    pub claim_key: String,
+    pub(crate) claim_key: String,
     /// The hosts the realm protects.
-    pub hosts: HostMatch,
+    pub(crate) hosts: HostMatch,
     /// Every call of the realm goes to the authorizer (`--authorizer-decides-all`).
-    pub authorizer_decides_all: bool,
+    pub(crate) authorizer_decides_all: bool,
     /// The rpcs the authorizer decides (CUSTOM); Istio then only requires a principal.
-    pub authorizer_rpcs: RpcSet,
+    pub(crate) authorizer_rpcs: RpcSet,
     /// Grants Istio enforces natively, in policy order.
-    pub native_grants: Vec<NativeGrant>,
+    pub(crate) native_grants: Vec<NativeGrant>,
     /// The rpcs a permission named like them grants natively (the Identity PoC style).
-    pub rpc_named: RpcSet,
+    pub(crate) rpc_named: RpcSet,
     /// Unknown rpcs under the gateway service are allowed to any principal of the realm.
-    pub unknown_rpcs_authenticated: bool,
+    pub(crate) unknown_rpcs_authenticated: bool,
     /// Other services' paths are allowed to any principal of the realm.
-    pub other_paths_authenticated: bool,
+    pub(crate) other_paths_authenticated: bool,
 }
 
 impl RealmPlan {
     /// `<issuer>/*`: any subject of the realm's issuer.
-    pub fn principal(&self) -> String {
+    pub(crate) fn principal(&self) -> String {
         format!("{}/*", self.issuer)
     }
 }
 
 /// The plan for a whole config.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// One entry per realm, in config order.
-    pub realms: Vec<RealmPlan>,
+    pub(crate) realms: Vec<RealmPlan>,
     /// Whether the authorizer needs request bodies (some rule has conditions).
-    pub needs_body: bool,
+    pub(crate) needs_body: bool,
 }
 
 /// Why a config cannot be expressed in Istio policy.
@@ -99,13 +99,13 @@ pub enum InvalidForIstio {
 
 /// Whether Istio's `when` values match `value` exactly: a leading or trailing `*` makes it a
 /// suffix or prefix match (and `*` alone a presence match).
-pub fn istio_matches_exactly(value: &str) -> bool {
+pub(crate) fn istio_matches_exactly(value: &str) -> bool {
     !value.starts_with('*') && !value.ends_with('*')
 }
 
 /// The Istio host patterns for a realm host: a host without a port also matches it with any
 /// port, as the authorizer's realm lookup does.
-pub fn host_patterns(host: &str) -> Vec<String> {
+pub(crate) fn host_patterns(host: &str) -> Vec<String> {
     if host.contains(':') {
         vec![host.to_string()]
     } else {
@@ -114,17 +114,17 @@ pub fn host_patterns(host: &str) -> Vec<String> {
 }
 
 /// The Istio path of an rpc.
-pub fn rpc_path(rpc: Rpc) -> String {
+pub(crate) fn rpc_path(rpc: Rpc) -> String {
     format!("{GATEWAY_PATH_PREFIX}{}", rpc.name())
 }
 
 /// Every path under the gateway service.
-pub fn gateway_paths_pattern() -> String {
+pub(crate) fn gateway_paths_pattern() -> String {
     format!("{GATEWAY_PATH_PREFIX}*")
 }
 
 /// Builds the plan for `config`.
-pub fn plan(config: &Config, authorizer_decides_all: bool) -> Result<Plan, InvalidForIstio> {
+pub(crate) fn plan(config: &Config, authorizer_decides_all: bool) -> Result<Plan, InvalidForIstio> {
     let named_hosts: Vec<String> = config
         .realms
         .iter()

@@ -9,7 +9,7 @@ use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 /// A YAML node.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Yaml {
+pub(crate) enum Yaml {
     /// `null` / `~` / empty.
     Null,
     /// A boolean.
@@ -30,7 +30,7 @@ pub enum Yaml {
 
 impl Yaml {
     /// The value under a string key of a mapping.
-    pub fn get_mut(&mut self, key: &str) -> Option<&mut Yaml> {
+    pub(crate) fn get_mut(&mut self, key: &str) -> Option<&mut Yaml> {
         match self {
             Yaml::Map(entries) => entries
                 .iter_mut()
@@ -42,7 +42,7 @@ impl Yaml {
 
     /// Sets a string key of a mapping: replaces the value in place, or appends the entry.
     /// Does nothing on a non-mapping.
-    pub fn set(&mut self, key: &str, value: Yaml) {
+    pub(crate) fn set(&mut self, key: &str, value: Yaml) {
         if let Some(v) = self.get_mut(key) {
             *v = value;
         } else if let Yaml::Map(entries) = self {
@@ -51,7 +51,7 @@ impl Yaml {
     }
 
     /// A mapping of string keys to string values.
-    pub fn string_map<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> Yaml {
+    pub(crate) fn string_map<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> Yaml {
         Yaml::Map(
             entries
                 .into_iter()

@@ -20,13 +20,13 @@ pub struct Fetcher<'a> {
 
 impl<'a> Fetcher<'a> {
     /// A fetcher whose every request may take `timeout`.
-    pub fn new(client: &'a reqwest::Client, timeout: Duration) -> Fetcher<'a> {
+    pub(crate) fn new(client: &'a reqwest::Client, timeout: Duration) -> Fetcher<'a> {
         Fetcher { client, timeout }
     }
 
     /// The realm's JWKS URL: the explicit one, else `jwks_uri` of the issuer's discovery
     /// document (`<issuer>/.well-known/openid-configuration`, both Keycloak issuer forms).
-    pub async fn jwks_uri(&self, source: &JwksSource) -> Result<Arc<str>, JwksError> {
+    pub(crate) async fn jwks_uri(&self, source: &JwksSource) -> Result<Arc<str>, JwksError> {
         if let Some(uri) = &source.jwks_uri {
             return Ok(uri.clone());
         }
@@ -50,13 +50,17 @@ impl<'a> Fetcher<'a> {
     }
 
     /// The keys at `uri`, stamped `fetched_at`.
-    pub async fn key_set(&self, uri: &str, fetched_at: Instant) -> Result<KeySet, JwksError> {
+    pub(crate) async fn key_set(
+        &self,
+        uri: &str,
+        fetched_at: Instant,
+    ) -> Result<KeySet, JwksError> {
         let body = self.get(uri).await?;
         KeySet::from_jwks(&body, fetched_at)
     }
 
     /// GETs `url`: a success status and at most [`MAX_DOCUMENT_BYTES`] within the timeout.
-    pub async fn get(&self, url: &str) -> Result<Vec<u8>, JwksError> {
+    pub(crate) async fn get(&self, url: &str) -> Result<Vec<u8>, JwksError> {
         let fail = |reason: String| JwksError::Fetch {
             url: url.to_string(),
             reason,

@@ -17,18 +17,18 @@ pub struct VerifyKey {
     /// The parsed key for each algorithm the key accepts.
     parsed: Box<[(Algorithm, ParsedPublicKey)]>,
     /// The algorithm family the key belongs to (RSA, EC, Ed).
-    pub family: AlgorithmFamily,
+    pub(crate) family: AlgorithmFamily,
     /// The algorithm the JWK pins with `alg`, if any.
-    pub alg: Option<Algorithm>,
+    pub(crate) alg: Option<Algorithm>,
     /// For EC keys, the curve's algorithm (P-256 → ES256, P-384 → ES384).
-    pub ec_alg: Option<Algorithm>,
+    pub(crate) ec_alg: Option<Algorithm>,
 }
 
 impl VerifyKey {
     /// Whether a token signed with `alg` may be verified with this key. HMAC is never
     /// accepted (a public key must not double as a shared secret), and a key's `alg` or
     /// curve pins the algorithm exactly.
-    pub fn accepts(&self, alg: Algorithm) -> bool {
+    pub(crate) fn accepts(&self, alg: Algorithm) -> bool {
         if alg.family() == AlgorithmFamily::Hmac || alg.family() != self.family {
             return false;
         }
@@ -113,7 +113,7 @@ pub struct KeySet {
     by_kid: AHashMap<Box<str>, Arc<VerifyKey>>,
     without_kid: Vec<Arc<VerifyKey>>,
     /// When the keys were fetched (tokio clock).
-    pub fetched_at: Instant,
+    pub(crate) fetched_at: Instant,
     /// How many JWKs of the document were skipped (encryption keys, unsupported types).
     pub skipped: usize,
 }

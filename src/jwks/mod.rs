@@ -20,7 +20,7 @@
 //!   a fetch proved unknown is refused at once for one cooldown, so a stale token repeated in
 //!   a loop costs one wait per cooldown, not one per call.
 //! - **Refresh**: every `refresh_interval` in the background; a failed one is retried with a
-//!   backoff from `refetch_cooldown` up to [`MAX_RETRY_INTERVAL`].
+//!   backoff from `refetch_cooldown` up to `MAX_RETRY_INTERVAL`.
 //! - **Keycloak down**: the last good keys stay usable for `keys_max_age` after their fetch;
 //!   after that the realm has no keys and Checks answer UNAVAILABLE (never allow).
 //! - **Bounds**: fetch timeout, response size limit, optional CA bundle for self-signed Keycloak.
@@ -49,9 +49,9 @@ pub use keyset::{JwksError, KeyLookup, KeySet, VerifyKey};
 pub const MAX_DOCUMENT_BYTES: usize = 1 << 20;
 
 /// The default least time between two fetches: Keycloak sees at most one fetch a second.
-pub const DEFAULT_REFETCH_COOLDOWN: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_REFETCH_COOLDOWN: Duration = Duration::from_secs(1);
 /// The default timeout of one fetch.
-pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Timing of the JWKS cache.
 #[derive(Debug, Clone)]
@@ -113,7 +113,7 @@ pub struct JwksCache {
 pub const MAX_KEY_WAITERS: usize = 256;
 
 /// The most `kid`s remembered as unknown for one key set.
-pub const MAX_UNKNOWN_KIDS: usize = 1024;
+pub(crate) const MAX_UNKNOWN_KIDS: usize = 1024;
 
 /// `kid`s proved unknown for one key set (by pointer), each with when it was proved: an entry
 /// holds for one `refetch_cooldown` (so a Keycloak cluster whose nodes briefly disagree costs a
@@ -146,7 +146,7 @@ struct Fetches {
 
 /// Why waiting for keys ended without keys.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum KeyWait {
+pub(crate) enum KeyWait {
     /// The fetch made for this wait failed (the error is logged where it happened).
     #[error("{0}")]
     Failed(JwksError),
@@ -160,7 +160,7 @@ pub enum KeyWait {
 
 /// Why a fetch was made (a metrics label).
 #[derive(Debug, Clone, Copy)]
-pub enum FetchCause {
+pub(crate) enum FetchCause {
     /// The first load at startup.
     Startup,
     /// The periodic refresh.
@@ -183,7 +183,7 @@ impl FetchCause {
 }
 
 impl JwksCache {
-    /// A cache with no keys yet; spawn [`JwksCache::run`] (or call [`JwksCache::fetch_now`]).
+    /// A cache with no keys yet; spawn `JwksCache::run` (or call `JwksCache::fetch_now`).
     pub fn new(
         realm: Arc<str>,
         source: JwksSource,
@@ -219,7 +219,7 @@ impl JwksCache {
     /// Sound because Keycloak signs with a key only once its JWKS lists it: a fetch that
     /// started after a token with the `kid` existed would have seen it. Other `kid`s, a
     /// rotated key among them, are never affected.
-    pub fn is_known_unknown(&self, keys: &Arc<KeySet>, kid: &str) -> bool {
+    pub(crate) fn is_known_unknown(&self, keys: &Arc<KeySet>, kid: &str) -> bool {
         let unknown = self.unknown_kids.lock().expect("not poisoned");
         std::ptr::eq(unknown.keys.as_ptr(), Arc::as_ptr(keys))
             && unknown
@@ -229,7 +229,7 @@ impl JwksCache {
     }
 
     /// Remembers that `keys`, from a fetch that started after a token named `kid`, lack it.
-    pub fn remember_unknown(&self, keys: &Arc<KeySet>, kid: &str) {
+    pub(crate) fn remember_unknown(&self, keys: &Arc<KeySet>, kid: &str) {
         let mut unknown = self.unknown_kids.lock().expect("not poisoned");
         if !std::ptr::eq(unknown.keys.as_ptr(), Arc::as_ptr(keys)) {
             unknown.keys = Arc::downgrade(keys);
@@ -245,24 +245,24 @@ impl JwksCache {
     }
 
     /// The cache's timing.
-    pub fn settings(&self) -> &JwksSettings {
+    pub(crate) fn settings(&self) -> &JwksSettings {
         &self.settings
     }
 
     /// Where its keys come from.
-    pub fn source(&self) -> &JwksSource {
+    pub(crate) fn source(&self) -> &JwksSource {
         &self.source
     }
 
     /// The current keys, unless they are older than `keys_max_age` (then none: a realm whose
     /// Keycloak has been unreachable for that long must not keep accepting tokens forever).
-    pub fn keys(&self) -> Option<Arc<KeySet>> {
+    pub(crate) fn keys(&self) -> Option<Arc<KeySet>> {
         let keys = self.current.load_full()?;
         (keys.fetched_at.elapsed() <= self.settings.keys_max_age).then_some(keys)
     }
 
     /// Whether usable keys are loaded (readiness).
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         self.keys().is_some()
     }
 
@@ -279,7 +279,7 @@ impl JwksCache {
     /// Returns the keys once `wanted` holds for them (perhaps from a fetch already under way),
     /// or the keys of that later fetch when it succeeded (then a `kid` missing from them is
     /// really unknown). A failed fetch or the deadline is an error: the key may exist.
-    pub async fn wait_for_keys(
+    pub(crate) async fn wait_for_keys(
         self: &Arc<Self>,
         cause: FetchCause,
         deadline: Instant,
@@ -321,7 +321,7 @@ impl JwksCache {
 
     /// Fetches as soon as the schedule allows and waits for that fetch to end (startup, the
     /// periodic refresh, bench).
-    pub async fn fetch_now(self: &Arc<Self>, cause: FetchCause) -> Result<(), JwksError> {
+    pub(crate) async fn fetch_now(self: &Arc<Self>, cause: FetchCause) -> Result<(), JwksError> {
         let mut updates = self.fetches.subscribe();
         let target = self.request_fetch(cause);
         loop {
@@ -438,7 +438,7 @@ impl JwksCache {
     /// The background loop: the startup fetch, then a refresh every `refresh_interval`; after
     /// a failure, retries back off from `refetch_cooldown` (doubling, at most
     /// [`MAX_RETRY_INTERVAL`]). Ends when `shutdown` resolves.
-    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+    pub(crate) async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut cause = FetchCause::Startup;
         let mut failures = 0u32;
@@ -505,7 +505,7 @@ impl Drop for WaiterSlot<'_> {
 }
 
 /// The longest wait between two background retries while Keycloak cannot be reached.
-pub const MAX_RETRY_INTERVAL: Duration = Duration::from_secs(30);
+pub(crate) const MAX_RETRY_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The wait before background retry number `failures` (1, 2, …): the cooldown, doubled per
 /// failure, at most [`MAX_RETRY_INTERVAL`] (Checks that need keys sooner still ask for them).

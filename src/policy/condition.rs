@@ -12,7 +12,7 @@ use crate::catalog::{FieldKind, MESSAGES, Rpc};
 use crate::text::{Keep, clip};
 
 /// The default tenant's id; an empty tenant id in a request means this tenant.
-pub const DEFAULT_TENANT: &str = "<default>";
+pub(crate) const DEFAULT_TENANT: &str = "<default>";
 
 /// What a condition constrains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,7 +33,7 @@ pub enum ConditionKind {
 
 impl ConditionKind {
     /// How many kinds there are.
-    pub const COUNT: usize = 6;
+    pub(crate) const COUNT: usize = 6;
 
     /// Every kind.
     pub const ALL: [ConditionKind; ConditionKind::COUNT] = [
@@ -46,7 +46,7 @@ impl ConditionKind {
     ];
 
     /// The key in a policy's `when:` block.
-    pub fn key(self) -> &'static str {
+    pub(crate) fn key(self) -> &'static str {
         match self {
             ConditionKind::Tenant => "tenant",
             ConditionKind::JobType => "job_type",
@@ -58,7 +58,7 @@ impl ConditionKind {
     }
 
     /// How deny messages name the value.
-    pub fn noun(self) -> &'static str {
+    pub(crate) fn noun(self) -> &'static str {
         match self {
             ConditionKind::Tenant => "tenant",
             ConditionKind::JobType => "job type",
@@ -126,7 +126,7 @@ pub fn field_source(rpc: Rpc, kind: ConditionKind) -> Option<FieldSource> {
 }
 
 /// Whether `id` is a valid Zeebe tenant id (`^[\w.-]{1,31}$`, or `<default>`).
-pub fn is_valid_tenant_id(id: &str) -> bool {
+pub(crate) fn is_valid_tenant_id(id: &str) -> bool {
     id == DEFAULT_TENANT
         || (!id.is_empty()
             && id.len() <= 31
@@ -137,14 +137,14 @@ pub fn is_valid_tenant_id(id: &str) -> bool {
 
 /// A value pattern: text with `*` wildcards (`payment*`, `*-refund`, `order-*-v2`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pattern {
+pub(crate) struct Pattern {
     source: Box<str>,
     parts: Box<[Box<str>]>,
 }
 
 /// Why a pattern is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum InvalidPattern {
+pub(crate) enum InvalidPattern {
     /// Empty text.
     #[error("empty pattern")]
     Empty,
@@ -158,7 +158,7 @@ pub enum InvalidPattern {
 
 impl Pattern {
     /// Parses a pattern.
-    pub fn parse(source: &str) -> Result<Pattern, InvalidPattern> {
+    pub(crate) fn parse(source: &str) -> Result<Pattern, InvalidPattern> {
         if source.is_empty() {
             return Err(InvalidPattern::Empty);
         }
@@ -176,7 +176,7 @@ impl Pattern {
 
     /// Whether `value` matches: the parts between `*`s appear in order, the first at the start
     /// and the last at the end.
-    pub fn matches(&self, value: &str) -> bool {
+    pub(crate) fn matches(&self, value: &str) -> bool {
         let parts = &self.parts;
         if parts.len() == 1 {
             return value == &*parts[0];
@@ -199,14 +199,14 @@ impl Pattern {
     }
 
     /// The pattern as written.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.source
     }
 }
 
 /// Which tenants a tenant condition allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TenantRule {
+pub(crate) enum TenantRule {
     /// The tenants the caller's token holds (the realm's `tenants_claim`).
     Held,
     /// A fixed list of tenant ids.
@@ -215,16 +215,16 @@ pub enum TenantRule {
 
 /// The conditions of one grant: all must hold (for the kinds the rpc carries).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Conditions {
+pub(crate) struct Conditions {
     /// The tenant rule, if any.
-    pub tenant: Option<TenantRule>,
+    pub(crate) tenant: Option<TenantRule>,
     /// Value patterns by kind (never `Tenant`).
-    pub patterns: Vec<(ConditionKind, Box<[Pattern]>)>,
+    pub(crate) patterns: Vec<(ConditionKind, Box<[Pattern]>)>,
 }
 
 impl Conditions {
     /// The kinds this grant constrains.
-    pub fn kinds(&self) -> impl Iterator<Item = ConditionKind> + '_ {
+    pub(crate) fn kinds(&self) -> impl Iterator<Item = ConditionKind> + '_ {
         self.tenant
             .iter()
             .map(|_| ConditionKind::Tenant)
@@ -234,7 +234,7 @@ impl Conditions {
     /// Checks the values of the request. `values(kind)` gives the request's values for a kind
     /// the rpc carries (`None`: the rpc does not carry it, so the condition does not apply).
     /// Returns a deny message naming the first value that fails.
-    pub fn check<'v>(
+    pub(crate) fn check<'v>(
         &self,
         held_tenants: &[Box<str>],
         values: impl Fn(ConditionKind) -> Option<&'v [&'v str]>,

@@ -12,7 +12,7 @@ pub struct Grants {
     /// Rpcs granted without conditions.
     pub rpcs: RpcSet,
     /// Indexes of held grants with conditions (checked against the body).
-    pub conditional: Box<[u16]>,
+    pub(crate) conditional: Box<[u16]>,
 }
 
 /// Why a policy refuses an rpc to a valid token.

@@ -6,7 +6,7 @@
 //! function serves `serve` and `lint`, so what lint accepts is exactly what the server runs.
 //!
 //! Evaluation happens in two steps. When a token is first verified, [`Policy::grants_for`]
-//! turns its permissions into a [`Grants`] value (a bitset), which the verified-token cache
+//! turns its permissions into a `Grants` value (a bitset), which the verified-token cache
 //! keeps; every later Check is then one bit test in [`Policy::authorize`].
 
 mod compile;
@@ -20,7 +20,7 @@ use ahash::AHashMap;
 use crate::catalog::{Rpc, RpcSet};
 
 pub use compile::{DEFAULT_POLICY, DEV_POLICY, compile, compile_file, embedded, suggest};
-pub use eval::{Grants, RpcDeny};
+pub(crate) use eval::{Grants, RpcDeny};
 
 use crate::body::FieldPlan;
 use crate::diag::Span;
@@ -58,12 +58,12 @@ pub struct Grant {
     /// The rpcs it grants.
     pub rpcs: RpcSet,
     /// Conditions on request fields, if any.
-    pub conditions: Option<Arc<Conditions>>,
+    pub(crate) conditions: Option<Arc<Conditions>>,
     /// The rpcs of `rpcs` on which a condition applies (they carry a constrained field); the
     /// others are granted unconditionally.
     pub conditional_rpcs: RpcSet,
     /// Where the grant is written (its `permission`).
-    pub span: Span,
+    pub(crate) span: Span,
 }
 
 /// Which body fields an rpc's conditions read, and where each condition kind finds its value.
@@ -86,7 +86,7 @@ impl Policy {
     }
 
     /// Whether a permission named after an rpc grants that rpc (Identity PoC style).
-    pub fn rpc_named_permissions(&self) -> bool {
+    pub(crate) fn rpc_named_permissions(&self) -> bool {
         self.rpc_named_permissions
     }
 
@@ -119,7 +119,7 @@ impl Policy {
     /// The rpcs some grant allows only under conditions on request fields: the authorizer must
     /// see their body, and Istio cannot decide them natively (`zeebe-authz istio` sends them
     /// to the CUSTOM provider).
-    pub fn conditional_rpcs(&self) -> RpcSet {
+    pub(crate) fn conditional_rpcs(&self) -> RpcSet {
         self.grants
             .iter()
             .fold(RpcSet::EMPTY, |s, g| s.union(g.conditional_rpcs))
@@ -135,7 +135,7 @@ impl Policy {
 impl Grant {
     /// Whether the grant only applies under conditions on request fields (then a broader
     /// unconditional grant shadows it, but it shadows nothing).
-    pub fn is_conditional(&self) -> bool {
+    pub(crate) fn is_conditional(&self) -> bool {
         !self.conditional_rpcs.is_empty()
     }
 }

@@ -25,16 +25,16 @@ use quick_cache::sync::Cache;
 use super::{Principal, unix_now};
 
 /// Default number of cached principals.
-pub const DEFAULT_CAPACITY: u64 = 100_000;
+pub(crate) const DEFAULT_CAPACITY: u64 = 100_000;
 /// Default longest time an entry lives, whatever its token's `exp`.
-pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(300);
+pub(crate) const DEFAULT_MAX_TTL: Duration = Duration::from_secs(300);
 
 /// A cache key: a 128-bit keyed hash of realm and token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TokenKey(u64, u64);
+pub(crate) struct TokenKey(u64, u64);
 
 /// See the module docs.
-pub struct TokenCache {
+pub(crate) struct TokenCache {
     cache: Cache<TokenKey, Entry>,
     seeds: (ahash::RandomState, ahash::RandomState),
     leeway: u64,
@@ -50,7 +50,7 @@ struct Entry {
 
 impl TokenCache {
     /// A cache of at most `capacity` principals, each kept at most `max_ttl`.
-    pub fn new(capacity: u64, max_ttl: Duration, leeway: u64) -> TokenCache {
+    pub(crate) fn new(capacity: u64, max_ttl: Duration, leeway: u64) -> TokenCache {
         TokenCache {
             // quick_cache holds slightly fewer entries than asked (it kept 99,660 of 100,000):
             // ask 1 % more so `capacity` tokens fit.
@@ -62,7 +62,7 @@ impl TokenCache {
     }
 
     /// The key of `token` in realm `realm`.
-    pub fn key(&self, realm: usize, token: &str) -> TokenKey {
+    pub(crate) fn key(&self, realm: usize, token: &str) -> TokenKey {
         let hash = |s: &ahash::RandomState| {
             let mut h = s.build_hasher();
             realm.hash(&mut h);
@@ -73,13 +73,13 @@ impl TokenCache {
     }
 
     /// The principal for a key, if cached and its token has not expired.
-    pub fn get(&self, key: &TokenKey, now: u64) -> Option<Arc<Principal>> {
+    pub(crate) fn get(&self, key: &TokenKey, now: u64) -> Option<Arc<Principal>> {
         let e = self.cache.get(key)?;
         (e.valid_until >= now).then_some(e.principal)
     }
 
     /// Caches a verified principal.
-    pub fn insert(&self, key: TokenKey, principal: Arc<Principal>) {
+    pub(crate) fn insert(&self, key: TokenKey, principal: Arc<Principal>) {
         let valid_until = (principal.expires_at + self.leeway).min(unix_now() + self.max_ttl);
         self.cache.insert(
             key,
@@ -91,13 +91,8 @@ impl TokenCache {
     }
 
     /// Number of entries.
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         self.cache.len() as u64
-    }
-
-    /// Whether the cache is (approximately) empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

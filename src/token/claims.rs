@@ -18,18 +18,18 @@ impl ClaimPath {
     }
 
     /// Parses the dotted form (`resource_access.zeebe.roles`).
-    pub fn from_dotted(s: &str) -> ClaimPath {
+    pub(crate) fn from_dotted(s: &str) -> ClaimPath {
         ClaimPath::new(s.split('.'))
     }
 
     /// Segments, for display and manifests.
-    pub fn segments(&self) -> &[Box<str>] {
+    pub(crate) fn segments(&self) -> &[Box<str>] {
         &self.0
     }
 
     /// The strings at this path: a list of strings, or one string split on whitespace.
     /// Anything else (missing, numbers, objects) reads as no strings.
-    pub fn read<'a>(&self, claims: &'a Value) -> Vec<&'a str> {
+    pub(crate) fn read<'a>(&self, claims: &'a Value) -> Vec<&'a str> {
         let mut v = claims;
         for seg in &*self.0 {
             match v.get(&**seg) {

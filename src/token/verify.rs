@@ -40,7 +40,7 @@ pub struct TokenRules {
 
 /// The longest `kid` accepted (Keycloak's are 43 characters); a longer one is malformed, and
 /// never stored in the key cache's memory of unknown kids.
-pub const MAX_KID_BYTES: usize = 256;
+pub(crate) const MAX_KID_BYTES: usize = 256;
 
 /// The parts of a JWT header we act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
