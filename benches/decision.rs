@@ -14,7 +14,7 @@ use envoy_types::ext_authz::v3::pb::CheckRequest;
 use zeebe_authz::authorizer::Authorizer;
 use zeebe_authz::bench::mix::{BodyFields, Minter, RpcMix, prepare};
 use zeebe_authz::bench::target::bench_config;
-use zeebe_authz::body::{FieldPath, FieldPlan, read_fields, unframe};
+use zeebe_authz::body::{FieldPath, FieldSelection, read_fields, unframe};
 use zeebe_authz::dev::AUDIENCE;
 use zeebe_authz::diag::Diagnostics;
 use zeebe_authz::issuer::{SigningKey, jwks};
@@ -139,7 +139,7 @@ fn bench_body(c: &mut Criterion) {
         job_type: "payment-card".into(),
     });
     let frame = zeebe_authz::body::frame(&calls[0].message);
-    let mut plan = FieldPlan::default();
+    let mut plan = FieldSelection::default();
     // CreateProcessInstanceRequest: bpmnProcessId = 2, tenantId = 6.
     let process = plan.add(FieldPath {
         outer: None,

@@ -29,7 +29,7 @@ use prost::Message as _;
 use serde_json::{Value, json};
 use zeebe_authz::authorizer::Authorizer;
 use zeebe_authz::body::RequestBody;
-use zeebe_authz::body::{self, FieldPath, FieldPlan, MAX_DECOMPRESSED_BYTES};
+use zeebe_authz::body::{self, FieldPath, FieldSelection, MAX_DECOMPRESSED_BYTES};
 use zeebe_authz::catalog::{GATEWAY_PATH_PREFIX, Rpc};
 use zeebe_authz::config::{self, RealmConfig, TokenSettings};
 use zeebe_authz::decision::IdentityHeaders;
@@ -372,8 +372,8 @@ pub fn fields_disagreeing_with_the_catalog() -> Vec<String> {
 /// (the kinds in [`ConditionKind::ALL`] order), and a plan of each field alone.
 struct RpcPlans {
     rpc: Rpc,
-    all: FieldPlan,
-    fields: Vec<(ConditionKind, FieldPath, usize, FieldPlan)>,
+    all: FieldSelection,
+    fields: Vec<(ConditionKind, FieldPath, usize, FieldSelection)>,
 }
 
 fn rpc_plans() -> &'static [RpcPlans] {
@@ -381,12 +381,12 @@ fn rpc_plans() -> &'static [RpcPlans] {
     PLANS.get_or_init(|| {
         Rpc::all()
             .map(|rpc| {
-                let mut all = FieldPlan::default();
+                let mut all = FieldSelection::default();
                 let mut fields = Vec::new();
                 for kind in ConditionKind::ALL {
                     if let Some(FieldSource::Body(path)) = field_source(rpc, kind) {
                         let slot = all.add(path);
-                        let mut alone = FieldPlan::default();
+                        let mut alone = FieldSelection::default();
                         alone.add(path);
                         fields.push((kind, path, slot, alone));
                     }

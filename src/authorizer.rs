@@ -86,7 +86,7 @@ impl Authorizer {
         let target = parse_path(view.path);
         let label = match target {
             PathTarget::Rpc(rpc) => PathLabel::Rpc(rpc),
-            PathTarget::UnknownRpc(_) => PathLabel::UnknownRpc,
+            PathTarget::UnknownRpc(_) | PathTarget::MalformedRpc(_) => PathLabel::UnknownRpc,
             PathTarget::OtherService => PathLabel::Other,
         };
         let (decision, realm, principal) = self.judge(view, target, deadline).await;
@@ -146,10 +146,9 @@ impl Authorizer {
                         format!("{rpc}: cannot check the request's fields: {e}"),
                     ),
                 }),
-            // `unknown_rpcs: authenticated` lets a newer gateway's rpcs through; an rpc name is
-            // always an identifier, so a method with a query, `;`, `%`, `/` or space never
-            // passes, whatever the policy says (the gateway would not run it either).
-            PathTarget::UnknownRpc(method) if !is_rpc_name(method) => Err(Deny::new(
+            // `unknown_rpcs: authenticated` lets a newer gateway's rpcs through, never a
+            // method that is no rpc name, whatever the policy says.
+            PathTarget::MalformedRpc(method) => Err(Deny::new(
                 Outcome::UnknownRpc,
                 format!(
                     "unknown gateway rpc '{}' (not an rpc name)",
@@ -263,14 +262,6 @@ impl Authorizer {
             KeyLookup::UnknownKid => Err(unknown_key(kid)),
         }
     }
-}
-
-/// Whether `method` is shaped like a protobuf rpc name (an identifier).
-fn is_rpc_name(method: &str) -> bool {
-    method.starts_with(|c: char| c.is_ascii_alphabetic())
-        && method
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// The deny for a `kid` that a fetch made after the token existed did not list.

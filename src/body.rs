@@ -2,7 +2,7 @@
 //! `with_request_body` and `pack_as_bytes`).
 //!
 //! Pure and allocation-light: a body is one gRPC frame (1-byte compressed flag, 4-byte
-//! big-endian length, one protobuf message). Only the fields a [`FieldPlan`] names are read,
+//! big-endian length, one protobuf message). Only the fields a [`FieldSelection`] names are read,
 //! as `&str` borrowed from the message; everything else is skipped by wire type without being
 //! decoded. Protobuf's rules are followed where they matter for security: for a singular field
 //! the **last** occurrence wins and occurrences of a nested message merge, so a body cannot show
@@ -88,14 +88,14 @@ pub struct FieldPath {
 
 /// Up to `MAX_SLOTS` fields to read from one rpc's request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FieldPlan {
+pub struct FieldSelection {
     slots: Vec<FieldPath>,
 }
 
-/// The most fields one plan reads.
+/// The most fields one selection reads.
 pub(crate) const MAX_SLOTS: usize = 8;
 
-impl FieldPlan {
+impl FieldSelection {
     /// Adds a field; returns its slot index.
     pub fn add(&mut self, path: FieldPath) -> usize {
         if let Some(i) = self.slots.iter().position(|p| *p == path) {
@@ -103,14 +103,14 @@ impl FieldPlan {
         }
         assert!(
             self.slots.len() < MAX_SLOTS,
-            "a field plan reads at most {MAX_SLOTS} fields"
+            "a field selection reads at most {MAX_SLOTS} fields"
         );
         self.slots.push(path);
         self.slots.len() - 1
     }
 }
 
-/// The values read for a plan, by slot. Singular slots hold at most one value.
+/// The values read for a selection, by slot. Singular slots hold at most one value.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Fields<'a> {
     values: [Vec<&'a str>; MAX_SLOTS],
@@ -177,17 +177,20 @@ pub fn unframe<'b>(
     }
 }
 
-/// Reads the plan's fields from a protobuf message.
-pub fn read_fields<'a>(message: &'a [u8], plan: &FieldPlan) -> Result<Fields<'a>, BodyError> {
+/// Reads the selected fields from a protobuf message.
+pub fn read_fields<'a>(
+    message: &'a [u8],
+    selection: &FieldSelection,
+) -> Result<Fields<'a>, BodyError> {
     let mut fields = Fields::default();
-    walk(message, None, plan, &mut fields)?;
+    walk(message, None, selection, &mut fields)?;
     Ok(fields)
 }
 
 fn walk<'a>(
     mut buf: &'a [u8],
     outer: Option<u32>,
-    plan: &FieldPlan,
+    selection: &FieldSelection,
     out: &mut Fields<'a>,
 ) -> Result<(), BodyError> {
     while !buf.is_empty() {
@@ -224,7 +227,7 @@ fn walk<'a>(
                 }
                 let (value, rest) = buf.split_at(len);
                 buf = rest;
-                for (slot, path) in plan.slots.iter().enumerate() {
+                for (slot, path) in selection.slots.iter().enumerate() {
                     if path.outer == outer && path.number == number {
                         let s = std::str::from_utf8(value)
                             .map_err(|_| BodyError::Malformed("string field is not UTF-8"))?;
@@ -234,8 +237,8 @@ fn walk<'a>(
                         out.values[slot].push(s);
                     }
                 }
-                if outer.is_none() && plan.slots.iter().any(|p| p.outer == Some(number)) {
-                    walk(value, Some(number), plan, out)?;
+                if outer.is_none() && selection.slots.iter().any(|p| p.outer == Some(number)) {
+                    walk(value, Some(number), selection, out)?;
                 }
             }
             3 | 4 => {
@@ -285,8 +288,8 @@ mod tests {
     use super::*;
     use crate::proto;
 
-    fn plan(paths: &[FieldPath]) -> FieldPlan {
-        let mut p = FieldPlan::default();
+    fn select(paths: &[FieldPath]) -> FieldSelection {
+        let mut p = FieldSelection::default();
         for path in paths {
             p.add(*path);
         }
@@ -318,7 +321,7 @@ mod tests {
         let body = frame(&msg);
         let mut scratch = Vec::new();
         let m = unframe(&body, None, &mut scratch).unwrap();
-        let f = read_fields(m, &plan(&[TENANT6, BPMN2])).unwrap();
+        let f = read_fields(m, &select(&[TENANT6, BPMN2])).unwrap();
         assert_eq!(f.get(0), ["tenant-a"]);
         assert_eq!(f.get(1), ["order-process"]);
     }
@@ -337,7 +340,7 @@ mod tests {
         .encode_to_vec();
         let f = read_fields(
             &msg,
-            &plan(&[FieldPath {
+            &select(&[FieldPath {
                 outer: Some(1),
                 number: 6,
                 repeated: false,
@@ -354,7 +357,7 @@ mod tests {
         .encode_to_vec();
         let f = read_fields(
             &jobs,
-            &plan(&[
+            &select(&[
                 FieldPath {
                     outer: None,
                     number: 7,
@@ -388,7 +391,7 @@ mod tests {
             .encode_to_vec(),
         );
         assert_eq!(
-            read_fields(&msg, &plan(&[TENANT6])).unwrap().get(0),
+            read_fields(&msg, &select(&[TENANT6])).unwrap().get(0),
             ["tenant-b"]
         );
         // Two `request` occurrences merge: the later tenant wins.
@@ -420,7 +423,7 @@ mod tests {
             proto::CreateProcessInstanceWithResultRequest::decode(msg.as_slice()).unwrap();
         let f = read_fields(
             &msg,
-            &plan(&[FieldPath {
+            &select(&[FieldPath {
                 outer: Some(1),
                 number: 6,
                 repeated: false,
@@ -484,7 +487,7 @@ mod tests {
         let mut s = Vec::new();
         let m = unframe(&body, Some("gzip"), &mut s).unwrap();
         assert_eq!(
-            read_fields(m, &plan(&[TENANT6])).unwrap().get(0),
+            read_fields(m, &select(&[TENANT6])).unwrap().get(0),
             ["tenant-a"]
         );
 
@@ -528,7 +531,7 @@ mod tests {
         let m = unframe(&body, Some("gzip"), &mut s).unwrap();
         // The gateway inflates both members and parses them as one message: last tenant wins.
         assert_eq!(
-            read_fields(m, &plan(&[TENANT6])).unwrap().get(0),
+            read_fields(m, &select(&[TENANT6])).unwrap().get(0),
             ["tenant-b"]
         );
         // Bytes after the last member that are no gzip member are refused, not ignored.
@@ -560,21 +563,21 @@ mod tests {
         msg.extend_from_slice(&[0xb2, 0x80, 0x80, 0x80, 0x10, 0x08]);
         msg.extend_from_slice(b"tenant-b");
         assert_eq!(
-            read_fields(&msg, &plan(&[TENANT6])),
+            read_fields(&msg, &select(&[TENANT6])),
             Err(BodyError::Malformed("field key beyond 32 bits"))
         );
         // A key padded to more bytes but within 32 bits is the same field in both readers.
         let mut padded = vec![0xb2, 0x80, 0x80, 0x80, 0x00, 0x08];
         padded.extend_from_slice(b"tenant-b");
         assert_eq!(
-            read_fields(&padded, &plan(&[TENANT6])).unwrap().get(0),
+            read_fields(&padded, &select(&[TENANT6])).unwrap().get(0),
             ["tenant-b"]
         );
     }
 
     #[test]
     fn malformed_messages_are_errors() {
-        let p = plan(&[TENANT6]);
+        let p = select(&[TENANT6]);
         for bad in [
             &[0x32, 0x05, b'a'][..],
             &[0xff; 11],
@@ -591,7 +594,7 @@ mod tests {
         #[test]
         fn any_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..300), gz in any::<bool>()) {
             let mut s = Vec::new();
-            let p = plan(&[TENANT6, FieldPath { outer: Some(1), number: 6, repeated: false }, FieldPath { outer: None, number: 7, repeated: true }]);
+            let p = select(&[TENANT6, FieldPath { outer: Some(1), number: 6, repeated: false }, FieldPath { outer: None, number: 7, repeated: true }]);
             if let Ok(m) = unframe(&body, gz.then_some("gzip"), &mut s) {
                 let _ = read_fields(m, &p);
             }
@@ -610,7 +613,7 @@ mod tests {
             };
             let body = frame(&msg.encode_to_vec());
             let mut s = Vec::new();
-            let f = read_fields(unframe(&body, None, &mut s).unwrap(), &plan(&[TENANT6, BPMN2])).unwrap();
+            let f = read_fields(unframe(&body, None, &mut s).unwrap(), &select(&[TENANT6, BPMN2])).unwrap();
             let want = |v: &str| if v.is_empty() { vec![] } else { vec![v.to_string()] };
             prop_assert_eq!(f.get(0).iter().map(|s| s.to_string()).collect::<Vec<_>>(), want(&tenant));
             prop_assert_eq!(f.get(1).iter().map(|s| s.to_string()).collect::<Vec<_>>(), want(&bpmn));

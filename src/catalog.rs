@@ -170,6 +170,9 @@ pub enum PathTarget<'a> {
     Rpc(Rpc),
     /// A method under `/gateway_protocol.Gateway/` that the catalog does not know.
     UnknownRpc(&'a str),
+    /// A method under `/gateway_protocol.Gateway/` that is no rpc name at all (a query, `;`,
+    /// `%`, `/` or a space in it): no gateway runs it, and no policy lets it through.
+    MalformedRpc(&'a str),
     /// Any other path (another gRPC service, health checks, reflection, plain HTTP).
     OtherService,
 }
@@ -183,10 +186,19 @@ pub fn parse_path(path: &str) -> PathTarget<'_> {
     match path.strip_prefix(GATEWAY_PATH_PREFIX) {
         Some(method) => match Rpc::from_name(method) {
             Some(rpc) => PathTarget::Rpc(rpc),
-            None => PathTarget::UnknownRpc(method),
+            None if is_rpc_name(method) => PathTarget::UnknownRpc(method),
+            None => PathTarget::MalformedRpc(method),
         },
         None => PathTarget::OtherService,
     }
+}
+
+/// Whether `method` is shaped like a protobuf rpc name (an identifier).
+fn is_rpc_name(method: &str) -> bool {
+    method.starts_with(|c: char| c.is_ascii_alphabetic())
+        && method
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 #[cfg(test)]
@@ -258,7 +270,7 @@ mod tests {
         ] {
             assert_eq!(
                 parse_path(&format!("/gateway_protocol.Gateway/{junk}")),
-                PathTarget::UnknownRpc(junk),
+                PathTarget::MalformedRpc(junk),
                 "paths_with_a_query_string_are_judged_by_their_prefix: {junk}"
             );
         }

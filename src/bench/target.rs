@@ -129,7 +129,7 @@ impl InProcess {
             let issuer = Issuer::start(options.key).await?;
             let config = bench_config(&issuer.url, options.policy);
             let listeners = Listeners {
-                check: bind_nodelay(config.listen.check)?,
+                check: TcpListener::bind(config.listen.check).await?,
                 admin: TcpListener::bind(config.listen.admin).await?,
             };
             let check_addr = listeners.check.local_addr()?;
@@ -186,20 +186,6 @@ impl InProcess {
             )),
         }
     }
-}
-
-/// Binds with TCP_NODELAY on the listening socket; Linux copies it to every accepted socket.
-/// `server::serve` serves a listener passed in, and tonic applies its own `tcp_nodelay` only to
-/// listeners it binds itself: without this, Nagle's algorithm holds back the small writes of
-/// each response until the client's (delayed) ACK, adding milliseconds to the tail.
-fn bind_nodelay(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = match addr {
-        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-    };
-    socket.set_nodelay(true)?;
-    socket.bind(addr)?;
-    socket.listen(1024)
 }
 
 async fn until_stopped(mut stopped: tokio::sync::watch::Receiver<bool>) {

@@ -7,7 +7,7 @@ use super::*;
 pub(super) struct Generator<'a> {
     pub(super) mode: Mode,
     pub(super) options: &'a IstioOptions,
-    pub(super) plan: &'a Plan,
+    pub(super) enforcement: &'a Enforcement,
     pub(super) source: &'a Path,
 }
 
@@ -133,7 +133,7 @@ impl Generator<'_> {
                         timeout: proto_duration(self.options.check_timeout),
                         fail_open: false,
                         status_on_error: "503".into(),
-                        include_request_body_in_check: self.plan.needs_body.then_some(
+                        include_request_body_in_check: self.enforcement.needs_body.then_some(
                             BodyInCheck {
                                 max_request_bytes: MAX_REQUEST_BYTES,
                                 allow_partial_message: true,
@@ -149,7 +149,7 @@ impl Generator<'_> {
     fn request_authentications(&self) -> Result<Vec<String>, IstioError> {
         // Realms sharing an issuer share one rule (Istio keeps one provider per issuer).
         let mut rules: Vec<(String, JwtRule)> = Vec::new();
-        for realm in &self.plan.realms {
+        for realm in &self.enforcement.realms {
             if let Some((_, rule)) = rules.iter_mut().find(|(_, r)| r.issuer == realm.issuer) {
                 for a in &realm.audiences {
                     if !rule.audiences.contains(a) {
@@ -195,7 +195,7 @@ impl Generator<'_> {
     }
 
     /// The gateway port and the realm's hosts, the part every rule of the realm shares.
-    fn realm_operation(&self, realm: &RealmPlan) -> Operation {
+    fn realm_operation(&self, realm: &RealmEnforcement) -> Operation {
         let mut op = Operation {
             ports: vec![self.options.gateway_port.to_string()],
             ..Operation::default()
@@ -208,7 +208,7 @@ impl Generator<'_> {
         op
     }
 
-    fn principal_of(realm: &RealmPlan) -> Vec<RuleFrom> {
+    fn principal_of(realm: &RealmEnforcement) -> Vec<RuleFrom> {
         vec![RuleFrom {
             source: Source {
                 request_principals: vec![realm.principal()],
@@ -255,7 +255,7 @@ impl Generator<'_> {
         let mut deny = Vec::new();
         let mut allow = Vec::new();
         let mut custom = Vec::new();
-        for realm in &self.plan.realms {
+        for realm in &self.enforcement.realms {
             let base = self.realm_operation(realm);
             deny.push(Rule {
                 from: vec![RuleFrom {

@@ -12,8 +12,8 @@ use serde_saphyr::Spanned;
 use super::condition::{
     ConditionKind, Conditions, FieldSource, Pattern, TenantRule, field_source, is_valid_tenant_id,
 };
-use super::{Grant, PathRule, PlanSlot, Policy, RpcPlan};
-use crate::body::FieldPlan;
+use super::{ConditionSource, Grant, PathRule, Policy, RpcReads};
+use crate::body::FieldSelection;
 use crate::catalog::{Rpc, RpcSet};
 use crate::diag::{Diagnostics, InvalidConfig, Span, parse_yaml, read_source};
 
@@ -184,10 +184,10 @@ pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
         })
         .collect();
 
-    let plans = Rpc::all()
+    let reads = Rpc::all()
         .map(|rpc| {
-            let mut plan = RpcPlan {
-                fields: FieldPlan::default(),
+            let mut reads = RpcReads {
+                fields: FieldSelection::default(),
                 slots: [None; ConditionKind::COUNT],
             };
             for kind in ConditionKind::ALL {
@@ -197,20 +197,22 @@ pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
                             .as_ref()
                             .is_some_and(|c| c.kinds().any(|k| k == kind))
                 });
-                plan.slots[kind.index()] = match field_source(rpc, kind) {
+                reads.slots[kind.index()] = match field_source(rpc, kind) {
                     Some(FieldSource::Body(path)) if used => {
-                        Some(PlanSlot::Body(plan.fields.add(path)))
+                        Some(ConditionSource::Body(reads.fields.add(path)))
                     }
-                    Some(FieldSource::DefaultTenant) if used => Some(PlanSlot::DefaultTenant),
+                    Some(FieldSource::DefaultTenant) if used => {
+                        Some(ConditionSource::DefaultTenant)
+                    }
                     _ => None,
                 };
             }
-            plan
+            reads
         })
         .collect();
 
     Some(Policy {
-        plans,
+        reads,
         grants: grants.into(),
         by_permission: by_permission
             .into_iter()

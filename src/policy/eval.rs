@@ -2,7 +2,7 @@
 //! and only for rpcs whose grant has conditions, a read of the few body fields they need.
 
 use super::condition::DEFAULT_TENANT;
-use super::{PlanSlot, Policy};
+use super::{ConditionSource, Policy};
 use crate::body::{BodyError, RequestBody, read_fields, unframe};
 use crate::catalog::{Rpc, RpcSet};
 
@@ -87,13 +87,13 @@ impl Policy {
             return Err(RpcDeny::BodyUnavailable(BodyError::Partial));
         }
         let mut scratch = Vec::new();
-        let plan = &self.plans[rpc.index()];
+        let reads = &self.reads[rpc.index()];
         let message =
             unframe(body.raw, body.encoding, &mut scratch).map_err(RpcDeny::BodyUnavailable)?;
-        let fields = read_fields(message, &plan.fields).map_err(RpcDeny::BodyUnavailable)?;
-        let values = |kind: super::condition::ConditionKind| match plan.slots[kind.index()]? {
-            PlanSlot::Body(slot) => Some(fields.get(slot)),
-            PlanSlot::DefaultTenant => Some(&[DEFAULT_TENANT][..]),
+        let fields = read_fields(message, &reads.fields).map_err(RpcDeny::BodyUnavailable)?;
+        let values = |kind: super::condition::ConditionKind| match reads.slots[kind.index()]? {
+            ConditionSource::Body(slot) => Some(fields.get(slot)),
+            ConditionSource::DefaultTenant => Some(&[DEFAULT_TENANT][..]),
         };
         let mut first_failure = None;
         for grant in candidates {

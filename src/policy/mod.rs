@@ -22,7 +22,7 @@ use crate::catalog::{Rpc, RpcSet};
 pub use compile::{DEFAULT_POLICY, DEV_POLICY, compile, compile_file, embedded, suggest};
 pub(crate) use eval::{Grants, RpcDeny};
 
-use crate::body::FieldPlan;
+use crate::body::FieldSelection;
 use crate::diag::Span;
 use condition::{ConditionKind, Conditions};
 
@@ -40,7 +40,7 @@ pub enum PathRule {
 #[derive(Debug)]
 pub struct Policy {
     /// Per rpc (catalog index): which body fields its conditions read.
-    plans: Box<[RpcPlan]>,
+    reads: Box<[RpcReads]>,
     grants: Box<[Grant]>,
     by_permission: AHashMap<Box<str>, Box<[u16]>>,
     rpc_named_permissions: bool,
@@ -68,13 +68,13 @@ pub struct Grant {
 
 /// Which body fields an rpc's conditions read, and where each condition kind finds its value.
 #[derive(Debug, Clone)]
-pub(crate) struct RpcPlan {
-    pub(crate) fields: FieldPlan,
-    pub(crate) slots: [Option<PlanSlot>; ConditionKind::COUNT],
+pub(crate) struct RpcReads {
+    pub(crate) fields: FieldSelection,
+    pub(crate) slots: [Option<ConditionSource>; ConditionKind::COUNT],
 }
 
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum PlanSlot {
+pub(crate) enum ConditionSource {
     Body(usize),
     DefaultTenant,
 }

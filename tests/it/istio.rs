@@ -936,6 +936,7 @@ fn authorizer_allows(config: &Config, call: &Call) -> bool {
         zeebe_authz::catalog::PathTarget::OtherService => {
             policy.other_paths() == PathRule::Authenticated
         }
+        zeebe_authz::catalog::PathTarget::MalformedRpc(_) => false,
     }
 }
 

@@ -1,5 +1,5 @@
-//! The plan: per realm, which calls Istio can decide natively and which must go to the
-//! authorizer. Pure: a compiled [`Config`] in, a `Plan` out; rendering is elsewhere.
+//! Enforcement: per realm, which calls Istio can decide natively and which must go to the
+//! authorizer. Pure: a compiled [`Config`] in, a `Enforcement` out; rendering is elsewhere.
 //!
 //! Istio can check a request principal, the host, the path and whether a token's permissions
 //! claim holds a given value. It cannot read request bodies, and its `when` values are not
@@ -39,7 +39,7 @@ pub(crate) struct NativeGrant {
 
 /// What one realm's policies must say.
 #[derive(Debug, Clone)]
-pub(crate) struct RealmPlan {
+pub(crate) struct RealmEnforcement {
     /// The realm's name.
     pub(crate) name: String,
     /// The exact `iss`.
@@ -66,18 +66,18 @@ pub(crate) struct RealmPlan {
     pub(crate) other_paths_authenticated: bool,
 }
 
-impl RealmPlan {
+impl RealmEnforcement {
     /// `<issuer>/*`: any subject of the realm's issuer.
     pub(crate) fn principal(&self) -> String {
         format!("{}/*", self.issuer)
     }
 }
 
-/// The plan for a whole config.
+/// Who enforces what, for a whole config.
 #[derive(Debug, Clone)]
-pub(crate) struct Plan {
+pub(crate) struct Enforcement {
     /// One entry per realm, in config order.
-    pub(crate) realms: Vec<RealmPlan>,
+    pub(crate) realms: Vec<RealmEnforcement>,
     /// Whether the authorizer needs request bodies (some rule has conditions).
     pub(crate) needs_body: bool,
 }
@@ -123,8 +123,11 @@ pub(crate) fn gateway_paths_pattern() -> String {
     format!("{GATEWAY_PATH_PREFIX}*")
 }
 
-/// Builds the plan for `config`.
-pub(crate) fn plan(config: &Config, authorizer_decides_all: bool) -> Result<Plan, InvalidForIstio> {
+/// Splits `config` between Istio's native rules and the authorizer.
+pub(crate) fn enforcement(
+    config: &Config,
+    authorizer_decides_all: bool,
+) -> Result<Enforcement, InvalidForIstio> {
     let named_hosts: Vec<String> = config
         .realms
         .iter()
@@ -134,17 +137,21 @@ pub(crate) fn plan(config: &Config, authorizer_decides_all: bool) -> Result<Plan
         .collect();
     let mut realms = Vec::with_capacity(config.realms.len());
     for realm in &config.realms {
-        realms.push(plan_realm(realm, &named_hosts, authorizer_decides_all)?);
+        realms.push(realm_enforcement(
+            realm,
+            &named_hosts,
+            authorizer_decides_all,
+        )?);
     }
     let needs_body = config.realms.iter().any(|r| r.policy.needs_body());
-    Ok(Plan { realms, needs_body })
+    Ok(Enforcement { realms, needs_body })
 }
 
-fn plan_realm(
+fn realm_enforcement(
     realm: &RealmConfig,
     named_hosts: &[String],
     authorizer_decides_all: bool,
-) -> Result<RealmPlan, InvalidForIstio> {
+) -> Result<RealmEnforcement, InvalidForIstio> {
     let hosts = if realm.hosts.iter().any(|h| &**h == "*") {
         // The `*` realm gets what no other realm claims; its own named hosts (if any) are
         // covered by "everything else" too.
@@ -205,7 +212,7 @@ fn plan_realm(
         RpcSet::EMPTY
     };
 
-    Ok(RealmPlan {
+    Ok(RealmEnforcement {
         name: realm.name.to_string(),
         issuer: realm.issuer.to_string(),
         jwks_uri: realm.jwks_uri.as_deref().map_or_else(
