@@ -31,7 +31,7 @@ use zeebe_authz::authorizer::Authorizer;
 use zeebe_authz::body::RequestBody;
 use zeebe_authz::body::{self, FieldPath, FieldSelection, MAX_DECOMPRESSED_BYTES};
 use zeebe_authz::catalog::{GATEWAY_PATH_PREFIX, Rpc};
-use zeebe_authz::config::{self, RealmConfig, TokenSettings};
+use zeebe_authz::config::{self, RealmConfig, RealmMode, TokenSettings};
 use zeebe_authz::decision::IdentityHeaders;
 use zeebe_authz::diag::{Diagnostics, Severity};
 use zeebe_authz::issuer::{SigningKey, access_token_claims};
@@ -914,6 +914,7 @@ fn check_world() -> &'static CheckWorld {
             permissions_claim: ClaimPath::new(["permissions", DEV_AUDIENCE]),
             tenants_claim: Some(ClaimPath::new([DEV_TENANTS_CLAIM])),
             tenants_prefix: None,
+            mode: RealmMode::Enforce,
         };
         let metrics = shared_metrics();
         let configs = [

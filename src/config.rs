@@ -71,6 +71,9 @@ struct RawRealm {
     /// Keycloak group paths or `tenant:` for roles.
     #[serde(default)]
     tenants_prefix: Option<Spanned<String>>,
+    /// `enforce` (the default) or `dry-run`.
+    #[serde(default)]
+    mode: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -162,6 +165,29 @@ pub struct RealmConfig {
     pub tenants_claim: Option<ClaimPath>,
     /// Prefix that marks (and is stripped from) tenant values of the claim.
     pub tenants_prefix: Option<Box<str>>,
+    /// Whether the realm's denies are enforced or only reported.
+    pub mode: RealmMode,
+}
+
+/// Whether a realm's denies are enforced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RealmMode {
+    /// A deny is a deny.
+    #[default]
+    Enforce,
+    /// Every Check is allowed; the decision that would have been taken is logged, counted and
+    /// returned as dynamic metadata (`dry_run: true`), for rolling a policy out.
+    DryRun,
+}
+
+impl RealmMode {
+    /// The name in the config file and in metrics (`enforce`, `dry-run`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RealmMode::Enforce => "enforce",
+            RealmMode::DryRun => "dry-run",
+        }
+    }
 }
 
 /// The compiled configuration.
@@ -505,6 +531,24 @@ impl Compiler<'_> {
                 |c| claim_path(&c.value),
             );
             let tenants_claim = r.tenants_claim.as_ref().map(|c| claim_path(&c.value));
+            let mode = match r.mode.as_ref().map(|m| m.value.as_str()) {
+                None | Some("enforce") => RealmMode::Enforce,
+                Some("dry-run") => RealmMode::DryRun,
+                Some(other) => {
+                    let span = r
+                        .mode
+                        .as_ref()
+                        .map_or(Span::of(self.file, &r.name), |m| Span::of(self.file, m));
+                    self.diags
+                        .error(
+                            span,
+                            key("mode"),
+                            format!("mode '{other}' is neither enforce nor dry-run"),
+                        )
+                        .hint("dry-run allows every call and reports what enforce would deny");
+                    RealmMode::Enforce
+                }
+            };
             if let Some(policy) = policy {
                 out.push(RealmConfig {
                     name: r.name.value.as_str().into(),
@@ -521,6 +565,7 @@ impl Compiler<'_> {
                     permissions_claim,
                     tenants_claim,
                     tenants_prefix: r.tenants_prefix.as_ref().map(|p| p.value.as_str().into()),
+                    mode,
                 });
             }
         }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use crate::config::{Config, Listen, RealmConfig, TokenSettings};
+use crate::config::{Config, Listen, RealmConfig, RealmMode, TokenSettings};
 use crate::decision::IdentityHeaders;
 use crate::issuer::{IssuerRealm, SigningKey, access_token_claims, jwks};
 use crate::jwks::JwksSettings;
@@ -155,6 +155,7 @@ pub(crate) fn self_issued_config(
             permissions_claim: ClaimPath::new(["permissions", AUDIENCE]),
             tenants_claim: Some(ClaimPath::new([TENANTS_CLAIM])),
             tenants_prefix: None,
+            mode: RealmMode::Enforce,
         }],
         jwks: JwksSettings::default(),
         ca_bundle: None,

@@ -26,11 +26,17 @@
 //! - [`config`]: the YAML config, compiled with every error located ([`diag`]).
 //! - `admin`: `/healthz`, `/readyz`, `/metrics`, plus routes it is given; [`metrics`].
 //! - [`dev`]: `serve --dev`: a config, keys and admin routes for a self-issued realm.
-//! - [`issuer`]: a Keycloak-shaped issuer (keys, JWKS, tokens) for dev mode, bench and tests.
+//! - [`issuer`]: a Keycloak-shaped issuer (keys, JWKS, tokens) and the one loopback realm
+//!   serving its discovery and JWKS ([`issuer::LoopbackIssuer`]) for dev mode, bench and tests.
 //! - [`proto`]: prost/tonic types of the gateway protocol; [`cli`]: the command line.
 //! - [`lint`]: `zeebe-authz lint`: compiles configs and policies as `serve` does, plus warnings.
-//! - [`istio`]: `zeebe-authz istio`: the Istio (sidecar, ambient) and Kubernetes manifests.
+//! - [`istio`]: `zeebe-authz istio`: the Istio (sidecar, ambient) and Kubernetes manifests
+//!   ([`istio::enforcement`]: which calls Istio enforces natively, which the authorizer).
 //! - [`bench`](mod@bench): `zeebe-authz bench`: load generator, allow-all server, crypto and memory figures.
+//!
+//! Items are `pub(crate)` unless a test, bench, the fuzz harness or `main` uses them, so rustc
+//! reports dead code; `tests/it/layout.rs` keeps the module graph free of cycles and the pure
+//! modules free of I/O and of Envoy's types.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
