@@ -747,6 +747,7 @@ pub fn config(data: &[u8]) {
             .map(|r| (r.clone(), key_cache(r, &metrics)))
             .collect(),
         LEEWAY,
+        None,
     );
     for (index, realm) in config.realms.iter().enumerate() {
         exercise_policy(&realm.policy);
@@ -788,6 +789,7 @@ fn key_cache(realm: &RealmConfig, metrics: &Arc<Metrics>) -> Arc<JwksCache> {
         realm.name.clone(),
         source,
         settings,
+        None,
         client.clone(),
         metrics.clone(),
     ))
@@ -1501,7 +1503,7 @@ pub fn check(data: &[u8]) {
         ..TokenSettings::default()
     };
     let authorizer = Authorizer::new(
-        Realms::new(world.realms.clone(), LEEWAY),
+        Realms::new(world.realms.clone(), LEEWAY, None),
         &token_settings,
         IdentityHeaders::default(),
         world.metrics.clone(),

@@ -40,9 +40,9 @@ pub(crate) async fn serve(
 }
 
 async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
-    let missing: Vec<&str> = state
-        .authorizer
-        .realms()
+    let generation = state.authorizer.current();
+    let missing: Vec<&str> = generation
+        .realms
         .iter()
         .filter(|r| !r.jwks.is_ready())
         .map(|r| &*r.name)
@@ -62,7 +62,7 @@ async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
 
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     let a = &state.authorizer;
-    a.metrics().token_cache_entries(a.token_cache().len());
+    a.metrics().token_cache_entries(a.current().cache.len());
     (
         [(
             header::CONTENT_TYPE,

@@ -6,12 +6,14 @@
 //! unknown (shared single-flight refetch with cooldown, see `jwks`).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use arc_swap::ArcSwap;
 use tokio::time::Instant;
 
 use crate::catalog::{PathTarget, parse_path};
-use crate::config::TokenSettings;
-use crate::decision::{Decision, IdentityHeaders};
+use crate::config::{RealmMode, TokenSettings};
+use crate::decision::{Decision, DecisionId, IdentityHeaders, Verdict};
 use crate::jwks::{FetchCause, KeyLookup, KeySet, KeyWait};
 use crate::metrics::Metrics;
 use crate::outcome::{Deny, Outcome, PathLabel};
@@ -24,39 +26,89 @@ use crate::token::cache::TokenCache;
 use crate::token::verify::{parse_header, unverified_issuer, verify};
 use crate::token::{Principal, unix_now};
 
-/// Everything a Check needs, built once at startup.
+/// One config's worth of Check state. A reload builds a new one and swaps it in whole, so a
+/// Check sees one config from its start to its end, never half of two.
+pub(crate) struct Generation {
+    /// 1 for the config the process started with, +1 per reload.
+    pub(crate) number: u64,
+    /// The realms, by host.
+    pub(crate) realms: Realms,
+    /// Verified tokens. Kept across reloads while the token settings stay the same; entries
+    /// are keyed by each realm's `cache_id`, which changes when anything they were derived
+    /// from changes.
+    pub(crate) cache: Arc<TokenCache>,
+    /// Token limits and cache settings.
+    pub(crate) token: TokenSettings,
+    /// The identity header names.
+    pub(crate) headers: Arc<IdentityHeaders>,
+}
+
+/// Everything a Check needs: the generation in force and the process-wide metrics.
 pub struct Authorizer {
-    realms: Realms,
-    cache: TokenCache,
+    current: ArcSwap<Generation>,
     metrics: Arc<Metrics>,
-    headers: IdentityHeaders,
-    max_token_bytes: usize,
+    id_prefix: u64,
+    next_id: AtomicU64,
 }
 
 impl Authorizer {
-    /// Assembles the authorizer.
+    /// Assembles the authorizer of the first generation.
     pub fn new(
         realms: Realms,
         token: &TokenSettings,
         headers: IdentityHeaders,
         metrics: Arc<Metrics>,
     ) -> Authorizer {
-        Authorizer {
+        let first = Generation {
+            number: 1,
             realms,
-            cache: TokenCache::new(
-                token.cache_capacity,
-                token.cache_max_ttl,
-                token.leeway.as_secs(),
-            ),
+            cache: Arc::new(new_cache(token)),
+            token: token.clone(),
+            headers: Arc::new(headers),
+        };
+        let mut prefix = [0u8; 8];
+        // A fixed prefix only makes generated ids less unique across processes.
+        let _ = aws_lc_rs::rand::fill(&mut prefix);
+        Authorizer {
+            current: ArcSwap::from_pointee(first),
             metrics,
-            headers,
-            max_token_bytes: token.max_bytes,
+            id_prefix: u64::from_le_bytes(prefix),
+            next_id: AtomicU64::new(0),
         }
     }
 
-    /// The realms (for readiness).
-    pub(crate) fn realms(&self) -> &Realms {
-        &self.realms
+    /// The generation in force.
+    pub(crate) fn current(&self) -> Arc<Generation> {
+        self.current.load_full()
+    }
+
+    /// The generation that would follow the current one with these parts: the token cache is
+    /// kept when the token settings are the same.
+    pub(crate) fn next_generation(
+        &self,
+        realms: Realms,
+        token: &TokenSettings,
+        headers: IdentityHeaders,
+    ) -> Generation {
+        let current = self.current();
+        let cache = if current.token == *token {
+            current.cache.clone()
+        } else {
+            Arc::new(new_cache(token))
+        };
+        Generation {
+            number: current.number + 1,
+            realms,
+            cache,
+            token: token.clone(),
+            headers: Arc::new(headers),
+        }
+    }
+
+    /// Puts `generation` in force: Checks that start from now on use it; Checks under way
+    /// finish with the one they started with.
+    pub(crate) fn install(&self, generation: Generation) {
+        self.current.store(Arc::new(generation));
     }
 
     /// The metrics.
@@ -64,46 +116,59 @@ impl Authorizer {
         &self.metrics
     }
 
-    /// The verified-token cache.
-    pub(crate) fn token_cache(&self) -> &TokenCache {
-        &self.cache
-    }
-
-    /// The names of the identity headers an allow adds.
-    pub(crate) fn identity_headers(&self) -> &IdentityHeaders {
-        &self.headers
-    }
-
-    /// Decides one Check, counts it and logs a deny. Never fails: every problem is a deny with
-    /// a reason. A Check that must wait for keys gives up at `deadline` (the caller's
-    /// `grpc-timeout` less a margin); without one it waits at most one fetch:
-    /// `refetch_cooldown + fetch_timeout`.
+    /// Decides one Check, counts it and logs a deny (in dry-run: a deny that was not
+    /// enforced). Never fails: every problem is a deny with a reason. A Check that must wait
+    /// for keys gives up at `deadline` (the caller's `grpc-timeout` less a margin); without
+    /// one it waits at most one fetch: `refetch_cooldown + fetch_timeout`.
     pub(crate) async fn decide(
         &self,
         view: &RequestView<'_>,
         deadline: Option<Instant>,
-    ) -> Decision {
+    ) -> Verdict {
+        let generation = self.current();
         let target = parse_path(view.path);
-        let label = match target {
+        let path = match target {
             PathTarget::Rpc(rpc) => PathLabel::Rpc(rpc),
             PathTarget::UnknownRpc(_) | PathTarget::MalformedRpc(_) => PathLabel::UnknownRpc,
             PathTarget::OtherService => PathLabel::Other,
         };
-        let (decision, realm, principal) = self.judge(view, target, deadline).await;
-        self.metrics.decision(label, decision.outcome());
+        let (decision, realm, principal) = self.judge(&generation, view, target, deadline).await;
+        // An unknown host has no realm, so no mode: it is always enforced.
+        let mode = realm.map_or(RealmMode::Enforce, |r| r.mode);
+        self.metrics.decision(path, decision.outcome(), mode);
+        let id = view
+            .request_id
+            .and_then(DecisionId::from_request)
+            .unwrap_or_else(|| {
+                DecisionId::generated(self.id_prefix, self.next_id.fetch_add(1, Ordering::Relaxed))
+            });
+        let dry_run = mode == RealmMode::DryRun;
         if let Decision::Deny(deny) = &decision {
-            log_deny(view, deny, realm, principal.as_deref());
+            log_deny(view, deny, &id, dry_run, realm, principal.as_deref());
         }
-        decision
+        let principal = match &decision {
+            Decision::Allow { principal, .. } => Some(principal.clone()),
+            Decision::Deny(_) => principal,
+        };
+        Verdict {
+            id,
+            decision,
+            dry_run,
+            realm: realm.map(|r| r.name.clone()),
+            principal,
+            path,
+            headers: generation.headers.clone(),
+        }
     }
 
-    async fn judge<'r>(
-        &'r self,
+    async fn judge<'g>(
+        &self,
+        generation: &'g Generation,
         view: &RequestView<'_>,
         target: PathTarget<'_>,
         deadline: Option<Instant>,
-    ) -> (Decision, Option<&'r Realm>, Option<Arc<Principal>>) {
-        let Some(realm) = self.realms.for_host(view.host) else {
+    ) -> (Decision, Option<&'g Realm>, Option<Arc<Principal>>) {
+        let Some(realm) = generation.realms.for_host(view.host) else {
             let deny = Deny::new(
                 Outcome::UnknownHost,
                 format!(
@@ -113,7 +178,10 @@ impl Authorizer {
             );
             return (Decision::Deny(deny), None, None);
         };
-        let principal = match self.authenticate(realm, view.authorization, deadline).await {
+        let principal = match self
+            .authenticate(generation, realm, view.authorization, deadline)
+            .await
+        {
             Ok(p) => p,
             Err(deny) => return (Decision::Deny(deny), Some(realm), None),
         };
@@ -172,10 +240,7 @@ impl Authorizer {
         };
         match rule {
             Ok(()) => {
-                let decision = Decision::Allow {
-                    principal,
-                    realm: realm.name.clone(),
-                };
+                let decision = Decision::Allow { principal };
                 (decision, Some(realm), None)
             }
             Err(deny) => (Decision::Deny(deny), Some(realm), Some(principal)),
@@ -185,20 +250,22 @@ impl Authorizer {
     /// Token → principal, from the cache or by verifying it.
     async fn authenticate(
         &self,
+        generation: &Generation,
         realm: &Realm,
         authorization: Option<&str>,
         deadline: Option<Instant>,
     ) -> Result<Arc<Principal>, Deny> {
-        let token = bearer_token(authorization, self.max_token_bytes)?;
-        let key = self.cache.key(realm.index, token);
+        let cache = &generation.cache;
+        let token = bearer_token(authorization, generation.token.max_bytes)?;
+        let key = cache.key(realm.cache_id, token);
         let now = unix_now();
-        if let Some(p) = self.cache.get(&key, now) {
+        if let Some(p) = cache.get(&key, now) {
             self.metrics.token_cache(true);
             return Ok(p);
         }
         self.metrics.token_cache(false);
         let principal = Arc::new(self.verify(realm, token, now, deadline).await?);
-        self.cache.insert(key, principal.clone());
+        cache.insert(key, principal.clone());
         Ok(principal)
     }
 
@@ -313,8 +380,17 @@ fn printable(s: &str) -> String {
 
 /// One line per deny: what an operator (or a developer whose worker is refused) needs to know,
 /// with the subject and client when the token was valid. Never the token.
-fn log_deny(view: &RequestView<'_>, deny: &Deny, realm: Option<&Realm>, who: Option<&Principal>) {
+fn log_deny(
+    view: &RequestView<'_>,
+    deny: &Deny,
+    id: &DecisionId,
+    dry_run: bool,
+    realm: Option<&Realm>,
+    who: Option<&Principal>,
+) {
     tracing::info!(
+        decision_id = id.as_str(),
+        dry_run,
         rpc = %printable(view.path),
         reason = deny.outcome.reason(),
         detail = %deny.message,
@@ -324,4 +400,12 @@ fn log_deny(view: &RequestView<'_>, deny: &Deny, realm: Option<&Realm>, who: Opt
         host = %printable(view.host),
         "Denied"
     );
+}
+
+fn new_cache(token: &TokenSettings) -> TokenCache {
+    TokenCache::new(
+        token.cache_capacity,
+        token.cache_max_ttl,
+        token.leeway.as_secs(),
+    )
 }

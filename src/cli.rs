@@ -2,11 +2,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, EXIT_CONFIG};
+use crate::reload::ReloadOptions;
 use crate::server::{Extras, Listeners, shutdown_signal};
 
 /// Authorizes Camunda 8 Zeebe gateway calls for Envoy (ext_authz) from Keycloak tokens.
@@ -55,6 +57,16 @@ pub struct ServeArgs {
         conflicts_with = "dev"
     )]
     pub(crate) config: Option<PathBuf>,
+    /// How often the config and the files it names are compared with what is in force; a
+    /// change is reloaded without a restart (as is SIGHUP). `0s`: on SIGHUP only.
+    #[arg(
+        long,
+        env = "ZEEBE_AUTHZ_RELOAD_INTERVAL",
+        default_value = "2s",
+        value_parser = config::duration_arg,
+        conflicts_with = "dev"
+    )]
+    pub(crate) reload_interval: Duration,
     /// Run self-contained: an ephemeral signing key, its own issuer on the admin port, the
     /// default policy; prints ready-to-use tokens.
     #[arg(long)]
@@ -134,7 +146,15 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
         };
         let listeners = Listeners::bind(&config).await?;
-        (config, listeners, Extras::default())
+        let reload = ReloadOptions {
+            path,
+            interval: (!args.reload_interval.is_zero()).then_some(args.reload_interval),
+        };
+        let extras = Extras {
+            reload: Some(reload),
+            ..Extras::default()
+        };
+        (config, listeners, extras)
     };
     tracing::info!(
         check_addr = %listeners.check.local_addr()?,

@@ -5,7 +5,7 @@
 //! reason. `serve` exits with `EXIT_CONFIG` before binding any port when there is an error.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use serde_saphyr::Spanned;
 use crate::decision::IdentityHeaders;
 use crate::diag::{Diagnostics, InvalidConfig, Span, parse_yaml, read_source, resolve_relative};
 use crate::jwks::JwksSettings;
+pub use crate::outcome::RealmMode;
 use crate::policy::{self, Policy};
 use crate::token::bearer::DEFAULT_MAX_TOKEN_BYTES;
 use crate::token::cache::{DEFAULT_CAPACITY, DEFAULT_MAX_TTL};
@@ -111,7 +112,7 @@ struct RawHeaders {
 }
 
 /// Addresses to listen on.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Listen {
     /// ext_authz gRPC.
     pub check: SocketAddr,
@@ -120,7 +121,7 @@ pub struct Listen {
 }
 
 /// Token handling settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenSettings {
     /// Clock leeway for `exp`, `nbf`, `iat`.
     pub leeway: Duration,
@@ -169,27 +170,6 @@ pub struct RealmConfig {
     pub mode: RealmMode,
 }
 
-/// Whether a realm's denies are enforced.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum RealmMode {
-    /// A deny is a deny.
-    #[default]
-    Enforce,
-    /// Every Check is allowed; the decision that would have been taken is logged, counted and
-    /// returned as dynamic metadata (`dry_run: true`), for rolling a policy out.
-    DryRun,
-}
-
-impl RealmMode {
-    /// The name in the config file and in metrics (`enforce`, `dry-run`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RealmMode::Enforce => "enforce",
-            RealmMode::DryRun => "dry-run",
-        }
-    }
-}
-
 /// The compiled configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -205,6 +185,9 @@ pub struct Config {
     pub(crate) token: TokenSettings,
     /// Identity header names.
     pub(crate) identity_headers: IdentityHeaders,
+    /// Every file the config was compiled from (itself, its policies, the CA bundle): what a
+    /// reload watches.
+    pub(crate) sources: Vec<PathBuf>,
 }
 
 /// Reads and compiles a config file (and the policies it names).
@@ -222,7 +205,11 @@ pub fn load(path: &Path) -> Result<Config, InvalidConfig> {
 pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<Config> {
     let raw: RawConfig = parse_yaml(file, text, diags)?;
     let errors_before = diags.error_count();
-    let mut c = Compiler { file, diags };
+    let mut c = Compiler {
+        file,
+        diags,
+        sources: vec![file.to_path_buf()],
+    };
 
     let listen = Listen {
         check: c.addr(
@@ -271,6 +258,7 @@ pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
     };
     let ca_bundle = rj.and_then(|j| j.ca_bundle.as_ref()).and_then(|p| {
         let path = resolve_relative(file, &p.value);
+        c.sources.push(path.clone());
         match crate::diag::read_file(&path) {
             Ok(pem) if reqwest::Certificate::from_pem_bundle(&pem).is_ok_and(|v| !v.is_empty()) => {
                 Some(pem)
@@ -349,12 +337,14 @@ pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
         ca_bundle,
         token,
         identity_headers,
+        sources: c.sources,
     })
 }
 
 struct Compiler<'a> {
     file: &'a Arc<Path>,
     diags: &'a mut Diagnostics,
+    sources: Vec<PathBuf>,
 }
 
 impl Compiler<'_> {
@@ -513,6 +503,7 @@ impl Compiler<'_> {
                 hosts.push(host.into_boxed_str());
             }
             let policy_path = resolve_relative(self.file, &r.policy.value);
+            self.sources.push(policy_path.clone());
             let policy = if policy_path.is_file() {
                 policy::compile_file(&policy_path, self.diags)
             } else {

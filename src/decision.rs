@@ -1,11 +1,84 @@
-//! A Check's decision: allow on behalf of a principal, or deny with an `Outcome`; and the
-//! names of the identity headers an allow adds. Pure: [`crate::envoy`] turns a decision into
-//! Envoy's `CheckResponse`.
+//! A Check's decision: allow on behalf of a principal, or deny with an `Outcome`; the
+//! [`Verdict`] around it (decision id, realm mode, what Envoy is told); and the names of the
+//! identity headers an allow adds. Pure: [`crate::envoy`] turns a verdict into Envoy's
+//! `CheckResponse`.
 
 use std::sync::Arc;
 
-use crate::outcome::{Deny, Outcome};
+use crate::outcome::{Deny, MESSAGE_PREFIX, Outcome, PathLabel};
 use crate::token::Principal;
+
+/// The id of one decision: in the deny message, the log line and Envoy's dynamic metadata,
+/// so a refused client, an access log line and the authorizer's log can be tied together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DecisionId(Box<str>);
+
+impl DecisionId {
+    /// The longest request id taken over.
+    pub(crate) const MAX_LEN: usize = 64;
+
+    /// Envoy's `x-request-id` (a UUID) when it is one a log line and a message can carry
+    /// as is: 1 to 64 of `A-Z a-z 0-9 . _ : -`. The client may set it, so anything else is
+    /// not taken over.
+    pub(crate) fn from_request(id: &str) -> Option<DecisionId> {
+        let ok = !id.is_empty()
+            && id.len() <= Self::MAX_LEN
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+        ok.then(|| DecisionId(id.into()))
+    }
+
+    /// A generated id (`za-` and 24 hex digits: a per-process random prefix and a counter).
+    pub(crate) fn generated(prefix: u64, counter: u64) -> DecisionId {
+        DecisionId(format!("za-{:08x}{counter:016x}", prefix as u32).into())
+    }
+
+    /// The id.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A decision and what surrounds it: its id, the realm and principal it concerns, and whether
+/// the realm only reports its denies (dry-run).
+#[derive(Debug, Clone)]
+pub(crate) struct Verdict {
+    /// The id.
+    pub(crate) id: DecisionId,
+    /// The decision the policy took (in dry-run: the one that would have been enforced).
+    pub(crate) decision: Decision,
+    /// The realm is in dry-run: the answer is an allow whatever `decision` says.
+    pub(crate) dry_run: bool,
+    /// The realm's name, if a realm protects the host.
+    pub(crate) realm: Option<Arc<str>>,
+    /// Who called, when the token was valid.
+    pub(crate) principal: Option<Arc<Principal>>,
+    /// What was called.
+    pub(crate) path: PathLabel,
+    /// The identity header names of the config that decided.
+    pub(crate) headers: Arc<IdentityHeaders>,
+}
+
+impl Verdict {
+    /// The `grpc-message` a refused client sees: the reason, the decision id and how to find
+    /// out more. `None` when the call may proceed.
+    pub(crate) fn client_message(&self) -> Option<String> {
+        match &self.decision {
+            Decision::Deny(deny) if !self.dry_run => Some(deny_message(deny, &self.id)),
+            _ => None,
+        }
+    }
+}
+
+/// The message of `deny`, as the client sees it.
+pub(crate) fn deny_message(deny: &Deny, id: &DecisionId) -> String {
+    format!(
+        "{MESSAGE_PREFIX}{} [decision {}: zeebe-authz explain shows why]",
+        deny.message,
+        id.as_str()
+    )
+}
 
 /// The end of a Check.
 #[derive(Debug, Clone)]
@@ -14,8 +87,6 @@ pub(crate) enum Decision {
     Allow {
         /// Who.
         principal: Arc<Principal>,
-        /// The realm's name.
-        realm: Arc<str>,
     },
     /// Denied.
     Deny(Deny),

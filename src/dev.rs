@@ -126,6 +126,7 @@ pub(crate) async fn start(
     let extras = Extras {
         preloaded_jwks: Some(jwks(&[&key]).to_string()),
         admin_routes: IssuerRealm::new(REALM_PATH, &issuer, &[&key]).routes(),
+        reload: None,
     };
     Ok(DevMode {
         config,
@@ -161,5 +162,6 @@ pub(crate) fn self_issued_config(
         ca_bundle: None,
         token: TokenSettings::default(),
         identity_headers: IdentityHeaders::default(),
+        sources: Vec::new(),
     }
 }

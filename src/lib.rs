@@ -25,6 +25,8 @@
 //! Around the path:
 //! - [`config`]: the YAML config, compiled with every error located ([`diag`]).
 //! - `admin`: `/healthz`, `/readyz`, `/metrics`, plus routes it is given; [`metrics`].
+//! - [`reload`]: hot reload of the config (on change, on SIGHUP): one generation swapped in
+//!   whole; the key refreshers per key source.
 //! - [`dev`]: `serve --dev`: a config, keys and admin routes for a self-issued realm.
 //! - [`issuer`]: a Keycloak-shaped issuer (keys, JWKS, tokens) and the one loopback realm
 //!   serving its discovery and JWKS ([`issuer::LoopbackIssuer`]) for dev mode, bench and tests.
@@ -61,6 +63,7 @@ pub(crate) mod outcome;
 pub mod policy;
 pub mod proto;
 pub mod realm;
+pub mod reload;
 pub(crate) mod request;
 pub mod server;
 pub(crate) mod text;

@@ -13,14 +13,28 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::catalog::{RPCS, Rpc};
-use crate::outcome::{Outcome, PathLabel};
+use crate::catalog::RPCS;
+use crate::outcome::{Outcome, PathLabel, RealmMode};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DecisionLabels {
     rpc: &'static str,
     result: &'static str,
     reason: &'static str,
+    mode: &'static str,
+}
+
+/// `enforce` and `dry-run`.
+const MODES: usize = 2;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConfigLabels {
+    sha256: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -40,6 +54,10 @@ pub struct Metrics {
     token_cache_hits: Counter,
     token_cache_misses: Counter,
     token_cache_entries: Gauge,
+    config_reloads: Family<ReloadLabels, Counter>,
+    config_info: Family<ConfigLabels, Gauge>,
+    config_generation: Gauge,
+    config_last_reload: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -60,7 +78,7 @@ impl Metrics {
         let decisions = Family::<DecisionLabels, Counter>::default();
         registry.register(
             "decisions",
-            "Check decisions by rpc, result and reason",
+            "Check decisions by rpc, result, reason and realm mode (in dry-run: the decision that would have been enforced)",
             decisions.clone(),
         );
         // 25 µs .. ~400 ms: the interesting range of an ext_authz hop.
@@ -96,10 +114,38 @@ impl Metrics {
             "Verified tokens currently cached",
             token_cache_entries.clone(),
         );
+        let config_reloads = Family::<ReloadLabels, Counter>::default();
+        registry.register(
+            "config_reloads",
+            "Config reloads by result (ok, error: the last good config stays in force)",
+            config_reloads.clone(),
+        );
+        let config_info = Family::<ConfigLabels, Gauge>::default();
+        registry.register(
+            "config_info",
+            "The config in force: 1 for the SHA-256 of its files (config, policies, CA bundle)",
+            config_info.clone(),
+        );
+        let config_generation = Gauge::default();
+        registry.register(
+            "config_generation",
+            "How many configs were put in force (1 at start, +1 per successful reload)",
+            config_generation.clone(),
+        );
+        let config_last_reload = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "config_last_reload_timestamp_seconds",
+            "Unix time of the last reload attempt",
+            config_last_reload.clone(),
+        );
         Metrics {
             registry,
+            config_reloads,
+            config_info,
+            config_generation,
+            config_last_reload,
             decisions,
-            decision_cells: (0..path_slots() * Outcome::COUNT)
+            decision_cells: (0..path_slots() * Outcome::COUNT * MODES)
                 .map(|_| OnceLock::new())
                 .collect(),
             check_latency,
@@ -110,28 +156,50 @@ impl Metrics {
         }
     }
 
-    /// Counts one decision.
-    pub(crate) fn decision(&self, path: PathLabel, outcome: Outcome) {
+    /// Counts one decision (in dry-run: the one that would have been enforced).
+    pub(crate) fn decision(&self, path: PathLabel, outcome: Outcome, mode: RealmMode) {
         let slot = match path {
             PathLabel::Rpc(rpc) => rpc.index(),
             PathLabel::UnknownRpc => RPCS.len(),
             PathLabel::Other => RPCS.len() + 1,
         };
-        let cell = &self.decision_cells[slot * Outcome::COUNT + outcome.index()];
+        let mode_index = match mode {
+            RealmMode::Enforce => 0,
+            RealmMode::DryRun => 1,
+        };
+        let cell =
+            &self.decision_cells[(slot * Outcome::COUNT + outcome.index()) * MODES + mode_index];
         cell.get_or_init(|| {
-            let rpc = match path {
-                PathLabel::Rpc(rpc) => Rpc::name(rpc),
-                PathLabel::UnknownRpc => "(unknown rpc)",
-                PathLabel::Other => "(other path)",
-            };
             let labels = DecisionLabels {
-                rpc,
+                rpc: path.as_str(),
+                mode: mode.as_str(),
                 result: outcome.result(),
                 reason: outcome.reason(),
             };
             self.decisions.get_or_create(&labels).clone()
         })
         .inc();
+    }
+
+    /// Records the config in force: generation `generation`, whose files hash to `sha256`.
+    pub(crate) fn config_in_force(&self, generation: u64, sha256: &str) {
+        self.config_info.clear();
+        self.config_info
+            .get_or_create(&ConfigLabels {
+                sha256: sha256.to_owned(),
+            })
+            .set(1);
+        self.config_generation
+            .set(i64::try_from(generation).unwrap_or(i64::MAX));
+    }
+
+    /// Counts a reload attempt at unix time `now`.
+    pub(crate) fn config_reload(&self, ok: bool, now: f64) {
+        let result = if ok { "ok" } else { "error" };
+        self.config_reloads
+            .get_or_create(&ReloadLabels { result })
+            .inc();
+        self.config_last_reload.set(now);
     }
 
     /// Records the time one Check took.

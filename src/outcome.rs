@@ -134,6 +134,27 @@ impl Outcome {
     }
 }
 
+/// Whether a realm's denies are enforced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RealmMode {
+    /// A deny is a deny.
+    #[default]
+    Enforce,
+    /// Every Check is allowed; the decision that would have been taken is logged, counted and
+    /// returned as dynamic metadata (`dry_run: true`), for rolling a policy out.
+    DryRun,
+}
+
+impl RealmMode {
+    /// The name in the config file and in metrics (`enforce`, `dry-run`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RealmMode::Enforce => "enforce",
+            RealmMode::DryRun => "dry-run",
+        }
+    }
+}
+
 /// What a decision is counted under in metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PathLabel {
@@ -143,6 +164,17 @@ pub(crate) enum PathLabel {
     UnknownRpc,
     /// Another path.
     Other,
+}
+
+impl PathLabel {
+    /// The `rpc` label of metrics, logs and Envoy's dynamic metadata.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            PathLabel::Rpc(rpc) => rpc.name(),
+            PathLabel::UnknownRpc => "(unknown rpc)",
+            PathLabel::Other => "(other path)",
+        }
+    }
 }
 
 /// A deny: the outcome plus a short, token-free explanation for the client and the log.

@@ -5,10 +5,12 @@
 //! even if both realms trust the same Keycloak.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ahash::AHashMap;
+use sha2::{Digest as _, Sha256};
 
-use crate::config::RealmConfig;
+use crate::config::{RealmConfig, RealmMode};
 use crate::host::Authority;
 use crate::jwks::JwksCache;
 use crate::policy::Policy;
@@ -16,10 +18,18 @@ use crate::token::verify::TokenRules;
 
 /// One realm, ready to serve.
 pub struct Realm {
-    /// Position in the config (part of token cache keys).
+    /// Position in the config.
     pub index: usize,
+    /// Part of token cache keys: the same for two generations of a realm only when everything
+    /// a cached principal was derived from is the same (issuer, audiences, claims, leeway,
+    /// policy text), so a reload never serves a principal compiled against another policy.
+    pub(crate) cache_id: u64,
+    /// What `cache_id` stands for.
+    fingerprint: [u8; 32],
     /// Name for logs and headers.
     pub(crate) name: Arc<str>,
+    /// Whether denies are enforced.
+    pub(crate) mode: RealmMode,
     /// What tokens must satisfy.
     pub(crate) rules: TokenRules,
     /// The compiled policy.
@@ -35,10 +45,18 @@ pub struct Realms {
     any_host: Option<usize>,
 }
 
+/// Token cache ids are never reused for a different realm fingerprint, in any generation.
+static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(1);
+
 impl Realms {
     /// Builds the host index. Hosts are in normal form and unique (checked when the config was
-    /// compiled).
-    pub fn new(realms: Vec<(RealmConfig, Arc<JwksCache>)>, leeway: u64) -> Realms {
+    /// compiled). A realm whose fingerprint equals one of `previous` (the generation a reload
+    /// replaces) keeps its token cache id, so its cached tokens stay warm.
+    pub fn new(
+        realms: Vec<(RealmConfig, Arc<JwksCache>)>,
+        leeway: u64,
+        previous: Option<&Realms>,
+    ) -> Realms {
         let mut by_host = AHashMap::new();
         let mut any_host = None;
         let realms: Box<[Realm]> = realms
@@ -52,17 +70,28 @@ impl Realms {
                         by_host.insert(h.clone(), index);
                     }
                 }
+                let rules = TokenRules {
+                    issuer: c.issuer,
+                    audiences: c.audiences,
+                    leeway,
+                    permissions_claim: c.permissions_claim,
+                    tenants_claim: c.tenants_claim,
+                    tenants_prefix: c.tenants_prefix,
+                };
+                let fingerprint = fingerprint(&rules, &c.policy);
+                let cache_id = previous
+                    .and_then(|p| p.iter().find(|r| r.fingerprint == fingerprint))
+                    .map_or_else(
+                        || NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),
+                        |r| r.cache_id,
+                    );
                 Realm {
                     index,
+                    cache_id,
+                    fingerprint,
                     name: c.name,
-                    rules: TokenRules {
-                        issuer: c.issuer,
-                        audiences: c.audiences,
-                        leeway,
-                        permissions_claim: c.permissions_claim,
-                        tenants_claim: c.tenants_claim,
-                        tenants_prefix: c.tenants_prefix,
-                    },
+                    mode: c.mode,
+                    rules,
                     policy: c.policy,
                     jwks,
                 }
@@ -96,4 +125,12 @@ impl Realms {
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Realm> {
         self.realms.iter()
     }
+}
+
+/// What a cached principal depends on: the token rules and the policy text.
+fn fingerprint(rules: &TokenRules, policy: &Policy) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(format!("{rules:?}").as_bytes());
+    h.update(policy.digest());
+    h.finalize().into()
 }

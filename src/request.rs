@@ -13,6 +13,8 @@ pub(crate) struct RequestView<'a> {
     pub(crate) path: &'a str,
     /// The `authorization` header, if any.
     pub(crate) authorization: Option<&'a str>,
+    /// The `x-request-id` header (Envoy sets one on every request), if any.
+    pub(crate) request_id: Option<&'a str>,
     /// The request body as Envoy forwarded it (`with_request_body` + `pack_as_bytes`), with
     /// its `grpc-encoding` and whether Envoy cut it short.
     pub(crate) body: RequestBody<'a>,

@@ -11,18 +11,21 @@ use tonic::transport::server::TcpIncoming;
 use crate::admin::{self, AdminState};
 use crate::authorizer::Authorizer;
 use crate::config::Config;
-use crate::jwks::{JwksCache, JwksSource, KeySet, http_client};
+use crate::jwks::{JwksCache, KeySet};
 use crate::metrics::Metrics;
 use crate::realm::Realms;
 
-/// What a caller adds to a plain `serve`: keys to install before the first fetch, and routes
-/// for the admin port. Dev mode uses both; production neither.
+/// What a caller adds to a plain `serve`: keys to install before the first fetch, routes for
+/// the admin port, and where to reload the config from. Dev mode uses the first two,
+/// production the last.
 #[derive(Default)]
 pub struct Extras {
     /// A JWKS document installed into every realm's key cache at start.
     pub(crate) preloaded_jwks: Option<String>,
     /// Routes merged into the admin server's.
     pub(crate) admin_routes: axum::Router,
+    /// Reload the config from its file (on change, on SIGHUP).
+    pub reload: Option<crate::reload::ReloadOptions>,
 }
 
 /// The two bound listeners.
@@ -51,35 +54,8 @@ pub fn build(
     config: &Config,
     metrics: Arc<Metrics>,
 ) -> anyhow::Result<(Arc<Authorizer>, Vec<Arc<JwksCache>>)> {
-    let client =
-        http_client(config.ca_bundle.as_deref()).context("building the JWKS HTTP client")?;
-    // One key cache (and so one fetch schedule) per key source: realms that trust the same
-    // Keycloak realm share it, so Keycloak sees one schedule's fetches, not one per realm.
-    let mut caches: Vec<Arc<JwksCache>> = Vec::new();
-    let realms = config
-        .realms
-        .iter()
-        .map(|r| {
-            let source = JwksSource {
-                issuer: r.issuer.clone(),
-                jwks_uri: r.jwks_uri.clone(),
-            };
-            let shared = caches.iter().find(|c| c.source() == &source).cloned();
-            let cache = shared.unwrap_or_else(|| {
-                let cache = Arc::new(JwksCache::new(
-                    r.name.clone(),
-                    source,
-                    config.jwks.clone(),
-                    client.clone(),
-                    metrics.clone(),
-                ));
-                caches.push(cache.clone());
-                cache
-            });
-            (r.clone(), cache)
-        })
-        .collect();
-    let realms = Realms::new(realms, config.token.leeway.as_secs());
+    let (realms, caches) = crate::reload::realm_caches(config, &metrics, &[])?;
+    let realms = Realms::new(realms, config.token.leeway.as_secs(), None);
     let authorizer = Authorizer::new(
         realms,
         &config.token,
@@ -90,15 +66,18 @@ pub fn build(
 }
 
 /// Runs until `shutdown` resolves: loads keys (readiness turns on when every realm has keys),
-/// serves Checks and the admin port, refreshes keys in the background.
+/// serves Checks and the admin port, refreshes keys in the background, and reloads the config
+/// when `extras.reload` says so.
 pub async fn serve(
     config: Config,
     listeners: Listeners,
     extras: Extras,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Before anything answers: SIGHUP's default action ends the process.
+    let hangups = crate::reload::Hangups::listen();
     let metrics = Arc::new(Metrics::new());
-    let (authorizer, caches) = build(&config, metrics)?;
+    let (authorizer, caches) = build(&config, metrics.clone())?;
     if let Some(doc) = &extras.preloaded_jwks {
         for cache in &caches {
             cache.install(KeySet::from_jwks(
@@ -117,9 +96,13 @@ pub async fn serve(
     };
 
     let mut tasks = tokio::task::JoinSet::new();
+    let mut refreshers = crate::reload::KeyRefreshers::default();
     for cache in caches {
-        tasks.spawn(cache.run(stopped()));
+        refreshers.start(cache);
     }
+    let reloader =
+        crate::reload::Reloader::new(extras.reload, &config, authorizer.clone(), refreshers);
+    tasks.spawn(reloader.run(hangups, stopped()));
     let state = AdminState {
         authorizer: authorizer.clone(),
     };

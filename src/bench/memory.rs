@@ -108,7 +108,8 @@ pub(crate) fn run(
         anyhow::Ok(())
     })?;
     let fill_secs = started.elapsed().as_secs_f64();
-    let cache = direct.authorizer.token_cache();
+    let generation = direct.authorizer.current();
+    let cache = &generation.cache;
     let cache_entries = cache.len();
     let rss_full_cache = resident_bytes().unwrap_or(0);
     let report = MemoryReport {

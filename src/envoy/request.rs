@@ -40,6 +40,8 @@ pub(crate) fn view(request: &CheckRequest) -> RequestView<'_> {
         host: &http.host,
         path: &http.path,
         authorization: header("authorization"),
+        // Not `http.id`: that is Envoy's internal stream number.
+        request_id: header("x-request-id"),
         body: RequestBody {
             raw: &http.raw_body,
             encoding: header("grpc-encoding"),

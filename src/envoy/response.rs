@@ -1,56 +1,33 @@
-//! Envoy's answer: the one function that turns a `Decision` into a `CheckResponse`.
+//! Envoy's answer: the one function that turns a `Verdict` into a `CheckResponse`.
 //!
 //! A deny is always a `CheckResponse` (never a tonic error: Envoy treats an error as an outage
 //! and, configured fail-open, would let the call through), with the HTTP status Envoy maps back
 //! to the gRPC status for gRPC clients, an explicit `grpc-status` and a percent-encoded
 //! `grpc-message`. An allow carries the identity headers, overwriting what a client sent.
+//! Every answer carries the decision as dynamic metadata (namespace
+//! `envoy.filters.http.ext_authz`), for Envoy's access log: `decision_id`, `reason`, `rpc`,
+//! `realm` and `subject` when known, `dry_run: true` when the realm only reports.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use envoy_types::ext_authz::v3::pb::{
     CheckResponse, DeniedHttpResponse, HeaderAppendAction, HeaderValue, HeaderValueOption,
     HttpResponse, HttpStatus, OkHttpResponse,
 };
+use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
 use envoy_types::pb::google::rpc::Status;
 
-use crate::decision::{Decision, IdentityHeaders};
-use crate::outcome::{GrpcCode, MESSAGE_PREFIX};
+use crate::decision::{Decision, Verdict};
+use crate::outcome::GrpcCode;
+use crate::token::Principal;
 
 /// Builds Envoy's answer. The only place a `CheckResponse` is made.
-pub(crate) fn into_check_response(decision: &Decision, names: &IdentityHeaders) -> CheckResponse {
-    match decision {
-        Decision::Allow { principal, realm } => {
-            let mut ok = OkHttpResponse::default();
-            // Overwrite, so a client cannot smuggle its own identity headers to the gateway;
-            // an empty value removes the header instead (Envoy drops empty values, which would
-            // leave a smuggled one in place).
-            for (name, value) in [
-                (&names.subject, &*principal.subject),
-                (&names.client_id, &*principal.client_id),
-                (&names.realm, &**realm),
-            ] {
-                if value.is_empty() {
-                    ok.headers_to_remove.push(name.to_string());
-                } else {
-                    // Token text may hold CR/LF or other bytes Envoy refuses in a header
-                    // value (it would then fail the whole request): escape them.
-                    ok.headers
-                        .push(overwrite_header(name, &percent_encode_header_value(value)));
-                }
-            }
-            CheckResponse {
-                status: Some(Status {
-                    code: GrpcCode::Ok as i32,
-                    message: String::new(),
-                    details: Vec::new(),
-                }),
-                http_response: Some(HttpResponse::OkResponse(ok)),
-                ..Default::default()
-            }
-        }
-        Decision::Deny(deny) => {
+pub(crate) fn into_check_response(verdict: &Verdict) -> CheckResponse {
+    let dynamic_metadata = Some(metadata(verdict));
+    match (&verdict.decision, verdict.client_message()) {
+        (Decision::Deny(deny), Some(message)) => {
             let code = deny.outcome.code();
-            let message = format!("{MESSAGE_PREFIX}{}", deny.message);
             let denied = DeniedHttpResponse {
                 status: Some(HttpStatus {
                     code: code.http_status(),
@@ -69,10 +46,78 @@ pub(crate) fn into_check_response(decision: &Decision, names: &IdentityHeaders) 
                     details: Vec::new(),
                 }),
                 http_response: Some(HttpResponse::DeniedResponse(denied)),
-                ..Default::default()
+                dynamic_metadata,
             }
         }
+        // An allow, or a deny a dry-run realm does not enforce.
+        _ => CheckResponse {
+            status: Some(Status {
+                code: GrpcCode::Ok as i32,
+                message: String::new(),
+                details: Vec::new(),
+            }),
+            http_response: Some(HttpResponse::OkResponse(identity(verdict))),
+            dynamic_metadata,
+        },
     }
+}
+
+/// The identity headers of an allowed call, overwriting what the client sent. Without a valid
+/// principal (a dry-run realm letting an invalid token through) every one is removed, so a
+/// client cannot smuggle its own.
+fn identity(verdict: &Verdict) -> OkHttpResponse {
+    let names = &verdict.headers;
+    let mut ok = OkHttpResponse::default();
+    let (subject, client_id, realm) = match (&verdict.principal, &verdict.realm) {
+        (Some(p), Some(realm)) => (&*p.subject, &*p.client_id, &**realm),
+        _ => ("", "", ""),
+    };
+    for (name, value) in [
+        (&names.subject, subject),
+        (&names.client_id, client_id),
+        (&names.realm, realm),
+    ] {
+        if value.is_empty() {
+            // An empty value removes the header instead (Envoy drops empty values, which
+            // would leave a smuggled one in place).
+            ok.headers_to_remove.push(name.to_string());
+        } else {
+            // Token text may hold CR/LF or other bytes Envoy refuses in a header value (it
+            // would then fail the whole request): escape them.
+            ok.headers
+                .push(overwrite_header(name, &percent_encode_header_value(value)));
+        }
+    }
+    ok
+}
+
+/// The decision for Envoy's access log (`%DYNAMIC_METADATA(envoy.filters.http.ext_authz:reason)%`).
+fn metadata(verdict: &Verdict) -> Struct {
+    let text = |s: &str| Value {
+        kind: Some(Kind::StringValue(s.to_owned())),
+    };
+    let mut fields = HashMap::with_capacity(6);
+    fields.insert("decision_id".to_owned(), text(verdict.id.as_str()));
+    fields.insert(
+        "reason".to_owned(),
+        text(verdict.decision.outcome().reason()),
+    );
+    fields.insert("rpc".to_owned(), text(verdict.path.as_str()));
+    if let Some(realm) = &verdict.realm {
+        fields.insert("realm".to_owned(), text(realm));
+    }
+    if let Some(Principal { subject, .. }) = verdict.principal.as_deref() {
+        fields.insert("subject".to_owned(), text(subject));
+    }
+    if verdict.dry_run {
+        fields.insert(
+            "dry_run".to_owned(),
+            Value {
+                kind: Some(Kind::BoolValue(true)),
+            },
+        );
+    }
+    Struct { fields }
 }
 
 fn overwrite_header(key: &str, value: &str) -> HeaderValueOption {
@@ -132,8 +177,34 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::outcome::{Deny, Outcome};
-    use crate::token::Principal;
+    use crate::decision::{DecisionId, IdentityHeaders};
+    use crate::outcome::{Deny, Outcome, PathLabel};
+
+    fn verdict(decision: Decision, principal: Option<Arc<Principal>>, dry_run: bool) -> Verdict {
+        Verdict {
+            id: DecisionId::from_request("req-1").unwrap(),
+            decision,
+            dry_run,
+            realm: Some("camunda".into()),
+            principal,
+            path: PathLabel::Other,
+            headers: Arc::new(IdentityHeaders::default()),
+        }
+    }
+
+    fn principal(subject: &str) -> Arc<Principal> {
+        Arc::new(Principal {
+            subject: subject.into(),
+            client_id: "zeebe".into(),
+            grants: Default::default(),
+            tenants: Default::default(),
+            expires_at: 0,
+        })
+    }
+
+    fn meta(r: &CheckResponse, key: &str) -> Option<Kind> {
+        r.dynamic_metadata.as_ref()?.fields.get(key)?.kind.clone()
+    }
 
     #[test]
     fn header_values_from_tokens_go_out_unsanitized() {
@@ -154,20 +225,11 @@ mod tests {
             percent_encode_header_value("service-account-zeebe"),
             Cow::Borrowed(_)
         ));
-        let principal = Arc::new(Principal {
-            subject: "alice\r\nx-injected: 1".into(),
-            client_id: "zeebe".into(),
-            grants: Default::default(),
-            tenants: Default::default(),
-            expires_at: 0,
-        });
-        let r = into_check_response(
-            &Decision::Allow {
-                principal,
-                realm: "camunda".into(),
-            },
-            &IdentityHeaders::default(),
-        );
+        let p = principal("alice\r\nx-injected: 1");
+        let allow = Decision::Allow {
+            principal: p.clone(),
+        };
+        let r = into_check_response(&verdict(allow, Some(p), false));
         let Some(HttpResponse::OkResponse(ok)) = r.http_response else {
             panic!("not allowed")
         };
@@ -178,10 +240,20 @@ mod tests {
     }
 
     #[test]
-    fn deny_sets_http_status_grpc_headers_and_message() {
+    fn deny_sets_http_status_grpc_headers_message_and_metadata() {
         let d = Decision::Deny(Deny::new(Outcome::Expired, "token expired"));
-        let r = into_check_response(&d, &IdentityHeaders::default());
+        let r = into_check_response(&verdict(d, None, false));
         assert_eq!(r.status.as_ref().unwrap().code, 16);
+        assert_eq!(
+            meta(&r, "decision_id"),
+            Some(Kind::StringValue("req-1".into()))
+        );
+        assert_eq!(
+            meta(&r, "reason"),
+            Some(Kind::StringValue("expired".into()))
+        );
+        assert_eq!(meta(&r, "realm"), Some(Kind::StringValue("camunda".into())));
+        assert_eq!(meta(&r, "dry_run"), None);
         let Some(HttpResponse::DeniedResponse(denied)) = r.http_response else {
             panic!("not denied")
         };
@@ -198,7 +270,35 @@ mod tests {
                 .value
         };
         assert_eq!(get("grpc-status"), "16");
-        assert_eq!(get("grpc-message"), "zeebe-authz: token expired");
+        assert_eq!(
+            get("grpc-message"),
+            "zeebe-authz: token expired [decision req-1: zeebe-authz explain shows why]"
+        );
+    }
+
+    #[test]
+    fn dry_run_deny_is_an_allow_that_strips_identity_headers_without_a_principal() {
+        let d = Decision::Deny(Deny::new(Outcome::Expired, "token expired"));
+        let r = into_check_response(&verdict(d, None, true));
+        assert_eq!(r.status.as_ref().unwrap().code, 0);
+        assert_eq!(meta(&r, "dry_run"), Some(Kind::BoolValue(true)));
+        assert_eq!(
+            meta(&r, "reason"),
+            Some(Kind::StringValue("expired".into()))
+        );
+        let Some(HttpResponse::OkResponse(ok)) = r.http_response else {
+            panic!("dry-run must allow")
+        };
+        assert!(ok.headers.is_empty());
+        assert_eq!(ok.headers_to_remove.len(), 3, "{:?}", ok.headers_to_remove);
+        // With a valid token the would-be deny still names the caller.
+        let d = Decision::Deny(Deny::new(Outcome::MissingPermission, "no"));
+        let r = into_check_response(&verdict(d, Some(principal("alice")), true));
+        assert_eq!(meta(&r, "subject"), Some(Kind::StringValue("alice".into())));
+        let Some(HttpResponse::OkResponse(ok)) = r.http_response else {
+            panic!("dry-run must allow")
+        };
+        assert_eq!(ok.headers.len(), 3);
     }
 
     #[test]

@@ -22,8 +22,8 @@ pub async fn check(
     deadline: Option<Instant>,
 ) -> CheckResponse {
     let started = std::time::Instant::now();
-    let decision = authorizer.decide(&view(request), deadline).await;
-    let response = into_check_response(&decision, authorizer.identity_headers());
+    let verdict = authorizer.decide(&view(request), deadline).await;
+    let response = into_check_response(&verdict);
     authorizer
         .metrics()
         .check_latency(started.elapsed().as_secs_f64());

@@ -54,7 +54,7 @@ pub(crate) const DEFAULT_REFETCH_COOLDOWN: Duration = Duration::from_secs(1);
 pub(crate) const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Timing of the JWKS cache.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JwksSettings {
     /// How often keys are refreshed in the background.
     pub refresh_interval: Duration,
@@ -93,6 +93,8 @@ pub struct JwksCache {
     realm: Arc<str>,
     source: JwksSource,
     settings: JwksSettings,
+    /// The extra CA certificates `client` trusts (a reload keeps the cache only if equal).
+    ca_bundle: Option<Vec<u8>>,
     client: reqwest::Client,
     metrics: Arc<Metrics>,
     current: ArcSwapOption<KeySet>,
@@ -188,6 +190,7 @@ impl JwksCache {
         realm: Arc<str>,
         source: JwksSource,
         settings: JwksSettings,
+        ca_bundle: Option<Vec<u8>>,
         client: reqwest::Client,
         metrics: Arc<Metrics>,
     ) -> JwksCache {
@@ -195,6 +198,7 @@ impl JwksCache {
             realm,
             source,
             settings,
+            ca_bundle,
             client,
             metrics,
             current: ArcSwapOption::empty(),
@@ -249,7 +253,12 @@ impl JwksCache {
         &self.settings
     }
 
-    /// Where its keys come from.
+    /// The extra CA certificates its client trusts.
+    pub(crate) fn ca_bundle(&self) -> Option<&[u8]> {
+        self.ca_bundle.as_deref()
+    }
+
+    /// Where the keys come from.
     pub(crate) fn source(&self) -> &JwksSource {
         &self.source
     }
@@ -435,6 +444,12 @@ impl JwksCache {
         keys
     }
 
+    /// Resolves once the first fetch ended (successfully or not).
+    pub(crate) async fn first_fetch_ended(&self) {
+        let mut fetches = self.fetches.subscribe();
+        let _ = fetches.wait_for(|f| f.finished >= 1).await;
+    }
+
     /// The background loop: the startup fetch, then a refresh every `refresh_interval`; after
     /// a failure, retries back off from `refetch_cooldown` (doubling, at most
     /// [`MAX_RETRY_INTERVAL`]). Ends when `shutdown` resolves.
@@ -540,6 +555,7 @@ mod tests {
             "r".into(),
             source,
             settings,
+            None,
             reqwest::Client::new(),
             metrics.clone(),
         );

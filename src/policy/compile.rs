@@ -8,6 +8,7 @@ use std::sync::Arc;
 use ahash::AHashMap;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
+use sha2::Digest as _;
 
 use super::condition::{
     ConditionKind, Conditions, FieldSource, Pattern, TenantRule, field_source, is_valid_tenant_id,
@@ -222,6 +223,7 @@ pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
         unknown_rpcs: raw.unknown_rpcs.unwrap_or(PathRule::Deny),
         other_paths: raw.other_paths.unwrap_or(PathRule::Deny),
         granting_permissions,
+        digest: sha2::Sha256::digest(text.as_bytes()).into(),
     })
 }
 

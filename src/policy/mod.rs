@@ -48,6 +48,9 @@ pub struct Policy {
     other_paths: PathRule,
     /// Per rpc (catalog index): the permissions that would grant it, for deny messages.
     granting_permissions: Box<[Box<str>]>,
+    /// SHA-256 of the policy text: equal texts compile to equal policies (same grant order),
+    /// so cached principals of one stay valid for the other across a reload.
+    digest: [u8; 32],
 }
 
 /// One grant: a permission and the rpcs it allows.
@@ -80,6 +83,11 @@ pub(crate) enum ConditionSource {
 }
 
 impl Policy {
+    /// SHA-256 of the text it was compiled from.
+    pub(crate) fn digest(&self) -> &[u8; 32] {
+        &self.digest
+    }
+
     /// The grants in file order.
     pub fn grants(&self) -> &[Grant] {
         &self.grants

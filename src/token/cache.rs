@@ -61,8 +61,8 @@ impl TokenCache {
         }
     }
 
-    /// The key of `token` in realm `realm`.
-    pub(crate) fn key(&self, realm: usize, token: &str) -> TokenKey {
+    /// The key of `token` in the realm with token cache id `realm`.
+    pub(crate) fn key(&self, realm: u64, token: &str) -> TokenKey {
         let hash = |s: &ahash::RandomState| {
             let mut h = s.build_hasher();
             realm.hash(&mut h);

@@ -224,7 +224,7 @@ async fn tenant_rules_read_the_tenant_from_every_tenant_carrying_rpc() {
         OK
     );
     let (_, metrics) = authz.admin("/metrics").await;
-    assert!(metrics.contains(r#"zeebe_authz_decisions_total{rpc="PublishMessage",result="deny",reason="condition_failed"} 2"#), "{metrics}");
+    assert!(metrics.contains(r#"zeebe_authz_decisions_total{rpc="PublishMessage",result="deny",reason="condition_failed",mode="enforce"} 2"#), "{metrics}");
     authz.stop().await;
     kc.stop().await;
 }
@@ -256,11 +256,19 @@ async fn worker_gets_payment_jobs_only() {
             .0,
         OK
     );
-    let (c, m) = call_with_body(&authz, &w, "ActivateJobs", &activate("shipping"), &[]).await;
+    // The decision id is Envoy's x-request-id.
+    let (c, m) = call_with_body(
+        &authz,
+        &w,
+        "ActivateJobs",
+        &activate("shipping"),
+        &[("x-request-id", "req-1")],
+    )
+    .await;
     assert_eq!(c, PERMISSION_DENIED);
     assert_eq!(
         m,
-        "zeebe-authz: ActivateJobs: job type 'shipping' not allowed (allowed: payment*)"
+        "zeebe-authz: ActivateJobs: job type 'shipping' not allowed (allowed: payment*) [decision req-1: zeebe-authz explain shows why]"
     );
     let (c, m) = call_with_body(&authz, &w, "CreateProcessInstance", &cpi(""), &[]).await;
     assert_eq!(c, PERMISSION_DENIED);
