@@ -234,6 +234,9 @@ impl Reloader {
     }
 }
 
+/// Every realm of a config with its key cache.
+pub(crate) type RealmsWithKeys = Vec<(RealmConfig, Arc<JwksCache>)>;
+
 /// Pairs every realm of `config` with its key cache: one cache (and so one fetch schedule) per
 /// key source, so realms that trust the same Keycloak realm share it and Keycloak sees one
 /// schedule's fetches, not one per realm. A cache of `running` with the same source, settings
@@ -242,7 +245,7 @@ pub(crate) fn realm_caches(
     config: &Config,
     metrics: &Arc<Metrics>,
     running: &[Arc<JwksCache>],
-) -> anyhow::Result<(Vec<(RealmConfig, Arc<JwksCache>)>, Vec<Arc<JwksCache>>)> {
+) -> anyhow::Result<(RealmsWithKeys, Vec<Arc<JwksCache>>)> {
     let mut client = None;
     let mut made: Vec<Arc<JwksCache>> = Vec::new();
     let mut realms = Vec::with_capacity(config.realms.len());
