@@ -150,11 +150,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             path,
             interval: (!args.reload_interval.is_zero()).then_some(args.reload_interval),
         };
-        let extras = Extras {
-            reload: Some(reload),
-            ..Extras::default()
-        };
-        (config, listeners, extras)
+        (config, listeners, Extras::reloading(reload))
     };
     tracing::info!(
         check_addr = %listeners.check.local_addr()?,

@@ -2,7 +2,8 @@
 //! without a restart.
 //!
 //! - **When**: every `interval` the files the config was compiled from are read and hashed;
-//!   a different hash reloads. Reading by path and comparing contents sees every way a file
+//!   a different hash that holds for one more interval reloads (a file being written is not
+//!   compiled half-way). Reading by path and comparing contents sees every way a file
 //!   changes: an editor's rewrite or rename, and Kubernetes' ConfigMap update (a new
 //!   timestamped folder, then the `..data` symlink swapped to it), which a watch on the old
 //!   file would miss. SIGHUP reloads at once.
@@ -113,13 +114,21 @@ impl Reloader {
             t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             t
         });
+        let mut pending = None;
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
                 () = hangups.next() => self.reload("SIGHUP").await,
                 _ = async { tick.as_mut()?.tick().await; Some(()) }, if tick.is_some() => {
-                    if self.changed().await {
-                        self.reload("file change").await;
+                    // A change is compiled once it held for a whole interval: a file being
+                    // written is not compiled half-way.
+                    match self.changed().await {
+                        None => pending = None,
+                        Some(now) if pending.as_ref() == Some(&now) => {
+                            pending = None;
+                            self.reload("file change").await;
+                        }
+                        now => pending = now,
                     }
                 }
             }
@@ -127,11 +136,11 @@ impl Reloader {
         self.refreshers.stop_all().await;
     }
 
-    /// Whether the watched files' contents differ from those last compiled.
-    async fn changed(&self) -> bool {
+    /// The hash of the watched files' contents when it differs from those last compiled.
+    async fn changed(&self) -> Option<String> {
         let watched = self.watched.clone();
         let now = tokio::task::spawn_blocking(move || digest(&watched)).await;
-        now.is_ok_and(|d| d != self.seen)
+        now.ok().filter(|d| *d != self.seen)
     }
 
     async fn reload(&mut self, cause: &'static str) {

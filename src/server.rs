@@ -28,6 +28,16 @@ pub struct Extras {
     pub reload: Option<crate::reload::ReloadOptions>,
 }
 
+impl Extras {
+    /// Plain `serve` reloading its config as `options` say.
+    pub fn reloading(options: crate::reload::ReloadOptions) -> Extras {
+        Extras {
+            reload: Some(options),
+            ..Extras::default()
+        }
+    }
+}
+
 /// The two bound listeners.
 pub struct Listeners {
     /// ext_authz gRPC.

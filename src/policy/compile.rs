@@ -92,6 +92,17 @@ pub fn embedded(name: &str, text: &str) -> Result<Policy, InvalidConfig> {
 
 /// Compiles policy text. Returns `None` when any error was recorded.
 pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<Policy> {
+    // An empty file is more likely one caught half-written (or a ConfigMap key gone) than a
+    // wish to refuse every call; that is written `grants: []`.
+    if text
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
+        diags
+            .error(Span::file(file), "", "the policy is empty")
+            .hint("write `grants: []` to refuse every rpc");
+        return None;
+    }
     let raw: RawPolicy = parse_yaml(file, text, diags)?;
     let errors_before = diags.error_count();
 

@@ -49,7 +49,7 @@ from zeebe_grpc import gateway_pb2_grpc
 
 from support import fake_authz as fa
 from support.authz import DEV_POLICY, Authz, config_yaml
-from support.calls import Outcome, bearer, invoke, raw_unary
+from support.calls import Outcome, bearer, invoke, raw_unary, reason_of
 from support.envoy import MAX_REQUEST_BYTES, Envoy
 from support.gateway import StubGateway
 from support.issuer import KeycloakIssuer
@@ -209,7 +209,7 @@ def call(
 def assert_denied(outcome: Outcome, reached: list[Any], rpc: str, reason: str) -> None:
     """PERMISSION_DENIED with `zeebe-authz: <rpc>: <reason>`, and nothing reached the gateway."""
     assert outcome.code == PERMISSION_DENIED, outcome
-    assert outcome.details == f"zeebe-authz: {rpc}: {reason}", outcome
+    assert reason_of(outcome.details) == f"zeebe-authz: {rpc}: {reason}", outcome
     assert reached == [], f"a denied {rpc} reached the gateway"
 
 
@@ -358,7 +358,7 @@ def test_worker_may_not_create_process_instances(client, gateway: StubGateway, w
     outcome, reached = call(client, gateway, rpc, TENANT_RPCS[rpc](""), worker_token)
     assert outcome.code == PERMISSION_DENIED, outcome
     # The permissions that would grant it; tenant:write is one (its condition is on tenants).
-    assert outcome.details == (
+    assert reason_of(outcome.details) == (
         f"zeebe-authz: {rpc} requires permission write:*, tenant:write, {rpc} in permissions.zeebe-api"
     ), outcome
     assert reached == []

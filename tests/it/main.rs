@@ -9,4 +9,5 @@ mod fuzz_corpus;
 mod istio;
 mod layout;
 mod lint;
+mod reload;
 mod util;

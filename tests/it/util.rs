@@ -4,7 +4,7 @@
 //! task), so no test leaves a listener behind.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -19,6 +19,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 use zeebe_authz::issuer::{SigningKey, access_token_claims};
+use zeebe_authz::reload::ReloadOptions;
+use zeebe_authz::server::Extras;
 
 /// The realm path Keycloak (Quarkus) uses.
 pub const REALM: &str = "camunda";
@@ -154,6 +156,23 @@ impl Authz {
         let scratch = Scratch::new();
         scratch.write("default.yaml", policy);
         let path = scratch.write("config.yaml", config);
+        Authz::start_from(scratch, path, Extras::default()).await
+    }
+
+    /// As [`Authz::start`], reloading `config.yaml` (and what it names) every `interval`.
+    pub async fn start_reloading(config: &str, policy: &str, interval: Duration) -> Authz {
+        let scratch = Scratch::new();
+        scratch.write("default.yaml", policy);
+        let path = scratch.write("config.yaml", config);
+        let reload = ReloadOptions {
+            path: path.clone(),
+            interval: Some(interval),
+        };
+        Authz::start_from(scratch, path, Extras::reloading(reload)).await
+    }
+
+    /// Starts the server with the config at `path` (inside `scratch`, which it keeps).
+    pub async fn start_from(scratch: Scratch, path: PathBuf, extras: Extras) -> Authz {
         let config = zeebe_authz::config::load(&path).unwrap_or_else(|e| panic!("{e}"));
         let listeners = zeebe_authz::server::Listeners::bind(&config).await.unwrap();
         let check_addr = listeners.check.local_addr().unwrap();
@@ -162,7 +181,7 @@ impl Authz {
         let task = tokio::spawn(zeebe_authz::server::serve(
             config,
             listeners,
-            Default::default(),
+            extras,
             async {
                 let _ = stopped.await;
             },
@@ -178,6 +197,35 @@ impl Authz {
             task,
             _scratch: scratch,
         }
+    }
+
+    /// The folder its config is in.
+    #[allow(dead_code)] // read by the reload tests
+    pub fn dir(&self) -> &Path {
+        &self._scratch.0
+    }
+
+    /// The value of a metric line starting with `prefix` (`name{labels}`), 0 when absent.
+    pub async fn metric(&self, prefix: &str) -> f64 {
+        let (_, text) = self.admin("/metrics").await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// Waits (bounded, 10 s) until `prefix`'s metric reaches `at_least`.
+    #[allow(dead_code)] // read by the reload tests
+    pub async fn wait_metric(&self, prefix: &str, at_least: f64) {
+        for _ in 0..400 {
+            if self.metric(prefix).await >= at_least {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "{prefix} did not reach {at_least} in 10 s:\n{}",
+            self.admin("/metrics").await.1
+        );
     }
 
     /// GETs an admin path; (status, body).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +56,20 @@ def raw_unary(channel: grpc.Channel, path: str) -> Callable[..., Any]:
 
 # Every message the authorizer itself sends starts with this (Envoy's own answers do not).
 MESSAGE_PREFIX = "zeebe-authz: "
+# ... and ends with the decision id and how to explain it.
+DECISION_SUFFIX = re.compile(r" \[decision ([A-Za-z0-9._:-]{1,64}): zeebe-authz explain shows why\]$")
+
+
+def decision_id(details: str) -> str | None:
+    """The decision id at the end of an authorizer's deny message."""
+    m = DECISION_SUFFIX.search(details)
+    return m and m.group(1)
+
+
+def reason_of(details: str) -> str:
+    """An authorizer's deny message without its decision suffix (which must be there)."""
+    assert decision_id(details), f"no decision id at the end of {details!r}"
+    return DECISION_SUFFIX.sub("", details)
 
 
 @dataclass
@@ -96,7 +111,8 @@ class Expect:
             return seen.reached == [self.rpc]
         return (
             seen.reached == []
-            and (self.message is None or details == self.message)
+            and decision_id(details) is not None
+            and (self.message is None or reason_of(details) == self.message)
             and details.startswith(self.starts)
             and all(part in details for part in self.contains)
         )
