@@ -23,7 +23,9 @@ use crate::request::RequestView;
 use crate::text::{Keep, clip};
 use crate::token::bearer::{bearer_token, check_jwt_shape};
 use crate::token::cache::TokenCache;
-use crate::token::verify::{parse_header, unverified_issuer, verify};
+use crate::token::verify::{
+    parse_header, principal_from_claims, unverified_claims, unverified_issuer, verify,
+};
 use crate::token::{Principal, unix_now};
 
 /// One config's worth of Check state. A reload builds a new one and swaps it in whole, so a
@@ -41,6 +43,17 @@ pub(crate) struct Generation {
     pub(crate) token: TokenSettings,
     /// The identity header names.
     pub(crate) headers: Arc<IdentityHeaders>,
+}
+
+/// How a decision takes the caller's token.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Credentials<'a> {
+    /// As `serve` does: the bearer token, verified against the realm's keys (cached).
+    Verified,
+    /// The bearer token's claims, its signature not checked (`explain` offline).
+    Unverified,
+    /// These claims, as if a token carried them (`explain --claims`).
+    Claims(&'a serde_json::Value),
 }
 
 /// Everything a Check needs: the generation in force and the process-wide metrics.
@@ -125,6 +138,18 @@ impl Authorizer {
         view: &RequestView<'_>,
         deadline: Option<Instant>,
     ) -> Verdict {
+        self.decide_with(view, deadline, Credentials::Verified)
+            .await
+    }
+
+    /// [`Authorizer::decide`] with the token taken as `credentials` say (`serve` verifies it;
+    /// `zeebe-authz explain` offline takes its claims on trust): everything else is the same.
+    pub(crate) async fn decide_with(
+        &self,
+        view: &RequestView<'_>,
+        deadline: Option<Instant>,
+        credentials: Credentials<'_>,
+    ) -> Verdict {
         let generation = self.current();
         let target = parse_path(view.path);
         let path = match target {
@@ -132,7 +157,9 @@ impl Authorizer {
             PathTarget::UnknownRpc(_) | PathTarget::MalformedRpc(_) => PathLabel::UnknownRpc,
             PathTarget::OtherService => PathLabel::Other,
         };
-        let (decision, realm, principal) = self.judge(&generation, view, target, deadline).await;
+        let (decision, realm, principal) = self
+            .judge(&generation, view, target, deadline, credentials)
+            .await;
         // An unknown host has no realm, so no mode: it is always enforced.
         let mode = realm.map_or(RealmMode::Enforce, |r| r.mode);
         self.metrics.decision(path, decision.outcome(), mode);
@@ -167,6 +194,7 @@ impl Authorizer {
         view: &RequestView<'_>,
         target: PathTarget<'_>,
         deadline: Option<Instant>,
+        credentials: Credentials<'_>,
     ) -> (Decision, Option<&'g Realm>, Option<Arc<Principal>>) {
         let Some(realm) = generation.realms.for_host(view.host) else {
             let deny = Deny::new(
@@ -178,10 +206,19 @@ impl Authorizer {
             );
             return (Decision::Deny(deny), None, None);
         };
-        let principal = match self
-            .authenticate(generation, realm, view.authorization, deadline)
-            .await
-        {
+        let authenticated = match credentials {
+            Credentials::Verified => {
+                self.authenticate(generation, realm, view.authorization, deadline)
+                    .await
+            }
+            Credentials::Unverified => {
+                unverified_principal(realm, view.authorization, generation.token.max_bytes)
+            }
+            Credentials::Claims(claims) => {
+                principal_from_claims(claims, &realm.rules, &realm.policy, unix_now()).map(Arc::new)
+            }
+        };
+        let principal = match authenticated {
             Ok(p) => p,
             Err(deny) => return (Decision::Deny(deny), Some(realm), None),
         };
@@ -329,6 +366,20 @@ impl Authorizer {
             KeyLookup::UnknownKid => Err(unknown_key(kid)),
         }
     }
+}
+
+/// The principal of a bearer token whose signature is not checked: the same shape, header and
+/// claim checks as a verified one.
+fn unverified_principal(
+    realm: &Realm,
+    authorization: Option<&str>,
+    max_bytes: usize,
+) -> Result<Arc<Principal>, Deny> {
+    let token = bearer_token(authorization, max_bytes)?;
+    check_jwt_shape(token)?;
+    parse_header(token)?;
+    let claims = unverified_claims(token)?;
+    principal_from_claims(&claims, &realm.rules, &realm.policy, unix_now()).map(Arc::new)
 }
 
 /// The deny for a `kid` that a fetch made after the token existed did not list.

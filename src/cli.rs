@@ -44,6 +44,9 @@ pub enum Command {
     Lint(crate::lint::LintArgs),
     /// Generate the Istio manifests (sidecar and ambient) and the authorizer's deployment.
     Istio(crate::istio::IstioArgs),
+    /// Decide one call as `serve` would and say why: realm, token checks, permissions, every
+    /// grant of the rpc and each condition. Exit 0 allowed, 1 denied, 2 usage error.
+    Explain(crate::explain::ExplainArgs),
 }
 
 /// `serve` options.
@@ -87,7 +90,12 @@ pub struct ServeArgs {
 /// Runs the command line; the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    // `explain` prints its own report; the decision's deny log line would only repeat it.
+    let default_level = match cli.command {
+        Command::Explain(_) => "warn",
+        _ => "info",
+    };
+    init_tracing(cli.log_format, default_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -104,6 +112,7 @@ pub fn main() -> ExitCode {
         Command::Bench(args) => crate::bench::run(args),
         Command::Lint(args) => runtime.block_on(crate::lint::run(args)),
         Command::Istio(args) => crate::istio::run(&args),
+        Command::Explain(args) => runtime.block_on(crate::explain::run(args)),
     };
     match result {
         Ok(code) => code,
@@ -114,9 +123,9 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(format: LogFormat) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+fn init_tracing(format: LogFormat, default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| default_level.into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

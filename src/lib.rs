@@ -53,6 +53,7 @@ pub mod decision;
 pub mod dev;
 pub mod diag;
 pub mod envoy;
+pub mod explain;
 pub(crate) mod host;
 pub mod issuer;
 pub mod istio;

@@ -33,6 +33,16 @@ impl GrpcCode {
         }
     }
 
+    /// The code's name (`PERMISSION_DENIED`), as gRPC clients print it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            GrpcCode::Ok => "OK",
+            GrpcCode::PermissionDenied => "PERMISSION_DENIED",
+            GrpcCode::Unavailable => "UNAVAILABLE",
+            GrpcCode::Unauthenticated => "UNAUTHENTICATED",
+        }
+    }
+
     /// The code as the decimal text of a `grpc-status` header.
     pub(crate) fn as_str(self) -> &'static str {
         match self {

@@ -38,6 +38,17 @@ pub struct Realm {
     pub(crate) jwks: Arc<JwksCache>,
 }
 
+/// Which rule of [`Realms::for_host`] chose a realm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HostMatch {
+    /// The host (with its port, if any) is one of the realm's hosts.
+    Exact,
+    /// The host without its port is one of the realm's hosts.
+    WithoutPort,
+    /// No realm names the host; the realm with host `*` takes it.
+    AnyHost,
+}
+
 /// All realms, indexed by host.
 pub struct Realms {
     realms: Box<[Realm]>,
@@ -108,17 +119,28 @@ impl Realms {
     /// `*` realm. Hosts are compared in the normal form of `crate::host` (lower case, one
     /// trailing dot dropped), in which the config's hosts were stored.
     pub fn for_host(&self, host: &str) -> Option<&Realm> {
+        self.matching(host).map(|(realm, _)| realm)
+    }
+
+    /// [`Realms::for_host`], saying which of its rules chose the realm.
+    pub(crate) fn matching(&self, host: &str) -> Option<(&Realm, HostMatch)> {
         let authority = Authority::parse(host);
-        let exact = || self.by_host.get(&*authority.joined(host)).copied();
+        let exact = || {
+            self.by_host
+                .get(&*authority.joined(host))
+                .map(|&i| (i, HostMatch::Exact))
+        };
         let without_port = || {
-            authority
-                .port
-                .and_then(|_| self.by_host.get(&*authority.name).copied())
+            authority.port.and_then(|_| {
+                self.by_host
+                    .get(&*authority.name)
+                    .map(|&i| (i, HostMatch::WithoutPort))
+            })
         };
         exact()
             .or_else(without_port)
-            .or(self.any_host)
-            .map(|i| &self.realms[i])
+            .or(self.any_host.map(|i| (i, HostMatch::AnyHost)))
+            .map(|(i, how)| (&self.realms[i], how))
     }
 
     /// Every realm.

@@ -2,7 +2,7 @@
 //! and only for rpcs whose grant has conditions, a read of the few body fields they need.
 
 use super::condition::DEFAULT_TENANT;
-use super::{ConditionSource, Policy};
+use super::{ConditionSource, Grant, Policy};
 use crate::body::{BodyError, RequestBody, read_fields, unframe};
 use crate::catalog::{Rpc, RpcSet};
 
@@ -68,6 +68,19 @@ impl Policy {
         rpc: Rpc,
         body: &RequestBody<'_>,
     ) -> Result<(), RpcDeny> {
+        self.authorize_traced(grants, tenants, rpc, body, &mut |_, _| {})
+    }
+
+    /// [`Policy::authorize`], telling `trace` each conditional grant it checked and how that
+    /// went, in order (`zeebe-authz explain`).
+    pub(crate) fn authorize_traced(
+        &self,
+        grants: &Grants,
+        tenants: &[Box<str>],
+        rpc: Rpc,
+        body: &RequestBody<'_>,
+        trace: &mut dyn FnMut(&Grant, Result<(), &str>),
+    ) -> Result<(), RpcDeny> {
         if grants.rpcs.contains(rpc) {
             return Ok(());
         }
@@ -102,8 +115,12 @@ impl Policy {
                 .as_deref()
                 .expect("conditional grants have conditions");
             match conditions.check(tenants, values) {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    trace(grant, Ok(()));
+                    return Ok(());
+                }
                 Err(reason) => {
+                    trace(grant, Err(&reason));
                     first_failure.get_or_insert(reason);
                 }
             }

@@ -160,22 +160,38 @@ pub fn verify(
             "token signature is invalid",
         ));
     }
-    let payload = signing_input.split_once('.').map_or("", |(_, p)| p);
-    let claims: Value = decode_segment(payload)
+    principal_from_claims(&unverified_claims(token)?, rules, policy, now)
+}
+
+/// The payload of a JWT as JSON, its signature not checked: for [`verify`] once the signature
+/// is, and for `zeebe-authz explain` offline.
+pub(crate) fn unverified_claims(token: &str) -> Result<Value, Deny> {
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    decode_segment(payload)
         .filter(Value::is_object)
         .ok_or_else(|| {
             Deny::new(
                 Outcome::MalformedToken,
                 "token payload is not a JSON object",
             )
-        })?;
-    let expires_at = check_claims(&claims, rules, now)?;
+        })
+}
 
-    let permissions = rules.permissions_claim.read(&claims);
+/// Checks a token's claims (`exp`, `nbf`, `iat`, `iss`, `aud`) and distils the principal under
+/// `policy`: its permissions and tenants at the realm's claim paths.
+pub(crate) fn principal_from_claims(
+    claims: &Value,
+    rules: &TokenRules,
+    policy: &Policy,
+    now: u64,
+) -> Result<Principal, Deny> {
+    let expires_at = check_claims(claims, rules, now)?;
+
+    let permissions = rules.permissions_claim.read(claims);
     let tenants: Vec<&str> = rules
         .tenants_claim
         .as_ref()
-        .map(|c| c.read(&claims))
+        .map(|c| c.read(claims))
         .unwrap_or_default()
         .into_iter()
         .filter_map(|t| match &rules.tenants_prefix {

@@ -5,6 +5,7 @@ mod bench;
 mod check;
 mod conditions;
 mod dev;
+mod explain;
 mod fuzz_corpus;
 mod istio;
 mod layout;
