@@ -8,9 +8,14 @@
 //! (Istio's CUSTOM action) when a grant of it has conditions on request fields, or when a
 //! permission granting it cannot be matched exactly by Istio; everything else is enforced by
 //! native ALLOW rules generated from the same policy the authorizer runs.
+//!
+//! A realm in `mode: dry-run` sends every call to the authorizer, which allows it and reports
+//! what it would have decided: Istio's `istio.io/dry-run` annotation exempts ALLOW and DENY
+//! policies from enforcement but not CUSTOM ones, so the authorizer has to see every call to
+//! report on it, and the realm's native rules are rendered as dry-run policies.
 
 use crate::catalog::{GATEWAY_PATH_PREFIX, Rpc, RpcSet};
-use crate::config::{Config, RealmConfig};
+use crate::config::{Config, RealmConfig, RealmMode};
 use crate::policy::PathRule;
 
 /// Keycloak's JWKS path under the issuer, used when the config names no `jwks_uri`.
@@ -52,7 +57,11 @@ pub(crate) struct RealmEnforcement {
     pub(crate) claim_key: String,
     /// The hosts the realm protects.
     pub(crate) hosts: HostMatch,
-    /// Every call of the realm goes to the authorizer (`--authorizer-decides-all`).
+    /// The realm is in `mode: dry-run`: the authorizer allows its calls, reporting what it
+    /// would decide, and Istio only evaluates (does not enforce) its native rules.
+    pub(crate) dry_run: bool,
+    /// Every call of the realm goes to the authorizer (`--authorizer-decides-all`, or a
+    /// dry-run realm).
     pub(crate) authorizer_decides_all: bool,
     /// The rpcs the authorizer decides (CUSTOM); Istio then only requires a principal.
     pub(crate) authorizer_rpcs: RpcSet,
@@ -152,6 +161,9 @@ fn realm_enforcement(
     named_hosts: &[String],
     authorizer_decides_all: bool,
 ) -> Result<RealmEnforcement, InvalidForIstio> {
+    let dry_run = realm.mode == RealmMode::DryRun;
+    // The authorizer must see every call of a dry-run realm to report on it.
+    let authorizer_decides_all = authorizer_decides_all || dry_run;
     let hosts = if realm.hosts.iter().any(|h| &**h == "*") {
         // The `*` realm gets what no other realm claims; its own named hosts (if any) are
         // covered by "everything else" too.
@@ -222,6 +234,7 @@ fn realm_enforcement(
         audiences: realm.audiences.iter().map(|a| a.to_string()).collect(),
         claim_key,
         hosts,
+        dry_run,
         authorizer_decides_all,
         authorizer_rpcs: if authorizer_decides_all {
             RpcSet::all()

@@ -23,6 +23,9 @@ pub(crate) struct ObjectMeta {
     /// Labels.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) labels: Labels,
+    /// Annotations (`istio.io/dry-run` on the policies of dry-run realms).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) annotations: BTreeMap<String, String>,
 }
 
 /// A Kubernetes object: `apiVersion`, `kind`, `metadata`, then the kind's own fields.
@@ -87,7 +90,8 @@ pub(crate) struct TargetRef {
     pub(crate) name: String,
 }
 
-/// `provider` of a CUSTOM policy.
+/// A mesh extension provider by name: `provider` of a CUSTOM policy, `providers[]` of a
+/// Telemetry's `accessLogging[]`.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Provider {
     /// The extension provider's name in the mesh config.
@@ -200,6 +204,29 @@ pub(crate) struct JwtRule {
     pub(crate) audiences: Vec<String>,
     /// Keep the `authorization` header for the authorizer and the gateway.
     pub(crate) forward_original_token: bool,
+}
+
+// ---- telemetry.istio.io/v1 ----
+
+/// `Telemetry.spec`, for access logging only.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TelemetrySpec {
+    /// Sidecar mode: the gateway pods.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) selector: Option<WorkloadSelector>,
+    /// Ambient mode: the waypoint `Gateway` (a waypoint ignores `selector` Telemetry).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) target_refs: Vec<TargetRef>,
+    /// Access log settings.
+    pub(crate) access_logging: Vec<AccessLogging>,
+}
+
+/// `Telemetry.spec.accessLogging[]`.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct AccessLogging {
+    /// The mesh extension providers that write the log.
+    pub(crate) providers: Vec<Provider>,
 }
 
 // ---- Gateway API (ambient waypoint) ----
@@ -505,12 +532,22 @@ pub(crate) struct MeshConfig {
 
 /// `meshConfig.extensionProviders[]`.
 #[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
 pub(crate) struct ExtensionProvider {
-    /// The name CUSTOM policies refer to.
+    /// The name CUSTOM policies and Telemetry resources refer to.
     pub(crate) name: String,
-    /// The ext_authz gRPC settings.
-    pub(crate) envoy_ext_authz_grpc: EnvoyExtAuthzGrpc,
+    /// What it provides (one key of the `provider` oneof).
+    #[serde(flatten)]
+    pub(crate) kind: ProviderKind,
+}
+
+/// The `provider` oneof of an extension provider.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) enum ProviderKind {
+    /// The authorizer, for CUSTOM policies.
+    EnvoyExtAuthzGrpc(EnvoyExtAuthzGrpc),
+    /// An Envoy access log written to a file, for Telemetry.
+    EnvoyFileAccessLog(EnvoyFileAccessLog),
 }
 
 /// `envoyExtAuthzGrpc`.
@@ -530,6 +567,23 @@ pub(crate) struct EnvoyExtAuthzGrpc {
     /// Send the request body (only when a rule has conditions on request fields).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) include_request_body_in_check: Option<BodyInCheck>,
+}
+
+/// `envoyFileAccessLog`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct EnvoyFileAccessLog {
+    /// Where the proxy writes the log (`/dev/stdout`: the `istio-proxy` container's log).
+    pub(crate) path: String,
+    /// The line format.
+    pub(crate) log_format: AccessLogFormat,
+}
+
+/// `envoyFileAccessLog.logFormat`.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct AccessLogFormat {
+    /// One JSON object per line: field name → Envoy command operator.
+    pub(crate) labels: BTreeMap<String, String>,
 }
 
 /// `includeRequestBodyInCheck`.

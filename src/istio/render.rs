@@ -1,6 +1,7 @@
-//! Rendering the manifests of one mode: the mesh extension provider, RequestAuthentications,
-//! AuthorizationPolicies, and the ambient waypoint (the authorizer's own objects are in
-//! [`super::authorizer`]).
+//! Rendering the manifests of one mode: the mesh extension providers, RequestAuthentications,
+//! AuthorizationPolicies (with the dry-run policies of dry-run realms), and the ambient waypoint
+//! (the authorizer's own objects are in [`super::authorizer`], the access log provider and its
+//! Telemetry in [`super::telemetry`]).
 
 use super::*;
 
@@ -17,10 +18,11 @@ impl Generator<'_> {
         config_map: &BTreeMap<String, String>,
     ) -> Result<Vec<GeneratedFile>, IstioError> {
         let dir = Path::new(self.mode.dir());
+        let policy_what = self.authorization_policy_description();
         let mut files = vec![
             (
                 "mesh-config.yaml",
-                "istiod Helm values: the ext_authz extension provider (merge into your istiod values).",
+                "istiod Helm values (merge into your istiod values): the ext_authz extension provider, and the\n# access log provider whose lines carry the authorizer's decision (telemetry.yaml turns it on).",
                 vec![yaml_doc(&self.mesh_values())?],
             ),
             (
@@ -30,13 +32,18 @@ impl Generator<'_> {
             ),
             (
                 "request-authentication.yaml",
-                "JWT authentication of the gateway's callers, one RequestAuthentication per realm.",
+                "JWT authentication of the gateway's callers, one RequestAuthentication per realm. A call\n# without a token passes here (the policies decide); a call with an invalid token (bad signature,\n# expired, another audience) is answered 401 here, also in realms in mode: dry-run.",
                 self.request_authentications()?,
             ),
             (
                 "authorization-policy.yaml",
-                "Authorization of gateway calls: require a token, native ALLOW rules, CUSTOM (the authorizer).",
+                policy_what.as_str(),
                 self.authorization_policies()?,
+            ),
+            (
+                "telemetry.yaml",
+                "Turns on the zeebe-authz-access-log provider of mesh-config.yaml where the policies are enforced:\n# one JSON line per call with the authorizer's decision_id, reason, realm, subject, rpc and dry_run.\n# It replaces the mesh's default access log there, and Istio takes one Telemetry per workload.",
+                vec![yaml_doc(&self.telemetry())?],
             ),
         ];
         if self.mode == Mode::Ambient {
@@ -55,6 +62,7 @@ impl Generator<'_> {
             "authorizer.yaml".to_string(),
             "request-authentication.yaml".into(),
             "authorization-policy.yaml".into(),
+            "telemetry.yaml".into(),
         ];
         if self.mode == Mode::Ambient {
             resources.insert(0, "waypoint.yaml".into());
@@ -97,6 +105,7 @@ impl Generator<'_> {
             name: name.to_string(),
             namespace: Some(self.options.namespace.clone()),
             labels: Labels::from([(PART_OF_LABEL.to_string(), NAME.to_string())]),
+            annotations: BTreeMap::new(),
         }
     }
 
@@ -123,25 +132,24 @@ impl Generator<'_> {
     }
 
     fn mesh_values(&self) -> MeshValues {
+        let ext_authz = ExtensionProvider {
+            name: NAME.into(),
+            kind: ProviderKind::EnvoyExtAuthzGrpc(EnvoyExtAuthzGrpc {
+                service: format!("{NAME}.{}.svc.cluster.local", self.options.namespace),
+                port: GRPC_PORT,
+                timeout: proto_duration(self.options.check_timeout),
+                fail_open: false,
+                status_on_error: "503".into(),
+                include_request_body_in_check: self.enforcement.needs_body.then_some(BodyInCheck {
+                    max_request_bytes: MAX_REQUEST_BYTES,
+                    allow_partial_message: true,
+                    pack_as_bytes: true,
+                }),
+            }),
+        };
         MeshValues {
             mesh_config: MeshConfig {
-                extension_providers: vec![ExtensionProvider {
-                    name: NAME.into(),
-                    envoy_ext_authz_grpc: EnvoyExtAuthzGrpc {
-                        service: format!("{NAME}.{}.svc.cluster.local", self.options.namespace),
-                        port: GRPC_PORT,
-                        timeout: proto_duration(self.options.check_timeout),
-                        fail_open: false,
-                        status_on_error: "503".into(),
-                        include_request_body_in_check: self.enforcement.needs_body.then_some(
-                            BodyInCheck {
-                                max_request_bytes: MAX_REQUEST_BYTES,
-                                allow_partial_message: true,
-                                pack_as_bytes: true,
-                            },
-                        ),
-                    },
-                }],
+                extension_providers: vec![ext_authz, Self::access_log_provider()],
             },
         }
     }
@@ -223,12 +231,37 @@ impl Generator<'_> {
         action: &'static str,
         rules: Vec<Rule>,
     ) -> Result<String, IstioError> {
-        self.policy_on(name, action, rules, self.selector(), self.target_refs())
+        self.policy_on(
+            self.meta(name),
+            action,
+            rules,
+            self.selector(),
+            self.target_refs(),
+        )
+    }
+
+    /// An ALLOW or DENY policy Istio evaluates and reports (RBAC shadow rules: the proxy's
+    /// `rbac` stats with `authz_dry_run_result`, its rbac debug log) but does not enforce.
+    fn dry_run_policy(
+        &self,
+        name: &str,
+        action: &'static str,
+        rules: Vec<Rule>,
+    ) -> Result<String, IstioError> {
+        debug_assert_ne!(
+            action, "CUSTOM",
+            "Istio still calls ext_authz for dry-run CUSTOM"
+        );
+        let mut metadata = self.meta(name);
+        metadata
+            .annotations
+            .insert(DRY_RUN_ANNOTATION.into(), "true".into());
+        self.policy_on(metadata, action, rules, self.selector(), self.target_refs())
     }
 
     fn policy_on(
         &self,
-        name: &str,
+        metadata: ObjectMeta,
         action: &'static str,
         rules: Vec<Rule>,
         selector: Option<WorkloadSelector>,
@@ -237,7 +270,7 @@ impl Generator<'_> {
         yaml_doc(&Object {
             api_version: AUTHZ_POLICY_API,
             kind: "AuthorizationPolicy",
-            metadata: self.meta(name),
+            metadata,
             body: Spec {
                 spec: AuthorizationPolicySpec {
                     selector,
@@ -250,14 +283,46 @@ impl Generator<'_> {
         })
     }
 
+    /// The header comment of `authorization-policy.yaml`: what it holds, and how dry-run
+    /// realms are rendered when there are any.
+    fn authorization_policy_description(&self) -> String {
+        let mut what = String::from(
+            "Authorization of gateway calls: require a token, native ALLOW rules, CUSTOM (the authorizer).",
+        );
+        let dry_run: Vec<String> = self
+            .enforcement
+            .realms
+            .iter()
+            .filter(|r| r.dry_run)
+            .map(|r| format!("{:?}", r.name))
+            .collect();
+        if !dry_run.is_empty() {
+            what.push_str(&format!(
+                "\n# Realms in mode: dry-run ({}): CUSTOM sends every call of theirs to the authorizer,\n\
+                 # which allows it and reports what it would decide, and {NAME}-allow lets those calls through.\n\
+                 # Their native rules are in {NAME}-require-jwt-dry-run and {NAME}-allow-dry-run\n\
+                 # ({DRY_RUN_ANNOTATION}: \"true\"): Istio evaluates and reports them without enforcing them.\n\
+                 # RequestAuthentication still answers 401 to an invalid token. Rolling out: istio/README.md.",
+                dry_run.join(", ")
+            ));
+        }
+        what
+    }
+
     fn authorization_policies(&self) -> Result<Vec<String>, IstioError> {
         let paths = |rpcs: RpcSet| rpcs.iter().map(rpc_path).collect::<Vec<_>>();
         let mut deny = Vec::new();
         let mut allow = Vec::new();
         let mut custom = Vec::new();
+        // Dry-run realms: the DENY rules Istio would enforce, and the whole ALLOW policy it
+        // would enforce. Istio evaluates dry-run ALLOW policies apart from the enforced ones (a
+        // call is shadow-allowed when a dry-run ALLOW rule matches), so this one repeats the
+        // enforced rules of the other realms, and its result is what enforcing would decide.
+        let mut deny_dry_run = Vec::new();
+        let mut allow_would_be = Vec::new();
         for realm in &self.enforcement.realms {
             let base = self.realm_operation(realm);
-            deny.push(Rule {
+            let require_principal = Rule {
                 from: vec![RuleFrom {
                     source: Source {
                         not_request_principals: vec![realm.principal()],
@@ -268,9 +333,8 @@ impl Generator<'_> {
                     operation: base.clone(),
                 }],
                 when: Vec::new(),
-            });
-
-            if realm.authorizer_decides_all {
+            };
+            let realm_allow = if realm.authorizer_decides_all {
                 // The authorizer decides every call; Istio only requires the realm's token.
                 custom.push(Rule {
                     to: vec![RuleTo {
@@ -278,88 +342,46 @@ impl Generator<'_> {
                     }],
                     ..Rule::default()
                 });
-                allow.push(Rule {
+                vec![Rule {
                     from: Self::principal_of(realm),
                     to: vec![RuleTo {
                         operation: base.clone(),
                     }],
                     when: Vec::new(),
-                });
-                continue;
-            }
+                }]
+            } else {
+                if !realm.authorizer_rpcs.is_empty() {
+                    custom.push(Rule {
+                        to: vec![RuleTo {
+                            operation: Operation {
+                                paths: paths(realm.authorizer_rpcs),
+                                ..base.clone()
+                            },
+                        }],
+                        ..Rule::default()
+                    });
+                }
+                self.native_allow_rules(realm, &base)
+            };
 
-            if !realm.authorizer_rpcs.is_empty() {
-                custom.push(Rule {
-                    to: vec![RuleTo {
-                        operation: Operation {
-                            paths: paths(realm.authorizer_rpcs),
-                            ..base.clone()
-                        },
-                    }],
+            if realm.dry_run {
+                // The authorizer allows every call of the realm (reporting what it would
+                // decide); Istio lets them through, and evaluates its own rules in dry-run.
+                allow.push(Rule {
+                    to: vec![RuleTo { operation: base }],
                     ..Rule::default()
                 });
-                // The authorizer allowed these already; Istio needs an ALLOW that matches.
-                allow.push(Rule {
-                    from: Self::principal_of(realm),
-                    to: vec![RuleTo {
-                        operation: Operation {
-                            paths: paths(realm.authorizer_rpcs),
-                            ..base.clone()
-                        },
-                    }],
-                    when: Vec::new(),
-                });
+                deny_dry_run.push(require_principal);
+            } else {
+                deny.push(require_principal);
+                allow.extend(realm_allow.iter().cloned());
             }
-            let permission_rule = |permission: &str, rpcs: RpcSet| Rule {
-                from: Self::principal_of(realm),
-                to: vec![RuleTo {
-                    operation: Operation {
-                        methods: vec!["POST".into()],
-                        paths: paths(rpcs),
-                        ..base.clone()
-                    },
-                }],
-                when: vec![Condition {
-                    key: realm.claim_key.clone(),
-                    values: vec![permission.to_string()],
-                }],
-            };
-            for grant in &realm.native_grants {
-                allow.push(permission_rule(&grant.permission, grant.rpcs));
-            }
-            for rpc in realm.rpc_named.iter() {
-                allow.push(permission_rule(rpc.name(), RpcSet::EMPTY.with(rpc)));
-            }
-            if realm.unknown_rpcs_authenticated {
-                allow.push(Rule {
-                    from: Self::principal_of(realm),
-                    to: vec![RuleTo {
-                        operation: Operation {
-                            paths: vec![gateway_paths_pattern()],
-                            not_paths: Rpc::all().map(rpc_path).collect(),
-                            ..base.clone()
-                        },
-                    }],
-                    when: Vec::new(),
-                });
-            }
-            if realm.other_paths_authenticated {
-                allow.push(Rule {
-                    from: Self::principal_of(realm),
-                    to: vec![RuleTo {
-                        operation: Operation {
-                            not_paths: vec![gateway_paths_pattern()],
-                            ..base.clone()
-                        },
-                    }],
-                    when: Vec::new(),
-                });
-            }
+            allow_would_be.extend(realm_allow);
         }
         // The policies guard the gRPC port; the gateway's other ports (management, REST) keep
         // working as before, since an ALLOW policy on a workload denies whatever it does not
         // match.
-        allow.push(Rule {
+        let other_ports = Rule {
             to: vec![RuleTo {
                 operation: Operation {
                     not_ports: vec![self.options.gateway_port.to_string()],
@@ -367,8 +389,13 @@ impl Generator<'_> {
                 },
             }],
             ..Rule::default()
-        });
+        };
+        allow.push(other_ports.clone());
+        allow_would_be.push(other_ports);
 
+        // Emitted even without rules (every realm in dry-run; a DENY policy without rules
+        // matches nothing): `kubectl apply` does not delete objects no longer generated, and a
+        // stale enforced DENY would defeat a realm's dry-run.
         let mut docs = vec![
             self.policy(&format!("{NAME}-require-jwt"), "DENY", deny)?,
             self.policy(&format!("{NAME}-allow"), "ALLOW", allow)?,
@@ -376,10 +403,88 @@ impl Generator<'_> {
         if !custom.is_empty() {
             docs.push(self.policy(&format!("{NAME}-custom"), "CUSTOM", custom)?);
         }
+        if !deny_dry_run.is_empty() {
+            docs.push(self.dry_run_policy(
+                &format!("{NAME}-require-jwt-dry-run"),
+                "DENY",
+                deny_dry_run,
+            )?);
+            docs.push(self.dry_run_policy(
+                &format!("{NAME}-allow-dry-run"),
+                "ALLOW",
+                allow_would_be,
+            )?);
+        }
         if self.mode == Mode::Ambient {
             docs.push(self.via_waypoint_only()?);
         }
         Ok(docs)
+    }
+
+    /// The ALLOW rules of a realm whose calls Istio decides in part: the calls the authorizer
+    /// allowed (CUSTOM), native permission rules, and the paths open to any principal.
+    fn native_allow_rules(&self, realm: &RealmEnforcement, base: &Operation) -> Vec<Rule> {
+        let paths = |rpcs: RpcSet| rpcs.iter().map(rpc_path).collect::<Vec<_>>();
+        let mut allow = Vec::new();
+        if !realm.authorizer_rpcs.is_empty() {
+            // The authorizer allowed these already; Istio needs an ALLOW that matches.
+            allow.push(Rule {
+                from: Self::principal_of(realm),
+                to: vec![RuleTo {
+                    operation: Operation {
+                        paths: paths(realm.authorizer_rpcs),
+                        ..base.clone()
+                    },
+                }],
+                when: Vec::new(),
+            });
+        }
+        let permission_rule = |permission: &str, rpcs: RpcSet| Rule {
+            from: Self::principal_of(realm),
+            to: vec![RuleTo {
+                operation: Operation {
+                    methods: vec!["POST".into()],
+                    paths: paths(rpcs),
+                    ..base.clone()
+                },
+            }],
+            when: vec![Condition {
+                key: realm.claim_key.clone(),
+                values: vec![permission.to_string()],
+            }],
+        };
+        for grant in &realm.native_grants {
+            allow.push(permission_rule(&grant.permission, grant.rpcs));
+        }
+        for rpc in realm.rpc_named.iter() {
+            allow.push(permission_rule(rpc.name(), RpcSet::EMPTY.with(rpc)));
+        }
+        if realm.unknown_rpcs_authenticated {
+            allow.push(Rule {
+                from: Self::principal_of(realm),
+                to: vec![RuleTo {
+                    operation: Operation {
+                        paths: vec![gateway_paths_pattern()],
+                        not_paths: Rpc::all().map(rpc_path).collect(),
+                        ..base.clone()
+                    },
+                }],
+                when: Vec::new(),
+            });
+        }
+        if realm.other_paths_authenticated {
+            allow.push(Rule {
+                from: Self::principal_of(realm),
+                to: vec![RuleTo {
+                    operation: Operation {
+                        not_paths: vec![gateway_paths_pattern()],
+                        ..base.clone()
+                    },
+                }],
+                when: Vec::new(),
+            });
+        }
+        allow
     }
 
     /// Ambient mode: the waypoint enforces the policies above only for traffic sent to the
@@ -418,7 +523,7 @@ impl Generator<'_> {
             },
         ];
         self.policy_on(
-            &format!("{NAME}-via-waypoint"),
+            self.meta(&format!("{NAME}-via-waypoint")),
             "ALLOW",
             rules,
             Some(WorkloadSelector {

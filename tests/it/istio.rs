@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use zeebe_authz::body::RequestBody;
 use zeebe_authz::catalog::{GATEWAY_PATH_PREFIX, Rpc};
-use zeebe_authz::config::{self, Config};
+use zeebe_authz::config::{self, Config, RealmMode};
 use zeebe_authz::istio::{self, GeneratedFile, IstioOptions, Mode};
 use zeebe_authz::policy::PathRule;
 
@@ -31,6 +31,8 @@ struct Meta {
     namespace: String,
     #[serde(default)]
     labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -404,11 +406,87 @@ struct MeshConfig {
     extension_providers: Vec<ExtensionProvider>,
 }
 
+impl MeshConfig {
+    /// The one ext_authz provider.
+    fn ext_authz(&self) -> (&str, &EnvoyExtAuthzGrpc) {
+        let found: Vec<_> = self
+            .extension_providers
+            .iter()
+            .filter_map(|p| {
+                p.envoy_ext_authz_grpc
+                    .as_ref()
+                    .map(|g| (p.name.as_str(), g))
+            })
+            .collect();
+        assert_eq!(found.len(), 1, "{:?}", self.extension_providers);
+        found[0]
+    }
+
+    /// The one file access log provider.
+    fn access_log(&self) -> (&str, &EnvoyFileAccessLog) {
+        let found: Vec<_> = self
+            .extension_providers
+            .iter()
+            .filter_map(|p| {
+                p.envoy_file_access_log
+                    .as_ref()
+                    .map(|l| (p.name.as_str(), l))
+            })
+            .collect();
+        assert_eq!(found.len(), 1, "{:?}", self.extension_providers);
+        found[0]
+    }
+}
+
+/// `meshConfig.extensionProviders[]`: a name and exactly one member of the `provider` oneof
+/// (istio/api mesh/v1alpha1/config.proto `ExtensionProvider`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ExtensionProvider {
     name: String,
-    envoy_ext_authz_grpc: EnvoyExtAuthzGrpc,
+    envoy_ext_authz_grpc: Option<EnvoyExtAuthzGrpc>,
+    envoy_file_access_log: Option<EnvoyFileAccessLog>,
+}
+
+/// `EnvoyFileAccessLogProvider`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct EnvoyFileAccessLog {
+    path: String,
+    log_format: LogFormat,
+}
+
+/// `EnvoyFileAccessLogProvider.LogFormat` (a oneof of `text` and `labels`; we emit `labels`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogFormat {
+    labels: BTreeMap<String, String>,
+}
+
+/// `telemetry.istio.io/v1` `Telemetry` (istio/api telemetry/v1/telemetry.proto).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Telemetry {
+    api_version: String,
+    kind: String,
+    metadata: Meta,
+    spec: TelemetrySpec,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct TelemetrySpec {
+    selector: Option<Selector>,
+    #[serde(default)]
+    target_refs: Vec<TargetRef>,
+    access_logging: Vec<AccessLogging>,
+}
+
+/// `AccessLogging` (`match`, `disabled` and `filter` are not emitted).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessLogging {
+    providers: Vec<ProviderRef>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -460,6 +538,7 @@ struct Parsed {
     config_maps: Vec<ConfigMap>,
     services: Vec<Service>,
     deployments: Vec<Deployment>,
+    telemetries: Vec<Telemetry>,
     kustomization: Option<Kustomization>,
     mesh: Option<MeshValues>,
     patch: Option<LabelPatch>,
@@ -512,6 +591,9 @@ fn parse_mode(files: &[GeneratedFile], mode: Mode) -> Parsed {
                         (Some("apps/v1"), Some("Deployment")) => {
                             parsed.deployments.push(strict(&f.path, doc))
                         }
+                        (Some("telemetry.istio.io/v1"), Some("Telemetry")) => {
+                            parsed.telemetries.push(strict(&f.path, doc))
+                        }
                         other => panic!("{}: unexpected object {other:?}", f.path.display()),
                     }
                 }
@@ -560,9 +642,15 @@ fn default_output_parses_strictly_and_has_every_piece() {
 
         // Extension provider.
         let mesh = p.mesh.as_ref().expect("mesh-config.yaml");
-        let provider = &mesh.mesh_config.extension_providers[0];
-        assert_eq!(provider.name, "zeebe-authz");
-        let grpc = &provider.envoy_ext_authz_grpc;
+        assert_eq!(mesh.mesh_config.extension_providers.len(), 2);
+        for provider in &mesh.mesh_config.extension_providers {
+            assert!(
+                provider.envoy_ext_authz_grpc.is_some() != provider.envoy_file_access_log.is_some(),
+                "one provider kind each: {provider:?}"
+            );
+        }
+        let (provider_name, grpc) = mesh.mesh_config.ext_authz();
+        assert_eq!(provider_name, "zeebe-authz");
         assert_eq!(grpc.service, "zeebe-authz.camunda.svc.cluster.local");
         assert_eq!(grpc.port, 9000);
         assert_eq!(grpc.timeout, "2s");
@@ -631,7 +719,7 @@ fn default_output_parses_strictly_and_has_every_piece() {
             assert_eq!(ap.metadata.namespace, "camunda");
             assert_eq!(ap.spec.provider.is_some(), ap.spec.action == Action::Custom);
             if ap.spec.action == Action::Custom {
-                assert_eq!(ap.spec.provider.as_ref().unwrap().name, provider.name);
+                assert_eq!(ap.spec.provider.as_ref().unwrap().name, provider_name);
                 for r in &ap.spec.rules {
                     assert!(r.from.is_empty(), "CUSTOM cannot use request principals");
                     assert!(
@@ -726,6 +814,66 @@ fn default_output_parses_strictly_and_has_every_piece() {
                 "{r}"
             );
         }
+
+        // The access log: a provider whose fields carry the authorizer's dynamic metadata, and
+        // a Telemetry turning it on where the policies are enforced.
+        let (log_name, log) = mesh.mesh_config.access_log();
+        assert_eq!(log_name, "zeebe-authz-access-log");
+        assert_eq!(log.path, "/dev/stdout");
+        let fields = &log.log_format.labels;
+        for key in [
+            "decision_id",
+            "reason",
+            "realm",
+            "subject",
+            "rpc",
+            "dry_run",
+        ] {
+            assert_eq!(
+                fields[key],
+                format!("%DYNAMIC_METADATA(envoy.filters.http.ext_authz:{key})%")
+            );
+        }
+        assert_eq!(fields["request_id"], "%REQ(X-REQUEST-ID)%");
+        assert_eq!(fields["grpc_status"], "%GRPC_STATUS%");
+        assert_eq!(fields["response_code"], "%RESPONSE_CODE%");
+        assert_eq!(p.telemetries.len(), 1);
+        let telemetry = &p.telemetries[0];
+        assert_eq!(
+            (telemetry.api_version.as_str(), telemetry.kind.as_str()),
+            ("telemetry.istio.io/v1", "Telemetry")
+        );
+        assert_eq!(telemetry.metadata.namespace, "camunda");
+        assert_eq!(telemetry.spec.access_logging.len(), 1);
+        let providers: Vec<&str> = telemetry.spec.access_logging[0]
+            .providers
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(providers, [log_name], "the provider of mesh-config.yaml");
+        match mode {
+            Mode::Sidecar => {
+                assert!(telemetry.spec.target_refs.is_empty());
+                assert_eq!(
+                    telemetry.spec.selector.as_ref().unwrap().match_labels,
+                    p.policies[0].spec.selector.as_ref().unwrap().match_labels,
+                    "the pods the policies select"
+                );
+            }
+            Mode::Ambient => {
+                // The waypoint runs ext_authz, and reads only `targetRefs` Telemetry.
+                assert!(telemetry.spec.selector.is_none());
+                assert_eq!(
+                    telemetry.spec.target_refs,
+                    [TargetRef {
+                        group: "gateway.networking.k8s.io".into(),
+                        kind: "Gateway".into(),
+                        name: p.gateways[0].metadata.name.clone(),
+                    }]
+                );
+            }
+        }
+        assert!(k.resources.contains(&"telemetry.yaml".to_string()));
 
         if mode == Mode::Ambient {
             let gw = &p.gateways[0];
@@ -874,7 +1022,18 @@ fn policies_match(policies: &[&AuthorizationPolicy], call: &Call, claim_key: &st
     })
 }
 
-/// What Istio decides: CUSTOM (asking `authorizer`), then DENY, then ALLOW.
+/// Whether Istio only evaluates and reports the policy (pilot's `isDryRun`: the annotation
+/// parses as a true boolean; we emit exactly `"true"`).
+fn is_dry_run(policy: &AuthorizationPolicy) -> bool {
+    policy
+        .metadata
+        .annotations
+        .get("istio.io/dry-run")
+        .is_some_and(|v| v == "true")
+}
+
+/// What Istio decides: CUSTOM (asking `authorizer`), then DENY, then ALLOW. Dry-run policies
+/// are not enforced.
 fn istio_allows(
     policies: &[AuthorizationPolicy],
     call: &Call,
@@ -884,7 +1043,7 @@ fn istio_allows(
     let of = |a: Action| {
         policies
             .iter()
-            .filter(|p| p.spec.action == a)
+            .filter(|p| p.spec.action == a && !is_dry_run(p))
             .collect::<Vec<_>>()
     };
     if policies_match(&of(Action::Custom), call, claim_key) && !authorizer(call) {
@@ -897,9 +1056,45 @@ fn istio_allows(
     allow.is_empty() || policies_match(&allow, call, claim_key)
 }
 
-/// What the authorizer decides for a call on the gateway port (realm by host: exact, then
-/// without port, then `*`; then token issuer, then the policy).
+/// What enforcing would decide, read off a dry-run: Istio's decision with the authorizer
+/// answering what it would decide, and no dry-run DENY policy matching, and, if there are
+/// dry-run ALLOW policies, one of them matching. Istio evaluates (and reports) dry-run ALLOW
+/// policies apart from the enforced ones (pilot's builder: shadow rules hold the dry-run
+/// policies only), and dry-run DENY ones apart from the enforced DENY ones.
+fn istio_would_allow(
+    policies: &[AuthorizationPolicy],
+    call: &Call,
+    claim_key: &str,
+    authorizer_would: impl Fn(&Call) -> bool,
+) -> bool {
+    let dry_run = |a: Action| {
+        policies
+            .iter()
+            .filter(|p| p.spec.action == a && is_dry_run(p))
+            .collect::<Vec<_>>()
+    };
+    let shadow_allow = dry_run(Action::Allow);
+    istio_allows(policies, call, claim_key, authorizer_would)
+        && !policies_match(&dry_run(Action::Deny), call, claim_key)
+        && (shadow_allow.is_empty() || policies_match(&shadow_allow, call, claim_key))
+}
+
+/// What the authorizer answers for a call on the gateway port: OK in a dry-run realm,
+/// otherwise what the policy says.
 fn authorizer_allows(config: &Config, call: &Call) -> bool {
+    let (would_allow, dry_run) = authorizer_verdict(config, call);
+    would_allow || dry_run
+}
+
+/// What the authorizer would decide (and reports in dry-run).
+fn authorizer_would_allow(config: &Config, call: &Call) -> bool {
+    authorizer_verdict(config, call).0
+}
+
+/// The authorizer's verdict on a call: whether the policy allows it (realm by host: exact,
+/// then without port, then `*`; then token issuer, then the policy), and whether the realm is
+/// in dry-run. A host no realm claims is denied in any case.
+fn authorizer_verdict(config: &Config, call: &Call) -> (bool, bool) {
     let host = call.host.to_ascii_lowercase();
     let bare = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
     let realm = config
@@ -918,12 +1113,15 @@ fn authorizer_allows(config: &Config, call: &Call) -> bool {
                 .iter()
                 .find(|r| r.hosts.iter().any(|h| &**h == "*"))
         });
-    let Some(realm) = realm else { return false };
+    let Some(realm) = realm else {
+        return (false, false);
+    };
+    let dry_run = realm.mode == RealmMode::DryRun;
     if call.issuer.as_deref() != Some(&*realm.issuer) {
-        return false;
+        return (false, dry_run);
     }
     let policy = &realm.policy;
-    match zeebe_authz::catalog::parse_path(&call.path) {
+    let would_allow = match zeebe_authz::catalog::parse_path(&call.path) {
         zeebe_authz::catalog::PathTarget::Rpc(rpc) => {
             let grants = policy.grants_for(call.permissions.iter().copied());
             policy
@@ -937,7 +1135,8 @@ fn authorizer_allows(config: &Config, call: &Call) -> bool {
             policy.other_paths() == PathRule::Authenticated
         }
         zeebe_authz::catalog::PathTarget::MalformedRpc(_) => false,
-    }
+    };
+    (would_allow, dry_run)
 }
 
 const PERMISSION_SETS: &[&[&str]] = &[
@@ -1010,6 +1209,20 @@ fn assert_istio_agrees_with_the_authorizer(config_path: &Path, options: &IstioOp
                             if got { "allows" } else { "denies" },
                             if expected { "allows" } else { "denies" },
                         );
+                        // In dry-run, Istio's dry-run results and the authorizer's reports
+                        // together say exactly what enforcing would decide.
+                        let would = authorizer_would_allow(&config, &call);
+                        let got_would = istio_would_allow(&p.policies, &call, claim_key, |c| {
+                            authorizer_would_allow(&config, c)
+                        });
+                        assert_eq!(
+                            got_would,
+                            would,
+                            "{mode:?} {}: enforcing, Istio would {} what the authorizer would {}: {call:?}",
+                            config_path.display(),
+                            if got_would { "allow" } else { "deny" },
+                            if would { "allow" } else { "deny" },
+                        );
                         checked += 1;
                     }
                 }
@@ -1043,6 +1256,11 @@ fn istio_with_the_default_policy_decides_exactly_like_the_authorizer() {
 /// Two realms (one with named hosts, one for any other host), exact and wildcard permissions,
 /// groups, authenticated unknown rpcs and other paths.
 fn mixed_setup() -> (Scratch, PathBuf) {
+    mixed_setup_in("enforce", "enforce")
+}
+
+/// [`mixed_setup`] with the realms' modes (`Tenant A`, `rest`).
+fn mixed_setup_in(tenant_a: &str, rest: &str) -> (Scratch, PathBuf) {
     let s = Scratch::new();
     s.write(
         "exact.yaml",
@@ -1054,7 +1272,7 @@ fn mixed_setup() -> (Scratch, PathBuf) {
     );
     let config = s.write(
         "config.yaml",
-        "realms:\n  - name: Tenant A\n    issuer: https://kc.example.com/realms/a\n    audiences: [zeebe-api]\n    hosts: [zeebe.example.com, 'camunda-zeebe-gateway:26500']\n    policy: exact.yaml\n  - name: rest\n    issuer: https://kc.example.com/realms/rest\n    audiences: [zeebe-api]\n    hosts: ['*', tenant-b.example.com]\n    policy: poc.yaml\n",
+        &format!("realms:\n  - name: Tenant A\n    issuer: https://kc.example.com/realms/a\n    audiences: [zeebe-api]\n    hosts: [zeebe.example.com, 'camunda-zeebe-gateway:26500']\n    policy: exact.yaml\n    mode: {tenant_a}\n  - name: rest\n    issuer: https://kc.example.com/realms/rest\n    audiences: [zeebe-api]\n    hosts: ['*', tenant-b.example.com]\n    policy: poc.yaml\n    mode: {rest}\n"),
     );
     (s, config)
 }
@@ -1164,7 +1382,8 @@ fn options_reach_the_output() {
             .iter()
             .all(|p| p.metadata.namespace == "zeebe")
     );
-    let grpc = &side.mesh.unwrap().mesh_config.extension_providers[0].envoy_ext_authz_grpc;
+    let mesh = side.mesh.unwrap();
+    let (_, grpc) = mesh.mesh_config.ext_authz();
     assert_eq!(grpc.service, "zeebe-authz.zeebe.svc.cluster.local");
     assert_eq!(grpc.timeout, "1.5s");
     let d = &side.deployments[0];
@@ -1290,8 +1509,10 @@ fn rpcs_with_conditions_go_to_the_authorizer_with_the_body() {
     let files = generate(&config, &IstioOptions::default());
     let p = parse_mode(&files, Mode::Sidecar);
     let mesh = p.mesh.as_ref().unwrap();
-    let body = mesh.mesh_config.extension_providers[0]
-        .envoy_ext_authz_grpc
+    let body = mesh
+        .mesh_config
+        .ext_authz()
+        .1
         .include_request_body_in_check
         .as_ref()
         .expect("conditions need the body");
@@ -1359,4 +1580,180 @@ fn rpcs_with_conditions_go_to_the_authorizer_with_the_body() {
     }
     assert!(!native.iter().any(|(_, p)| custom_paths.contains(p)));
     assert_istio_agrees_with_the_authorizer(&config, &IstioOptions::default());
+}
+
+// ---- dry-run realms ----
+
+#[test]
+fn dry_run_realms_are_enforced_by_no_one_and_reported_in_full() {
+    for (tenant_a, rest) in [
+        ("dry-run", "enforce"),
+        ("enforce", "dry-run"),
+        ("dry-run", "dry-run"),
+    ] {
+        let (_s, config) = mixed_setup_in(tenant_a, rest);
+        assert_istio_agrees_with_the_authorizer(&config, &IstioOptions::default());
+        assert_istio_agrees_with_the_authorizer(
+            &config,
+            &IstioOptions {
+                authorizer_decides_all: true,
+                ..IstioOptions::default()
+            },
+        );
+    }
+    // The default policy (`write:*`: the authorizer decides every rpc anyway).
+    let s = Scratch::new();
+    let config = s.write(
+        "config.yaml",
+        &format!(
+            "realms:\n  - name: camunda\n    issuer: https://keycloak.example.com/auth/realms/camunda-platform\n    audiences: [zeebe-api]\n    hosts: [zeebe.example.com, 'camunda-zeebe-gateway:26500']\n    policy: {}\n    mode: dry-run\n",
+            Path::new(ROOT).join("policies/default.yaml").display()
+        ),
+    );
+    assert_istio_agrees_with_the_authorizer(&config, &IstioOptions::default());
+}
+
+fn policy<'a>(p: &'a Parsed, name: &str) -> &'a AuthorizationPolicy {
+    p.policies
+        .iter()
+        .find(|ap| ap.metadata.name == name)
+        .unwrap_or_else(|| panic!("no policy {name}"))
+}
+
+#[test]
+fn a_dry_run_realm_sends_every_call_to_the_authorizer_and_its_native_rules_are_dry_run() {
+    let (_s, config) = mixed_setup_in("dry-run", "enforce");
+    let loaded = config::load(&config).unwrap_or_else(|e| panic!("{e}"));
+    let files = generate(&config, &IstioOptions::default());
+    let realm_a = "https://kc.example.com/realms/a/*";
+    let realm_rest = "https://kc.example.com/realms/rest/*";
+    for mode in [Mode::Sidecar, Mode::Ambient] {
+        let p = parse_mode(&files, mode);
+        let dry_run: Vec<(&str, Action)> = p
+            .policies
+            .iter()
+            .filter(|ap| is_dry_run(ap))
+            .map(|ap| (ap.metadata.name.as_str(), ap.spec.action))
+            .collect();
+        assert_eq!(
+            dry_run,
+            [
+                ("zeebe-authz-require-jwt-dry-run", Action::Deny),
+                ("zeebe-authz-allow-dry-run", Action::Allow)
+            ],
+            "Istio still calls ext_authz for a dry-run CUSTOM policy: never annotate it"
+        );
+        for ap in p.policies.iter().filter(|ap| !is_dry_run(ap)) {
+            assert!(ap.metadata.annotations.is_empty(), "{}", ap.metadata.name);
+        }
+        // Kubernetes annotations are strings: a bare `true` would not apply.
+        let text = &files
+            .iter()
+            .find(|f| f.path == Path::new(mode.dir()).join("authorization-policy.yaml"))
+            .unwrap()
+            .contents;
+        assert_eq!(text.matches("istio.io/dry-run: \"true\"\n").count(), 2);
+        assert!(
+            text.contains("Realms in mode: dry-run (\"Tenant A\")"),
+            "{text}"
+        );
+
+        // Realm A's principal requirement is dry-run only; realm rest's stays enforced.
+        let principals = |ap: &AuthorizationPolicy| -> Vec<String> {
+            ap.spec
+                .rules
+                .iter()
+                .flat_map(|r| r.from.iter())
+                .flat_map(|f| f.source.not_request_principals.iter().cloned())
+                .collect()
+        };
+        assert_eq!(
+            principals(policy(&p, "zeebe-authz-require-jwt-dry-run")),
+            [realm_a]
+        );
+        assert_eq!(
+            principals(policy(&p, "zeebe-authz-require-jwt")),
+            [realm_rest]
+        );
+
+        // CUSTOM: every call on realm A's hosts (no path list).
+        let custom = policy(&p, "zeebe-authz-custom");
+        assert!(
+            custom.spec.rules.iter().any(|r| {
+                let o = &r.to[0].operation;
+                o.hosts.contains(&"zeebe.example.com".to_string())
+                    && o.paths.is_empty()
+                    && o.not_paths.is_empty()
+            }),
+            "{custom:?}"
+        );
+
+        // Without a token, a call of realm A passes Istio (the authorizer reports it), and
+        // the dry-run results say enforcing would deny it; realm rest is unchanged.
+        let call = |host| Call {
+            host,
+            port: 26500,
+            path: format!("{GATEWAY_PATH_PREFIX}DeployResource"),
+            issuer: None,
+            permissions: vec![],
+        };
+        let claim_key = "request.auth.claims[permissions][zeebe-api]";
+        let policies: Vec<AuthorizationPolicy> = p
+            .policies
+            .into_iter()
+            .filter(|ap| mode == Mode::Sidecar || ap.spec.selector.is_none())
+            .collect();
+        let actual =
+            |c: &Call| istio_allows(&policies, c, claim_key, |c| authorizer_allows(&loaded, c));
+        let would = |c: &Call| {
+            istio_would_allow(&policies, c, claim_key, |c| {
+                authorizer_would_allow(&loaded, c)
+            })
+        };
+        assert!(actual(&call("zeebe.example.com")) && !would(&call("zeebe.example.com")));
+        assert!(!actual(&call("other.example.com")) && !would(&call("other.example.com")));
+    }
+    let request_authentication = &files
+        .iter()
+        .find(|f| f.path == Path::new("sidecar/request-authentication.yaml"))
+        .unwrap()
+        .contents;
+    assert!(
+        request_authentication.contains("answered 401 here, also in realms in mode: dry-run"),
+        "{request_authentication}"
+    );
+}
+
+#[test]
+fn with_every_realm_in_dry_run_the_enforced_deny_policy_stays_and_matches_nothing() {
+    // `kubectl apply` does not delete an object that is no longer generated: a stale
+    // zeebe-authz-require-jwt would keep enforcing a token on every realm.
+    let (_s, config) = mixed_setup_in("dry-run", "dry-run");
+    let files = generate(&config, &IstioOptions::default());
+    for mode in [Mode::Sidecar, Mode::Ambient] {
+        let p = parse_mode(&files, mode);
+        let deny = policy(&p, "zeebe-authz-require-jwt");
+        assert!(!is_dry_run(deny) && deny.spec.rules.is_empty());
+        assert_eq!(
+            policy(&p, "zeebe-authz-require-jwt-dry-run")
+                .spec
+                .rules
+                .len(),
+            2
+        );
+    }
+}
+
+#[test]
+fn enforce_realms_get_no_dry_run_policies() {
+    let files = generate(&example_config(), &IstioOptions::default());
+    for mode in [Mode::Sidecar, Mode::Ambient] {
+        let p = parse_mode(&files, mode);
+        assert!(p.policies.iter().all(|ap| !is_dry_run(ap)));
+        assert!(
+            p.policies
+                .iter()
+                .all(|ap| !ap.metadata.name.ends_with("-dry-run"))
+        );
+    }
 }
