@@ -8,18 +8,9 @@ impl Generator<'_> {
         &self,
         data: &BTreeMap<String, String>,
     ) -> Result<Vec<String>, IstioError> {
-        let mut hasher = Sha256::new();
-        for (k, v) in data {
-            hasher.update(k.as_bytes());
-            hasher.update([0]);
-            hasher.update(v.as_bytes());
-            hasher.update([0]);
-        }
-        let checksum: String = hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        // No config checksum on the pod template: a changed ConfigMap reaches the running
+        // pods (kubelet syncs mounted ConfigMaps within about a minute) and `serve` reloads
+        // it without a restart. Only listen addresses need one, and they are fixed here.
         let mut pod_labels = Self::app_labels();
         pod_labels.insert(PART_OF_LABEL.into(), NAME.into());
         let probe = |path: &str, period| Probe {
@@ -41,10 +32,7 @@ impl Generator<'_> {
                         match_labels: Self::app_labels(),
                     },
                     template: PodTemplate {
-                        metadata: TemplateMeta {
-                            labels: pod_labels,
-                            annotations: BTreeMap::from([("checksum/config".into(), checksum)]),
-                        },
+                        metadata: TemplateMeta { labels: pod_labels },
                         spec: PodSpec {
                             service_account_name: NAME.into(),
                             automount_service_account_token: false,

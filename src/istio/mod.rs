@@ -46,7 +46,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::catalog::{Rpc, RpcSet};
 use crate::config::{self, Config, EXIT_CONFIG};

@@ -319,8 +319,6 @@ pub(crate) struct LabelSelector {
 pub(crate) struct TemplateMeta {
     /// Labels.
     pub(crate) labels: Labels,
-    /// Annotations (the config checksum, so a config change rolls the pods).
-    pub(crate) annotations: BTreeMap<String, String>,
 }
 
 /// `Deployment.spec.template`.

@@ -268,7 +268,7 @@ struct PodTemplate {
 #[serde(deny_unknown_fields)]
 struct TemplateMeta {
     labels: BTreeMap<String, String>,
-    annotations: BTreeMap<String, String>,
+    // No annotations: no config checksum rolls the pods; `serve` reloads a changed ConfigMap.
 }
 
 #[derive(Debug, Deserialize)]
