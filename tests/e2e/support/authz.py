@@ -4,16 +4,23 @@ Both of its ports are bound to 127.0.0.1:0; the process says which ports it got 
 `Listening` log line (JSON on stderr, fields `check_addr` and `admin_addr`). Readiness is then
 asked of its admin endpoint: `/healthz` is 200 once it is up, `/readyz` is 200 once it has the
 keys of every realm and 503 before.
+
+`extra_args` are added to the `serve` command line (e.g. `--reload-interval 0s`). The admin
+port's `/metrics` (Prometheus text) is read by `metrics()`/`metric()`; `wait_metric()` polls one
+value, e.g. `zeebe_authz_config_generation` after a reload.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,14 +120,43 @@ def listening_addrs(line: str) -> tuple[str, str] | None:
     return check, admin
 
 
+_SAMPLE = re.compile(r"^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\S+)?$")
+_LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text: str) -> list[tuple[str, dict[str, str], float]]:
+    """Prometheus text exposition as (name, labels, value) samples (comments left out)."""
+    samples = []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        m = _SAMPLE.match(line.strip())
+        if not m:
+            continue
+        name, labels, value = m.groups()
+        samples.append((name, dict(_LABEL.findall(labels or "")), float(value)))
+    return samples
+
+
 class Authz:
     """One zeebe-authz process. `start()` returns once it has said where it listens."""
 
-    def __init__(self, workdir: Path, config_text: str, name: str = "zeebe-authz"):
+    def __init__(
+        self,
+        workdir: Path,
+        config_text: str,
+        name: str = "zeebe-authz",
+        extra_args: Sequence[str] = (),
+        *,
+        config_path: Path | None = None,
+    ):
+        """`config_text` is written to `config_path` (default `<workdir>/<name>.yaml`), the
+        file `serve --config` reads; `extra_args` go on `serve`'s command line."""
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.name = name
-        self.config_path = workdir / f"{name}.yaml"
+        self.extra_args = tuple(extra_args)
+        self.config_path = config_path if config_path is not None else workdir / f"{name}.yaml"
         self.config_path.write_text(config_text)
         self.log_path = workdir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -133,7 +169,7 @@ class Authz:
     def start(self) -> Authz:
         binary = find_binary()
         self.proc = subprocess.Popen(
-            [str(binary), "serve", "--config", str(self.config_path), "--log-format", "json"],
+            [str(binary), "serve", "--config", str(self.config_path), "--log-format", "json", *self.extra_args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -195,6 +231,53 @@ class Authz:
     def wait_ready(self) -> Authz:
         self.wait_status("/readyz", 200)
         return self
+
+    # -- metrics and reloads -----------------------------------------------------------------
+
+    def admin_get(self, path: str) -> str:
+        """The body of GET admin `path` (raises on a non-200 answer)."""
+        with urllib.request.urlopen(f"http://{self.admin_addr}{path}", timeout=2) as resp:
+            return resp.read().decode()
+
+    def metrics(self) -> list[tuple[str, dict[str, str], float]]:
+        """Every sample of `/metrics`."""
+        return parse_metrics(self.admin_get("/metrics"))
+
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of the samples of `name` whose labels include `labels` (0 when none)."""
+        return sum(
+            value
+            for sample, have, value in self.metrics()
+            if sample == name and all(have.get(k) == v for k, v in labels.items())
+        )
+
+    def wait_metric(
+        self, name: str, value: float, timeout: float = STARTUP_TIMEOUT, at_least: bool = False, **labels: str
+    ) -> float:
+        """Polls `metric(name, **labels)` until it equals `value` (or is at least `value`)."""
+
+        def probe() -> tuple[float] | None:  # a tuple: a value of 0 must count as seen
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                seen = self.metric(name, **labels)
+            except OSError:
+                return None
+            return (seen,) if (seen >= value if at_least else seen == value) else None
+
+        what = f"{self.name} {name}{labels or ''} {'>=' if at_least else '=='} {value:g}"
+        return wait_until(probe, timeout, what)[0]
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, f"{self.name} is not running"
+        return self.proc.pid
+
+    def sighup(self) -> None:
+        """SIGHUP to this process (by pid): reload the config now."""
+        assert self.proc is not None and self.proc.poll() is None, f"{self.name} is not running"
+        os.kill(self.proc.pid, signal.SIGHUP)
 
     def lines(self) -> list[str]:
         with self._lock:
