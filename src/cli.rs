@@ -95,7 +95,7 @@ pub fn main() -> ExitCode {
         Command::Explain(_) => "warn",
         _ => "info",
     };
-    init_tracing(cli.log_format, default_level);
+    let _traces = init_tracing(cli.log_format, default_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -123,17 +123,28 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(format: LogFormat, default_level: &str) {
+/// Logs to stderr; OpenTelemetry traces too when the environment asks for them (the guard
+/// flushes them at exit).
+fn init_tracing(format: LogFormat, default_level: &str) -> Option<crate::telemetry::Guard> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::{Layer as _, Registry};
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| default_level.into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    let fmt: Box<dyn tracing_subscriber::Layer<Registry> + Send + Sync> = match format {
+        LogFormat::Text => fmt.boxed(),
+        LogFormat::Json => fmt.json().boxed(),
+    };
+    let (traces, guard) = crate::telemetry::layer().unzip();
+    tracing_subscriber::registry()
+        .with(fmt)
+        .with(traces)
+        .with(filter)
+        .init();
+    guard
 }
 
 async fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {

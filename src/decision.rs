@@ -29,9 +29,10 @@ impl DecisionId {
         ok.then(|| DecisionId(id.into()))
     }
 
-    /// A generated id (`za-` and 24 hex digits: a per-process random prefix and a counter).
+    /// A generated id (`za-` and 24 hex digits: a 64-bit random prefix of the process, so
+    /// replicas do not share ids, and a 32-bit counter).
     pub(crate) fn generated(prefix: u64, counter: u64) -> DecisionId {
-        DecisionId(format!("za-{:08x}{counter:016x}", prefix as u32).into())
+        DecisionId(format!("za-{prefix:016x}{:08x}", counter as u32).into())
     }
 
     /// The id.

@@ -67,5 +67,6 @@ pub mod realm;
 pub mod reload;
 pub(crate) mod request;
 pub mod server;
+pub(crate) mod telemetry;
 pub(crate) mod text;
 pub mod token;

@@ -49,9 +49,38 @@ impl Authorization for CheckService {
         request: Request<CheckRequest>,
     ) -> Result<Response<CheckResponse>, Status> {
         let deadline = answer_deadline(request.metadata());
-        Ok(Response::new(
-            check(&self.authorizer, request.get_ref(), deadline).await,
-        ))
+        if !crate::telemetry::enabled() {
+            return Ok(Response::new(
+                check(&self.authorizer, request.get_ref(), deadline).await,
+            ));
+        }
+        let headers = request
+            .get_ref()
+            .attributes
+            .as_ref()
+            .and_then(|a| a.request.as_ref())
+            .and_then(|r| r.http.as_ref())
+            .map(|h| &h.headers);
+        let span = crate::telemetry::check_span(headers.unwrap_or(&Default::default()));
+        let response = tracing::Instrument::instrument(
+            check(&self.authorizer, request.get_ref(), deadline),
+            span.clone(),
+        )
+        .await;
+        // The decision's attributes, as its dynamic metadata carries them.
+        if let Some(fields) = response.dynamic_metadata.as_ref().map(|m| &m.fields) {
+            for key in ["rpc", "realm", "reason", "decision_id"] {
+                if let Some(envoy_types::pb::google::protobuf::value::Kind::StringValue(v)) =
+                    fields.get(key).and_then(|v| v.kind.as_ref())
+                {
+                    span.record(key, v.as_str());
+                }
+            }
+            if fields.contains_key("dry_run") {
+                span.record("dry_run", true);
+            }
+        }
+        Ok(Response::new(response))
     }
 }
 

@@ -356,7 +356,15 @@ impl JwksCache {
             spawn = !std::mem::replace(&mut f.scheduled, true);
         });
         if spawn {
-            tokio::spawn(self.clone().fetch_while_wanted());
+            let task = self.clone().fetch_while_wanted();
+            if crate::telemetry::enabled() {
+                // A child of the Check that asked (the current span), if any.
+                let span =
+                    tracing::info_span!("jwks_fetch", realm = &*self.realm, cause = cause.as_str());
+                tokio::spawn(tracing::Instrument::instrument(task, span));
+            } else {
+                tokio::spawn(task);
+            }
         }
         target
     }

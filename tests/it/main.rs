@@ -11,4 +11,5 @@ mod istio;
 mod layout;
 mod lint;
 mod reload;
+mod traces;
 mod util;
