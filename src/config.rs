@@ -13,7 +13,7 @@ use ahash::AHashSet;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::decision::IdentityHeaders;
+use crate::decision::{IdentityHeaders, IdentitySet};
 use crate::diag::{Diagnostics, InvalidConfig, Span, parse_yaml, read_source, resolve_relative};
 use crate::jwks::JwksSettings;
 pub use crate::outcome::RealmMode;
@@ -109,6 +109,8 @@ struct RawHeaders {
     subject: Option<Spanned<String>>,
     client_id: Option<Spanned<String>>,
     realm: Option<Spanned<String>>,
+    /// `all` (default), `subject` or `none`.
+    send: Option<Spanned<String>>,
 }
 
 /// Addresses to listen on.
@@ -323,6 +325,24 @@ pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
             "identity_headers.realm",
             hd.realm,
         ),
+        send: match rh.and_then(|h| h.send.as_ref()) {
+            None => hd.send,
+            Some(s) => match s.value.as_str() {
+                "all" => IdentitySet::All,
+                "subject" => IdentitySet::Subject,
+                "none" => IdentitySet::None,
+                other => {
+                    c.diags
+                        .error(
+                            Span::of(file, s),
+                            "identity_headers.send",
+                            format!("'{other}' is not all, subject or none"),
+                        )
+                        .hint("all: subject, client id and realm; subject: the subject only; none: no identity header");
+                    hd.send
+                }
+            },
+        },
     };
 
     let realms = c.realms(&raw.realms);

@@ -103,7 +103,7 @@ impl Decision {
     }
 }
 
-/// The names of the identity headers added to allowed requests.
+/// The names of the identity headers added to allowed requests, and which of them are sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdentityHeaders {
     /// The token's `sub`.
@@ -112,6 +112,31 @@ pub struct IdentityHeaders {
     pub(crate) client_id: Arc<str>,
     /// The realm's name.
     pub realm: Arc<str>,
+    /// Which are sent (each overwriting what a client sent under its name).
+    pub(crate) send: IdentitySet,
+}
+
+/// Which identity headers an allow carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum IdentitySet {
+    /// Subject, client id and realm.
+    #[default]
+    All,
+    /// The subject only.
+    Subject,
+    /// None: no upstream may then trust these header names, as nothing overwrites them.
+    None,
+}
+
+impl IdentityHeaders {
+    /// The names sent, in order subject, client id, realm.
+    pub(crate) fn sent(&self) -> &[bool; 3] {
+        match self.send {
+            IdentitySet::All => &[true, true, true],
+            IdentitySet::Subject => &[true, false, false],
+            IdentitySet::None => &[false, false, false],
+        }
+    }
 }
 
 impl Default for IdentityHeaders {
@@ -120,6 +145,7 @@ impl Default for IdentityHeaders {
             subject: "x-zeebe-authz-subject".into(),
             client_id: "x-zeebe-authz-client-id".into(),
             realm: "x-zeebe-authz-realm".into(),
+            send: IdentitySet::default(),
         }
     }
 }

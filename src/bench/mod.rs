@@ -15,6 +15,7 @@
 //! unless `RUST_LOG` says otherwise: a deny flood must not become a log flood.
 
 pub mod allow_all;
+mod cpu;
 pub mod crypto;
 pub mod load;
 pub mod memory;
@@ -168,6 +169,11 @@ pub struct LoadArgs {
     /// Per-request timeout.
     #[arg(long, value_parser = crate::config::duration_arg, default_value = "10s")]
     pub(crate) timeout: Duration,
+    /// Also report this process's CPU time per request during the measured phase (Linux;
+    /// repeatable), e.g. `--cpu-of authorizer=1234 --cpu-of envoy=5678`. The generator's own
+    /// and an in-process server's are always reported.
+    #[arg(long, value_name = "NAME=PID", value_parser = cpu::parse_cpu_of)]
+    pub(crate) cpu_of: Vec<(String, u32)>,
     /// Print the report as JSON.
     #[arg(long)]
     pub(crate) json: bool,
@@ -413,6 +419,19 @@ fn drive(
         ));
     }
     let fetches_before = issuer.map(|i| i.jwks_fetches());
+    let mut cpu_sources: Vec<(String, cpu::CpuSource)> = args
+        .cpu_of
+        .iter()
+        .map(|(name, pid)| (name.clone(), cpu::CpuSource::Pid(*pid)))
+        .collect();
+    if let Setup::InProcess(_) = setup {
+        cpu_sources.push(("server".into(), cpu::CpuSource::Threads("bench-server")));
+    }
+    cpu_sources.push((
+        "generator".into(),
+        cpu::CpuSource::Threads(mix::BENCH_CLIENT),
+    ));
+    let cpu_before = cpu::sample(&cpu_sources);
     let tally = client.block_on(run_phase(
         transport.clone(),
         pacing,
@@ -420,6 +439,7 @@ fn drive(
         args.timeout,
         next,
     ));
+    let cpu_after = cpu::sample(&cpu_sources);
     let jwks_fetches = issuer
         .zip(fetches_before)
         .map(|(i, before)| i.jwks_fetches() - before);
@@ -460,6 +480,7 @@ fn drive(
         late: tally.late,
         jwks_fetches,
         mint_secs,
+        cpu_us_per_request: cpu::per_request(&cpu_sources, &cpu_before, &cpu_after, measured),
     })
 }
 

@@ -51,6 +51,9 @@ pub struct LoadReport {
     pub jwks_fetches: Option<u64>,
     /// Seconds spent minting tokens before the run.
     pub mint_secs: f64,
+    /// CPU time (user + system) per measured request, by party (`generator`, `server` when
+    /// in-process, and each `--cpu-of NAME`), in µs.
+    pub cpu_us_per_request: BTreeMap<String, f64>,
 }
 
 /// Latency percentiles, microseconds.
@@ -184,6 +187,17 @@ impl LoadReport {
         }
         if let Some(n) = self.jwks_fetches {
             let _ = writeln!(s, "  jwks fetches {n} during the measured phase");
+        }
+        if !self.cpu_us_per_request.is_empty() {
+            let _ = writeln!(
+                s,
+                "  CPU/request  {}",
+                self.cpu_us_per_request
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v:.2} µs"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
         s
     }

@@ -72,11 +72,15 @@ fn identity(verdict: &Verdict) -> OkHttpResponse {
         (Some(p), Some(realm)) => (&*p.subject, &*p.client_id, &**realm),
         _ => ("", "", ""),
     };
-    for (name, value) in [
+    for ((name, value), _) in [
         (&names.subject, subject),
         (&names.client_id, client_id),
         (&names.realm, realm),
-    ] {
+    ]
+    .into_iter()
+    .zip(names.sent())
+    .filter(|(_, sent)| **sent)
+    {
         if value.is_empty() {
             // An empty value removes the header instead (Envoy drops empty values, which
             // would leave a smuggled one in place).
@@ -299,6 +303,39 @@ mod tests {
             panic!("dry-run must allow")
         };
         assert_eq!(ok.headers.len(), 3);
+    }
+
+    #[test]
+    fn only_the_configured_identity_headers_are_sent_and_overwritten() {
+        use crate::decision::IdentitySet;
+        let p = principal("alice");
+        for (send, expected) in [
+            (IdentitySet::All, 3),
+            (IdentitySet::Subject, 1),
+            (IdentitySet::None, 0),
+        ] {
+            let mut v = verdict(
+                Decision::Allow {
+                    principal: p.clone(),
+                },
+                Some(p.clone()),
+                false,
+            );
+            v.headers = Arc::new(IdentityHeaders {
+                send,
+                ..IdentityHeaders::default()
+            });
+            let Some(HttpResponse::OkResponse(ok)) = into_check_response(&v).http_response else {
+                panic!("not allowed")
+            };
+            assert_eq!(ok.headers.len(), expected, "{send:?}");
+            if send == IdentitySet::Subject {
+                assert_eq!(
+                    ok.headers[0].header.as_ref().unwrap().key,
+                    "x-zeebe-authz-subject"
+                );
+            }
+        }
     }
 
     #[test]
