@@ -5,5 +5,6 @@
 pub mod request;
 pub mod response;
 pub mod service;
+mod wire;
 
 pub use service::check;

@@ -1,4 +1,4 @@
-//! Envoy's answer: the one function that turns a `Verdict` into a `CheckResponse`.
+//! Envoy's answer: what a `Verdict` turns into (see [`super::wire`], which writes it).
 //!
 //! A deny is always a `CheckResponse` (never a tonic error: Envoy treats an error as an outage
 //! and, configured fail-open, would let the call through), with the HTTP status Envoy maps back
@@ -9,134 +9,6 @@
 //! `realm` and `subject` when known, `dry_run: true` when the realm only reports.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-
-use envoy_types::ext_authz::v3::pb::{
-    CheckResponse, DeniedHttpResponse, HeaderAppendAction, HeaderValue, HeaderValueOption,
-    HttpResponse, HttpStatus, OkHttpResponse,
-};
-use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
-use envoy_types::pb::google::rpc::Status;
-
-use crate::decision::{Decision, Verdict};
-use crate::outcome::GrpcCode;
-use crate::token::Principal;
-
-/// Builds Envoy's answer. The only place a `CheckResponse` is made.
-pub(crate) fn into_check_response(verdict: &Verdict) -> CheckResponse {
-    let dynamic_metadata = Some(metadata(verdict));
-    match (&verdict.decision, verdict.client_message()) {
-        (Decision::Deny(deny), Some(message)) => {
-            let code = deny.outcome.code();
-            let denied = DeniedHttpResponse {
-                status: Some(HttpStatus {
-                    code: code.http_status(),
-                }),
-                headers: vec![
-                    overwrite_header("grpc-status", code.as_str()),
-                    overwrite_header("grpc-message", &percent_encode_grpc_message(&message)),
-                    overwrite_header("content-type", "application/grpc"),
-                ],
-                body: String::new(),
-            };
-            CheckResponse {
-                status: Some(Status {
-                    code: code as i32,
-                    message,
-                    details: Vec::new(),
-                }),
-                http_response: Some(HttpResponse::DeniedResponse(denied)),
-                dynamic_metadata,
-            }
-        }
-        // An allow, or a deny a dry-run realm does not enforce.
-        _ => CheckResponse {
-            status: Some(Status {
-                code: GrpcCode::Ok as i32,
-                message: String::new(),
-                details: Vec::new(),
-            }),
-            http_response: Some(HttpResponse::OkResponse(identity(verdict))),
-            dynamic_metadata,
-        },
-    }
-}
-
-/// The identity headers of an allowed call, overwriting what the client sent. Without a valid
-/// principal (a dry-run realm letting an invalid token through) every one is removed, so a
-/// client cannot smuggle its own.
-fn identity(verdict: &Verdict) -> OkHttpResponse {
-    let names = &verdict.headers;
-    let mut ok = OkHttpResponse::default();
-    let (subject, client_id, realm) = match (&verdict.principal, &verdict.realm) {
-        (Some(p), Some(realm)) => (&*p.subject, &*p.client_id, &**realm),
-        _ => ("", "", ""),
-    };
-    for ((name, value), _) in [
-        (&names.subject, subject),
-        (&names.client_id, client_id),
-        (&names.realm, realm),
-    ]
-    .into_iter()
-    .zip(names.sent())
-    .filter(|(_, sent)| **sent)
-    {
-        if value.is_empty() {
-            // An empty value removes the header instead (Envoy drops empty values, which
-            // would leave a smuggled one in place).
-            ok.headers_to_remove.push(name.to_string());
-        } else {
-            // Token text may hold CR/LF or other bytes Envoy refuses in a header value (it
-            // would then fail the whole request): escape them.
-            ok.headers
-                .push(overwrite_header(name, &percent_encode_header_value(value)));
-        }
-    }
-    ok
-}
-
-/// The decision for Envoy's access log (`%DYNAMIC_METADATA(envoy.filters.http.ext_authz:reason)%`).
-fn metadata(verdict: &Verdict) -> Struct {
-    let text = |s: &str| Value {
-        kind: Some(Kind::StringValue(s.to_owned())),
-    };
-    let mut fields = HashMap::with_capacity(6);
-    fields.insert("decision_id".to_owned(), text(verdict.id.as_str()));
-    fields.insert(
-        "reason".to_owned(),
-        text(verdict.decision.outcome().reason()),
-    );
-    fields.insert("rpc".to_owned(), text(verdict.path.as_str()));
-    if let Some(realm) = &verdict.realm {
-        fields.insert("realm".to_owned(), text(realm));
-    }
-    if let Some(Principal { subject, .. }) = verdict.principal.as_deref() {
-        fields.insert("subject".to_owned(), text(subject));
-    }
-    if verdict.dry_run {
-        fields.insert(
-            "dry_run".to_owned(),
-            Value {
-                kind: Some(Kind::BoolValue(true)),
-            },
-        );
-    }
-    Struct { fields }
-}
-
-fn overwrite_header(key: &str, value: &str) -> HeaderValueOption {
-    #[allow(deprecated)]
-    HeaderValueOption {
-        header: Some(HeaderValue {
-            key: key.to_string(),
-            value: value.to_string(),
-            raw_value: Vec::new(),
-        }),
-        append: None,
-        append_action: HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
-        keep_empty_value: false,
-    }
-}
 
 /// `grpc-message` is percent-encoded (gRPC over HTTP/2 spec): bytes outside printable ASCII
 /// and `%` itself are escaped.
@@ -181,8 +53,20 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::decision::{DecisionId, IdentityHeaders};
+    use envoy_types::ext_authz::v3::pb::{CheckResponse, HttpResponse};
+    use envoy_types::pb::google::protobuf::value::Kind;
+    use prost::Message as _;
+
+    use crate::decision::{Decision, DecisionId, IdentityHeaders, Verdict};
     use crate::outcome::{Deny, Outcome, PathLabel};
+    use crate::token::Principal;
+
+    /// What Envoy reads from the bytes the service sends.
+    fn into_check_response(verdict: &Verdict) -> CheckResponse {
+        let mut bytes = Vec::new();
+        crate::envoy::wire::encode_check_response(verdict, &mut bytes);
+        CheckResponse::decode(&bytes[..]).unwrap()
+    }
 
     fn verdict(decision: Decision, principal: Option<Arc<Principal>>, dry_run: bool) -> Verdict {
         Verdict {
@@ -335,6 +219,40 @@ mod tests {
                     "x-zeebe-authz-subject"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn fields_of_any_length_decode_as_written() {
+        // Nested lengths of 1, 2 and 3 varint bytes (the body is written first, its length
+        // prefix widened after).
+        for n in [0, 1, 100, 127, 128, 300, 16_383, 16_384, 70_000] {
+            let subject = "s".repeat(n);
+            let p = principal(&subject);
+            let r = into_check_response(&verdict(
+                Decision::Allow {
+                    principal: p.clone(),
+                },
+                Some(p),
+                false,
+            ));
+            assert_eq!(
+                meta(&r, "subject"),
+                Some(Kind::StringValue(subject.clone())),
+                "{n}"
+            );
+            let Some(HttpResponse::OkResponse(ok)) = &r.http_response else {
+                panic!("{n}")
+            };
+            if n > 0 {
+                assert_eq!(ok.headers[0].header.as_ref().unwrap().value, subject, "{n}");
+            }
+            let reason = "r".repeat(n);
+            let d = Decision::Deny(Deny::new(Outcome::MissingPermission, reason.clone()));
+            let r = into_check_response(&verdict(d, None, false));
+            let status = r.status.unwrap();
+            assert_eq!(status.code, 7);
+            assert!(status.message.contains(&reason), "{n}");
         }
     }
 

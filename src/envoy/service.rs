@@ -1,18 +1,24 @@
 //! The tonic ext_authz service: one `CheckRequest` in, one `CheckResponse` out, answered
 //! within the caller's `grpc-timeout`.
+//!
+//! The service is written out here rather than generated (envoy-types' `AuthorizationServer`)
+//! so that the answer goes to tonic as the bytes [`super::wire`] writes, not as a message built
+//! of `String`s and a `HashMap` first; the request is decoded by prost as before.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use envoy_types::ext_authz::v3::pb::{
-    Authorization, AuthorizationServer, CheckRequest, CheckResponse,
-};
+use envoy_types::ext_authz::v3::pb::{CheckRequest, CheckResponse};
+use prost::Message as _;
 use tokio::time::Instant;
+use tonic::codec::{Codec, EncodeBuf, Encoder};
+use tonic::codegen::{BoxFuture, Context, Poll, Service, StdError, http};
 use tonic::{Request, Response, Status};
 
 use super::request::view;
-use super::response::into_check_response;
 use crate::authorizer::Authorizer;
+use crate::decision::Verdict;
 
 /// Answers one Check: Envoy's request → the decision → Envoy's response. Never fails: every
 /// problem is a deny with a reason. `deadline`: see `Authorizer::decide`.
@@ -21,66 +27,150 @@ pub async fn check(
     request: &CheckRequest,
     deadline: Option<Instant>,
 ) -> CheckResponse {
+    let (_, bytes) = check_encoded(authorizer, request, deadline).await;
+    CheckResponse::decode(&bytes[..]).expect("our own encoding of a CheckResponse decodes")
+}
+
+/// [`check`] with the response as the protobuf bytes that go on the wire.
+async fn check_encoded(
+    authorizer: &Authorizer,
+    request: &CheckRequest,
+    deadline: Option<Instant>,
+) -> (Verdict, Vec<u8>) {
     let started = std::time::Instant::now();
     let verdict = authorizer.decide(&view(request), deadline).await;
-    let response = into_check_response(&verdict);
+    let mut bytes = Vec::with_capacity(320);
+    super::wire::encode_check_response(&verdict, &mut bytes);
     authorizer
         .metrics()
         .check_latency(started.elapsed().as_secs_f64());
-    response
+    (verdict, bytes)
 }
 
 /// The gRPC service answering Envoy's Checks with `authorizer`.
-pub(crate) fn authorization_server(
-    authorizer: Arc<Authorizer>,
-) -> AuthorizationServer<CheckService> {
-    AuthorizationServer::new(CheckService { authorizer })
+pub(crate) fn authorization_server(authorizer: Arc<Authorizer>) -> CheckServer {
+    CheckServer { authorizer }
 }
 
-/// The tonic adapter: one Check in, one CheckResponse out.
-pub(crate) struct CheckService {
+/// `envoy.service.auth.v3.Authorization`: `Check` answered, any other method UNIMPLEMENTED.
+#[derive(Clone)]
+pub(crate) struct CheckServer {
     authorizer: Arc<Authorizer>,
 }
 
-#[tonic::async_trait]
-impl Authorization for CheckService {
-    async fn check(
-        &self,
-        request: Request<CheckRequest>,
-    ) -> Result<Response<CheckResponse>, Status> {
-        let deadline = answer_deadline(request.metadata());
-        if !crate::telemetry::enabled() {
-            return Ok(Response::new(
-                check(&self.authorizer, request.get_ref(), deadline).await,
-            ));
+impl tonic::server::NamedService for CheckServer {
+    const NAME: &'static str = "envoy.service.auth.v3.Authorization";
+}
+
+impl<B> Service<http::Request<B>> for CheckServer
+where
+    B: tonic::codegen::Body + Send + 'static,
+    B::Error: Into<StdError> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if req.uri().path() != "/envoy.service.auth.v3.Authorization/Check" {
+            return Box::pin(async {
+                let mut response = http::Response::new(tonic::body::Body::default());
+                let headers = response.headers_mut();
+                headers.insert(
+                    Status::GRPC_STATUS,
+                    (tonic::Code::Unimplemented as i32).into(),
+                );
+                headers.insert(
+                    http::header::CONTENT_TYPE,
+                    tonic::metadata::GRPC_CONTENT_TYPE,
+                );
+                Ok(response)
+            });
         }
-        let headers = request
-            .get_ref()
-            .attributes
-            .as_ref()
-            .and_then(|a| a.request.as_ref())
-            .and_then(|r| r.http.as_ref())
-            .map(|h| &h.headers);
-        let span = crate::telemetry::check_span(headers.unwrap_or(&Default::default()));
-        let response = tracing::Instrument::instrument(
-            check(&self.authorizer, request.get_ref(), deadline),
-            span.clone(),
-        )
-        .await;
-        // The decision's attributes, as its dynamic metadata carries them.
-        if let Some(fields) = response.dynamic_metadata.as_ref().map(|m| &m.fields) {
-            for key in ["rpc", "realm", "reason", "decision_id"] {
-                if let Some(envoy_types::pb::google::protobuf::value::Kind::StringValue(v)) =
-                    fields.get(key).and_then(|v| v.kind.as_ref())
-                {
-                    span.record(key, v.as_str());
-                }
+        let method = CheckMethod(self.authorizer.clone());
+        Box::pin(async move {
+            let mut grpc = tonic::server::Grpc::new(CheckCodec);
+            Ok(grpc.unary(method, req).await)
+        })
+    }
+}
+
+/// The `Check` method: one `CheckRequest` in, its encoded `CheckResponse` out.
+struct CheckMethod(Arc<Authorizer>);
+
+impl tonic::server::UnaryService<CheckRequest> for CheckMethod {
+    type Response = Encoded;
+    type Future = BoxFuture<Response<Encoded>, Status>;
+
+    fn call(&mut self, request: Request<CheckRequest>) -> Self::Future {
+        let authorizer = self.0.clone();
+        Box::pin(async move {
+            let deadline = answer_deadline(request.metadata());
+            let request = request.into_inner();
+            if !crate::telemetry::enabled() {
+                let (_, bytes) = check_encoded(&authorizer, &request, deadline).await;
+                return Ok(Response::new(Encoded(bytes)));
             }
-            if fields.contains_key("dry_run") {
+            let headers = request
+                .attributes
+                .as_ref()
+                .and_then(|a| a.request.as_ref())
+                .and_then(|r| r.http.as_ref())
+                .map(|h| &h.headers);
+            let span = crate::telemetry::check_span(headers.unwrap_or(&Default::default()));
+            let (verdict, bytes) = tracing::Instrument::instrument(
+                check_encoded(&authorizer, &request, deadline),
+                span.clone(),
+            )
+            .await;
+            span.record("rpc", verdict.path.as_str());
+            span.record("reason", verdict.decision.outcome().reason());
+            span.record("decision_id", verdict.id.as_str());
+            if let Some(realm) = &verdict.realm {
+                span.record("realm", &**realm);
+            }
+            if verdict.dry_run {
                 span.record("dry_run", true);
             }
-        }
-        Ok(Response::new(response))
+            Ok(Response::new(Encoded(bytes)))
+        })
+    }
+}
+
+/// A `CheckResponse` already encoded.
+struct Encoded(Vec<u8>);
+
+/// Decodes `CheckRequest`s with prost; writes [`Encoded`] responses as they are.
+struct CheckCodec;
+
+impl Codec for CheckCodec {
+    type Encode = Encoded;
+    type Decode = CheckRequest;
+    type Encoder = EncodedWriter;
+    type Decoder = tonic_prost::ProstDecoder<CheckRequest>;
+
+    fn encoder(&mut self) -> EncodedWriter {
+        EncodedWriter
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        tonic_prost::ProstCodec::<CheckResponse, CheckRequest>::default().decoder()
+    }
+}
+
+struct EncodedWriter;
+
+impl Encoder for EncodedWriter {
+    type Item = Encoded;
+    type Error = Status;
+
+    fn encode(&mut self, item: Encoded, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        bytes::BufMut::put_slice(dst, &item.0);
+        Ok(())
     }
 }
 
