@@ -303,12 +303,14 @@ fn print_banner(b: &Banner<'_>) {
             envoy.gateway
         );
         println!("#   envoy -c {}", envoy.config.display());
+        // zbctl caches tokens by audience alone, under --clientCache (it does not read
+        // ZEEBE_CLIENT_CONFIG_PATH): one cache file per client keeps roles apart.
         println!(
-            "# then, in another shell (npm i -g zbctl; its token cache is per audience, so one file per client):"
+            "# then, in another shell (npm i -g zbctl; one --clientCache per client, as zbctl caches a token per audience):"
         );
         println!(
-            "#   ZEEBE_CLIENT_ID={} ZEEBE_CLIENT_SECRET={} ZEEBE_AUTHORIZATION_SERVER_URL={token_url} ZEEBE_TOKEN_AUDIENCE={AUDIENCE} ZEEBE_CLIENT_CONFIG_PATH=/tmp/zeebe-authz-{}.credentials zbctl status --insecure --address {}",
-            writer.id, writer.secret, writer.id, envoy.listen
+            "#   ZEEBE_CLIENT_ID={} ZEEBE_CLIENT_SECRET={} ZEEBE_AUTHORIZATION_SERVER_URL={token_url} ZEEBE_TOKEN_AUDIENCE={AUDIENCE} zbctl status --insecure --address {} --clientCache $HOME/.camunda/zeebe-authz-{}.yaml",
+            writer.id, writer.secret, envoy.listen, writer.id
         );
     } else {
         println!(

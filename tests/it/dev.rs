@@ -521,7 +521,7 @@ async fn dev_envoy_config_writes_a_bootstrap_and_prints_how_to_run_it() {
         "{printed}"
     );
     assert!(
-        printed.contains("zbctl status --insecure --address 127.0.0.1:26611"),
+        printed.contains("zbctl status --insecure --address 127.0.0.1:26611 --clientCache $HOME/.camunda/zeebe-authz-dev-writer.yaml"),
         "{printed}"
     );
 }
