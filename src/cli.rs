@@ -85,6 +85,20 @@ pub struct ServeArgs {
     /// `zeebe-authz bench load --key` can mint tokens this server accepts.
     #[arg(long, requires = "dev")]
     pub(crate) dev_key: Option<PathBuf>,
+    /// In dev mode, the lifetime of tokens from the realm's token endpoint (Keycloak's
+    /// default is 5 minutes; a short one lets a client's token refresh be tried).
+    #[arg(long, default_value = crate::dev::DEFAULT_TOKEN_TTL, value_parser = config::positive_duration_arg, requires = "dev")]
+    pub(crate) dev_token_ttl: Duration,
+    /// In dev mode, write an Envoy bootstrap to this file: a listener (`--envoy-listen`)
+    /// whose ext_authz filter asks this server, in front of `--gateway`.
+    #[arg(long, requires_all = ["dev", "gateway"])]
+    pub(crate) envoy_config: Option<PathBuf>,
+    /// The Zeebe gateway behind the Envoy of `--envoy-config` (HOST:PORT).
+    #[arg(long, value_parser = crate::dev::gateway_arg, requires = "envoy_config")]
+    pub(crate) gateway: Option<crate::dev::GatewayAddr>,
+    /// The listener of the Envoy of `--envoy-config`: what clients use as ZEEBE_ADDRESS.
+    #[arg(long, default_value = crate::dev::DEFAULT_ENVOY_LISTEN, requires = "envoy_config")]
+    pub(crate) envoy_listen: std::net::SocketAddr,
 }
 
 /// Runs the command line; the process exit code.
@@ -149,11 +163,21 @@ fn init_tracing(format: LogFormat, default_level: &str) -> Option<crate::telemet
 
 async fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (config, listeners, extras) = if args.dev {
-        let dev = crate::dev::start(
-            args.dev_check_addr,
-            args.dev_admin_addr,
-            args.dev_key.as_deref(),
-        )
+        let envoy = match (args.envoy_config, args.gateway) {
+            (Some(config), Some(gateway)) => Some(crate::dev::EnvoyOptions {
+                config,
+                gateway,
+                listen: args.envoy_listen,
+            }),
+            _ => None,
+        };
+        let dev = crate::dev::start(&crate::dev::DevOptions {
+            check: args.dev_check_addr,
+            admin: args.dev_admin_addr,
+            key: args.dev_key,
+            token_ttl: args.dev_token_ttl,
+            envoy,
+        })
         .await?;
         (dev.config, dev.listeners, dev.extras)
     } else {

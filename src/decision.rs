@@ -108,7 +108,7 @@ impl Decision {
 pub struct IdentityHeaders {
     /// The token's `sub`.
     pub subject: Arc<str>,
-    /// The token's `azp` (or `clientId`).
+    /// The token's `azp` (or RFC 9068's `client_id`, or Keycloak's `clientId`).
     pub(crate) client_id: Arc<str>,
     /// The realm's name.
     pub realm: Arc<str>,

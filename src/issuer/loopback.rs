@@ -1,5 +1,6 @@
-//! The one Keycloak-shaped realm on HTTP: discovery and JWKS at Keycloak's paths
-//! (`/realms/<name>/.well-known/openid-configuration`, `…/protocol/openid-connect/certs`).
+//! The one Keycloak-shaped realm on HTTP: discovery, JWKS and the token endpoint at Keycloak's
+//! paths (`/realms/<name>/.well-known/openid-configuration`, `…/protocol/openid-connect/certs`,
+//! `…/protocol/openid-connect/token`).
 //!
 //! [`IssuerRealm`] is the realm's routes and state; dev mode merges its routes into the admin
 //! server, [`LoopbackIssuer`] serves them on a listener of its own (bench, tests). Both count
@@ -11,15 +12,17 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use super::token_endpoint::{self, TokenEndpoint};
 use super::{SigningKey, discovery, jwks};
 
 /// How the realm's JWKS endpoint misbehaves (Keycloak overloaded, a proxy in front of it).
@@ -39,7 +42,9 @@ pub struct IssuerRealm {
 
 struct RealmState {
     path: String,
+    issuer: String,
     discovery: Value,
+    token: TokenEndpoint,
     jwks: Mutex<Value>,
     fetches: AtomicU64,
     delay: Mutex<Duration>,
@@ -52,10 +57,22 @@ impl IssuerRealm {
     /// The JWKS also lists an RSA-OAEP encryption key, as real Keycloak's does: a verifier
     /// must ignore keys that are not for signatures.
     pub(crate) fn new(path: &str, issuer: &str, keys: &[&SigningKey]) -> IssuerRealm {
+        IssuerRealm::with_token_endpoint(path, issuer, keys, TokenEndpoint::without_clients())
+    }
+
+    /// Like [`IssuerRealm::new`], with a token endpoint issuing to `token`'s clients.
+    pub(crate) fn with_token_endpoint(
+        path: &str,
+        issuer: &str,
+        keys: &[&SigningKey],
+        token: TokenEndpoint,
+    ) -> IssuerRealm {
         IssuerRealm {
             state: Arc::new(RealmState {
                 path: path.trim_end_matches('/').to_owned(),
+                issuer: issuer.to_owned(),
                 discovery: discovery(issuer),
+                token,
                 jwks: Mutex::new(keycloak_jwks(keys)),
                 fetches: AtomicU64::new(0),
                 delay: Mutex::new(Duration::ZERO),
@@ -73,6 +90,10 @@ impl IssuerRealm {
                 get(discovery_doc),
             )
             .route(&format!("{path}/protocol/openid-connect/certs"), get(certs))
+            .route(
+                &format!("{path}/protocol/openid-connect/token"),
+                post(issue_token),
+            )
             .with_state(self.state.clone())
     }
 
@@ -201,4 +222,48 @@ async fn certs(State(s): State<Arc<RealmState>>) -> Response {
         Some(JwksFailure::Body(body)) => body.into_response(),
         None => axum::Json(lock(&s.jwks).clone()).into_response(),
     }
+}
+
+/// The token endpoint: [`token_endpoint::grant`] on the request, answered as Keycloak does
+/// (JSON, `Cache-Control: no-store`; a 401 to an HTTP Basic client names the scheme).
+async fn issue_token(
+    State(s): State<Arc<RealmState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let (status, body) = match token_endpoint::grant(&s.token, &s.issuer, authorization, &body) {
+        Ok(issued) => {
+            tracing::info!(
+                client_id = %issued.client_id,
+                expires_in = s.token.ttl.as_secs(),
+                "Token issued"
+            );
+            (StatusCode::OK, issued.body)
+        }
+        Err(err) => {
+            tracing::info!(error = err.error, detail = %err.description, "Token refused");
+            let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST);
+            let mut response = (status, axum::Json(err.body())).into_response();
+            if err.basic && status == StatusCode::UNAUTHORIZED {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"zeebe-authz\""),
+                );
+            }
+            no_store(&mut response);
+            return response;
+        }
+    };
+    let mut response = (status, axum::Json(body)).into_response();
+    no_store(&mut response);
+    response
+}
+
+fn no_store(response: &mut Response) {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }

@@ -3,8 +3,9 @@
 //!
 //! `serve --dev` uses it to be its own issuer, `bench` to mint load, and the tests to play
 //! Keycloak on loopback. It signs with aws-lc (RS256 by default, as Keycloak does).
-//! [`IssuerRealm`] and [`LoopbackIssuer`] serve a realm's discovery and JWKS on HTTP: the one
-//! implementation dev mode, bench and the tests share.
+//! [`IssuerRealm`] and [`LoopbackIssuer`] serve a realm's discovery, JWKS and token endpoint
+//! ([`token_endpoint`]: the client-credentials grant) on HTTP: the one implementation dev mode,
+//! bench and the tests share.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -17,8 +18,10 @@ use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 
 mod loopback;
+pub mod token_endpoint;
 
 pub use loopback::{IssuerRealm, JwksFailure, LoopbackIssuer};
+pub use token_endpoint::{OAuthClient, TokenEndpoint};
 
 /// A signing key with its `kid` and JWS algorithm.
 pub struct SigningKey {
@@ -245,6 +248,8 @@ pub(crate) fn discovery(issuer: &str) -> Value {
         "issuer": issuer,
         "jwks_uri": format!("{issuer}/protocol/openid-connect/certs"),
         "token_endpoint": format!("{issuer}/protocol/openid-connect/token"),
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "id_token_signing_alg_values_supported": ["RS256"],
     })
 }

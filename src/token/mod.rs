@@ -17,7 +17,7 @@ use crate::policy::Grants;
 pub struct Principal {
     /// The token's `sub` (a user or service-account id).
     pub subject: Box<str>,
-    /// The client the token was issued to (`azp`, or Keycloak's `clientId`).
+    /// The client the token was issued to (`azp`, RFC 9068's `client_id`, or Keycloak's `clientId`).
     pub client_id: Box<str>,
     /// The rpcs the token's permissions grant under the realm's policy.
     pub grants: Grants,

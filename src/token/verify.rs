@@ -200,10 +200,13 @@ pub(crate) fn principal_from_claims(
         })
         .collect();
     let text = |name: &str| claims.get(name).and_then(Value::as_str).unwrap_or_default();
-    let client_id = match text("azp") {
-        "" => text("clientId"),
-        azp => azp,
-    };
+    // Keycloak names the client in `azp` (and its own `clientId`); an RFC 9068 JWT access token
+    // (oidc-provider, and other standard issuers) in `client_id`, with no `azp` at all.
+    let client_id = ["azp", "client_id", "clientId"]
+        .into_iter()
+        .map(text)
+        .find(|id| !id.is_empty())
+        .unwrap_or_default();
     Ok(Principal {
         subject: text("sub").into(),
         client_id: client_id.into(),
@@ -279,6 +282,48 @@ mod tests {
 
     fn seg(json: &str) -> String {
         URL_SAFE_NO_PAD.encode(json)
+    }
+
+    #[test]
+    fn rfc_9068_client_id_names_the_client_when_there_is_no_azp() {
+        // Found with npm oidc-provider: its JWT access tokens carry `client_id`, not `azp`, and
+        // the gateway got no x-zeebe-authz-client-id for them.
+        let policy = crate::policy::embedded("dev", crate::policy::DEV_POLICY).unwrap();
+        let rules = TokenRules {
+            issuer: "https://idp/realms/r".into(),
+            audiences: Box::new(["https://zeebe.example.com".into()]),
+            leeway: 0,
+            permissions_claim: ClaimPath::new(["permissions", "https://zeebe.example.com"]),
+            tenants_claim: None,
+            tenants_prefix: None,
+        };
+        for (names, want) in [
+            (serde_json::json!({"client_id": "c9068"}), "c9068"),
+            (serde_json::json!({"azp": "kc", "client_id": "c9068"}), "kc"),
+            (serde_json::json!({"clientId": "legacy"}), "legacy"),
+            (
+                serde_json::json!({"azp": "", "client_id": "c9068"}),
+                "c9068",
+            ),
+            (serde_json::json!({}), ""),
+        ] {
+            let mut claims = serde_json::json!({
+                "iss": "https://idp/realms/r", "aud": "https://zeebe.example.com",
+                "exp": 2_000_000_000u64, "sub": "c9068",
+                "permissions": {"https://zeebe.example.com": ["write:*"]},
+            });
+            claims
+                .as_object_mut()
+                .unwrap()
+                .extend(names.as_object().unwrap().clone());
+            let principal = principal_from_claims(&claims, &rules, &policy, 1_900_000_000).unwrap();
+            assert_eq!(&*principal.client_id, want, "{names}");
+            assert_eq!(
+                principal.grants.rpcs,
+                crate::catalog::RpcSet::all(),
+                "write:* read under an audience that is a URI with dots"
+            );
+        }
     }
 
     #[test]

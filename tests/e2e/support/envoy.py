@@ -196,8 +196,13 @@ class Envoy:
         ext_authz_timeout: str = EXT_AUTHZ_TIMEOUT,
         *,
         access_log: bool = False,
+        bootstrap_file: Path | None = None,
     ):
+        """`bootstrap_file`: run this bootstrap (`serve --dev --envoy-config` writes one) as
+        it is, with only an admin listener on 127.0.0.1:0 added (`--config-yaml`), instead of
+        the one built here; its listener must be named `zeebe`."""
         self.workdir = workdir
+        self.bootstrap_file = bootstrap_file
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.gateway_addr = gateway_addr
         self.authz_addr = authz_addr
@@ -219,15 +224,20 @@ class Envoy:
 
     def start(self) -> Envoy:
         binary = find_envoy()
-        # JSON is YAML: Envoy reads a .yaml bootstrap with its YAML parser.
-        config = bootstrap(
-            self.gateway_addr,
-            self.authz_addr,
-            self.max_request_bytes,
-            self.ext_authz_timeout,
-            access_log_path=self.access_log_path,
-        )
-        self.config_path.write_text(json.dumps(config, indent=2))
+        extra: list[str] = []
+        if self.bootstrap_file is not None:
+            self.config_path = self.bootstrap_file
+            extra = ["--config-yaml", json.dumps({"admin": {"address": _socket_address("127.0.0.1:0")}})]
+        else:
+            # JSON is YAML: Envoy reads a .yaml bootstrap with its YAML parser.
+            config = bootstrap(
+                self.gateway_addr,
+                self.authz_addr,
+                self.max_request_bytes,
+                self.ext_authz_timeout,
+                access_log_path=self.access_log_path,
+            )
+            self.config_path.write_text(json.dumps(config, indent=2))
         self.admin_path.unlink(missing_ok=True)
         flush: list[str] = []
         if self.access_log_path is not None:
@@ -248,6 +258,7 @@ class Envoy:
                     "-l",
                     "warning",
                     *flush,
+                    *extra,
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,

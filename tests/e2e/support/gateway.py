@@ -4,11 +4,21 @@ It stands where `camunda-zeebe-gateway:26500` stands behind the sidecar, so a ca
 reaches it was allowed by the authorizer. It records the rpc name, the invocation metadata
 and the decoded request of every call, so tests can see the identity headers the authorizer
 set and the fields (tenant, job type) the gateway itself would act on.
+
+Real clients need a little more than canned answers: a job worker (`@camunda8/sdk`'s ZBWorker)
+long-polls `ActivateJobs` in a loop, so with `long_poll=True` jobs come from a queue
+(`offer_jobs`) and an empty queue holds the call open up to its `requestTimeout` (at most
+`LONG_POLL_CAP` seconds), then ends it with no jobs, as the gateway does.
+
+Run alone, it is a gateway for trying `serve --dev --envoy-config` without Zeebe:
+`cd tests/e2e && ../../.venv/bin/python -m support.gateway 127.0.0.1:26500`.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,16 +41,69 @@ class ReceivedCall:
         return [v for k, v in self.metadata if k == key.lower()]
 
 
+# The longest an empty long poll is held (a worker's requestTimeout is often 30 s or more).
+LONG_POLL_CAP = 2.0
+# How often a held long poll looks at its queue and at whether the client went away.
+LONG_POLL_TICK = 0.05
+
+
 class StubGateway(LoopbackGrpcServer, pb_grpc.GatewayServicer):
-    def __init__(self) -> None:
+    def __init__(self, *, long_poll: bool = False) -> None:
         self._lock = threading.Lock()
         self._calls: list[ReceivedCall] = []
+        self.long_poll = long_poll
+        # Queued jobs by type (long_poll mode), and the next job key.
+        self._jobs: dict[str, int] = {}
+        self._next_key = 2251799813685400
+        self._jobs_changed = threading.Condition(self._lock)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> StubGateway:
-        self._start_server(lambda server: pb_grpc.add_GatewayServicer_to_server(self, server), workers=8)
+    def start(self, listen: str = "127.0.0.1:0") -> StubGateway:
+        self._start_server(
+            lambda server: pb_grpc.add_GatewayServicer_to_server(self, server), workers=8, listen=listen
+        )
         return self
+
+    # -- jobs (long_poll mode) ---------------------------------------------------------------
+
+    def offer_jobs(self, job_type: str, count: int = 1) -> None:
+        """Queues `count` jobs of `job_type` for the next ActivateJobs of that type."""
+        with self._jobs_changed:
+            self._jobs[job_type] = self._jobs.get(job_type, 0) + count
+            self._jobs_changed.notify_all()
+
+    def _take_jobs(self, request: pb.ActivateJobsRequest, context: grpc.ServicerContext) -> list[pb.ActivatedJob]:
+        wanted = max(1, request.maxJobsToActivate)
+        hold = min(max(request.requestTimeout, 0) / 1000.0, LONG_POLL_CAP)
+        deadline = time.monotonic() + hold
+        with self._jobs_changed:
+            while not self._jobs.get(request.type) and context.is_active():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return []
+                self._jobs_changed.wait(min(left, LONG_POLL_TICK))
+            count = min(wanted, self._jobs.get(request.type, 0))
+            self._jobs[request.type] = self._jobs.get(request.type, 0) - count
+            keys = range(self._next_key, self._next_key + count)
+            self._next_key += count
+        tenant = request.tenantIds[0] if request.tenantIds else "<default>"
+        return [
+            pb.ActivatedJob(
+                key=key,
+                type=request.type,
+                worker=request.worker,
+                retries=3,
+                variables="{}",
+                customHeaders="{}",
+                bpmnProcessId="order-process",
+                processInstanceKey=2251799813685251,
+                elementId="pay",
+                tenantId=tenant,
+                deadline=int(time.time() * 1000) + request.timeout,
+            )
+            for key in keys
+        ]
 
     # -- what reached it ---------------------------------------------------------------------
 
@@ -93,6 +156,11 @@ class StubGateway(LoopbackGrpcServer, pb_grpc.GatewayServicer):
 
     def ActivateJobs(self, request, context):
         self._record("ActivateJobs", context, request)
+        if self.long_poll:
+            jobs = self._take_jobs(request, context)
+            if jobs:
+                yield pb.ActivateJobsResponse(jobs=jobs)
+            return
         job = pb.ActivatedJob(key=2251799813685270, type=request.type, worker=request.worker, retries=3)
         yield pb.ActivateJobsResponse(jobs=[job])
 
@@ -148,3 +216,21 @@ class StubGateway(LoopbackGrpcServer, pb_grpc.GatewayServicer):
         yield pb.ActivatedJob(
             key=2251799813685320, type=request.type, worker=request.worker, retries=3, tenantId=tenant
         )
+
+
+def main(argv: list[str]) -> int:
+    """Serves the stub on the address given (default 127.0.0.1:26500) until interrupted."""
+    listen = argv[1] if len(argv) > 1 else "127.0.0.1:26500"
+    gateway = StubGateway().start(listen)
+    print(f"stub Zeebe gateway on {gateway.address} (Ctrl-C to stop)", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        gateway.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

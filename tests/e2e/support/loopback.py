@@ -13,12 +13,14 @@ class LoopbackGrpcServer:
     _server: grpc.Server | None = None
     port: int = 0
 
-    def _start_server(self, register: Callable[[grpc.Server], None], workers: int) -> None:
+    def _start_server(
+        self, register: Callable[[grpc.Server], None], workers: int, listen: str = "127.0.0.1:0"
+    ) -> None:
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers))
         register(server)
-        self.port = server.add_insecure_port("127.0.0.1:0")
+        self.port = server.add_insecure_port(listen)
         if self.port == 0:
-            raise RuntimeError(f"{type(self).__name__} could not bind 127.0.0.1:0")
+            raise RuntimeError(f"{type(self).__name__} could not bind {listen}")
         server.start()
         self._server = server
 
