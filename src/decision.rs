@@ -10,8 +10,19 @@ use crate::token::Principal;
 
 /// The id of one decision: in the deny message, the log line and Envoy's dynamic metadata,
 /// so a refused client, an access log line and the authorizer's log can be tied together.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct DecisionId(Box<str>);
+///
+/// Held inline (at most [`DecisionId::MAX_LEN`] ASCII bytes): a Check allocates nothing for it.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct DecisionId {
+    len: u8,
+    bytes: [u8; DecisionId::MAX_LEN],
+}
+
+impl std::fmt::Debug for DecisionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DecisionId").field(&self.as_str()).finish()
+    }
+}
 
 impl DecisionId {
     /// The longest request id taken over.
@@ -26,18 +37,34 @@ impl DecisionId {
             && id
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
-        ok.then(|| DecisionId(id.into()))
+        ok.then(|| DecisionId::of(id.as_bytes()))
+    }
+
+    fn of(id: &[u8]) -> DecisionId {
+        let mut bytes = [0u8; Self::MAX_LEN];
+        bytes[..id.len()].copy_from_slice(id);
+        DecisionId {
+            len: id.len() as u8,
+            bytes,
+        }
     }
 
     /// A generated id (`za-` and 24 hex digits: a 64-bit random prefix of the process, so
     /// replicas do not share ids, and a 32-bit counter).
     pub(crate) fn generated(prefix: u64, counter: u64) -> DecisionId {
-        DecisionId(format!("za-{prefix:016x}{:08x}", counter as u32).into())
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut id = *b"za-000000000000000000000000";
+        let digits = (u128::from(prefix) << 32) | u128::from(counter as u32);
+        for (i, b) in id[3..].iter_mut().enumerate() {
+            *b = HEX[((digits >> (4 * (23 - i))) & 15) as usize];
+        }
+        DecisionId::of(&id)
     }
 
     /// The id.
     pub(crate) fn as_str(&self) -> &str {
-        &self.0
+        // Only ASCII is ever stored (checked in `from_request`, hex in `generated`).
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
     }
 }
 
@@ -146,6 +173,33 @@ impl Default for IdentityHeaders {
             client_id: "x-zeebe-authz-client-id".into(),
             realm: "x-zeebe-authz-realm".into(),
             send: IdentitySet::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decision_ids_are_the_request_id_or_generated_hex() {
+        assert_eq!(
+            DecisionId::generated(0x0123_4567_89ab_cdef, 0x1_fedc_ba98).as_str(),
+            "za-0123456789abcdeffedcba98"
+        );
+        assert_eq!(
+            DecisionId::generated(0, 0).as_str(),
+            "za-000000000000000000000000"
+        );
+        let uuid = "0d0b5f9e-8d3a-4a8e-9d6c-1f2e3d4c5b6a";
+        assert_eq!(DecisionId::from_request(uuid).unwrap().as_str(), uuid);
+        let longest = "a".repeat(DecisionId::MAX_LEN);
+        assert_eq!(
+            DecisionId::from_request(&longest).unwrap().as_str(),
+            longest
+        );
+        for bad in ["", "a b", "é", "a\n", &"a".repeat(DecisionId::MAX_LEN + 1)] {
+            assert!(DecisionId::from_request(bad).is_none(), "{bad:?}");
         }
     }
 }

@@ -8,6 +8,14 @@ use crate::request::RequestView;
 /// The header Envoy adds when it cut the body at `max_request_bytes`.
 pub(crate) const PARTIAL_BODY_HEADER: &str = "x-envoy-auth-partial-body";
 
+/// The headers a decision reads, in the order `view` unpacks them.
+const WANTED: [&str; 4] = [
+    "authorization",
+    "x-request-id",
+    "grpc-encoding",
+    PARTIAL_BODY_HEADER,
+];
+
 /// Borrows the fields a decision reads from a Check request; absent parts read as empty.
 pub(crate) fn view(request: &CheckRequest) -> RequestView<'_> {
     let Some(http) = request
@@ -19,33 +27,43 @@ pub(crate) fn view(request: &CheckRequest) -> RequestView<'_> {
         return RequestView::default();
     };
     // Envoy lower-cases header names. It sends them in `headers`, or in `header_map` when
-    // the filter sets `encode_raw_headers` (values then in `raw_value`).
-    let header = |name: &str| -> Option<&str> {
-        if let Some(v) = http.headers.get(name) {
-            return Some(v.as_str());
+    // the filter sets `encode_raw_headers` (values then in `raw_value`). One pass over the
+    // dozen headers of a call finds the four read here (cheaper than four hashed lookups).
+    let mut found: [Option<&str>; WANTED.len()] = [None; WANTED.len()];
+    let mut decided = [false; WANTED.len()];
+    for (name, value) in &http.headers {
+        if let Some(i) = WANTED.iter().position(|w| *w == name) {
+            found[i] = Some(value.as_str());
+            decided[i] = true;
         }
-        let h = http
-            .header_map
-            .as_ref()?
-            .headers
-            .iter()
-            .find(|h| h.key == name)?;
-        if h.raw_value.is_empty() {
-            Some(h.value.as_str())
-        } else {
-            std::str::from_utf8(&h.raw_value).ok()
+    }
+    if let Some(map) = &http.header_map
+        && decided.iter().any(|d| !d)
+    {
+        // The first entry of a name counts, even when its raw value is not UTF-8.
+        for h in &map.headers {
+            if let Some(i) = WANTED.iter().position(|w| *w == h.key)
+                && !std::mem::replace(&mut decided[i], true)
+            {
+                found[i] = if h.raw_value.is_empty() {
+                    Some(h.value.as_str())
+                } else {
+                    std::str::from_utf8(&h.raw_value).ok()
+                };
+            }
         }
-    };
+    }
+    let [authorization, request_id, encoding, partial] = found;
     RequestView {
         host: &http.host,
         path: &http.path,
-        authorization: header("authorization"),
+        authorization,
         // Not `http.id`: that is Envoy's internal stream number.
-        request_id: header("x-request-id"),
+        request_id,
         body: RequestBody {
             raw: &http.raw_body,
-            encoding: header("grpc-encoding"),
-            partial: header(PARTIAL_BODY_HEADER).is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            encoding,
+            partial: partial.is_some_and(|v| v.eq_ignore_ascii_case("true")),
         },
     }
 }
@@ -101,5 +119,34 @@ mod tests {
         assert_eq!(v.authorization, Some("Bearer x.y.z"));
         assert!(v.body.partial);
         assert_eq!(view(&CheckRequest::default()).authorization, None);
+    }
+
+    #[test]
+    fn the_first_raw_header_of_a_name_counts_and_headers_win_over_the_raw_map() {
+        let raw = |k: &str, v: &[u8]| HeaderValue {
+            key: k.into(),
+            value: String::new(),
+            raw_value: v.to_vec(),
+        };
+        let mut http = HttpRequest {
+            header_map: Some(HeaderMap {
+                headers: vec![
+                    raw("authorization", b"\xff not utf-8"),
+                    raw("authorization", b"Bearer second"),
+                    raw("x-request-id", b"from-raw"),
+                    raw("grpc-encoding", b"gzip"),
+                ],
+            }),
+            ..Default::default()
+        };
+        http.headers
+            .insert("x-request-id".into(), "from-map".into());
+        let r = request(http);
+        let v = view(&r);
+        // As Envoy's first value: unreadable, so no token (never the later one).
+        assert_eq!(v.authorization, None);
+        assert_eq!(v.request_id, Some("from-map"));
+        assert_eq!(v.body.encoding, Some("gzip"));
+        assert!(!v.body.partial);
     }
 }
