@@ -77,6 +77,12 @@ fn requests() -> Vec<Request> {
             json: Some(json!({"type": job_type, "tenantIds": ["tenant-a"]})),
         });
     }
+    // An rpc this gateway version does not know.
+    out.push(Request {
+        rpc: "NoSuchRpc",
+        body: Vec::new(),
+        json: None,
+    });
     // A body the conditions cannot read: both say so the same way.
     out.push(Request {
         rpc: "CreateProcessInstance",
@@ -141,6 +147,14 @@ async fn explain_decides_every_case_as_serve_does() {
             token(&key, "https://elsewhere/realms/x", &["write:*"]),
         ),
         ("forged", token(&stranger, &kc.issuer, &["write:*"])),
+        (
+            "unknown kid",
+            token(
+                &SigningKey::generate("k9").unwrap(),
+                &kc.issuer,
+                &["write:*"],
+            ),
+        ),
         ("garbage", "not.a.token".to_string()),
     ];
     let mut compared = 0;
