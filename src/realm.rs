@@ -22,7 +22,8 @@ pub struct Realm {
     pub index: usize,
     /// Part of token cache keys: the same for two generations of a realm only when everything
     /// a cached principal was derived from is the same (issuer, audiences, claims, leeway,
-    /// policy text), so a reload never serves a principal compiled against another policy.
+    /// policy text, JWKS URL), and never the same for two realms, so a reload never serves a
+    /// principal compiled against another policy or verified with another realm's keys.
     pub(crate) cache_id: u64,
     /// What `cache_id` stands for.
     fingerprint: [u8; 32],
@@ -70,6 +71,7 @@ impl Realms {
     ) -> Realms {
         let mut by_host = AHashMap::new();
         let mut any_host = None;
+        let mut claimed: Vec<u64> = Vec::new();
         let realms: Box<[Realm]> = realms
             .into_iter()
             .enumerate()
@@ -89,13 +91,22 @@ impl Realms {
                     tenants_claim: c.tenants_claim,
                     tenants_prefix: c.tenants_prefix,
                 };
-                let fingerprint = fingerprint(&rules, &c.policy);
-                let cache_id = previous
-                    .and_then(|p| p.iter().find(|r| r.fingerprint == fingerprint))
-                    .map_or_else(
-                        || NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),
-                        |r| r.cache_id,
-                    );
+                let fingerprint = fingerprint(&rules, &c.policy, &c.jwks_uri);
+                // Each previous id goes to at most one new realm (the one of the same name
+                // first): two realms never share cached principals.
+                let candidates = || {
+                    previous
+                        .into_iter()
+                        .flat_map(Realms::iter)
+                        .filter(|r| r.fingerprint == fingerprint && !claimed.contains(&r.cache_id))
+                };
+                let reused = candidates()
+                    .find(|r| r.name == c.name)
+                    .or_else(|| candidates().next())
+                    .map(|r| r.cache_id);
+                let cache_id =
+                    reused.unwrap_or_else(|| NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed));
+                claimed.push(cache_id);
                 Realm {
                     index,
                     cache_id,
@@ -149,10 +160,12 @@ impl Realms {
     }
 }
 
-/// What a cached principal depends on: the token rules and the policy text.
-fn fingerprint(rules: &TokenRules, policy: &Policy) -> [u8; 32] {
+/// What a cached principal depends on: the token rules, the policy text and where the keys
+/// that verified it came from.
+fn fingerprint(rules: &TokenRules, policy: &Policy, jwks_uri: &Option<Arc<str>>) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(format!("{rules:?}").as_bytes());
     h.update(policy.digest());
+    h.update(format!("{jwks_uri:?}").as_bytes());
     h.finalize().into()
 }

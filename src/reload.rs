@@ -54,8 +54,9 @@ impl Hangups {
     pub(crate) fn listen() -> Hangups {
         #[cfg(unix)]
         {
-            let signal =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+            let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                .map_err(|e| tracing::warn!(error = %e, "Cannot listen for SIGHUP; reload on file change only"))
+                .ok();
             Hangups { signal }
         }
         #[cfg(not(unix))]
@@ -79,10 +80,9 @@ pub(crate) struct Reloader {
     authorizer: Arc<Authorizer>,
     refreshers: KeyRefreshers,
     listen: Listen,
-    /// The files whose contents `seen` hashes.
-    watched: Vec<PathBuf>,
-    /// The hash of the contents last compiled (successfully or not).
-    seen: String,
+    /// Each watched file with the hash of its contents when last compiled (successfully or
+    /// not); `None`: it could not be read.
+    seen: Seen,
 }
 
 impl Reloader {
@@ -93,15 +93,13 @@ impl Reloader {
         authorizer: Arc<Authorizer>,
         refreshers: KeyRefreshers,
     ) -> Reloader {
-        let watched = config.sources.clone();
-        let seen = digest(&watched);
-        authorizer.metrics().config_in_force(1, &seen);
+        let seen = read_hashes(&config.sources);
+        authorizer.metrics().config_in_force(1, &combined(&seen));
         Reloader {
             options,
             authorizer,
             refreshers,
             listen: config.listen,
-            watched,
             seen,
         }
     }
@@ -136,11 +134,11 @@ impl Reloader {
         self.refreshers.stop_all().await;
     }
 
-    /// The hash of the watched files' contents when it differs from those last compiled.
-    async fn changed(&self) -> Option<String> {
-        let watched = self.watched.clone();
-        let now = tokio::task::spawn_blocking(move || digest(&watched)).await;
-        now.ok().filter(|d| *d != self.seen)
+    /// The watched files' hashes when they differ from those last compiled.
+    async fn changed(&self) -> Option<Seen> {
+        let watched = paths(&self.seen);
+        let now = tokio::task::spawn_blocking(move || read_hashes(&watched)).await;
+        now.ok().filter(|now| *now != self.seen)
     }
 
     async fn reload(&mut self, cause: &'static str) {
@@ -149,45 +147,53 @@ impl Reloader {
             return;
         };
         let path = options.path.clone();
-        let watched = self.watched.clone();
-        // The hash is taken before compiling: a file that changes meanwhile differs from it at
-        // the next look, and is compiled again.
+        let watched = paths(&self.seen);
+        // Files already watched are hashed before compiling: one that changes meanwhile
+        // differs from its hash at the next look, and is compiled again. A file the config
+        // names for the first time is hashed when it is first known, just after.
         let loaded = tokio::task::spawn_blocking(move || {
-            let before = digest(&watched);
-            (before, config::load(&path))
+            let before = read_hashes(&watched);
+            let (loaded, sources) = config::load_tracked(&path);
+            let seen: Seen = sources
+                .iter()
+                .map(|p| match before.iter().find(|(b, _)| b == p) {
+                    Some(known) => known.clone(),
+                    None => (p.clone(), read_hash(p)),
+                })
+                .collect();
+            (seen, loaded)
         })
         .await;
-        let Ok((before, loaded)) = loaded else {
-            return;
-        };
         let now = unix_seconds();
         let metrics = self.authorizer.metrics().clone();
-        match loaded {
-            Ok(config) => {
-                let seen = if config.sources == self.watched {
-                    before
-                } else {
-                    digest(&config.sources)
-                };
-                match self.put_in_force(&config, &seen).await {
-                    Ok(generation) => {
-                        metrics.config_reload(true, now);
-                        tracing::info!(
-                            cause,
-                            generation,
-                            sha256 = &seen[..12],
-                            realms = %realm_list(&config),
-                            "Config reloaded"
-                        );
-                    }
-                    Err(e) => {
-                        metrics.config_reload(false, now);
-                        tracing::error!(cause, error = %format!("{e:#}"), "Config reload failed; the last good config stays in force");
-                    }
-                }
-                self.watched = config.sources;
-                self.seen = seen;
+        let (seen, loaded) = match loaded {
+            Ok(done) => done,
+            Err(e) => {
+                metrics.config_reload(false, now);
+                tracing::error!(cause, error = %e, "Config reload failed; the last good config stays in force");
+                return;
             }
+        };
+        // Watch every file the config names, also one that does not exist yet.
+        let sha256 = combined(&seen);
+        self.seen = seen;
+        match loaded {
+            Ok(config) => match self.put_in_force(&config, &sha256).await {
+                Ok(generation) => {
+                    metrics.config_reload(true, now);
+                    tracing::info!(
+                        cause,
+                        generation,
+                        sha256 = %sha256,
+                        realms = %realm_list(&config),
+                        "Config reloaded"
+                    );
+                }
+                Err(e) => {
+                    metrics.config_reload(false, now);
+                    tracing::error!(cause, error = %format!("{e:#}"), "Config reload failed; the last good config stays in force");
+                }
+            },
             Err(InvalidConfig(diagnostics)) => {
                 metrics.config_reload(false, now);
                 tracing::error!(
@@ -198,13 +204,6 @@ impl Reloader {
                 for d in &diagnostics {
                     tracing::error!("{d}");
                 }
-                // Watch the files the errors are in too: fixing a new policy file reloads.
-                for d in &diagnostics {
-                    if !self.watched.iter().any(|w| **w == *d.span.file) {
-                        self.watched.push(d.span.file.to_path_buf());
-                    }
-                }
-                self.seen = digest(&self.watched);
             }
         }
     }
@@ -356,19 +355,32 @@ fn realm_list(config: &Config) -> String {
         .join(", ")
 }
 
-/// SHA-256 (hex) of the files' paths and contents; a file that cannot be read counts as
-/// missing.
-fn digest(files: &[PathBuf]) -> String {
+/// Watched files and the SHA-256 of their contents (`None`: unreadable or missing).
+type Seen = Vec<(PathBuf, Option<[u8; 32]>)>;
+
+fn paths(seen: &Seen) -> Vec<PathBuf> {
+    seen.iter().map(|(p, _)| p.clone()).collect()
+}
+
+fn read_hashes(files: &[PathBuf]) -> Seen {
+    files.iter().map(|f| (f.clone(), read_hash(f))).collect()
+}
+
+fn read_hash(file: &Path) -> Option<[u8; 32]> {
+    crate::diag::read_file(file)
+        .ok()
+        .map(|bytes| Sha256::digest(&bytes).into())
+}
+
+/// One SHA-256 (hex) over the files' paths and content hashes: the config in force.
+fn combined(seen: &Seen) -> String {
     let mut h = Sha256::new();
-    for f in files {
-        h.update(f.as_os_str().as_encoded_bytes());
+    for (path, hash) in seen {
+        h.update(path.as_os_str().as_encoded_bytes());
         h.update([0]);
-        match crate::diag::read_file(Path::new(f)) {
-            Ok(bytes) => {
-                h.update((bytes.len() as u64).to_le_bytes());
-                h.update(&bytes);
-            }
-            Err(_) => h.update(u64::MAX.to_le_bytes()),
+        match hash {
+            Some(hash) => h.update(hash),
+            None => h.update([0xff]),
         }
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()

@@ -194,23 +194,41 @@ pub struct Config {
 
 /// Reads and compiles a config file (and the policies it names).
 pub fn load(path: &Path) -> Result<Config, InvalidConfig> {
+    load_tracked(path).0
+}
+
+/// [`load`], and every file it read or tried to read (the config, its policies, the CA
+/// bundle), also when it failed: what a reload watches.
+pub(crate) fn load_tracked(path: &Path) -> (Result<Config, InvalidConfig>, Vec<PathBuf>) {
     let mut diags = Diagnostics::default();
-    let config =
-        read_source(path, &mut diags).and_then(|(file, text)| compile(&file, &text, &mut diags));
-    match config {
+    let mut sources = vec![path.to_path_buf()];
+    let config = read_source(path, &mut diags)
+        .and_then(|(file, text)| compile_tracked(&file, &text, &mut diags, &mut sources));
+    let result = match config {
         Some(c) if !diags.has_errors() => Ok(c),
         _ => Err(InvalidConfig(diags.into_vec())),
-    }
+    };
+    (result, sources)
 }
 
 /// Compiles config text; `None` when an error was recorded in `diags`.
 pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<Config> {
+    compile_tracked(file, text, diags, &mut vec![file.to_path_buf()])
+}
+
+/// [`compile`], adding to `sources` each file it reads or tries to read.
+fn compile_tracked(
+    file: &Arc<Path>,
+    text: &str,
+    diags: &mut Diagnostics,
+    sources: &mut Vec<PathBuf>,
+) -> Option<Config> {
     let raw: RawConfig = parse_yaml(file, text, diags)?;
     let errors_before = diags.error_count();
     let mut c = Compiler {
         file,
         diags,
-        sources: vec![file.to_path_buf()],
+        sources,
     };
 
     let listen = Listen {
@@ -260,7 +278,9 @@ pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
     };
     let ca_bundle = rj.and_then(|j| j.ca_bundle.as_ref()).and_then(|p| {
         let path = resolve_relative(file, &p.value);
-        c.sources.push(path.clone());
+        if !c.sources.contains(&path) {
+            c.sources.push(path.clone());
+        }
         match crate::diag::read_file(&path) {
             Ok(pem) if reqwest::Certificate::from_pem_bundle(&pem).is_ok_and(|v| !v.is_empty()) => {
                 Some(pem)
@@ -357,14 +377,14 @@ pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
         ca_bundle,
         token,
         identity_headers,
-        sources: c.sources,
+        sources: c.sources.clone(),
     })
 }
 
 struct Compiler<'a> {
     file: &'a Arc<Path>,
     diags: &'a mut Diagnostics,
-    sources: Vec<PathBuf>,
+    sources: &'a mut Vec<PathBuf>,
 }
 
 impl Compiler<'_> {
@@ -523,7 +543,9 @@ impl Compiler<'_> {
                 hosts.push(host.into_boxed_str());
             }
             let policy_path = resolve_relative(self.file, &r.policy.value);
-            self.sources.push(policy_path.clone());
+            if !self.sources.contains(&policy_path) {
+                self.sources.push(policy_path.clone());
+            }
             let policy = if policy_path.is_file() {
                 policy::compile_file(&policy_path, self.diags)
             } else {

@@ -167,15 +167,17 @@ pub(crate) async fn start(options: &DevOptions) -> anyhow::Result<DevMode> {
         .collect::<Result<Vec<_>, _>>()?;
     let clients: Vec<OAuthClient> = ROLES
         .iter()
-        .map(|role| OAuthClient {
-            id: role.client_id.into(),
-            secret: random_secret(),
-            permissions: role.permissions.iter().map(|p| (*p).into()).collect(),
-            extra_claims: [(TENANTS_CLAIM.to_string(), json!(role.tenants))]
-                .into_iter()
-                .collect(),
+        .map(|role| {
+            Ok(OAuthClient {
+                id: role.client_id.into(),
+                secret: random_secret()?,
+                permissions: role.permissions.iter().map(|p| (*p).into()).collect(),
+                extra_claims: [(TENANTS_CLAIM.to_string(), json!(role.tenants))]
+                    .into_iter()
+                    .collect(),
+            })
         })
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     if let Some(envoy) = &options.envoy {
         let text = bootstrap::envoy_bootstrap(envoy.listen, config.listen.check, &envoy.gateway);
         std::fs::write(&envoy.config, text)
@@ -226,11 +228,11 @@ fn load_key(path: Option<&Path>) -> anyhow::Result<SigningKey> {
 
 /// A fresh client secret (128 random bits, hex): the dev realm's clients change with every
 /// start, as its key does.
-fn random_secret() -> String {
+fn random_secret() -> anyhow::Result<String> {
     let mut bytes = [0u8; 16];
-    // A failing system RNG leaves zeros; the key generation before it would have failed first.
-    let _ = aws_lc_rs::rand::fill(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| anyhow::anyhow!("the system random number generator failed"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// What the banner prints.

@@ -190,9 +190,11 @@ mod tests {
     }
 
     #[test]
-    fn only_the_configured_identity_headers_are_sent_and_overwritten() {
+    fn identity_headers_not_sent_are_removed_so_none_can_be_smuggled() {
         use crate::decision::IdentitySet;
         let p = principal("alice");
+        // Regression: a name not sent was not removed either, so a client could smuggle its
+        // own `x-zeebe-authz-realm` past `send: subject`.
         for (send, expected) in [
             (IdentitySet::All, 3),
             (IdentitySet::Subject, 1),
@@ -213,6 +215,7 @@ mod tests {
                 panic!("not allowed")
             };
             assert_eq!(ok.headers.len(), expected, "{send:?}");
+            assert_eq!(ok.headers_to_remove.len(), 3 - expected, "{send:?}");
             if send == IdentitySet::Subject {
                 assert_eq!(
                     ok.headers[0].header.as_ref().unwrap().key,

@@ -3,8 +3,9 @@
 //!
 //! Building envoy-types' `CheckResponse` first would cost a `String` per header name and value,
 //! a `HashMap` (with SipHash) and a `String` per metadata key and value, and a second walk to
-//! encode them: about a dozen allocations per Check, on the hot path. The bytes are exactly
-//! what prost would write for that message (the tests decode them with prost and compare), and
+//! encode them: about a dozen allocations per Check, on the hot path. The bytes are
+//! a valid encoding of that message (prost orders the fields differently; both decode to the
+//! same message, which the tests check by decoding the bytes with prost), and
 //! [`super::check`] gives the message itself, decoded from them, for tests and tools.
 //!
 //! Field numbers (envoy `service/auth/v3/external_auth.proto`, `config/core/v3/base.proto`,
@@ -70,10 +71,9 @@ fn identity(verdict: &Verdict, out: &mut Vec<u8>) {
         (&*names.realm, realm),
     ];
     for ((name, value), sent) in headers.into_iter().zip(names.sent()) {
-        if !sent {
-            continue;
-        }
-        if value.is_empty() {
+        // A name not sent is removed all the same: a client must not reach the gateway with
+        // its own `x-zeebe-authz-realm` because only the subject is configured to be sent.
+        if !sent || value.is_empty() {
             // An empty value removes the header instead (Envoy drops empty values, which
             // would leave a smuggled one in place).
             string_field(out, 5, name);

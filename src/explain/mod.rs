@@ -329,9 +329,11 @@ fn trace_principal(
             "payload",
             None,
             format!(
-                "sub {}, azp {}, iss {}, {left}",
+                "sub {}, client {}, iss {}, {left}",
                 text(c, "sub").unwrap_or_else(|| "(none)".into()),
+                // The order serve reads the client in (`azp`, RFC 9068 `client_id`, `clientId`).
                 text(c, "azp")
+                    .or_else(|| text(c, "client_id"))
                     .or_else(|| text(c, "clientId"))
                     .unwrap_or_else(|| "(none)".into()),
                 text(c, "iss").unwrap_or_else(|| "(none)".into()),

@@ -114,8 +114,9 @@ pub fn grant(
     body: &[u8],
 ) -> Result<Issued, TokenError> {
     let mut form: Vec<(String, String)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (name, value) in form_urlencoded::parse(body) {
-        if form.iter().any(|(n, _)| *n == name) {
+        if !seen.insert(name.clone()) {
             // RFC 6749 §3.2: request parameters must not be included more than once.
             return Err(TokenError::new(
                 400,

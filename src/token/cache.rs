@@ -2,8 +2,8 @@
 //! hash and one lookup instead of a signature check and JSON parsing.
 //!
 //! Bounds and behaviour:
-//! - **Key**: a 128-bit keyed hash (two independently seeded aHash states) of the realm index
-//!   and the token. The seeds are random per process, so nobody can build a token that
+//! - **Key**: a 128-bit keyed hash (two independently seeded aHash states) of the realm's token
+//!   cache id and the token. The seeds are random per process, so nobody can build a token that
 //!   collides with another's; storing hashes rather than tokens keeps 100k entries small.
 //! - **Value**: `Arc<Principal>` and the unix second after which it is not used, never the
 //!   token.

@@ -150,6 +150,7 @@ pub fn verify(
     // Signature first: nothing of the payload is trusted before it verifies.
     let (signing_input, signature) = token
         .rsplit_once('.')
+        .filter(|(input, _)| input.bytes().filter(|&b| b == b'.').count() == 1)
         .ok_or_else(|| Deny::new(Outcome::MalformedToken, "token is not a JWT"))?;
     let signature = URL_SAFE_NO_PAD
         .decode(signature)
@@ -160,7 +161,8 @@ pub fn verify(
             "token signature is invalid",
         ));
     }
-    principal_from_claims(&unverified_claims(token)?, rules, policy, now)
+    // The claims are those of the signed input (header.payload), now verified.
+    principal_from_claims(&unverified_claims(signing_input)?, rules, policy, now)
 }
 
 /// The payload of a JWT as JSON, its signature not checked: for [`verify`] once the signature

@@ -11,6 +11,7 @@ use crate::util::*;
 
 const OK: i32 = 0;
 const PERMISSION_DENIED: i32 = 7;
+const UNAUTHENTICATED: i32 = 16;
 const RELOAD_EVERY: Duration = Duration::from_millis(100);
 const GENERATION: &str = "zeebe_authz_config_generation ";
 const RELOADS_OK: &str = "zeebe_authz_config_reloads_total{result=\"ok\"} ";
@@ -342,4 +343,68 @@ async fn every_check_has_a_decision_id_in_the_message_and_the_metadata() {
     }
     authz.stop().await;
     kc.stop().await;
+}
+
+#[tokio::test]
+async fn a_policy_file_that_appears_after_the_config_naming_it_is_reloaded() {
+    // Regression: the error for a missing policy points at the config, so the missing file was
+    // never watched, and its arrival (a second ConfigMap updated later) reloaded nothing.
+    let (kc, key, authz) = setup(&topology_for("alpha")).await;
+    let beta = token(&key, &kc.issuer, &["beta"]);
+    let failed = authz.metric(RELOADS_FAILED).await;
+    let config = one_realm_config(&kc.issuer).replace("policy: default.yaml", "policy: later.yaml");
+    std::fs::write(authz.dir().join("config.yaml"), config).unwrap();
+    authz.wait_metric(RELOADS_FAILED, failed + 1.0).await;
+    assert_eq!(code(&authz.topology(&beta).await), PERMISSION_DENIED);
+    std::fs::write(authz.dir().join("later.yaml"), topology_for("beta")).unwrap();
+    authz.wait_metric(GENERATION, 2.0).await;
+    assert_eq!(code(&authz.topology(&beta).await), OK);
+    authz.stop().await;
+    kc.stop().await;
+}
+
+#[tokio::test]
+async fn twin_realms_with_other_keys_never_share_cached_tokens_after_a_reload() {
+    // Regression: two realms alike but for their JWKS URL got one token cache id after a
+    // reload, so a token verified with realm a's keys was served from the cache on b's host.
+    let key_a = SigningKey::generate("ka").unwrap();
+    let key_b = SigningKey::generate("kb").unwrap();
+    let kc = keycloak(&[&key_a]).await;
+    let other = keycloak(&[&key_b]).await;
+    let jwks = |kc: &Keycloak| format!("{}/protocol/openid-connect/certs", kc.issuer);
+    let realm = |name: &str, host: &str, jwks_uri: String| {
+        format!(
+            "  - name: {name}\n    issuer: {}\n    audiences: [{AUDIENCE}]\n    hosts: [{host}]\n    policy: default.yaml\n    jwks_uri: {jwks_uri}\n",
+            kc.issuer
+        )
+    };
+    let config = format!(
+        "listen:\n  check: 127.0.0.1:0\n  admin: 127.0.0.1:0\nrealms:\n{}{}jwks:\n  refetch_cooldown: 2s\n",
+        realm("a", "a", jwks(&kc)),
+        realm("b", "b", jwks(&other)),
+    );
+    let authz = Authz::start_reloading(&config, &topology_for("alpha"), RELOAD_EVERY).await;
+    authz.wait_ready().await;
+    let t = token(&key_a, &kc.issuer, &["alpha"]);
+    let topology = rpc("Topology");
+    assert_eq!(code(&authz.call("a", &topology, Some(&t)).await), OK);
+    assert_eq!(
+        code(&authz.call("b", &topology, Some(&t)).await),
+        UNAUTHENTICATED
+    );
+    // Any reload (here a comment) keeps the realms apart.
+    std::fs::write(
+        authz.dir().join("config.yaml"),
+        format!("{config}# edited\n"),
+    )
+    .unwrap();
+    authz.wait_metric(GENERATION, 2.0).await;
+    assert_eq!(code(&authz.call("a", &topology, Some(&t)).await), OK);
+    assert_eq!(
+        code(&authz.call("b", &topology, Some(&t)).await),
+        UNAUTHENTICATED
+    );
+    authz.stop().await;
+    kc.stop().await;
+    other.stop().await;
 }
