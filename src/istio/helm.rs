@@ -172,7 +172,10 @@ pub(crate) fn helm_values(
 
     let mut objects = Vec::new();
     for name in ISTIO_FILES {
-        let Some(file) = files.iter().find(|f| f.path.file_name() == Some(name.as_ref())) else {
+        let Some(file) = files
+            .iter()
+            .find(|f| f.path.file_name() == Some(name.as_ref()))
+        else {
             continue;
         };
         for doc in file.contents.split("\n---\n") {
@@ -319,10 +322,14 @@ mod tests {
 
     #[test]
     fn go_json_sorts_keys_and_escapes_like_encoding_json() {
-        let v: Yaml = serde_saphyr::from_str("b: [1, true, ~]\na: \"x<y>&\\\"\\n\\u0001\"\n").unwrap();
+        let v: Yaml =
+            serde_saphyr::from_str("b: [1, true, ~]\na: \"x<y>&\\\"\\n\\u0001\"\n").unwrap();
         let mut s = String::new();
         write_go_json(&v, &mut s);
-        assert_eq!(s, r#"{"a":"x\u003cy\u003e\u0026\"\n\u0001","b":[1,true,null]}"#);
+        assert_eq!(
+            s,
+            r#"{"a":"x\u003cy\u003e\u0026\"\n\u0001","b":[1,true,null]}"#
+        );
     }
 
     #[test]
