@@ -18,9 +18,16 @@ use sha2::{Digest, Sha256};
 use super::render::Generator;
 use super::*;
 
-/// The config sections the chart has values for, with their settings (snake_case in the
-/// config, camelCase in the chart).
-const SECTIONS: [(&str, &str, &[(&str, &str)]); 3] = [
+/// A config section the chart has values for: its name in the config, in the chart, and its
+/// settings (snake_case in the config, camelCase in the chart).
+type Section = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+/// The config sections the chart has values for.
+const SECTIONS: [Section; 3] = [
     (
         "jwks",
         "jwks",
