@@ -67,6 +67,11 @@ pub struct IstioArgs {
     /// Compare with what is in `--out` instead of writing; exit 1 when anything differs.
     #[arg(long)]
     pub(crate) check: bool,
+    /// Write the values of the Helm chart (charts/zeebe-authz) to this file instead of the
+    /// manifests: the config and policies, and the Istio objects of `--mode sidecar` or
+    /// `--mode ambient` made from them, tied together by a digest the chart checks.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) helm_values: Option<PathBuf>,
     #[command(flatten)]
     /// What to generate.
     pub(crate) options: IstioOptions,

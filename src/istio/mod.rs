@@ -23,13 +23,15 @@
 //! Istio enforces natively and what goes to the authorizer), `config_map` (the config
 //! rewritten for the cluster), `render` (one mode's manifests), `authorizer` (the
 //! authorizer's own objects) and `telemetry` (the access log), [`model`] (the Istio and Kubernetes API types we emit),
-//! [`yaml`] (formatting), `files` (writing, `--check`).
+//! [`yaml`] (formatting), `files` (writing, `--check`), `helm` (`--helm-values`: the chart's
+//! values, with the Istio objects made from the same config).
 
 mod args;
 mod authorizer;
 mod config_map;
 pub mod enforcement;
 mod files;
+mod helm;
 pub mod model;
 mod render;
 mod telemetry;
@@ -176,6 +178,9 @@ fn yaml_doc<T: Serialize>(value: &T) -> Result<String, IstioError> {
 
 /// Runs `zeebe-authz istio`.
 pub(crate) fn run(args: &IstioArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.helm_values {
+        return run_helm_values(args, path);
+    }
     let files = match generate(&args.config, &args.mode.modes(), &args.options) {
         Ok(f) => f,
         Err(IstioError::InvalidConfig(e)) => {
@@ -205,5 +210,42 @@ pub(crate) fn run(args: &IstioArgs) -> anyhow::Result<ExitCode> {
     for f in &files {
         println!("{}", args.out.join(&f.path).display());
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `zeebe-authz istio --helm-values FILE`: writes the chart's values for one mode, or
+/// with `--check` compares them with FILE.
+fn run_helm_values(args: &IstioArgs, path: &Path) -> anyhow::Result<ExitCode> {
+    let [mode] = args.mode.modes()[..] else {
+        eprintln!("error: --helm-values needs one mesh mode: --mode sidecar or --mode ambient");
+        return Ok(ExitCode::from(2));
+    };
+    let text = match helm::helm_values(&args.config, mode, &args.options) {
+        Ok(t) => t,
+        Err(IstioError::InvalidConfig(e)) => {
+            eprint!("{e}");
+            return Ok(ExitCode::from(EXIT_CONFIG as u8));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if args.check {
+        if std::fs::read_to_string(path).is_ok_and(|t| t == text) {
+            eprintln!("{} is up to date", path.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        eprintln!("out of date: {}", path.display());
+        eprintln!(
+            "regenerate with: zeebe-authz istio --config {} --mode {} --helm-values {}",
+            args.config.display(),
+            mode.dir(),
+            path.display()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, text).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    println!("{}", path.display());
     Ok(ExitCode::SUCCESS)
 }

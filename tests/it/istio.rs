@@ -1757,3 +1757,60 @@ fn enforce_realms_get_no_dry_run_policies() {
         );
     }
 }
+
+#[test]
+fn committed_chart_example_values_match_the_generator() {
+    // charts/zeebe-authz/examples/ is `zeebe-authz istio --helm-values` of examples/multi-realm.yaml;
+    // tests/e2e/test_helm.py renders it and compares the chart with the generator.
+    let bin = env!("CARGO_BIN_EXE_zeebe-authz");
+    for mode in ["sidecar", "ambient"] {
+        let values = format!("charts/zeebe-authz/examples/multi-realm-{mode}.yaml");
+        let out = std::process::Command::new(bin)
+            .args([
+                "istio",
+                "--config",
+                "examples/multi-realm.yaml",
+                "--mode",
+                mode,
+            ])
+            .args(["--helm-values", &values, "--check"])
+            .current_dir(ROOT)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn helm_values_need_one_mode_and_report_drift() {
+    let bin = env!("CARGO_BIN_EXE_zeebe-authz");
+    let s = Scratch::new();
+    let values = s.0.join("values.yaml");
+    let run = |args: &[&str]| {
+        std::process::Command::new(bin)
+            .args(["istio", "--config", "examples/config.yaml", "--helm-values"])
+            .arg(&values)
+            .args(args)
+            .current_dir(ROOT)
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    assert_eq!(run(&[]), Some(2), "--mode both has no single set of values");
+    assert_eq!(
+        run(&["--mode", "sidecar", "--check"]),
+        Some(1),
+        "missing file"
+    );
+    assert_eq!(run(&["--mode", "sidecar"]), Some(0));
+    assert_eq!(run(&["--mode", "sidecar", "--check"]), Some(0));
+    assert_eq!(run(&["--mode", "ambient", "--check"]), Some(1));
+    let text = std::fs::read_to_string(&values).unwrap();
+    assert!(text.contains("  sourceSha256: "), "{text}");
+    assert!(text.contains("fullnameOverride: zeebe-authz\n"), "{text}");
+}
