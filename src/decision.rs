@@ -151,7 +151,7 @@ pub(crate) enum IdentitySet {
     All,
     /// The subject only.
     Subject,
-    /// None: no upstream may then trust these header names, as nothing overwrites them.
+    /// None (the three names are still removed from every allowed request).
     None,
 }
 
