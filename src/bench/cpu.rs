@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// What to measure: a process by pid, or this process's threads whose name starts with a
-/// prefix (an in-process server's runtime).
+/// prefix (an in-process server's runtime). Threads are summed as they are at each sample, so a
+/// thread that ends between two samples takes its time with it: tokio's worker threads live as
+/// long as their runtime, which covers the measured phase.
 #[derive(Debug, Clone)]
 pub(crate) enum CpuSource {
     /// Another process.

@@ -115,13 +115,7 @@ impl tonic::server::UnaryService<CheckRequest> for CheckMethod {
                 let (_, bytes) = check_encoded(&authorizer, &request, deadline).await;
                 return Ok(Response::new(Encoded(bytes)));
             }
-            let headers = request
-                .attributes
-                .as_ref()
-                .and_then(|a| a.request.as_ref())
-                .and_then(|r| r.http.as_ref())
-                .map(|h| &h.headers);
-            let span = crate::telemetry::check_span(headers.unwrap_or(&Default::default()));
+            let span = crate::telemetry::check_span(&trace_headers(&request));
             let (verdict, bytes) = tracing::Instrument::instrument(
                 check_encoded(&authorizer, &request, deadline),
                 span.clone(),
@@ -139,6 +133,39 @@ impl tonic::server::UnaryService<CheckRequest> for CheckMethod {
             Ok(Response::new(Encoded(bytes)))
         })
     }
+}
+
+/// The W3C trace context headers of the request Envoy forwards, from `headers` or, with
+/// `encode_raw_headers`, from `header_map`.
+fn trace_headers(request: &CheckRequest) -> std::collections::HashMap<String, String> {
+    let mut out = std::collections::HashMap::new();
+    let Some(http) = request
+        .attributes
+        .as_ref()
+        .and_then(|a| a.request.as_ref())
+        .and_then(|r| r.http.as_ref())
+    else {
+        return out;
+    };
+    for name in ["traceparent", "tracestate"] {
+        let raw = || {
+            let h = http
+                .header_map
+                .as_ref()?
+                .headers
+                .iter()
+                .find(|h| h.key == name)?;
+            if h.raw_value.is_empty() {
+                Some(h.value.clone())
+            } else {
+                String::from_utf8(h.raw_value.clone()).ok()
+            }
+        };
+        if let Some(v) = http.headers.get(name).cloned().or_else(raw) {
+            out.insert(name.to_owned(), v);
+        }
+    }
+    out
 }
 
 /// A `CheckResponse` already encoded.
@@ -211,6 +238,41 @@ fn parse_grpc_timeout(value: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trace_context_is_read_from_headers_or_the_raw_header_map() {
+        use envoy_types::pb::envoy::config::core::v3::{HeaderMap, HeaderValue};
+        use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
+        use envoy_types::pb::envoy::service::auth::v3::attribute_context::{
+            HttpRequest, Request as AttrRequest,
+        };
+        let request = |http: HttpRequest| CheckRequest {
+            attributes: Some(AttributeContext {
+                request: Some(AttrRequest {
+                    http: Some(http),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+        };
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let mut http = HttpRequest::default();
+        http.headers.insert("traceparent".into(), tp.into());
+        assert_eq!(trace_headers(&request(http))["traceparent"], tp);
+        // Envoy with `encode_raw_headers` sends them in `header_map`, values as bytes.
+        let http = HttpRequest {
+            header_map: Some(HeaderMap {
+                headers: vec![HeaderValue {
+                    key: "traceparent".into(),
+                    value: String::new(),
+                    raw_value: tp.as_bytes().to_vec(),
+                }],
+            }),
+            ..Default::default()
+        };
+        assert_eq!(trace_headers(&request(http))["traceparent"], tp);
+        assert!(trace_headers(&CheckRequest::default()).is_empty());
+    }
 
     #[test]
     fn grpc_timeout_is_parsed_as_the_spec_says() {
