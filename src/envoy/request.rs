@@ -1,6 +1,7 @@
 //! Reading Envoy's `CheckRequest`: the borrowed `RequestView` a decision needs.
 
 use envoy_types::ext_authz::v3::pb::CheckRequest;
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::HttpRequest;
 
 use crate::body::RequestBody;
 use crate::request::RequestView;
@@ -16,23 +17,28 @@ const WANTED: [&str; 4] = [
     PARTIAL_BODY_HEADER,
 ];
 
-/// Borrows the fields a decision reads from a Check request; absent parts read as empty.
-pub(crate) fn view(request: &CheckRequest) -> RequestView<'_> {
-    let Some(http) = request
+/// The HTTP request a Check is about, if Envoy sent one.
+pub(crate) fn http(request: &CheckRequest) -> Option<&HttpRequest> {
+    request
         .attributes
         .as_ref()
         .and_then(|a| a.request.as_ref())
         .and_then(|r| r.http.as_ref())
-    else {
-        return RequestView::default();
-    };
-    // Envoy lower-cases header names. It sends them in `headers`, or in `header_map` when
-    // the filter sets `encode_raw_headers` (values then in `raw_value`). One pass over the
-    // dozen headers of a call finds the four read here (cheaper than four hashed lookups).
-    let mut found: [Option<&str>; WANTED.len()] = [None; WANTED.len()];
-    let mut decided = [false; WANTED.len()];
+}
+
+/// The values of the headers `names` (lower case), in their order. Envoy lower-cases header
+/// names and sends them in `headers`, or in `header_map` when the filter sets
+/// `encode_raw_headers` (values then in `raw_value`): there the first entry of a name counts,
+/// even when its raw value is not UTF-8 (it then reads as absent). One pass over the dozen
+/// headers of a call finds them all, cheaper than a hashed lookup per name.
+pub(crate) fn headers<'a, const N: usize>(
+    http: &'a HttpRequest,
+    names: &[&str; N],
+) -> [Option<&'a str>; N] {
+    let mut found: [Option<&str>; N] = [None; N];
+    let mut decided = [false; N];
     for (name, value) in &http.headers {
-        if let Some(i) = WANTED.iter().position(|w| *w == name) {
+        if let Some(i) = names.iter().position(|w| *w == name) {
             found[i] = Some(value.as_str());
             decided[i] = true;
         }
@@ -40,9 +46,8 @@ pub(crate) fn view(request: &CheckRequest) -> RequestView<'_> {
     if let Some(map) = &http.header_map
         && decided.iter().any(|d| !d)
     {
-        // The first entry of a name counts, even when its raw value is not UTF-8.
         for h in &map.headers {
-            if let Some(i) = WANTED.iter().position(|w| *w == h.key)
+            if let Some(i) = names.iter().position(|w| *w == h.key)
                 && !std::mem::replace(&mut decided[i], true)
             {
                 found[i] = if h.raw_value.is_empty() {
@@ -53,7 +58,15 @@ pub(crate) fn view(request: &CheckRequest) -> RequestView<'_> {
             }
         }
     }
-    let [authorization, request_id, encoding, partial] = found;
+    found
+}
+
+/// Borrows the fields a decision reads from a Check request; absent parts read as empty.
+pub(crate) fn view(request: &CheckRequest) -> RequestView<'_> {
+    let Some(http) = http(request) else {
+        return RequestView::default();
+    };
+    let [authorization, request_id, encoding, partial] = headers(http, &WANTED);
     RequestView {
         host: &http.host,
         path: &http.path,

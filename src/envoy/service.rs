@@ -135,37 +135,17 @@ impl tonic::server::UnaryService<CheckRequest> for CheckMethod {
     }
 }
 
-/// The W3C trace context headers of the request Envoy forwards, from `headers` or, with
-/// `encode_raw_headers`, from `header_map`.
+/// The W3C trace context headers of the request Envoy forwards (as `view` reads headers).
 fn trace_headers(request: &CheckRequest) -> std::collections::HashMap<String, String> {
-    let mut out = std::collections::HashMap::new();
-    let Some(http) = request
-        .attributes
-        .as_ref()
-        .and_then(|a| a.request.as_ref())
-        .and_then(|r| r.http.as_ref())
-    else {
-        return out;
+    const NAMES: [&str; 2] = ["traceparent", "tracestate"];
+    let Some(http) = super::request::http(request) else {
+        return Default::default();
     };
-    for name in ["traceparent", "tracestate"] {
-        let raw = || {
-            let h = http
-                .header_map
-                .as_ref()?
-                .headers
-                .iter()
-                .find(|h| h.key == name)?;
-            if h.raw_value.is_empty() {
-                Some(h.value.clone())
-            } else {
-                String::from_utf8(h.raw_value.clone()).ok()
-            }
-        };
-        if let Some(v) = http.headers.get(name).cloned().or_else(raw) {
-            out.insert(name.to_owned(), v);
-        }
-    }
-    out
+    NAMES
+        .iter()
+        .zip(super::request::headers(http, &NAMES))
+        .filter_map(|(name, value)| Some(((*name).to_owned(), value?.to_owned())))
+        .collect()
 }
 
 /// A `CheckResponse` already encoded.

@@ -44,20 +44,8 @@ async fn call_with_body(
     body: &[u8],
     extra: &[(&str, &str)],
 ) -> (i32, String) {
-    let mut req = check_request("h", &rpc(rpc_name), Some(&format!("Bearer {t}")), body);
-    let http = req
-        .attributes
-        .as_mut()
-        .unwrap()
-        .request
-        .as_mut()
-        .unwrap()
-        .http
-        .as_mut()
-        .unwrap();
-    for (k, v) in extra {
-        http.headers.insert((*k).into(), (*v).into());
-    }
+    let req = check_request("h", &rpc(rpc_name), Some(&format!("Bearer {t}")), body);
+    let req = extra.iter().fold(req, |req, (k, v)| with_header(req, k, v));
     let r = authz.check(req).await;
     (code(&r), message(&r))
 }

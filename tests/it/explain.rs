@@ -161,20 +161,13 @@ async fn explain_decides_every_case_as_serve_does() {
     for (who, t) in &tokens {
         for r in requests() {
             let id = format!("case-{compared}");
-            let mut req = check_request(
+            let req = check_request(
                 "zeebe:26500",
                 &rpc(r.rpc),
                 Some(&format!("Bearer {t}")),
                 &r.body,
             );
-            req.attributes
-                .as_mut()
-                .and_then(|a| a.request.as_mut())
-                .and_then(|q| q.http.as_mut())
-                .unwrap()
-                .headers
-                .insert("x-request-id".into(), id.clone());
-            let served = authz.check(req).await;
+            let served = authz.check(with_header(req, "x-request-id", &id)).await;
             let call = Call {
                 host: "zeebe:26500".into(),
                 rpc: r.rpc.into(),

@@ -32,20 +32,13 @@ fn text(s: &str) -> Option<Kind> {
 
 /// A Check of Topology with an `x-request-id`.
 async fn topology_with_id(authz: &Authz, token: &str, id: &str) -> CheckResponse {
-    let mut req = check_request(
+    let req = check_request(
         "zeebe:26500",
         &rpc("Topology"),
         Some(&format!("Bearer {token}")),
         &[],
     );
-    let http = req
-        .attributes
-        .as_mut()
-        .and_then(|a| a.request.as_mut())
-        .and_then(|r| r.http.as_mut())
-        .unwrap();
-    http.headers.insert("x-request-id".into(), id.into());
-    authz.check(req).await
+    authz.check(with_header(req, "x-request-id", id)).await
 }
 
 async fn setup(policy: &str) -> (Keycloak, SigningKey, Authz) {

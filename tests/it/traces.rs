@@ -109,21 +109,14 @@ async fn a_check_continues_the_callers_trace_and_a_key_fetch_is_its_child() {
         .await
         .unwrap();
     let mut check = async |token: &str, traceparent: String| {
-        let mut req = check_request(
+        let req = check_request(
             "localhost",
             &rpc("Topology"),
             Some(&format!("Bearer {token}")),
             &[],
         );
-        let http = req
-            .attributes
-            .as_mut()
-            .and_then(|a| a.request.as_mut())
-            .and_then(|r| r.http.as_mut())
-            .unwrap();
-        http.headers.insert("traceparent".into(), traceparent);
-        http.headers
-            .insert("x-request-id".into(), "traced-1".into());
+        let req = with_header(req, "traceparent", &traceparent);
+        let req = with_header(req, "x-request-id", "traced-1");
         code(&client.check(req).await.unwrap().into_inner())
     };
     assert_eq!(

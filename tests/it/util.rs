@@ -338,6 +338,19 @@ pub fn check_request(
     }
 }
 
+/// `request` with the header `name: value` added, as Envoy forwards it.
+pub fn with_header(mut request: CheckRequest, name: &str, value: &str) -> CheckRequest {
+    request
+        .attributes
+        .as_mut()
+        .and_then(|a| a.request.as_mut())
+        .and_then(|r| r.http.as_mut())
+        .expect("check_request builds an HTTP request")
+        .headers
+        .insert(name.into(), value.into());
+    request
+}
+
 /// The gRPC status code a client would see.
 pub fn code(r: &CheckResponse) -> i32 {
     r.status.as_ref().map_or(-1, |s| s.code)
