@@ -227,7 +227,12 @@ impl Authorizer {
                 .policy
                 .authorize(&principal.grants, &principal.tenants, rpc, &view.body)
                 .map_err(|e| match e {
-                    RpcDeny::MissingPermission { rpc, granting } if granting.is_empty() => {
+                    RpcDeny::MissingPermission {
+                        engine: Some(engine),
+                        granting,
+                        ..
+                    } if granting.is_empty() => Deny::new(Outcome::MissingPermission, engine),
+                    RpcDeny::MissingPermission { rpc, granting, .. } if granting.is_empty() => {
                         Deny::new(
                             Outcome::MissingPermission,
                             format!(
@@ -236,14 +241,28 @@ impl Authorizer {
                             ),
                         )
                     }
-                    RpcDeny::MissingPermission { rpc, granting } => Deny::new(
+                    RpcDeny::MissingPermission {
+                        rpc,
+                        granting,
+                        engine,
+                    } => Deny::new(
                         Outcome::MissingPermission,
-                        format!(
-                            "{rpc} requires permission {granting} in {}",
-                            realm.rules.permissions_claim
-                        ),
+                        match engine {
+                            Some(engine) => format!(
+                                "{rpc} requires permission {granting} in {}, or: {engine}",
+                                realm.rules.permissions_claim
+                            ),
+                            None => format!(
+                                "{rpc} requires permission {granting} in {}",
+                                realm.rules.permissions_claim
+                            ),
+                        },
                     ),
-                    RpcDeny::ConditionFailed(reason) => {
+                    RpcDeny::ConditionFailed {
+                        engine: Some(engine),
+                        ..
+                    } => Deny::new(Outcome::ConditionFailed, engine),
+                    RpcDeny::ConditionFailed { reason, .. } => {
                         Deny::new(Outcome::ConditionFailed, format!("{rpc}: {reason}"))
                     }
                     RpcDeny::BodyUnavailable(e) => Deny::new(

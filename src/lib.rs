@@ -47,6 +47,7 @@ pub mod authorizer;
 pub mod bench;
 pub mod body;
 pub mod catalog;
+pub mod claims;
 pub mod cli;
 pub mod config;
 pub mod decision;

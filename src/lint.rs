@@ -401,6 +401,10 @@ fn lint_policy(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) {
 fn analyze_policy(policy: &Policy, grants_span: Span, written: &[usize], diags: &mut Diagnostics) {
     let grants = policy.grants();
     for (i, g) in grants.iter().enumerate() {
+        if g.authorization().is_some() {
+            // Authorizations are analysed by `camunda_findings`.
+            continue;
+        }
         let permission = &*g.permission;
         if permission
             .chars()
@@ -482,7 +486,7 @@ fn analyze_policy(policy: &Policy, grants_span: Span, written: &[usize], diags: 
 fn shadowing_grant(grants: &[policy::Grant], i: usize) -> Option<usize> {
     let g = &grants[i];
     grants.iter().enumerate().find_map(|(j, other)| {
-        if j == i || other.permission != g.permission {
+        if j == i || other.permission != g.permission || other.source != g.source {
             return None;
         }
         let other_unconditional = other.rpcs.difference(other.conditional_rpcs);

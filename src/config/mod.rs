@@ -13,6 +13,7 @@ use ahash::AHashSet;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use crate::claims::ClaimPath;
 use crate::decision::{IdentityHeaders, IdentitySet};
 use crate::diag::{Diagnostics, InvalidConfig, Span, parse_yaml, read_source, resolve_relative};
 use crate::jwks::JwksSettings;
@@ -20,7 +21,6 @@ pub use crate::outcome::RealmMode;
 use crate::policy::{self, Policy};
 use crate::token::bearer::DEFAULT_MAX_TOKEN_BYTES;
 use crate::token::cache::{DEFAULT_CAPACITY, DEFAULT_MAX_TTL};
-use crate::token::claims::ClaimPath;
 
 /// Exit code for configuration errors (`EX_USAGE` in sysexits.h).
 pub(crate) const EXIT_CONFIG: i32 = 64;

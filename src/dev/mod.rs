@@ -16,6 +16,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde_json::json;
 
+use crate::claims::ClaimPath;
 use crate::config::{Config, Listen, RealmConfig, RealmMode, TokenSettings};
 use crate::decision::IdentityHeaders;
 use crate::issuer::{
@@ -24,7 +25,6 @@ use crate::issuer::{
 use crate::jwks::JwksSettings;
 use crate::policy::{DEV_POLICY, Policy};
 use crate::server::{Extras, Listeners};
-use crate::token::claims::ClaimPath;
 
 pub(crate) mod bootstrap;
 

@@ -225,8 +225,32 @@ pub async fn explain(config: &Config, call: &Call) -> Result<Explanation, String
                 .as_ref()
                 .map(|c| realm.rules.permissions_claim.read(c))
                 .unwrap_or_default();
+            let mut owners = Vec::new();
+            if let (Some(d), Some(c)) = (realm.policy.dialect(), &shown_claims) {
+                let found = d.owners(c);
+                steps.push(step(
+                    "owners",
+                    Some(!found.is_empty()),
+                    format!(
+                        "Camunda dialect: the token is {}",
+                        if found.is_empty() {
+                            "no owner of any authorization (no username, client id, group, role or matching mapping rule)".to_owned()
+                        } else {
+                            found.join(", ")
+                        }
+                    ),
+                ));
+                owners = found;
+            }
             match known {
-                Some(rpc) => trace_grants(realm, rpc, &held, &verdict, &view.body, &mut steps),
+                Some(rpc) => trace_grants(
+                    realm,
+                    rpc,
+                    (&held, &owners),
+                    &verdict,
+                    &view.body,
+                    &mut steps,
+                ),
                 None => trace_unknown_rpc(realm, &call.rpc, &mut steps),
             }
         }
@@ -392,7 +416,7 @@ fn trace_principal(
 fn trace_grants(
     realm: &Realm,
     rpc: Rpc,
-    permissions: &[&str],
+    (permissions, owners): (&[&str], &[String]),
     verdict: &Verdict,
     body: &RequestBody<'_>,
     steps: &mut Vec<Step>,
@@ -405,7 +429,10 @@ fn trace_grants(
         if !grant.rpcs.contains(rpc) {
             continue;
         }
-        let held = permissions.contains(&&*grant.permission);
+        let held = match grant.authorization() {
+            None => permissions.contains(&&*grant.permission),
+            Some(_) => owners.iter().any(|o| **o == *grant.permission),
+        };
         let how = if grant.conditional_rpcs.contains(rpc) {
             "with conditions on the request"
         } else {

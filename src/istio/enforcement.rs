@@ -16,7 +16,7 @@
 
 use crate::catalog::{GATEWAY_PATH_PREFIX, Rpc, RpcSet};
 use crate::config::{Config, RealmConfig, RealmMode};
-use crate::policy::PathRule;
+use crate::policy::{GrantSource, PathRule};
 
 /// Keycloak's JWKS path under the issuer, used when the config names no `jwks_uri`.
 pub(crate) const KEYCLOAK_CERTS_PATH: &str = "/protocol/openid-connect/certs";
@@ -197,15 +197,20 @@ fn realm_enforcement(
 
     let policy = &realm.policy;
     let mut authorizer_rpcs = policy.conditional_rpcs();
+    // Camunda-dialect authorizations resolve owners from several claims and mapping rules:
+    // the authorizer decides their rpcs.
+    let native = |g: &crate::policy::Grant| {
+        g.source == GrantSource::Permission && istio_matches_exactly(&g.permission)
+    };
     for grant in policy.grants() {
-        if !istio_matches_exactly(&grant.permission) {
+        if !native(grant) {
             authorizer_rpcs = authorizer_rpcs.union(grant.rpcs);
         }
     }
     let native_grants = policy
         .grants()
         .iter()
-        .filter(|g| istio_matches_exactly(&g.permission))
+        .filter(|g| native(g))
         .map(|g| NativeGrant {
             permission: g.permission.to_string(),
             rpcs: g

@@ -13,7 +13,8 @@ use sha2::Digest as _;
 use super::condition::{
     ConditionKind, Conditions, FieldSource, Pattern, TenantRule, field_source, is_valid_tenant_id,
 };
-use super::{ConditionSource, Grant, PathRule, Policy, RpcReads};
+use super::dialect::{self, RawAuthorization, RawDialect, RawIdentity, RawMappingRule};
+use super::{ConditionSource, Grant, GrantSource, PathRule, Policy, RpcReads};
 use crate::body::FieldSelection;
 use crate::catalog::{Rpc, RpcSet};
 use crate::diag::{Diagnostics, InvalidConfig, Span, parse_yaml, read_source};
@@ -37,6 +38,15 @@ struct RawPolicy {
     /// Paths of other gRPC services.
     #[serde(default)]
     other_paths: Option<PathRule>,
+    /// Camunda dialect: how tokens name their owners.
+    #[serde(default)]
+    identity: Option<RawIdentity>,
+    /// Camunda dialect: claims that make a token an owner.
+    #[serde(default)]
+    mapping_rules: Vec<RawMappingRule>,
+    /// Camunda dialect: owner + resource type + resource ids + permissions.
+    #[serde(default)]
+    authorizations: Vec<RawAuthorization>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,7 +73,7 @@ struct RawWhen {
 /// `tenant: held` or `tenant: [tenant-a, <default>]`.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum RawTenant {
+pub(super) enum RawTenant {
     Keyword(String),
     List(Vec<String>),
 }
@@ -174,8 +184,21 @@ pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
             conditions: conditions.map(Arc::new),
             conditional_rpcs,
             span: Span::of(file, &g.permission),
+            source: GrantSource::Permission,
         });
     }
+
+    let dialect = dialect::compile(
+        file,
+        &RawDialect {
+            identity: raw.identity.as_ref(),
+            mapping_rules: &raw.mapping_rules,
+            authorizations: &raw.authorizations,
+        },
+        &groups,
+        &mut grants,
+        diags,
+    );
 
     if diags.error_count() > errors_before {
         return None;
@@ -185,7 +208,7 @@ pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
         .map(|rpc| {
             let mut names: Vec<&str> = grants
                 .iter()
-                .filter(|g| g.rpcs.contains(rpc))
+                .filter(|g| g.source == GrantSource::Permission && g.rpcs.contains(rpc))
                 .map(|g| &*g.permission)
                 .collect();
             if raw.rpc_named_permissions {
@@ -234,6 +257,7 @@ pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
         unknown_rpcs: raw.unknown_rpcs.unwrap_or(PathRule::Deny),
         other_paths: raw.other_paths.unwrap_or(PathRule::Deny),
         granting_permissions,
+        dialect,
         digest: sha2::Sha256::digest(text.as_bytes()).into(),
     })
 }
@@ -250,33 +274,8 @@ fn compile_when(
     let mut conditions = Conditions::default();
     let mut spans: Vec<(ConditionKind, Span)> = Vec::new();
     if let Some(t) = &when.tenant {
-        let span = Span::of(file, t);
-        let k = format!("{key}.when.tenant");
-        conditions.tenant = match &t.value {
-            RawTenant::Keyword(w) if w == "held" => Some(TenantRule::Held),
-            RawTenant::Keyword(other) => {
-                diags
-                    .error(span.clone(), &k, format!("'{other}' is neither 'held' nor a list of tenant ids"))
-                    .hint("use `tenant: held` (the tenants in the caller's token) or `tenant: [tenant-a, <default>]`");
-                None
-            }
-            RawTenant::List(ids) => {
-                for id in ids.iter().filter(|id| !is_valid_tenant_id(id)) {
-                    diags
-                        .error(span.clone(), &k, format!("'{id}' is not a valid tenant id"))
-                        .hint("tenant ids match ^[\\w.-]{1,31}$; the default tenant is <default>");
-                }
-                if ids.is_empty() {
-                    diags
-                        .error(span.clone(), &k, "empty tenant list allows no tenant")
-                        .hint("list tenant ids or use `held`");
-                }
-                Some(TenantRule::Listed(
-                    ids.iter().map(|i| i.as_str().into()).collect(),
-                ))
-            }
-        };
-        spans.push((ConditionKind::Tenant, span));
+        conditions.tenant = compile_tenant(file, &format!("{key}.when.tenant"), t, diags);
+        spans.push((ConditionKind::Tenant, Span::of(file, t)));
     }
     let pattern_kinds = [
         (ConditionKind::JobType, &when.job_type),
@@ -324,6 +323,41 @@ fn compile_when(
         }
     }
     conditions
+}
+
+/// Compiles `held` or a list of tenant ids (a grant's `when.tenant`, an authorization's
+/// `tenants`).
+pub(super) fn compile_tenant(
+    file: &Arc<Path>,
+    k: &str,
+    t: &Spanned<RawTenant>,
+    diags: &mut Diagnostics,
+) -> Option<TenantRule> {
+    let span = Span::of(file, t);
+    match &t.value {
+        RawTenant::Keyword(w) if w == "held" => Some(TenantRule::Held),
+        RawTenant::Keyword(other) => {
+            diags
+                .error(span, k, format!("'{other}' is neither 'held' nor a list of tenant ids"))
+                .hint("use `held` (the tenants in the caller's token) or a list such as `[tenant-a, <default>]`");
+            None
+        }
+        RawTenant::List(ids) => {
+            for id in ids.iter().filter(|id| !is_valid_tenant_id(id)) {
+                diags
+                    .error(span.clone(), k, format!("'{id}' is not a valid tenant id"))
+                    .hint("tenant ids match ^[\\w.-]{1,31}$; the default tenant is <default>");
+            }
+            if ids.is_empty() {
+                diags
+                    .error(span, k, "empty tenant list allows no tenant")
+                    .hint("list tenant ids or use `held`");
+            }
+            Some(TenantRule::Listed(
+                ids.iter().map(|i| i.as_str().into()).collect(),
+            ))
+        }
+    }
 }
 
 /// Resolves a list of rpc names, group names and `*` into a set, reporting unknown names

@@ -125,6 +125,27 @@ pub fn field_source(rpc: Rpc, kind: ConditionKind) -> Option<FieldSource> {
     }))
 }
 
+/// The proto name of the field that carries `kind` in `rpc`'s request (`request.bpmnProcessId`
+/// for the nested request of CreateProcessInstanceWithResult), for tables and messages.
+pub(crate) fn field_name(rpc: Rpc, kind: ConditionKind) -> Option<String> {
+    let FieldSource::Body(path) = field_source(rpc, kind)? else {
+        return None;
+    };
+    let msg = rpc.desc().request_message();
+    let (outer, msg) = match path.outer {
+        None => (None, msg),
+        Some(n) => {
+            let f = msg.fields.iter().find(|f| f.number == n)?;
+            let FieldKind::Message(idx) = f.kind else {
+                return None;
+            };
+            (Some(f.name), &MESSAGES[idx])
+        }
+    };
+    let inner = msg.fields.iter().find(|f| f.number == path.number)?.name;
+    Some(outer.map_or_else(|| inner.to_string(), |o| format!("{o}.{inner}")))
+}
+
 /// Whether `id` is a valid Zeebe tenant id (`^[\w.-]{1,31}$`, or `<default>`).
 pub(crate) fn is_valid_tenant_id(id: &str) -> bool {
     id == DEFAULT_TENANT
@@ -213,6 +234,18 @@ pub(crate) enum TenantRule {
     Listed(Box<[Box<str>]>),
 }
 
+/// The first condition a request fails: what it constrains, the request's value, and a deny
+/// message naming both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unmet {
+    /// The kind that failed.
+    pub(crate) kind: ConditionKind,
+    /// The request's value (clipped for display).
+    pub(crate) value: String,
+    /// `tenant 'tenant-b' not allowed (token holds: tenant-a)`.
+    pub(crate) reason: String,
+}
+
 /// The conditions of one grant: all must hold (for the kinds the rpc carries).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Conditions {
@@ -238,7 +271,7 @@ impl Conditions {
         &self,
         held_tenants: &[Box<str>],
         values: impl Fn(ConditionKind) -> Option<&'v [&'v str]>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Unmet> {
         if let Some(rule) = &self.tenant
             && let Some(tenants) = values(ConditionKind::Tenant)
         {
@@ -258,11 +291,15 @@ impl Conditions {
                         TenantRule::Held => "token holds",
                         TenantRule::Listed(_) => "allowed",
                     };
-                    return Err(format!(
-                        "tenant '{}' not allowed ({which}: {})",
-                        clip(t, 64, Keep::Text),
-                        display_list(allowed.iter().map(|a| &**a))
-                    ));
+                    let value = clip(t, 64, Keep::Text);
+                    return Err(Unmet {
+                        kind: ConditionKind::Tenant,
+                        reason: format!(
+                            "tenant '{value}' not allowed ({which}: {})",
+                            display_list(allowed.iter().map(|a| &**a))
+                        ),
+                        value,
+                    });
                 }
             }
         }
@@ -270,12 +307,16 @@ impl Conditions {
             let Some(found) = values(*kind) else { continue };
             let value = found.last().copied().unwrap_or("");
             if !patterns.iter().any(|p| p.matches(value)) {
-                return Err(format!(
-                    "{} '{}' not allowed (allowed: {})",
-                    kind.noun(),
-                    clip(value, 64, Keep::Text),
-                    display_list(patterns.iter().map(Pattern::as_str))
-                ));
+                let value = clip(value, 64, Keep::Text);
+                return Err(Unmet {
+                    kind: *kind,
+                    reason: format!(
+                        "{} '{value}' not allowed (allowed: {})",
+                        kind.noun(),
+                        display_list(patterns.iter().map(Pattern::as_str))
+                    ),
+                    value,
+                });
             }
         }
         Ok(())
@@ -428,6 +469,19 @@ mod tests {
         assert_eq!(Pattern::parse("a b"), Err(InvalidPattern::BadCharacter));
     }
 
+    /// `Conditions::check` with only the message of a failure.
+    struct ReasonOnly(Conditions);
+
+    impl ReasonOnly {
+        fn check<'v>(
+            &self,
+            held: &[Box<str>],
+            values: impl Fn(ConditionKind) -> Option<&'v [&'v str]>,
+        ) -> Result<(), String> {
+            self.0.check(held, values).map_err(|u| u.reason)
+        }
+    }
+
     #[test]
     fn conditions_name_the_failing_value() {
         let c = Conditions {
@@ -438,6 +492,7 @@ mod tests {
             )],
         };
         let held: Vec<Box<str>> = vec!["tenant-a".into()];
+        let c = ReasonOnly(c);
         let vals = |tenants: &'static [&'static str], ty: &'static [&'static str]| {
             move |k: ConditionKind| match k {
                 ConditionKind::Tenant => Some(tenants),
@@ -469,5 +524,12 @@ mod tests {
         );
         // Kinds the rpc does not carry do not apply.
         assert_eq!(c.check(&held, |_| None), Ok(()));
+        let unmet =
+            c.0.check(&held, vals(&["tenant-a"], &["shipping"]))
+                .unwrap_err();
+        assert_eq!(
+            (unmet.kind, unmet.value.as_str()),
+            (ConditionKind::JobType, "shipping")
+        );
     }
 }

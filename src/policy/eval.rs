@@ -1,10 +1,12 @@
 //! Policy evaluation: permissions → [`Grants`] once per token, then per Check one bit test,
 //! and only for rpcs whose grant has conditions, a read of the few body fields they need.
 
-use super::condition::DEFAULT_TENANT;
+use super::camunda::{self, ResourceType};
+use super::condition::{ConditionKind, DEFAULT_TENANT, FieldSource, Unmet, field_source};
 use super::{ConditionSource, Grant, Policy};
-use crate::body::{BodyError, RequestBody, read_fields, unframe};
+use crate::body::{BodyError, FieldSelection, RequestBody, read_fields, unframe};
 use crate::catalog::{Rpc, RpcSet};
+use crate::text::{Keep, clip};
 
 /// What a token's permissions grant under one policy. Lives in every cached principal.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -13,6 +15,16 @@ pub struct Grants {
     pub rpcs: RpcSet,
     /// Indexes of held grants with conditions (checked against the body).
     pub(crate) conditional: Box<[u16]>,
+    /// The job-activating rpcs when the owner holds an x-JOB_TYPE authorization: then only
+    /// those authorizations grant them.
+    pub(crate) pinned: RpcSet,
+}
+
+/// Whether `g` loses the `pinned` rpcs: a Camunda-dialect authorization other than x-JOB_TYPE.
+fn is_pinned_out(g: &Grant, pinned: RpcSet) -> bool {
+    !pinned.is_empty()
+        && g.authorization()
+            .is_some_and(|a| a.resource != ResourceType::XJobType)
 }
 
 /// Why a policy refuses an rpc to a valid token.
@@ -22,40 +34,97 @@ pub enum RpcDeny {
     MissingPermission {
         /// The rpc.
         rpc: Rpc,
-        /// Display list of permissions that grant it.
+        /// Display list of permissions (of `grants:`) that grant it.
         granting: Box<str>,
+        /// With the Camunda dialect, the engine's words for what is missing.
+        engine: Option<String>,
     },
     /// Grants cover the rpc, but the request's fields meet none of their conditions.
-    ConditionFailed(String),
+    ConditionFailed {
+        /// Our words: which value failed which condition.
+        reason: String,
+        /// The engine's words, when the first failing rule is a Camunda-dialect one.
+        engine: Option<String>,
+    },
     /// A condition needs the body, and it is missing, partial or unreadable.
     BodyUnavailable(BodyError),
 }
 
 impl Policy {
-    /// The grants of a token holding `permissions`.
+    /// The grants of a token holding `permissions` (and no Camunda-dialect owner).
     pub fn grants_for<'a>(&self, permissions: impl IntoIterator<Item = &'a str>) -> Grants {
+        self.grants_of(permissions, &[])
+    }
+
+    /// The grants of a token with these `claims`, holding `permissions`: its grants, and
+    /// the authorizations of the owners its claims resolve to under the Camunda dialect.
+    pub fn grants_for_token<'a>(
+        &self,
+        claims: &serde_json::Value,
+        permissions: impl IntoIterator<Item = &'a str>,
+    ) -> Grants {
+        let owners = self.dialect().map(|d| d.owners(claims)).unwrap_or_default();
+        self.grants_of(permissions, &owners)
+    }
+
+    fn grants_of<'a>(
+        &self,
+        permissions: impl IntoIterator<Item = &'a str>,
+        owners: &[String],
+    ) -> Grants {
         let mut rpcs = RpcSet::EMPTY;
         let mut conditional = Vec::new();
+        // An owner with an x-JOB_TYPE authorization activates only those job types: its other
+        // authorizations (PROCESS_DEFINITION/UPDATE_PROCESS_INSTANCE) no longer grant the
+        // job-activating rpcs.
+        let owned: Vec<u16> = self
+            .dialect()
+            .into_iter()
+            .flat_map(|d| owners.iter().filter_map(|o| d.by_owner.get(o.as_str())))
+            .flatten()
+            .copied()
+            .collect();
+        let pins = owned.iter().any(|&i| {
+            self.grants[usize::from(i)]
+                .authorization()
+                .is_some_and(|a| a.resource == ResourceType::XJobType)
+        });
+        let pinned = if pins {
+            camunda::job_type_rpcs()
+        } else {
+            RpcSet::EMPTY
+        };
+        let mut hold = |idx: &[u16]| {
+            for &i in idx {
+                let g = &self.grants[usize::from(i)];
+                let mask = if is_pinned_out(g, pinned) {
+                    pinned
+                } else {
+                    RpcSet::EMPTY
+                };
+                rpcs = rpcs.union(g.rpcs.difference(g.conditional_rpcs).difference(mask));
+                if !g.conditional_rpcs.difference(mask).is_empty() && !conditional.contains(&i) {
+                    conditional.push(i);
+                }
+            }
+        };
+        let mut named = RpcSet::EMPTY;
         for p in permissions {
             if let Some(idx) = self.by_permission.get(p) {
-                for &i in idx.iter() {
-                    let g = &self.grants[usize::from(i)];
-                    rpcs = rpcs.union(g.rpcs.difference(g.conditional_rpcs));
-                    if !g.conditional_rpcs.is_empty() && !conditional.contains(&i) {
-                        conditional.push(i);
-                    }
-                }
+                hold(idx);
             }
             if self.rpc_named_permissions
                 && let Some(rpc) = Rpc::from_name(p)
             {
-                rpcs = rpcs.with(rpc);
+                named = named.with(rpc);
             }
         }
+        hold(&owned);
         conditional.sort_unstable();
         Grants {
-            rpcs,
+            rpcs: rpcs.union(named),
             conditional: conditional.into(),
+            pinned,
         }
     }
 
@@ -88,12 +157,16 @@ impl Policy {
             .conditional
             .iter()
             .map(|&i| &self.grants[usize::from(i)])
-            .filter(|g| g.conditional_rpcs.contains(rpc))
+            .filter(|g| {
+                g.conditional_rpcs.contains(rpc)
+                    && !(grants.pinned.contains(rpc) && is_pinned_out(g, grants.pinned))
+            })
             .peekable();
         if candidates.peek().is_none() {
             return Err(RpcDeny::MissingPermission {
                 rpc,
                 granting: self.granting_permissions(rpc).into(),
+                engine: self.dialect().map(|_| self.engine_missing(rpc, body)),
             });
         }
         if body.partial {
@@ -104,11 +177,11 @@ impl Policy {
         let message =
             unframe(body.raw, body.encoding, &mut scratch).map_err(RpcDeny::BodyUnavailable)?;
         let fields = read_fields(message, &reads.fields).map_err(RpcDeny::BodyUnavailable)?;
-        let values = |kind: super::condition::ConditionKind| match reads.slots[kind.index()]? {
+        let values = |kind: ConditionKind| match reads.slots[kind.index()]? {
             ConditionSource::Body(slot) => Some(fields.get(slot)),
             ConditionSource::DefaultTenant => Some(&[DEFAULT_TENANT][..]),
         };
-        let mut first_failure = None;
+        let mut first_failure: Option<(&Grant, Unmet)> = None;
         for grant in candidates {
             let conditions = grant
                 .conditions
@@ -119,13 +192,50 @@ impl Policy {
                     trace(grant, Ok(()));
                     return Ok(());
                 }
-                Err(reason) => {
-                    trace(grant, Err(&reason));
-                    first_failure.get_or_insert(reason);
+                Err(unmet) => {
+                    trace(grant, Err(&unmet.reason));
+                    first_failure.get_or_insert((grant, unmet));
                 }
             }
         }
-        Err(RpcDeny::ConditionFailed(first_failure.unwrap_or_default()))
+        let (grant, unmet) = first_failure.expect("a candidate was checked");
+        let engine = grant.authorization().map(|a| {
+            let row = camunda::row_for(rpc, a.resource, &a.permissions);
+            if unmet.kind == ConditionKind::Tenant {
+                camunda::engine_tenant_message(&row, &unmet.value)
+            } else {
+                camunda::engine_message(&row, Some(&unmet.value))
+            }
+        });
+        Err(RpcDeny::ConditionFailed {
+            reason: unmet.reason,
+            engine,
+        })
+    }
+
+    /// The engine's words for a missing permission on `rpc`, with the request's resource id
+    /// where the request carries one and the body can be read.
+    fn engine_missing(&self, rpc: Rpc, body: &RequestBody<'_>) -> String {
+        let row = camunda::message_row(rpc);
+        let id = if row.resource == camunda::ResourceType::XRpc {
+            Some(rpc.name().to_string())
+        } else {
+            camunda::id_kind(row.resource)
+                .filter(|_| row.id == camunda::ResourceId::Field && !body.partial)
+                .and_then(|kind| match field_source(rpc, kind)? {
+                    FieldSource::Body(path) => {
+                        let mut selection = FieldSelection::default();
+                        let slot = selection.add(path);
+                        let mut scratch = Vec::new();
+                        let message = unframe(body.raw, body.encoding, &mut scratch).ok()?;
+                        let fields = read_fields(message, &selection).ok()?;
+                        let value = fields.get(slot).last().copied().unwrap_or("");
+                        Some(clip(value, 64, Keep::Text)).filter(|v| !v.is_empty())
+                    }
+                    FieldSource::DefaultTenant => None,
+                })
+        };
+        camunda::engine_message(&row, id.as_deref())
     }
 }
 
@@ -160,7 +270,8 @@ mod tests {
         let cpi = Rpc::from_name("CreateProcessInstance").unwrap();
         let read = p.grants_for(["read:*"]);
         assert!(p.authorize(&read, &[], topo, &B).is_ok());
-        let Err(RpcDeny::MissingPermission { rpc, granting }) = p.authorize(&read, &[], cpi, &B)
+        let Err(RpcDeny::MissingPermission { rpc, granting, .. }) =
+            p.authorize(&read, &[], cpi, &B)
         else {
             panic!()
         };
@@ -264,9 +375,10 @@ mod tests {
                     "CreateProcessInstance",
                     &cpi("tenant-b")
                 ),
-                Err(RpcDeny::ConditionFailed(
-                    "tenant 'tenant-b' not allowed (token holds: tenant-a)".into()
-                ))
+                Err(RpcDeny::ConditionFailed {
+                    reason: "tenant 'tenant-b' not allowed (token holds: tenant-a)".into(),
+                    engine: None,
+                })
             );
             assert!(
                 authorize(&p, t, &["tenant-a"], "CreateProcessInstance", &cpi("")).is_err(),
@@ -321,9 +433,10 @@ mod tests {
             assert!(authorize(&p, w, &[], "ActivateJobs", &activate("payment-refund")).is_ok());
             assert_eq!(
                 authorize(&p, w, &[], "ActivateJobs", &activate("shipping")),
-                Err(RpcDeny::ConditionFailed(
-                    "job type 'shipping' not allowed (allowed: payment*)".into()
-                ))
+                Err(RpcDeny::ConditionFailed {
+                    reason: "job type 'shipping' not allowed (allowed: payment*)".into(),
+                    engine: None,
+                })
             );
             let stream = body(&proto::StreamActivatedJobsRequest {
                 r#type: "payment".into(),

@@ -9,8 +9,10 @@
 //! turns its permissions into a `Grants` value (a bitset), which the verified-token cache
 //! keeps; every later Check is then one bit test in [`Policy::authorize`].
 
+pub mod camunda;
 mod compile;
 pub mod condition;
+mod dialect;
 mod eval;
 
 use std::sync::Arc;
@@ -20,6 +22,8 @@ use ahash::AHashMap;
 use crate::catalog::{Rpc, RpcSet};
 
 pub use compile::{DEFAULT_POLICY, DEV_POLICY, compile, compile_file, embedded, suggest};
+pub use dialect::Authorization;
+pub(crate) use dialect::Dialect;
 pub(crate) use eval::{Grants, RpcDeny};
 
 use crate::body::FieldSelection;
@@ -48,6 +52,8 @@ pub struct Policy {
     other_paths: PathRule,
     /// Per rpc (catalog index): the permissions that would grant it, for deny messages.
     granting_permissions: Box<[Box<str>]>,
+    /// The Camunda dialect (`identity:`, `mapping_rules:`, `authorizations:`), if used.
+    dialect: Option<Dialect>,
     /// SHA-256 of the policy text: equal texts compile to equal policies (same grant order),
     /// so cached principals of one stay valid for the other across a reload.
     digest: [u8; 32],
@@ -65,8 +71,19 @@ pub struct Grant {
     /// The rpcs of `rpcs` on which a condition applies (they carry a constrained field); the
     /// others are granted unconditionally.
     pub conditional_rpcs: RpcSet,
-    /// Where the grant is written (its `permission`).
+    /// Where the grant is written (its `permission`, or an authorization's `owner`).
     pub(crate) span: Span,
+    /// Whether it is a grant or a Camunda-dialect authorization.
+    pub source: GrantSource,
+}
+
+/// What a [`Grant`] was written as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantSource {
+    /// Under `grants:`; `permission` is a permission of the token's permissions claim.
+    Permission,
+    /// Under `authorizations:`; `permission` names the owner (`client:payments-worker`).
+    Camunda(Arc<Authorization>),
 }
 
 /// Which body fields an rpc's conditions read, and where each condition kind finds its value.
@@ -91,6 +108,11 @@ impl Policy {
     /// The grants in file order.
     pub fn grants(&self) -> &[Grant] {
         &self.grants
+    }
+
+    /// The Camunda dialect, if the policy uses it.
+    pub(crate) fn dialect(&self) -> Option<&Dialect> {
+        self.dialect.as_ref()
     }
 
     /// Whether a permission named after an rpc grants that rpc (Identity PoC style).
@@ -141,6 +163,14 @@ impl Policy {
 }
 
 impl Grant {
+    /// The authorization this grant was compiled from, if any.
+    pub fn authorization(&self) -> Option<&Authorization> {
+        match &self.source {
+            GrantSource::Camunda(a) => Some(a),
+            GrantSource::Permission => None,
+        }
+    }
+
     /// Whether the grant only applies under conditions on request fields (then a broader
     /// unconditional grant shadows it, but it shadows nothing).
     pub(crate) fn is_conditional(&self) -> bool {

@@ -6,7 +6,7 @@
 
 pub mod bearer;
 pub mod cache;
-pub mod claims;
+pub use crate::claims;
 pub mod verify;
 
 use crate::policy::Grants;

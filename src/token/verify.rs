@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::Principal;
-use super::claims::ClaimPath;
+use crate::claims::ClaimPath;
 use crate::jwks::VerifyKey;
 use crate::outcome::{Deny, Outcome};
 use crate::policy::Policy;
@@ -212,7 +212,7 @@ pub(crate) fn principal_from_claims(
     Ok(Principal {
         subject: text("sub").into(),
         client_id: client_id.into(),
-        grants: policy.grants_for(permissions.iter().copied()),
+        grants: policy.grants_for_token(claims, permissions.iter().copied()),
         tenants: tenants.into_iter().map(Into::into).collect(),
         expires_at,
     })

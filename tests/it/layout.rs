@@ -10,7 +10,7 @@ const SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
 
 /// Modules that decide without I/O: they may not name these crates or std modules.
 const PURE: &[&str] = &[
-    "catalog", "host", "body", "outcome", "request", "decision", "policy", "text",
+    "catalog", "claims", "host", "body", "outcome", "request", "decision", "policy", "text",
 ];
 const IMPURE_NAMES: &[&str] = &[
     "tokio",

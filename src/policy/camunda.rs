@@ -1,0 +1,1056 @@
+//! Camunda 8.8's authorization vocabulary, and what each gateway rpc needs in it. Pure data.
+//!
+//! Since 8.8 the Orchestration Cluster authorizes commands inside the engine: an authorization
+//! is an owner, a resource type, resource ids and permission types. This module holds the enum
+//! names (the exact spelling of Camunda's, plus `x-` extensions of ours that have no Camunda
+//! twin) and [`RPC_TABLE`]: for every gateway rpc, the resource type and permission the engine
+//! checks in 8.8 and 8.9, and which request field (if any) carries the resource id at the edge.
+//! The policy's Camunda dialect compiles through this table into ordinary grants, `lint`
+//! prints it and compares policies against it, and the deny messages quote it.
+//!
+//! Sources are cited per row (keys of `docs/camunda-authorizations.md` §6). Status: `V`
+//! verified against docs and engine code, `V-src` engine code only (an unpinned commit), `U`
+//! not verified.
+
+use std::fmt;
+
+use super::condition::ConditionKind;
+use crate::catalog::{Rpc, RpcSet};
+
+/// A Camunda version whose authorization model the table describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CamundaVersion {
+    /// 8.7 and earlier: the gateway only authenticates; Identity's `permissions.zeebe-api`
+    /// claim carries presets (`write:*`, `read:*`).
+    V8_7,
+    /// 8.8: authorizations in the engine.
+    V8_8,
+    /// 8.9: 8.8 plus message-name authorization and `EvaluateConditional`.
+    V8_9,
+}
+
+impl CamundaVersion {
+    /// Every version, oldest first.
+    pub const ALL: [CamundaVersion; 3] = [
+        CamundaVersion::V8_7,
+        CamundaVersion::V8_8,
+        CamundaVersion::V8_9,
+    ];
+
+    /// `8.8` for `8.8`, `8.8.3` or `v8.8`.
+    pub fn parse(s: &str) -> Option<CamundaVersion> {
+        let s = s.trim().trim_start_matches('v');
+        let mut parts = s.split('.');
+        let (major, minor) = (parts.next()?, parts.next()?);
+        if major != "8" || parts.any(|p| p.parse::<u32>().is_err()) {
+            return None;
+        }
+        // 8.10 changes the deny message and adds job-type authorization: not described here.
+        match minor.parse::<u32>().ok()? {
+            0..=7 => Some(CamundaVersion::V8_7),
+            8 => Some(CamundaVersion::V8_8),
+            9 => Some(CamundaVersion::V8_9),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for CamundaVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CamundaVersion::V8_7 => "8.7",
+            CamundaVersion::V8_8 => "8.8",
+            CamundaVersion::V8_9 => "8.9",
+        })
+    }
+}
+
+macro_rules! names {
+    ($(#[$m:meta])* $vis:vis enum $name:ident { $($(#[$vm:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        $vis enum $name { $($(#[$vm])* $variant),+ }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The name as Camunda (or, with `x-`, this project) spells it.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            /// Looks a name up, exactly as spelled.
+            pub fn from_name(s: &str) -> Option<$name> {
+                match s { $($text => Some($name::$variant),)+ _ => None }
+            }
+
+            /// Whether this is an extension of ours (no Camunda twin).
+            pub fn is_extension(self) -> bool {
+                self.as_str().starts_with("x-")
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+names! {
+    /// A resource type: Camunda 8.8/8.9's, plus the `x-` extensions.
+    pub enum ResourceType {
+        /// Authorizations themselves.
+        Authorization = "AUTHORIZATION",
+        /// Batch operations.
+        Batch = "BATCH",
+        /// Web components (Operate, Tasklist, Identity/Admin).
+        Component = "COMPONENT",
+        /// DMN decisions, by decision id.
+        DecisionDefinition = "DECISION_DEFINITION",
+        /// DRDs.
+        DecisionRequirementsDefinition = "DECISION_REQUIREMENTS_DEFINITION",
+        /// Documents.
+        Document = "DOCUMENT",
+        /// Groups.
+        Group = "GROUP",
+        /// Mapping rules.
+        MappingRule = "MAPPING_RULE",
+        /// Messages, by message name.
+        Message = "MESSAGE",
+        /// BPMN processes, by BPMN process id.
+        ProcessDefinition = "PROCESS_DEFINITION",
+        /// Deployed resources (deployments, forms, DRDs, processes).
+        Resource = "RESOURCE",
+        /// Roles.
+        Role = "ROLE",
+        /// The cluster itself.
+        System = "SYSTEM",
+        /// Tenants.
+        Tenant = "TENANT",
+        /// Users.
+        User = "USER",
+        /// 8.9: audit log.
+        AuditLog = "AUDIT_LOG",
+        /// 8.9: cluster variables.
+        ClusterVariable = "CLUSTER_VARIABLE",
+        /// 8.9: expression evaluation.
+        Expression = "EXPRESSION",
+        /// 8.9: global task listeners.
+        GlobalListener = "GLOBAL_LISTENER",
+        /// 8.9: user tasks.
+        UserTask = "USER_TASK",
+        /// Extension: jobs by job type (ActivateJobs, StreamActivatedJobs `type`).
+        XJobType = "x-JOB_TYPE",
+        /// Extension: a gateway rpc by name, for rpcs Camunda puts under no permission
+        /// (Topology) or to name one rpc exactly.
+        XRpc = "x-RPC",
+    }
+}
+
+names! {
+    /// A permission type: Camunda 8.8/8.9's, plus the `x-` extensions.
+    pub enum Permission {
+        /// Access a web component.
+        Access = "ACCESS",
+        /// Cancel a process instance.
+        CancelProcessInstance = "CANCEL_PROCESS_INSTANCE",
+        /// Claim a user task (8.9).
+        Claim = "CLAIM",
+        /// Claim a user task of a process (8.9).
+        ClaimUserTask = "CLAIM_USER_TASK",
+        /// Complete a user task (8.9).
+        Complete = "COMPLETE",
+        /// Complete a user task of a process (8.9).
+        CompleteUserTask = "COMPLETE_USER_TASK",
+        /// Create.
+        Create = "CREATE",
+        /// Create batch operations of a kind.
+        CreateBatchOperationCancelProcessInstance = "CREATE_BATCH_OPERATION_CANCEL_PROCESS_INSTANCE",
+        /// Create batch operations of a kind.
+        CreateBatchOperationDeleteDecisionDefinition = "CREATE_BATCH_OPERATION_DELETE_DECISION_DEFINITION",
+        /// Create batch operations of a kind.
+        CreateBatchOperationDeleteDecisionInstance = "CREATE_BATCH_OPERATION_DELETE_DECISION_INSTANCE",
+        /// Create batch operations of a kind.
+        CreateBatchOperationDeleteProcessDefinition = "CREATE_BATCH_OPERATION_DELETE_PROCESS_DEFINITION",
+        /// Create batch operations of a kind.
+        CreateBatchOperationDeleteProcessInstance = "CREATE_BATCH_OPERATION_DELETE_PROCESS_INSTANCE",
+        /// Create batch operations of a kind.
+        CreateBatchOperationMigrateProcessInstance = "CREATE_BATCH_OPERATION_MIGRATE_PROCESS_INSTANCE",
+        /// Create batch operations of a kind.
+        CreateBatchOperationModifyProcessInstance = "CREATE_BATCH_OPERATION_MODIFY_PROCESS_INSTANCE",
+        /// Create batch operations of a kind.
+        CreateBatchOperationResolveIncident = "CREATE_BATCH_OPERATION_RESOLVE_INCIDENT",
+        /// Evaluate a decision.
+        CreateDecisionInstance = "CREATE_DECISION_INSTANCE",
+        /// Start a process instance.
+        CreateProcessInstance = "CREATE_PROCESS_INSTANCE",
+        /// 8.9 global listeners.
+        CreateTaskListener = "CREATE_TASK_LISTENER",
+        /// Delete.
+        Delete = "DELETE",
+        /// Delete decision instances.
+        DeleteDecisionInstance = "DELETE_DECISION_INSTANCE",
+        /// Delete a DRD resource.
+        DeleteDrd = "DELETE_DRD",
+        /// Delete a form resource.
+        DeleteForm = "DELETE_FORM",
+        /// Delete a process resource.
+        DeleteProcess = "DELETE_PROCESS",
+        /// Delete process instances.
+        DeleteProcessInstance = "DELETE_PROCESS_INSTANCE",
+        /// Delete another resource.
+        DeleteResource = "DELETE_RESOURCE",
+        /// 8.9 global listeners.
+        DeleteTaskListener = "DELETE_TASK_LISTENER",
+        /// 8.9 expressions.
+        Evaluate = "EVALUATE",
+        /// Modify a process instance.
+        ModifyProcessInstance = "MODIFY_PROCESS_INSTANCE",
+        /// Read.
+        Read = "READ",
+        /// Read decision definitions.
+        ReadDecisionDefinition = "READ_DECISION_DEFINITION",
+        /// Read decision instances.
+        ReadDecisionInstance = "READ_DECISION_INSTANCE",
+        /// 8.9 system.
+        ReadJobMetric = "READ_JOB_METRIC",
+        /// Read process definitions.
+        ReadProcessDefinition = "READ_PROCESS_DEFINITION",
+        /// Read process instances.
+        ReadProcessInstance = "READ_PROCESS_INSTANCE",
+        /// 8.9 global listeners.
+        ReadTaskListener = "READ_TASK_LISTENER",
+        /// System usage metrics.
+        ReadUsageMetric = "READ_USAGE_METRIC",
+        /// Read user tasks of a process.
+        ReadUserTask = "READ_USER_TASK",
+        /// Update.
+        Update = "UPDATE",
+        /// Update process instances: jobs, variables, incidents, migration.
+        UpdateProcessInstance = "UPDATE_PROCESS_INSTANCE",
+        /// 8.9 global listeners.
+        UpdateTaskListener = "UPDATE_TASK_LISTENER",
+        /// Update user tasks of a process.
+        UpdateUserTask = "UPDATE_USER_TASK",
+        /// Extension: activate (and stream) jobs of a job type.
+        XActivate = "x-ACTIVATE",
+        /// Extension: call a gateway rpc.
+        XCall = "x-CALL",
+    }
+}
+
+/// An owner type of an authorization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OwnerType {
+    /// A user, by the token's username claim.
+    User,
+    /// A client (application), by the token's client id claim.
+    Client,
+    /// A group, by the token's groups claim.
+    Group,
+    /// A role, by the token's roles claim (an extension: Camunda keeps roles in the engine).
+    Role,
+    /// A mapping rule of the policy that the token's claims match.
+    MappingRule,
+}
+
+impl OwnerType {
+    /// Every owner type.
+    pub const ALL: [OwnerType; 5] = [
+        OwnerType::User,
+        OwnerType::Client,
+        OwnerType::Group,
+        OwnerType::Role,
+        OwnerType::MappingRule,
+    ];
+
+    /// The key in the policy's `owner:` (`user`, `mapping_rule`, …).
+    pub fn key(self) -> &'static str {
+        match self {
+            OwnerType::User => "user",
+            OwnerType::Client => "client",
+            OwnerType::Group => "group",
+            OwnerType::Role => "role",
+            OwnerType::MappingRule => "mapping_rule",
+        }
+    }
+
+    /// Camunda's `ownerType` value.
+    pub fn camunda_name(self) -> &'static str {
+        match self {
+            OwnerType::User => "USER",
+            OwnerType::Client => "CLIENT",
+            OwnerType::Group => "GROUP",
+            OwnerType::Role => "ROLE",
+            OwnerType::MappingRule => "MAPPING_RULE",
+        }
+    }
+}
+
+/// The permissions Camunda accepts on a resource type, in `version` (from D88/D89, the
+/// "Available resources" tables). Extensions accept their own.
+pub fn permissions_of(resource: ResourceType, version: CamundaVersion) -> &'static [Permission] {
+    use Permission as P;
+    use ResourceType as R;
+    let v89 = version >= CamundaVersion::V8_9;
+    match resource {
+        R::Authorization | R::Group | R::MappingRule | R::Role | R::Tenant | R::User => {
+            &[P::Create, P::Delete, P::Read, P::Update]
+        }
+        R::Batch => &[
+            P::Create,
+            P::CreateBatchOperationCancelProcessInstance,
+            P::CreateBatchOperationDeleteDecisionDefinition,
+            P::CreateBatchOperationDeleteDecisionInstance,
+            P::CreateBatchOperationDeleteProcessDefinition,
+            P::CreateBatchOperationDeleteProcessInstance,
+            P::CreateBatchOperationMigrateProcessInstance,
+            P::CreateBatchOperationModifyProcessInstance,
+            P::CreateBatchOperationResolveIncident,
+            P::Read,
+            P::Update,
+        ],
+        R::Component => &[P::Access],
+        R::DecisionDefinition => &[
+            P::CreateDecisionInstance,
+            P::DeleteDecisionInstance,
+            P::ReadDecisionDefinition,
+            P::ReadDecisionInstance,
+        ],
+        R::DecisionRequirementsDefinition => &[P::Read],
+        R::Document => &[P::Create, P::Read, P::Delete],
+        R::Message => &[P::Create, P::Read],
+        R::ProcessDefinition if v89 => &[
+            P::CancelProcessInstance,
+            P::ClaimUserTask,
+            P::CompleteUserTask,
+            P::CreateProcessInstance,
+            P::DeleteProcessInstance,
+            P::ModifyProcessInstance,
+            P::ReadProcessDefinition,
+            P::ReadProcessInstance,
+            P::ReadUserTask,
+            P::UpdateProcessInstance,
+            P::UpdateUserTask,
+        ],
+        R::ProcessDefinition => &[
+            P::CancelProcessInstance,
+            P::CreateProcessInstance,
+            P::DeleteProcessInstance,
+            P::ModifyProcessInstance,
+            P::ReadProcessDefinition,
+            P::ReadProcessInstance,
+            P::ReadUserTask,
+            P::UpdateProcessInstance,
+            P::UpdateUserTask,
+        ],
+        R::Resource => &[
+            P::Create,
+            P::Read,
+            P::DeleteDrd,
+            P::DeleteForm,
+            P::DeleteProcess,
+            P::DeleteResource,
+        ],
+        R::System if v89 => &[P::Read, P::ReadUsageMetric, P::ReadJobMetric, P::Update],
+        R::System => &[P::Read, P::ReadUsageMetric, P::Update],
+        R::AuditLog if v89 => &[P::Read],
+        R::ClusterVariable if v89 => &[P::Create, P::Update, P::Delete, P::Read],
+        R::Expression if v89 => &[P::Evaluate],
+        R::GlobalListener if v89 => &[
+            P::CreateTaskListener,
+            P::DeleteTaskListener,
+            P::ReadTaskListener,
+            P::UpdateTaskListener,
+        ],
+        R::UserTask if v89 => &[P::Read, P::Update, P::Claim, P::Complete],
+        R::AuditLog | R::ClusterVariable | R::Expression | R::GlobalListener | R::UserTask => &[],
+        R::XJobType => &[P::XActivate],
+        R::XRpc => &[P::XCall],
+    }
+}
+
+/// Which request field holds a resource type's id, where a request carries it.
+pub fn id_kind(resource: ResourceType) -> Option<ConditionKind> {
+    match resource {
+        ResourceType::ProcessDefinition => Some(ConditionKind::BpmnProcessId),
+        ResourceType::DecisionDefinition => Some(ConditionKind::DecisionId),
+        ResourceType::Message => Some(ConditionKind::MessageName),
+        ResourceType::XJobType => Some(ConditionKind::JobType),
+        _ => None,
+    }
+}
+
+/// Where the edge finds the resource id of a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceId {
+    /// In a request field (the resource type's [`id_kind`]): ids are compared with it.
+    Field,
+    /// The engine resolves a key (job, instance, incident, resource) to the resource; the
+    /// edge cannot, so any authorization of the type and permission grants the rpc there.
+    Resolved,
+    /// The engine checks no id: only an authorization on `*` passes.
+    WildcardOnly,
+}
+
+/// What the engine of one version does for a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// Checks the same id the edge compares.
+    Checks,
+    /// Checks the id it resolves from a key.
+    Resolves,
+    /// Checks `*` only (no resource id).
+    WildcardOnly,
+    /// Does not refuse: silently leaves out the jobs of processes the owner lacks.
+    Filters,
+    /// No such check (an extension, or the rpc is absent in this version).
+    Absent,
+}
+
+/// One row of the rpc → permission table.
+#[derive(Debug, Clone, Copy)]
+pub struct Row {
+    /// The gateway rpc.
+    pub rpc: &'static str,
+    /// The resource type.
+    pub resource: ResourceType,
+    /// The permission.
+    pub permission: Permission,
+    /// Where the edge finds the resource id.
+    pub id: ResourceId,
+    /// The engine in 8.8.
+    pub v8_8: Engine,
+    /// The engine in 8.9.
+    pub v8_9: Engine,
+    /// `V`, `V-src` or `U`, with what is not verified.
+    pub status: &'static str,
+    /// Citation keys of `docs/camunda-authorizations.md` §6.
+    pub cite: &'static str,
+}
+
+impl Row {
+    /// The engine of `version` (8.7 has none).
+    pub fn engine(&self, version: CamundaVersion) -> Engine {
+        match version {
+            CamundaVersion::V8_7 => Engine::Absent,
+            CamundaVersion::V8_8 => self.v8_8,
+            CamundaVersion::V8_9 => self.v8_9,
+        }
+    }
+
+    /// The row's rpc in the catalog.
+    pub fn rpc(&self) -> Rpc {
+        Rpc::from_name(self.rpc).expect("table rows name catalog rpcs")
+    }
+}
+
+const fn row(
+    rpc: &'static str,
+    resource: ResourceType,
+    permission: Permission,
+    id: ResourceId,
+    (v8_8, v8_9): (Engine, Engine),
+    status: &'static str,
+    cite: &'static str,
+) -> Row {
+    Row {
+        rpc,
+        resource,
+        permission,
+        id,
+        v8_8,
+        v8_9,
+        status,
+        cite,
+    }
+}
+
+use Engine::{Absent, Checks, Filters, Resolves, WildcardOnly as EngineStar};
+use Permission as P;
+use ResourceId::{Field, Resolved, WildcardOnly};
+use ResourceType as R;
+
+const BOTH_RESOLVE: (Engine, Engine) = (Resolves, Resolves);
+
+/// The row that stands for `rpc` in deny messages: its first Camunda row, or `x-RPC`/`x-CALL`
+/// on the rpc's name for Topology.
+pub fn message_row(rpc: Rpc) -> Row {
+    rows_of(rpc)
+        .find(|r| !r.resource.is_extension())
+        .copied()
+        .unwrap_or(Row {
+            rpc: rpc.name(),
+            resource: R::XRpc,
+            permission: P::XCall,
+            id: Field,
+            v8_8: Absent,
+            v8_9: Absent,
+            status: "extension",
+            cite: "-",
+        })
+}
+
+/// The row of `rpc` that an authorization of `resource` with one of `permissions` grants it by.
+pub fn row_for(rpc: Rpc, resource: ResourceType, permissions: &[Permission]) -> Row {
+    rows_of(rpc)
+        .find(|r| r.resource == resource && permissions.contains(&r.permission))
+        .copied()
+        .unwrap_or_else(|| message_row(rpc))
+}
+
+/// What every gateway rpc needs, one row per (rpc, resource type, permission); an rpc with
+/// several rows is granted at the edge by any of them. Topology has no row: Camunda checks
+/// no permission for it (status U), so only an `x-RPC` authorization grants it here.
+/// `x-RPC`/`x-CALL` grants any rpc by name and has no rows.
+pub const RPC_TABLE: &[Row] = &[
+    row(
+        "ActivateJobs",
+        R::ProcessDefinition,
+        P::UpdateProcessInstance,
+        Resolved,
+        (Filters, Filters),
+        "V",
+        "E-batch, PR-24356, D88",
+    ),
+    row(
+        "ActivateJobs",
+        R::XJobType,
+        P::XActivate,
+        Field,
+        (Absent, Absent),
+        "extension",
+        "camunda/camunda#11081",
+    ),
+    row(
+        "StreamActivatedJobs",
+        R::ProcessDefinition,
+        P::UpdateProcessInstance,
+        Resolved,
+        (Filters, Filters),
+        "V-src",
+        "E-stream",
+    ),
+    row(
+        "StreamActivatedJobs",
+        R::XJobType,
+        P::XActivate,
+        Field,
+        (Absent, Absent),
+        "extension",
+        "camunda/camunda#11081",
+    ),
+    row(
+        "CancelProcessInstance",
+        R::ProcessDefinition,
+        P::CancelProcessInstance,
+        Resolved,
+        BOTH_RESOLVE,
+        "V-src (U: pre-GA 8.8 code checked UPDATE_PROCESS_INSTANCE)",
+        "E-cancel, D88",
+    ),
+    row(
+        "CompleteJob",
+        R::ProcessDefinition,
+        P::UpdateProcessInstance,
+        Resolved,
+        BOTH_RESOLVE,
+        "V",
+        "T-complete, E-job, D88",
+    ),
+    row(
+        "CreateProcessInstance",
+        R::ProcessDefinition,
+        P::CreateProcessInstance,
+        Field,
+        (Checks, Checks),
+        "V (sent by processDefinitionKey only, the id is invisible at the edge)",
+        "E-create, D88",
+    ),
+    row(
+        "CreateProcessInstanceWithResult",
+        R::ProcessDefinition,
+        P::CreateProcessInstance,
+        Field,
+        (Checks, Checks),
+        "V-src",
+        "E-create",
+    ),
+    row(
+        "EvaluateDecision",
+        R::DecisionDefinition,
+        P::CreateDecisionInstance,
+        Field,
+        (Checks, Checks),
+        "V-src (sent by decisionKey only, the id is invisible at the edge)",
+        "E-dmn, D88",
+    ),
+    row(
+        "DeployProcess",
+        R::Resource,
+        P::Create,
+        WildcardOnly,
+        (EngineStar, EngineStar),
+        "U (whether 8.8 still serves the deprecated rpc)",
+        "-",
+    ),
+    row(
+        "DeployResource",
+        R::Resource,
+        P::Create,
+        WildcardOnly,
+        (EngineStar, EngineStar),
+        "V",
+        "D88, T-deploy",
+    ),
+    row(
+        "FailJob",
+        R::ProcessDefinition,
+        P::UpdateProcessInstance,
+        Resolved,
+        BOTH_RESOLVE,
+        "V-src",
+        "T-fail, E-job",
+    ),
+    row(
+        "ThrowError",
+        R::ProcessDefinition,
+        P::UpdateProcessInstance,
+        Resolved,
+        BOTH_RESOLVE,
+        "V-src",
+        "E-throw",
+    ),
+    row(
+        "PublishMessage",
+        R::Message,
+        P::Create,
+        Field,
+        (EngineStar, Checks),
+        "V for 8.8 (`*` only); V-src for 8.9 (U: the first 8.9.x with it)",
+        "I-42473, PR-46654, E-msg, D88",
+    ),
+    row(
+        "ResolveIncident",
+        R::ProcessDefinition,
+        P::UpdateProcessInstance,
+        Resolved,
+        BOTH_RESOLVE,
+        "V-src",
+        "T-incident, E-incident",
+    ),
+    row(
+        "SetVariables",
+        R::ProcessDefinition,
+        P::UpdateProcessInstance,
+        Resolved,
+        BOTH_RESOLVE,
+        "V-src",
+        "E-vars",
+    ),
+    row(
+        "UpdateJobRetries",
+        R::ProcessDefinition,
+        P::UpdateProcessInstance,
+        Resolved,
+        BOTH_RESOLVE,
+        "V-src",
+        "E-jobupd",
+    ),
+    row(
+        "ModifyProcessInstance",
+        R::ProcessDefinition,
+        P::ModifyProcessInstance,
+        Resolved,
+        BOTH_RESOLVE,
+        "V-src (U: pre-GA 8.8 code checked UPDATE_PROCESS_INSTANCE)",
+        "E-modify, T-modify",
+    ),
+    row(
+        "MigrateProcessInstance",
+        R::ProcessDefinition,
+        P::UpdateProcessInstance,
+        Resolved,
+        BOTH_RESOLVE,
+        "V-src (U: whether the target process is checked too)",
+        "E-migrate, T-migrate",
+    ),
+    row(
+        "UpdateJobTimeout",
+        R::ProcessDefinition,
+        P::UpdateProcessInstance,
+        Resolved,
+        BOTH_RESOLVE,
+        "V-src",
+        "E-jobupd",
+    ),
+    row(
+        "DeleteResource",
+        R::Resource,
+        P::DeleteProcess,
+        Resolved,
+        BOTH_RESOLVE,
+        "V-src (the permission depends on what the key resolves to)",
+        "E-delete, D88",
+    ),
+    row(
+        "DeleteResource",
+        R::Resource,
+        P::DeleteDrd,
+        Resolved,
+        BOTH_RESOLVE,
+        "V-src",
+        "E-delete, D88",
+    ),
+    row(
+        "DeleteResource",
+        R::Resource,
+        P::DeleteForm,
+        Resolved,
+        BOTH_RESOLVE,
+        "V-src",
+        "E-delete, D88",
+    ),
+    row(
+        "DeleteResource",
+        R::Resource,
+        P::DeleteResource,
+        Resolved,
+        BOTH_RESOLVE,
+        "V-src",
+        "E-delete, D88",
+    ),
+    row(
+        "BroadcastSignal",
+        R::ProcessDefinition,
+        P::CreateProcessInstance,
+        Resolved,
+        BOTH_RESOLVE,
+        "V-src (per subscribed signal start event)",
+        "E-signal, T-signal",
+    ),
+    row(
+        "BroadcastSignal",
+        R::ProcessDefinition,
+        P::UpdateProcessInstance,
+        Resolved,
+        BOTH_RESOLVE,
+        "V-src (per subscribed signal catch event)",
+        "E-signal, T-signal",
+    ),
+    row(
+        "EvaluateConditional",
+        R::ProcessDefinition,
+        P::CreateProcessInstance,
+        Resolved,
+        (Absent, Resolves),
+        "V-src (new in 8.9; the matched start events decide the processes)",
+        "E-cond",
+    ),
+];
+
+/// The rows of `rpc`.
+pub fn rows_of(rpc: Rpc) -> impl Iterator<Item = &'static Row> {
+    RPC_TABLE.iter().filter(move |r| r.rpc == rpc.name())
+}
+
+/// The rpcs an authorization of `resource` with `permission` grants at the edge, split into
+/// those it grants only when its ids include `*` and the rest.
+pub fn rpcs_granted(resource: ResourceType, permission: Permission) -> (RpcSet, RpcSet) {
+    let mut any_id = RpcSet::EMPTY;
+    let mut star_only = RpcSet::EMPTY;
+    for row in RPC_TABLE
+        .iter()
+        .filter(|r| r.resource == resource && r.permission == permission)
+    {
+        match row.id {
+            ResourceId::WildcardOnly => star_only = star_only.with(row.rpc()),
+            ResourceId::Field | ResourceId::Resolved => any_id = any_id.with(row.rpc()),
+        }
+    }
+    (any_id, star_only)
+}
+
+/// The rpcs x-JOB_TYPE/x-ACTIVATE grants (ActivateJobs, StreamActivatedJobs).
+pub fn job_type_rpcs() -> RpcSet {
+    rpcs_granted(ResourceType::XJobType, Permission::XActivate).0
+}
+
+/// The engine's deny message for `row` (8.8/8.9 wording, `AuthorizationCheckBehavior`):
+/// with the request's resource id, the sorted list of the ids that would have passed, which
+/// always holds `*`.
+pub fn engine_message(row: &Row, id: Option<&str>) -> String {
+    let base = format!(
+        "Insufficient permissions to perform operation '{}' on resource '{}'",
+        row.permission, row.resource
+    );
+    if row.id != ResourceId::Field {
+        return base;
+    }
+    match id {
+        Some(id) => {
+            let mut ids = ["*", id];
+            ids.sort_unstable();
+            format!(
+                "{base}, required resource identifiers are one of '[{}]'",
+                ids.join(", ")
+            )
+        }
+        None => base,
+    }
+}
+
+/// The engine's message when the owner is not assigned to the request's tenant.
+pub fn engine_tenant_message(row: &Row, tenant: &str) -> String {
+    format!(
+        "Expected to perform operation '{}' on resource '{}' for tenant '{tenant}', but user is not assigned to this tenant",
+        row.permission, row.resource
+    )
+}
+
+/// The rpc → permission table as Markdown (`docs/camunda-rpc-permissions.md` is this text).
+pub fn render_table() -> String {
+    let mut out = String::from(
+        "<!-- Generated by `zeebe-authz lint --camunda-table` from src/policy/camunda.rs; a test keeps it equal. -->\n\
+         # Gateway rpc → Camunda permission\n\n\
+         What each Zeebe gateway rpc needs in Camunda 8.8 and 8.9, and what zeebe-authz's Camunda \
+         dialect compares at the edge. Citations are the keys of `camunda-authorizations.md` §6; \
+         status `V` verified against docs and engine code, `V-src` engine code only, `U` not verified.\n\n\
+         Resource id at the edge: **field** = compared with the request field; **resolved** = the \
+         engine resolves a key to the process or resource, so the edge can only check that the \
+         owner holds the permission on some resource; **`*` only** = only an authorization on `*` passes.\n\n\
+         Engine: **checks** the same id; **resolves** the id from a key; **`*` only**; **filters** \
+         (refuses nothing, leaves out jobs of processes the owner lacks); **–** no such check.\n\n\
+         In 8.7 and earlier the engine checks nothing: Identity's `permissions.zeebe-api` claim \
+         carries the presets `write:*` (every rpc in zeebe-authz's default policy) and `read:*` \
+         (Topology), and zeebe-authz's grants decide.\n\n\
+         | rpc | request field | resource type | permission | resource id at the edge | engine 8.8 | engine 8.9 | status | citation |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+    );
+    let engine = |e: Engine| match e {
+        Checks => "checks",
+        Resolves => "resolves",
+        EngineStar => "`*` only",
+        Filters => "filters",
+        Absent => "–",
+    };
+    for rpc in Rpc::all() {
+        let mut any = false;
+        for r in rows_of(rpc) {
+            any = true;
+            let field = match (r.id, id_kind(r.resource)) {
+                (ResourceId::Field, Some(kind)) => super::condition::field_name(rpc, kind)
+                    .map_or_else(|| "–".to_string(), |f| format!("`{f}`")),
+                _ => "–".to_string(),
+            };
+            let id = match r.id {
+                ResourceId::Field => "field",
+                ResourceId::Resolved => "resolved",
+                ResourceId::WildcardOnly => "`*` only",
+            };
+            out.push_str(&format!(
+                "| {} | {field} | {} | {} | {id} | {} | {} | {} | {} |\n",
+                r.rpc,
+                r.resource,
+                r.permission,
+                engine(r.v8_8),
+                engine(r.v8_9),
+                r.status,
+                r.cite
+            ));
+        }
+        if !any {
+            out.push_str(&format!(
+                "| {rpc} | – | – | none | – | – | – | U (the gateway answers it without a broker command) | – |\n"
+            ));
+        }
+    }
+    out.push_str("| any rpc | – | x-RPC | x-CALL | the rpc name | – | – | extension | – |\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::condition::field_source;
+
+    #[test]
+    fn every_row_names_a_catalog_rpc_and_a_permission_of_its_type() {
+        for r in RPC_TABLE {
+            assert!(Rpc::from_name(r.rpc).is_some(), "{}", r.rpc);
+            for v in [CamundaVersion::V8_8, CamundaVersion::V8_9] {
+                if r.engine(v) != Engine::Absent {
+                    assert!(
+                        permissions_of(r.resource, v).contains(&r.permission),
+                        "{} {} {} in {v}",
+                        r.rpc,
+                        r.resource,
+                        r.permission
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn field_rows_have_the_field_and_resolved_rows_do_not() {
+        for r in RPC_TABLE {
+            let rpc = r.rpc();
+            let has = id_kind(r.resource).and_then(|k| field_source(rpc, k));
+            match r.id {
+                ResourceId::Field => assert!(has.is_some(), "{} lacks its id field", r.rpc),
+                // A condition on the id must never apply to a key-only rpc.
+                ResourceId::Resolved | ResourceId::WildcardOnly => {
+                    assert!(has.is_none(), "{} carries the id of {}", r.rpc, r.resource)
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_rpc_but_topology_has_a_camunda_row() {
+        for rpc in Rpc::all() {
+            let camunda = rows_of(rpc).any(|r| !r.resource.is_extension());
+            assert_eq!(camunda, rpc.name() != "Topology", "{rpc}");
+        }
+    }
+
+    #[test]
+    fn rows_of_the_issue() {
+        let find = |rpc: &str, res: ResourceType| {
+            RPC_TABLE
+                .iter()
+                .find(|r| r.rpc == rpc && r.resource == res)
+                .copied()
+                .unwrap()
+        };
+        let cpi = find("CreateProcessInstance", R::ProcessDefinition);
+        assert_eq!((cpi.permission, cpi.id), (P::CreateProcessInstance, Field));
+        let wr = find("CreateProcessInstanceWithResult", R::ProcessDefinition);
+        assert_eq!(wr.permission, P::CreateProcessInstance);
+        let dmn = find("EvaluateDecision", R::DecisionDefinition);
+        assert_eq!(dmn.permission, P::CreateDecisionInstance);
+        let deploy = find("DeployResource", R::Resource);
+        assert_eq!((deploy.permission, deploy.id), (P::Create, WildcardOnly));
+        let msg = find("PublishMessage", R::Message);
+        assert_eq!(
+            (msg.permission, msg.v8_8, msg.v8_9),
+            (P::Create, EngineStar, Checks)
+        );
+        for rpc in ["ActivateJobs", "StreamActivatedJobs"] {
+            let pd = find(rpc, R::ProcessDefinition);
+            assert_eq!(
+                (pd.permission, pd.v8_8),
+                (P::UpdateProcessInstance, Filters)
+            );
+            assert_eq!(find(rpc, R::XJobType).id, Field);
+        }
+        for rpc in [
+            "CompleteJob",
+            "FailJob",
+            "ThrowError",
+            "UpdateJobRetries",
+            "UpdateJobTimeout",
+        ] {
+            let r = find(rpc, R::ProcessDefinition);
+            assert_eq!(
+                (r.permission, r.id),
+                (P::UpdateProcessInstance, Resolved),
+                "{rpc}"
+            );
+        }
+        assert_eq!(
+            find("EvaluateConditional", R::ProcessDefinition).v8_8,
+            Absent
+        );
+    }
+
+    #[test]
+    fn what_an_authorization_grants() {
+        let (any, star) = rpcs_granted(R::Resource, P::Create);
+        assert!(any.is_empty());
+        assert_eq!(
+            star.iter().map(Rpc::name).collect::<Vec<_>>(),
+            ["DeployProcess", "DeployResource"]
+        );
+        let (any, _) = rpcs_granted(R::ProcessDefinition, P::CreateProcessInstance);
+        let names: Vec<_> = any.iter().map(Rpc::name).collect();
+        assert_eq!(
+            names,
+            [
+                "CreateProcessInstance",
+                "CreateProcessInstanceWithResult",
+                "BroadcastSignal",
+                "EvaluateConditional"
+            ]
+        );
+    }
+
+    #[test]
+    fn engine_messages_in_camunda_words() {
+        let cpi = rows_of(Rpc::from_name("CreateProcessInstance").unwrap())
+            .next()
+            .unwrap();
+        assert_eq!(
+            engine_message(cpi, Some("order-process")),
+            "Insufficient permissions to perform operation 'CREATE_PROCESS_INSTANCE' on resource 'PROCESS_DEFINITION', required resource identifiers are one of '[*, order-process]'"
+        );
+        // Java sorts Strings by UTF-16 unit: '*' (0x2A) sorts before letters, after '!'.
+        assert_eq!(
+            engine_message(cpi, Some("!x")),
+            "Insufficient permissions to perform operation 'CREATE_PROCESS_INSTANCE' on resource 'PROCESS_DEFINITION', required resource identifiers are one of '[!x, *]'"
+        );
+        let deploy = rows_of(Rpc::from_name("DeployResource").unwrap())
+            .next()
+            .unwrap();
+        assert_eq!(
+            engine_message(deploy, None),
+            "Insufficient permissions to perform operation 'CREATE' on resource 'RESOURCE'"
+        );
+        assert_eq!(
+            engine_tenant_message(cpi, "tenant-b"),
+            "Expected to perform operation 'CREATE_PROCESS_INSTANCE' on resource 'PROCESS_DEFINITION' for tenant 'tenant-b', but user is not assigned to this tenant"
+        );
+    }
+
+    #[test]
+    fn versions_parse() {
+        assert_eq!(CamundaVersion::parse("8.8"), Some(CamundaVersion::V8_8));
+        assert_eq!(CamundaVersion::parse("v8.9.2"), Some(CamundaVersion::V8_9));
+        assert_eq!(CamundaVersion::parse("8.6"), Some(CamundaVersion::V8_7));
+        for bad in ["8", "9.0", "8.x", "", "8.8.a", "8.10"] {
+            assert_eq!(CamundaVersion::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for r in ResourceType::ALL {
+            assert_eq!(ResourceType::from_name(r.as_str()), Some(*r));
+        }
+        for p in Permission::ALL {
+            assert_eq!(Permission::from_name(p.as_str()), Some(*p));
+        }
+        assert_eq!(ResourceType::from_name("process_definition"), None);
+    }
+
+    #[test]
+    fn the_table_in_docs_is_generated_from_this_one() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/camunda-rpc-permissions.md"
+        );
+        let rendered = render_table();
+        if std::env::var_os("ZEEBE_AUTHZ_BLESS").is_some() {
+            std::fs::write(path, &rendered).unwrap();
+        }
+        let stored = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            stored == rendered,
+            "docs/camunda-rpc-permissions.md is stale: run `ZEEBE_AUTHZ_BLESS=1 cargo test the_table_in_docs`"
+        );
+    }
+}

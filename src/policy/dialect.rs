@@ -1,0 +1,884 @@
+//! The Camunda dialect of a policy: `identity:`, `mapping_rules:` and `authorizations:`,
+//! written in Camunda 8.8's words and compiled into ordinary [`Grant`]s.
+//!
+//! An authorization's owner is resolved from the token alone (the edge has no engine state):
+//! a user by the username claim, a client by the client id claim, groups and roles by list
+//! claims compared literally, mapping rules by a claim that equals a value (or, for a list
+//! claim, contains it). As in the engine, a token with a client id is the client and not a
+//! user. Each authorization becomes one grant whose rpcs come from [`camunda::RPC_TABLE`]:
+//! its resource ids become a condition on the rpc's id field (where the request carries
+//! one), its `tenants` a tenant condition.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use ahash::AHashMap;
+use serde::Deserialize;
+use serde_json::Value;
+use serde_saphyr::Spanned;
+
+use super::camunda::{self, OwnerType, Permission, ResourceType};
+use super::compile::{RawTenant, compile_tenant, suggest};
+use super::condition::{Conditions, Pattern};
+use super::{Grant, GrantSource};
+use crate::catalog::{Rpc, RpcSet};
+use crate::claims::ClaimPath;
+use crate::diag::{Diagnostics, Span};
+
+/// `identity:` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawIdentity {
+    username_claim: Option<Spanned<String>>,
+    client_id_claim: Option<Spanned<String>>,
+    groups_claim: Option<Spanned<String>>,
+    roles_claim: Option<Spanned<String>>,
+}
+
+/// One of `mapping_rules:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMappingRule {
+    id: Spanned<String>,
+    claim: Spanned<String>,
+    value: String,
+}
+
+/// One of `authorizations:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAuthorization {
+    owner: Spanned<RawOwner>,
+    resource_type: Spanned<String>,
+    resource_ids: Spanned<Vec<String>>,
+    permissions: Spanned<Vec<String>>,
+    #[serde(default)]
+    tenants: Option<Spanned<RawTenant>>,
+}
+
+/// `owner:`: exactly one key.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOwner {
+    user: Option<String>,
+    client: Option<String>,
+    group: Option<String>,
+    role: Option<String>,
+    mapping_rule: Option<String>,
+}
+
+/// Who a token is, in the dialect's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Identity {
+    /// The username claim (Camunda's default: `sub`).
+    pub(crate) username: ClaimPath,
+    /// The client id claim; unset, no token is a client (Camunda has no default either).
+    pub(crate) client_id: Option<ClaimPath>,
+    /// A list claim of group ids.
+    pub(crate) groups: Option<ClaimPath>,
+    /// A list claim of role ids (an extension: Camunda keeps role membership in the engine).
+    pub(crate) roles: Option<ClaimPath>,
+}
+
+/// A mapping rule: matches when the claim equals the value, or is a list containing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MappingRule {
+    pub(crate) id: Box<str>,
+    pub(crate) claim: ClaimPath,
+    pub(crate) value: Box<str>,
+}
+
+impl MappingRule {
+    fn matches(&self, claims: &Value) -> bool {
+        match self.claim.get(claims) {
+            Some(Value::String(s)) => **s == *self.value,
+            Some(Value::Array(items)) => items.iter().any(|v| v.as_str() == Some(&self.value)),
+            // Camunda compares with String.equals: a number or boolean never equals the text.
+            _ => false,
+        }
+    }
+}
+
+/// The dialect of a compiled policy: how owners are read from tokens, and which grants each
+/// owner holds.
+#[derive(Debug)]
+pub(crate) struct Dialect {
+    pub(crate) identity: Identity,
+    pub(crate) mapping_rules: Box<[MappingRule]>,
+    /// `"client:payments-worker"` → grant indexes.
+    pub(crate) by_owner: AHashMap<Box<str>, Box<[u16]>>,
+}
+
+/// The key of an owner in [`Dialect::by_owner`], also how grants name it (`client:worker`).
+pub(crate) fn owner_key(owner: OwnerType, id: &str) -> String {
+    format!("{}:{id}", owner.key())
+}
+
+impl Dialect {
+    /// The owner keys a token's claims resolve to.
+    pub(crate) fn owners(&self, claims: &Value) -> Vec<String> {
+        let text = |c: &ClaimPath| {
+            c.get(claims)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        };
+        let list = |c: &Option<ClaimPath>| -> Vec<&str> {
+            match c.as_ref().and_then(|c| c.get(claims)) {
+                Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+                Some(Value::String(s)) => vec![s.as_str()],
+                _ => Vec::new(),
+            }
+        };
+        let mut owners = Vec::new();
+        let identity = &self.identity;
+        match identity.client_id.as_ref().and_then(text) {
+            Some(client) => owners.push(owner_key(OwnerType::Client, client)),
+            None => {
+                if let Some(user) = text(&identity.username) {
+                    owners.push(owner_key(OwnerType::User, user));
+                }
+            }
+        }
+        for g in list(&identity.groups) {
+            owners.push(owner_key(OwnerType::Group, g));
+        }
+        for r in list(&identity.roles) {
+            owners.push(owner_key(OwnerType::Role, r));
+        }
+        for rule in self.mapping_rules.iter().filter(|r| r.matches(claims)) {
+            owners.push(owner_key(OwnerType::MappingRule, &rule.id));
+        }
+        owners
+    }
+}
+
+/// What a grant compiled from an authorization was written as (for lint, explain and
+/// deny messages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorization {
+    /// Its index in `authorizations:`.
+    pub index: usize,
+    /// The owner.
+    pub owner: (OwnerType, Box<str>),
+    /// The resource type.
+    pub resource: ResourceType,
+    /// The permissions.
+    pub permissions: Box<[Permission]>,
+    /// The resource ids as written (`*`, ids, or patterns).
+    pub resource_ids: Box<[Box<str>]>,
+    /// The tenants as written (`held`, or ids), if any.
+    pub tenants: Option<Box<[Box<str>]>>,
+}
+
+impl Authorization {
+    /// The ids with a `*` that is not the whole id (Camunda takes those literally).
+    pub fn partial_wildcards(&self) -> impl Iterator<Item = &str> {
+        self.resource_ids
+            .iter()
+            .map(|s| &**s)
+            .filter(|s| *s != "*" && s.contains('*'))
+    }
+}
+
+/// The dialect's parts of the policy file.
+pub(super) struct RawDialect<'a> {
+    pub(super) identity: Option<&'a RawIdentity>,
+    pub(super) mapping_rules: &'a [RawMappingRule],
+    pub(super) authorizations: &'a [RawAuthorization],
+}
+
+/// Compiles the dialect into grants appended to `grants` (indexes continue theirs), and the
+/// owner index. Returns `None` when the policy uses no dialect.
+pub(super) fn compile(
+    file: &Arc<Path>,
+    raw: &RawDialect<'_>,
+    groups: &AHashMap<&str, RpcSet>,
+    grants: &mut Vec<Grant>,
+    diags: &mut Diagnostics,
+) -> Option<Dialect> {
+    if raw.identity.is_none() && raw.mapping_rules.is_empty() && raw.authorizations.is_empty() {
+        return None;
+    }
+    let identity = compile_identity(file, raw.identity, diags);
+    let mut mapping_rules: Vec<MappingRule> = Vec::new();
+    for (i, m) in raw.mapping_rules.iter().enumerate() {
+        let key = format!("mapping_rules[{i}]");
+        let id = m.id.value.trim();
+        if id.is_empty() {
+            diags.error(
+                Span::of(file, &m.id),
+                format!("{key}.id"),
+                "empty mapping rule id",
+            );
+            continue;
+        }
+        if mapping_rules.iter().any(|r| &*r.id == id) {
+            diags.error(
+                Span::of(file, &m.id),
+                format!("{key}.id"),
+                format!("mapping rule '{id}' is defined twice"),
+            );
+            continue;
+        }
+        match ClaimPath::from_json_path(&m.claim.value) {
+            Ok(claim) => mapping_rules.push(MappingRule {
+                id: id.into(),
+                claim,
+                value: m.value.as_str().into(),
+            }),
+            Err(e) => {
+                diags
+                    .error(Span::of(file, &m.claim), format!("{key}.claim"), e)
+                    .hint("a claim name (`groups`), a dotted path or a JSONPath of keys (`$['a']['b']`)");
+            }
+        }
+    }
+
+    let mut by_owner: BTreeMap<String, Vec<u16>> = BTreeMap::new();
+    for (i, a) in raw.authorizations.iter().enumerate() {
+        let key = format!("authorizations[{i}]");
+        let Some(compiled) = compile_authorization(file, &key, i, a, &mapping_rules, groups, diags)
+        else {
+            continue;
+        };
+        let (grant, owner) = compiled;
+        if let Some(problem) = owner_unresolvable(owner.0, &identity) {
+            diags
+                .warning(Span::of(file, &a.owner), format!("{key}.owner"), problem.0)
+                .hint(problem.1);
+        }
+        let Ok(idx) = u16::try_from(grants.len()) else {
+            diags.error(
+                Span::of(file, &a.owner),
+                &key,
+                "too many grants (65,535 at most)",
+            );
+            break;
+        };
+        by_owner
+            .entry(owner_key(owner.0, &owner.1))
+            .or_default()
+            .push(idx);
+        grants.push(grant);
+    }
+    Some(Dialect {
+        identity,
+        mapping_rules: mapping_rules.into(),
+        by_owner: by_owner
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect(),
+    })
+}
+
+/// Why owners of a type can never match under `identity`, with a hint.
+fn owner_unresolvable(owner: OwnerType, identity: &Identity) -> Option<(String, &'static str)> {
+    match owner {
+        OwnerType::Client if identity.client_id.is_none() => Some((
+            "a client owner, but identity.client_id_claim is not set, so no token is a client"
+                .into(),
+            "set identity.client_id_claim (Keycloak: azp or client_id), as camunda.security.authentication.oidc.client-id-claim",
+        )),
+        OwnerType::Group if identity.groups.is_none() => Some((
+            "a group owner, but identity.groups_claim is not set, so no token is in a group".into(),
+            "set identity.groups_claim (the edge reads groups from the token only)",
+        )),
+        OwnerType::Role if identity.roles.is_none() => Some((
+            "a role owner, but identity.roles_claim is not set, so no token holds a role".into(),
+            "set identity.roles_claim, e.g. realm_access.roles (the edge reads roles from the token only)",
+        )),
+        _ => None,
+    }
+}
+
+fn compile_identity(
+    file: &Arc<Path>,
+    raw: Option<&RawIdentity>,
+    diags: &mut Diagnostics,
+) -> Identity {
+    let default = RawIdentity::default();
+    let raw = raw.unwrap_or(&default);
+    let mut claim = |name: &str, v: &Option<Spanned<String>>| -> Option<ClaimPath> {
+        let v = v.as_ref()?;
+        match ClaimPath::from_json_path(&v.value) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                diags
+                    .error(Span::of(file, v), format!("identity.{name}"), e)
+                    .hint(
+                        "a claim name (`azp`), a dotted path or a JSONPath of keys (`$['a']['b']`)",
+                    );
+                None
+            }
+        }
+    };
+    Identity {
+        username: claim("username_claim", &raw.username_claim)
+            .unwrap_or_else(|| ClaimPath::new(["sub"])),
+        client_id: claim("client_id_claim", &raw.client_id_claim),
+        groups: claim("groups_claim", &raw.groups_claim),
+        roles: claim("roles_claim", &raw.roles_claim),
+    }
+}
+
+fn compile_authorization(
+    file: &Arc<Path>,
+    key: &str,
+    index: usize,
+    a: &RawAuthorization,
+    mapping_rules: &[MappingRule],
+    groups: &AHashMap<&str, RpcSet>,
+    diags: &mut Diagnostics,
+) -> Option<(Grant, (OwnerType, Box<str>))> {
+    let errors_before = diags.error_count();
+    let owner_span = Span::of(file, &a.owner);
+    let o = &a.owner.value;
+    let set: Vec<(OwnerType, &String)> = [
+        (OwnerType::User, &o.user),
+        (OwnerType::Client, &o.client),
+        (OwnerType::Group, &o.group),
+        (OwnerType::Role, &o.role),
+        (OwnerType::MappingRule, &o.mapping_rule),
+    ]
+    .into_iter()
+    .filter_map(|(t, v)| v.as_ref().map(|v| (t, v)))
+    .collect();
+    let owner = match set.as_slice() {
+        [(t, id)] if !id.trim().is_empty() => Some((*t, id.trim())),
+        [(_, _)] => {
+            diags.error(owner_span.clone(), format!("{key}.owner"), "empty owner id");
+            None
+        }
+        _ => {
+            diags
+                .error(
+                    owner_span.clone(),
+                    format!("{key}.owner"),
+                    "an owner names exactly one of user, client, group, role, mapping_rule",
+                )
+                .hint("e.g. `owner: {client: payments-worker}`");
+            None
+        }
+    };
+    if let Some((OwnerType::MappingRule, id)) = owner
+        && !mapping_rules.iter().any(|r| &*r.id == id)
+    {
+        let d = diags.error(
+            owner_span.clone(),
+            format!("{key}.owner.mapping_rule"),
+            format!("unknown mapping rule '{id}'"),
+        );
+        match suggest(id, mapping_rules.iter().map(|r| &*r.id)) {
+            Some(s) => d.hint(format!("did you mean '{s}'?")),
+            None => d.hint("define it under mapping_rules: with an id, a claim and a value"),
+        };
+    }
+
+    let type_name = a.resource_type.value.trim();
+    let resource = ResourceType::from_name(type_name);
+    if resource.is_none() {
+        let d = diags.error(
+            Span::of(file, &a.resource_type),
+            format!("{key}.resource_type"),
+            format!("unknown resource type '{type_name}'"),
+        );
+        match suggest(type_name, ResourceType::ALL.iter().map(|r| r.as_str())) {
+            Some(s) => d.hint(format!("did you mean '{s}'? (Camunda's exact enum names)")),
+            None => d.hint("Camunda's resource types, e.g. PROCESS_DEFINITION, or x-JOB_TYPE"),
+        };
+    }
+
+    let perm_span = Span::of(file, &a.permissions);
+    let mut permissions = Vec::new();
+    if a.permissions.value.is_empty() {
+        diags.error(
+            perm_span.clone(),
+            format!("{key}.permissions"),
+            "no permission listed",
+        );
+    }
+    for (j, name) in a.permissions.value.iter().enumerate() {
+        let name = name.trim();
+        let valid = resource.map(|r| camunda::permissions_of(r, camunda::CamundaVersion::V8_9));
+        match (Permission::from_name(name), valid) {
+            (Some(p), Some(valid)) if valid.contains(&p) => permissions.push(p),
+            (_, Some(valid)) => {
+                let d = diags.error(
+                    perm_span.clone(),
+                    format!("{key}.permissions[{j}]"),
+                    format!("'{name}' is not a permission of {type_name}"),
+                );
+                match suggest(name, valid.iter().map(|p| p.as_str())) {
+                    Some(s) => d.hint(format!("did you mean '{s}'?")),
+                    None => d.hint(format!(
+                        "{type_name} has {}",
+                        valid
+                            .iter()
+                            .map(|p| p.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                };
+            }
+            (_, None) => {}
+        }
+    }
+
+    let ids_span = Span::of(file, &a.resource_ids);
+    let ids: Vec<&str> = a.resource_ids.value.iter().map(|s| s.trim()).collect();
+    if ids.is_empty() {
+        diags
+            .error(
+                ids_span.clone(),
+                format!("{key}.resource_ids"),
+                "no resource id listed",
+            )
+            .hint("list ids, or \"*\" for every resource of the type");
+    }
+    let wildcard = ids.contains(&"*");
+    let mut rpcs = RpcSet::EMPTY;
+    let mut star_warned = false;
+    let mut conditions = Conditions::default();
+    match resource {
+        Some(ResourceType::XRpc) => {
+            for (j, id) in ids.iter().enumerate() {
+                if *id == "*" {
+                    rpcs = RpcSet::all();
+                } else if let Some(rpc) = Rpc::from_name(id) {
+                    rpcs = rpcs.with(rpc);
+                } else if let Some(g) = groups.get(id) {
+                    rpcs = rpcs.union(*g);
+                } else {
+                    let d = diags.error(
+                        ids_span.clone(),
+                        format!("{key}.resource_ids[{j}]"),
+                        format!("unknown rpc or group '{id}'"),
+                    );
+                    if let Some(s) = suggest(id, Rpc::all().map(Rpc::name)) {
+                        d.hint(format!("did you mean '{s}'?"));
+                    }
+                }
+            }
+        }
+        Some(r) => {
+            let mut star_only = RpcSet::EMPTY;
+            for &p in &permissions {
+                let (any, star) = camunda::rpcs_granted(r, p);
+                rpcs = rpcs.union(any);
+                star_only = star_only.union(star);
+            }
+            if wildcard {
+                rpcs = rpcs.union(star_only);
+            } else if !star_only.is_empty() {
+                star_warned = true;
+                diags
+                    .warning(
+                        ids_span.clone(),
+                        format!("{key}.resource_ids"),
+                        format!(
+                            "{} on {type_name} is checked on \"*\" only, so these ids grant no {}",
+                            permissions
+                                .iter()
+                                .map(|p| p.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            star_only
+                                .iter()
+                                .map(Rpc::name)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                    .hint("use resource_ids: [\"*\"] (the engine checks the same way)");
+            }
+            if let (false, Some(kind)) = (wildcard, camunda::id_kind(r)) {
+                let mut patterns = Vec::new();
+                for id in &ids {
+                    match Pattern::parse(id) {
+                        Ok(p) => patterns.push(p),
+                        Err(e) => {
+                            diags.error(
+                                ids_span.clone(),
+                                format!("{key}.resource_ids"),
+                                format!("invalid resource id '{id}': {e}"),
+                            );
+                        }
+                    }
+                }
+                conditions.patterns.push((kind, patterns.into()));
+            }
+        }
+        None => {}
+    }
+    if let Some(t) = &a.tenants {
+        conditions.tenant = compile_tenant(file, &format!("{key}.tenants"), t, diags);
+    }
+    if diags.error_count() > errors_before {
+        return None;
+    }
+    let (owner_type, owner_id) = owner?;
+    let resource = resource?;
+    if rpcs.is_empty() && !star_warned {
+        diags
+            .warning(
+                Span::of(file, &a.resource_type),
+                key,
+                format!(
+                    "{type_name} {} is checked by no gateway rpc, so this authorization grants nothing at the edge",
+                    permissions.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            )
+            .hint("docs/camunda-rpc-permissions.md lists what each rpc needs");
+    }
+    let conditions =
+        (conditions.tenant.is_some() || !conditions.patterns.is_empty()).then_some(conditions);
+    let conditional_rpcs = conditions.as_ref().map_or(RpcSet::EMPTY, |c| {
+        rpcs.iter()
+            .filter(|rpc| {
+                c.kinds()
+                    .any(|k| super::condition::field_source(*rpc, k).is_some())
+            })
+            .collect()
+    });
+    let tenants = a.tenants.as_ref().map(|t| match &t.value {
+        RawTenant::Keyword(w) => vec![w.as_str().into()].into(),
+        RawTenant::List(l) => l.iter().map(|s| s.as_str().into()).collect(),
+    });
+    let name = owner_key(owner_type, owner_id);
+    let grant = Grant {
+        permission: name.into(),
+        rpcs,
+        conditions: conditions.map(Arc::new),
+        conditional_rpcs,
+        span: Span::of(file, &a.owner),
+        source: GrantSource::Camunda(Arc::new(Authorization {
+            index,
+            owner: (owner_type, owner_id.into()),
+            resource,
+            permissions: permissions.into(),
+            resource_ids: ids.iter().map(|s| (*s).into()).collect(),
+            tenants,
+        })),
+    };
+    Some((grant, (owner_type, owner_id.into())))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use crate::body::{RequestBody, frame};
+    use crate::diag::{Diagnostics, Severity};
+    use crate::policy::{Policy, RpcDeny, compile};
+    use crate::proto;
+
+    fn compile_str(text: &str) -> (Option<Policy>, Diagnostics) {
+        let mut d = Diagnostics::default();
+        let file: Arc<Path> = Arc::from(Path::new("c.yaml"));
+        (compile(&file, text, &mut d), d)
+    }
+
+    fn policy(text: &str) -> Policy {
+        let (p, d) = compile_str(text);
+        p.unwrap_or_else(|| panic!("{:?}", d.items()))
+    }
+
+    const EXAMPLE: &str = include_str!("../../policies/camunda-8.8.yaml");
+
+    fn rpc(name: &str) -> crate::catalog::Rpc {
+        crate::catalog::Rpc::from_name(name).unwrap()
+    }
+
+    fn decide(
+        p: &Policy,
+        claims: &serde_json::Value,
+        name: &str,
+        msg: &impl prost::Message,
+    ) -> Result<(), RpcDeny> {
+        let raw = frame(&msg.encode_to_vec());
+        let body = RequestBody {
+            raw: &raw,
+            encoding: None,
+            partial: false,
+        };
+        let grants = p.grants_for_token(claims, []);
+        p.authorize(&grants, &[], rpc(name), &body)
+    }
+
+    fn start(process: &str, tenant: &str) -> proto::CreateProcessInstanceRequest {
+        proto::CreateProcessInstanceRequest {
+            bpmn_process_id: process.into(),
+            tenant_id: tenant.into(),
+            ..Default::default()
+        }
+    }
+
+    fn activate(job_type: &str) -> proto::ActivateJobsRequest {
+        proto::ActivateJobsRequest {
+            r#type: job_type.into(),
+            ..Default::default()
+        }
+    }
+
+    fn engine_words(r: Result<(), RpcDeny>) -> String {
+        match r {
+            Err(RpcDeny::MissingPermission {
+                engine: Some(e), ..
+            })
+            | Err(RpcDeny::ConditionFailed {
+                engine: Some(e), ..
+            }) => e,
+            other => panic!("no engine message: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn owners_resolve_from_claims_as_the_engine_resolves_them() {
+        let p = policy(EXAMPLE);
+        let d = p.dialect().unwrap();
+        let user = json!({"sub": "u-1", "preferred_username": "demo", "groups": ["payments", "x"], "realm_access": {"roles": ["zeebe-admin"]}});
+        assert_eq!(
+            d.owners(&user),
+            [
+                "user:demo",
+                "group:payments",
+                "group:x",
+                "mapping_rule:payments-team",
+                "mapping_rule:platform-admins"
+            ]
+        );
+        // A token with a client id is the client, not a user.
+        let client = json!({"preferred_username": "service-account-payments-worker", "azp": "payments-worker"});
+        assert_eq!(d.owners(&client), ["client:payments-worker"]);
+        // Non-string values never equal a mapping rule's value; an empty id is no owner.
+        let odd = json!({"azp": "", "groups": [true, 3], "realm_access": {"roles": "zeebe-admin"}});
+        assert_eq!(d.owners(&odd), ["mapping_rule:platform-admins"]);
+        assert_eq!(
+            d.owners(&json!({"groups": "ops"})),
+            ["group:ops"],
+            "a string is one group"
+        );
+        let none = json!({"sub": 7});
+        assert!(d.owners(&none).is_empty());
+    }
+
+    #[test]
+    fn the_example_policy_decides_as_its_comments_say() {
+        let p = policy(EXAMPLE);
+        let team = json!({"preferred_username": "ann", "groups": ["payments"]});
+        assert!(
+            decide(
+                &p,
+                &team,
+                "CreateProcessInstance",
+                &start("order-process", "tenant-a")
+            )
+            .is_ok()
+        );
+        assert!(decide(&p, &team, "Topology", &proto::TopologyRequest {}).is_ok());
+        assert_eq!(
+            engine_words(decide(
+                &p,
+                &team,
+                "CreateProcessInstance",
+                &start("invoice", "tenant-a")
+            )),
+            "Insufficient permissions to perform operation 'CREATE_PROCESS_INSTANCE' on resource 'PROCESS_DEFINITION', required resource identifiers are one of '[*, invoice]'"
+        );
+        assert_eq!(
+            engine_words(decide(
+                &p,
+                &team,
+                "CreateProcessInstance",
+                &start("order-process", "tenant-b")
+            )),
+            "Expected to perform operation 'CREATE_PROCESS_INSTANCE' on resource 'PROCESS_DEFINITION' for tenant 'tenant-b', but user is not assigned to this tenant"
+        );
+        assert_eq!(
+            engine_words(decide(
+                &p,
+                &team,
+                "DeployResource",
+                &proto::DeployResourceRequest::default()
+            )),
+            "Insufficient permissions to perform operation 'CREATE' on resource 'RESOURCE'"
+        );
+        let pm = proto::PublishMessageRequest {
+            name: "order-paid".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            engine_words(decide(&p, &team, "PublishMessage", &pm)),
+            "Insufficient permissions to perform operation 'CREATE' on resource 'MESSAGE', required resource identifiers are one of '[*, order-paid]'"
+        );
+
+        let admin =
+            json!({"preferred_username": "root", "realm_access": {"roles": ["zeebe-admin"]}});
+        for (name, ok) in [
+            ("CreateProcessInstance", true),
+            ("CompleteJob", true),
+            ("DeployResource", true),
+            ("PublishMessage", true),
+            ("Topology", false),
+        ] {
+            let r = decide(&p, &admin, name, &start("any", ""));
+            assert_eq!(r.is_ok(), ok, "{name}: {r:?}");
+        }
+        assert_eq!(
+            engine_words(decide(&p, &admin, "Topology", &proto::TopologyRequest {})),
+            "Insufficient permissions to perform operation 'x-CALL' on resource 'x-RPC', required resource identifiers are one of '[*, Topology]'"
+        );
+    }
+
+    #[test]
+    fn x_job_type_pins_the_job_types_of_an_owner_with_process_authorizations() {
+        let p = policy(EXAMPLE);
+        let worker = json!({"azp": "payments-worker"});
+        assert!(decide(&p, &worker, "ActivateJobs", &activate("payment-charge")).is_ok());
+        assert!(
+            decide(
+                &p,
+                &worker,
+                "StreamActivatedJobs",
+                &proto::StreamActivatedJobsRequest {
+                    r#type: "payment".into(),
+                    ..Default::default()
+                }
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            engine_words(decide(&p, &worker, "ActivateJobs", &activate("shipping"))),
+            "Insufficient permissions to perform operation 'x-ACTIVATE' on resource 'x-JOB_TYPE', required resource identifiers are one of '[*, shipping]'"
+        );
+        // Its process authorization still grants the key-only job rpcs.
+        assert!(
+            decide(
+                &p,
+                &worker,
+                "CompleteJob",
+                &proto::CompleteJobRequest::default()
+            )
+            .is_ok()
+        );
+        // Without an x-JOB_TYPE authorization, UPDATE_PROCESS_INSTANCE grants activation of
+        // any type (the engine filters the jobs by process).
+        let admin = json!({"realm_access": {"roles": ["zeebe-admin"]}});
+        assert!(decide(&p, &admin, "ActivateJobs", &activate("shipping")).is_ok());
+    }
+
+    #[test]
+    fn grants_and_authorizations_of_one_token_add_up() {
+        let p = policy(
+            "grants:\n  - {permission: 'read:*', rpcs: [Topology]}\nauthorizations:\n  - owner: {user: ann}\n    resource_type: MESSAGE\n    resource_ids: [order-*]\n    permissions: [CREATE]\n",
+        );
+        let claims = json!({"sub": "ann"});
+        let g = p.grants_for_token(&claims, ["read:*"]);
+        let pm = |name: &str| proto::PublishMessageRequest {
+            name: name.into(),
+            ..Default::default()
+        };
+        let raw = frame(&prost::Message::encode_to_vec(&pm("order-paid")));
+        let body = RequestBody {
+            raw: &raw,
+            encoding: None,
+            partial: false,
+        };
+        assert!(p.authorize(&g, &[], rpc("PublishMessage"), &body).is_ok());
+        assert!(p.authorize(&g, &[], rpc("Topology"), &body).is_ok());
+        // A permission named like an owner key is no owner.
+        let g = p.grants_for(["user:ann"]);
+        assert!(p.authorize(&g, &[], rpc("PublishMessage"), &body).is_err());
+        // Our words stay when no authorization covers the rpc's denial... and both when mixed.
+        let Err(RpcDeny::MissingPermission {
+            granting, engine, ..
+        }) = p.authorize(&p.grants_for([]), &[], rpc("Topology"), &body)
+        else {
+            panic!()
+        };
+        assert_eq!(&*granting, "read:*");
+        assert!(engine.unwrap().contains("'x-RPC'"));
+    }
+
+    #[test]
+    fn camunda_names_are_exact_and_mistakes_are_located() {
+        let (p, d) = compile_str(
+            "authorizations:\n  - owner: {user: a, client: b}\n    resource_type: process_definition\n    resource_ids: []\n    permissions: [CREATE_PROCESS_INSTANCES]\n  - owner: {mapping_rule: nope}\n    resource_type: PROCESS_DEFINITION\n    resource_ids: ['*']\n    permissions: [CREATE]\n  - owner: {client: w}\n    resource_type: x-RPC\n    resource_ids: [Topolgy]\n    permissions: [x-CALL]\n    tenants: sometimes\n",
+        );
+        assert!(p.is_none());
+        let msgs: Vec<String> = d
+            .items()
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .map(|d| {
+                format!(
+                    "{}:{} {} | {}",
+                    d.span.line,
+                    d.key,
+                    d.message,
+                    d.hint.clone().unwrap_or_default()
+                )
+            })
+            .collect();
+        let has = |s: &str| assert!(msgs.iter().any(|m| m.contains(s)), "{s} not in {msgs:#?}");
+        has("2:authorizations[0].owner an owner names exactly one of");
+        has(
+            "3:authorizations[0].resource_type unknown resource type 'process_definition' | did you mean 'PROCESS_DEFINITION'?",
+        );
+        has("authorizations[0].resource_ids no resource id listed");
+        has("authorizations[1].owner.mapping_rule unknown mapping rule 'nope'");
+        has("authorizations[1].permissions[0] 'CREATE' is not a permission of PROCESS_DEFINITION");
+        has(
+            "authorizations[2].resource_ids[0] unknown rpc or group 'Topolgy' | did you mean 'Topology'?",
+        );
+        has("authorizations[2].tenants 'sometimes' is neither");
+    }
+
+    #[test]
+    fn authorizations_that_grant_nothing_at_the_edge_are_warned() {
+        let (p, d) = compile_str(
+            "identity: {client_id_claim: azp}\nauthorizations:\n  - owner: {user: a}\n    resource_type: RESOURCE\n    resource_ids: [my-deployment]\n    permissions: [CREATE]\n  - owner: {user: a}\n    resource_type: SYSTEM\n    resource_ids: ['*']\n    permissions: [READ]\n  - owner: {group: g}\n    resource_type: MESSAGE\n    resource_ids: ['*']\n    permissions: [CREATE]\n",
+        );
+        assert!(p.is_some());
+        let msgs: Vec<String> = d
+            .items()
+            .iter()
+            .map(|d| format!("{} {}", d.key, d.message))
+            .collect();
+        let has = |s: &str| assert!(msgs.iter().any(|m| m.contains(s)), "{s} not in {msgs:#?}");
+        has(
+            "authorizations[0].resource_ids CREATE on RESOURCE is checked on \"*\" only, so these ids grant no DeployProcess, DeployResource",
+        );
+        has("authorizations[1] SYSTEM READ is checked by no gateway rpc");
+        has("authorizations[2].owner a group owner, but identity.groups_claim is not set");
+    }
+
+    #[test]
+    fn json_path_claims_and_bad_claims() {
+        let p = policy(
+            "identity: {username_claim: \"$['camunda']['user']\", groups_claim: $.org.groups}\nauthorizations:\n  - {owner: {group: ops}, resource_type: x-RPC, resource_ids: ['*'], permissions: [x-CALL]}\n",
+        );
+        let d = p.dialect().unwrap();
+        assert_eq!(
+            d.owners(&json!({"camunda": {"user": "u"}, "org": {"groups": ["ops"]}})),
+            ["user:u", "group:ops"]
+        );
+        let (p, d) = compile_str(
+            "identity: {groups_claim: '$.a[0]'}\nmapping_rules: [{id: m, claim: 'a..b', value: v}]\n",
+        );
+        assert!(p.is_none());
+        assert_eq!(
+            d.items()
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count(),
+            2,
+            "{:?}",
+            d.items()
+        );
+    }
+}
