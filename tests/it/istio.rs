@@ -1152,6 +1152,7 @@ const PERMISSION_SETS: &[&[&str]] = &[
     &["admin:*"],
     &["x:admin"],
     &["admin:delete"],
+    &["user:ann"],
     &["tenant-a-starter"],
     &["payment-worker"],
 ];
@@ -1288,6 +1289,27 @@ fn istio_with_mixed_realms_and_permissions_decides_exactly_like_the_authorizer()
             ..IstioOptions::default()
         },
     );
+}
+
+/// Regression: the grants compiled from Camunda-dialect authorizations are named after their
+/// owner (`user:ann`); Istio must not take that name for a permission and allow a token whose
+/// permissions claim holds `user:ann`.
+#[test]
+fn camunda_authorizations_are_never_enforced_by_istio_as_permissions() {
+    let s = Scratch::new();
+    s.write(
+        "dialect.yaml",
+        "grants:\n  - {permission: deployer, rpcs: [DeployResource]}\nauthorizations:\n  - owner: {user: ann}\n    resource_type: x-RPC\n    resource_ids: [Topology, CompleteJob]\n    permissions: [x-CALL]\n",
+    );
+    let config = s.write(
+        "config.yaml",
+        "realms:\n  - name: a\n    issuer: https://kc.example.com/realms/a\n    audiences: [zeebe-api]\n    hosts: [zeebe.example.com]\n    policy: dialect.yaml\n",
+    );
+    assert_istio_agrees_with_the_authorizer(&config, &IstioOptions::default());
+    let files = generate(&config, &IstioOptions::default());
+    for f in &files {
+        assert!(!f.contents.contains("user:ann"), "{}", f.path.display());
+    }
 }
 
 #[test]
