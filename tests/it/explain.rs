@@ -271,6 +271,74 @@ async fn offline_explain_reads_claims_without_the_signature_and_says_so() {
     );
 }
 
+#[tokio::test]
+async fn explain_names_the_camunda_owners_a_token_resolves_to() {
+    let scratch = Scratch::new();
+    scratch.write(
+        "default.yaml",
+        include_str!("../../policies/camunda-8.8.yaml"),
+    );
+    let path = scratch.write(
+        "config.yaml",
+        &one_realm_config("https://kc.example.com/realms/camunda"),
+    );
+    let config = zeebe_authz::config::load(&path).unwrap();
+    let call = |rpc: &str, claims: Value, request: Option<Value>| Call {
+        host: "h".into(),
+        rpc: rpc.into(),
+        caller: Caller::Claims(claims),
+        request,
+        online: None,
+        request_id: None,
+    };
+    let worker =
+        json!({"azp": "payments-worker", "preferred_username": "service-account-payments-worker"});
+    let e = explain(
+        &config,
+        &call(
+            "ActivateJobs",
+            worker.clone(),
+            Some(json!({"type": "payment-charge"})),
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(e.allowed, "{e:?}");
+    let owners = e.steps.iter().find(|s| s.step == "owners").unwrap();
+    assert_eq!(
+        owners.detail, "Camunda dialect: the token is client:payments-worker",
+        "a token with a client id is the client, not the user"
+    );
+    assert!(
+        e.steps.iter().any(|s| s.step == "grant"
+            && s.ok == Some(true)
+            && s.detail
+                .contains("client:payments-worker grants ActivateJobs")),
+        "{e:?}"
+    );
+    let e = explain(
+        &config,
+        &call("ActivateJobs", worker, Some(json!({"type": "shipping"}))),
+    )
+    .await
+    .unwrap();
+    assert_eq!((e.allowed, e.reason), (false, "condition_failed"), "{e:?}");
+    assert!(
+        e.message.as_deref().unwrap().contains(
+            "Insufficient permissions to perform operation 'x-ACTIVATE' on resource 'x-JOB_TYPE', required resource identifiers are one of '[*, shipping]'"
+        ),
+        "{e:?}"
+    );
+    let nobody = explain(&config, &call("Topology", json!({}), None))
+        .await
+        .unwrap();
+    assert!(!nobody.allowed);
+    assert_eq!(
+        nobody.steps.iter().find(|s| s.step == "owners").unwrap().ok,
+        Some(false)
+    );
+}
+
 #[test]
 fn the_command_exits_0_when_allowed_1_when_denied_2_on_usage_errors() {
     let scratch = Scratch::new();
