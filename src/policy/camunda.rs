@@ -811,6 +811,16 @@ pub fn engine_tenant_message(row: &Row, tenant: &str) -> String {
     )
 }
 
+/// The Identity 8.7 presets (in `permissions.zeebe-api`) that grant `rpc` under the default
+/// policy (`policies/default.yaml`; ZEEBE.md §3).
+fn preset_8_7(rpc: Rpc) -> &'static str {
+    if rpc.name() == "Topology" {
+        "`write:*`, `read:*`"
+    } else {
+        "`write:*`"
+    }
+}
+
 /// The rpc → permission table as Markdown (`docs/camunda-rpc-permissions.md` is this text).
 pub fn render_table() -> String {
     let mut out = String::from(
@@ -827,8 +837,8 @@ pub fn render_table() -> String {
          In 8.7 and earlier the engine checks nothing: Identity's `permissions.zeebe-api` claim \
          carries the presets `write:*` (every rpc in zeebe-authz's default policy) and `read:*` \
          (Topology), and zeebe-authz's grants decide.\n\n\
-         | rpc | request field | resource type | permission | resource id at the edge | engine 8.8 | engine 8.9 | status | citation |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
+         | rpc | 8.7 preset | request field | resource type | permission | resource id at the edge | engine 8.8 | engine 8.9 | status | citation |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
     );
     let engine = |e: Engine| match e {
         Checks => "checks",
@@ -852,8 +862,9 @@ pub fn render_table() -> String {
                 ResourceId::WildcardOnly => "`*` only",
             };
             out.push_str(&format!(
-                "| {} | {field} | {} | {} | {id} | {} | {} | {} | {} |\n",
+                "| {} | {} | {field} | {} | {} | {id} | {} | {} | {} | {} |\n",
                 r.rpc,
+                preset_8_7(rpc),
                 r.resource,
                 r.permission,
                 engine(r.v8_8),
@@ -864,7 +875,8 @@ pub fn render_table() -> String {
         }
         if !any {
             out.push_str(&format!(
-                "| {rpc} | – | – | none | – | – | – | U (the gateway answers it without a broker command) | – |\n"
+                "| {rpc} | {} | – | – | none | – | – | – | U (the gateway answers it without a broker command) | – |\n",
+                preset_8_7(rpc)
             ));
         }
     }

@@ -804,6 +804,101 @@ mod tests {
         assert!(engine.unwrap().contains("'x-RPC'"));
     }
 
+    /// A request of `rpc` whose resource id field (if any) holds `id`.
+    fn request_with_id(rpc: crate::catalog::Rpc, id: &str) -> Vec<u8> {
+        use prost::Message as _;
+        let bytes = match rpc.name() {
+            "CreateProcessInstance" => start(id, "").encode_to_vec(),
+            "CreateProcessInstanceWithResult" => proto::CreateProcessInstanceWithResultRequest {
+                request: Some(start(id, "")),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+            "EvaluateDecision" => proto::EvaluateDecisionRequest {
+                decision_id: id.into(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+            "PublishMessage" => proto::PublishMessageRequest {
+                name: id.into(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+            "ActivateJobs" => activate(id).encode_to_vec(),
+            "StreamActivatedJobs" => proto::StreamActivatedJobsRequest {
+                r#type: id.into(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+            _ => Vec::new(),
+        };
+        frame(&bytes)
+    }
+
+    #[test]
+    fn every_table_row_grants_its_rpc_as_the_row_says() {
+        use crate::policy::camunda::{RPC_TABLE, ResourceId};
+        for row in RPC_TABLE {
+            let rpc = row.rpc();
+            let text = |ids: &str| {
+                format!(
+                    "authorizations:\n  - owner: {{user: a}}\n    resource_type: {}\n    resource_ids: [{ids}]\n    permissions: [{}]\n",
+                    row.resource, row.permission
+                )
+            };
+            let claims = json!({"sub": "a"});
+            let other = json!({"sub": "b"});
+            let check = |p: &Policy, claims: &serde_json::Value, id: &str| {
+                let raw = request_with_id(rpc, id);
+                let body = RequestBody {
+                    raw: &raw,
+                    encoding: None,
+                    partial: false,
+                };
+                p.authorize(&p.grants_for_token(claims, []), &[], rpc, &body)
+            };
+            let star = policy(&text("'*'"));
+            assert!(
+                check(&star, &claims, "anything").is_ok(),
+                "{} on '*'",
+                row.rpc
+            );
+            assert!(
+                check(&star, &other, "anything").is_err(),
+                "{}: another user",
+                row.rpc
+            );
+            let (named, _) = compile_str(&text("granted-id"));
+            let named = named.unwrap();
+            let id_result = check(&named, &claims, "granted-id");
+            let other_id = check(&named, &claims, "other-id");
+            match row.id {
+                ResourceId::Field => {
+                    assert!(id_result.is_ok(), "{}: {id_result:?}", row.rpc);
+                    let words = engine_words(other_id);
+                    assert!(
+                        words.ends_with(&format!("operation '{}' on resource '{}', required resource identifiers are one of '[*, other-id]'", row.permission, row.resource)),
+                        "{}: {words}", row.rpc
+                    );
+                }
+                ResourceId::Resolved => {
+                    assert!(
+                        id_result.is_ok() && other_id.is_ok(),
+                        "{}: the edge cannot see the resource",
+                        row.rpc
+                    );
+                }
+                ResourceId::WildcardOnly => {
+                    assert!(
+                        id_result.is_err() && other_id.is_err(),
+                        "{}: '*' only",
+                        row.rpc
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn camunda_names_are_exact_and_mistakes_are_located() {
         let (p, d) = compile_str(
