@@ -60,6 +60,60 @@ pub const TARGETS: &[Target] = &[
     ("check", check),
 ];
 
+/// `policies/camunda-8.8.yaml` (the Camunda dialect's example), compiled once.
+fn camunda_policy() -> &'static Policy {
+    static POLICY: OnceLock<Policy> = OnceLock::new();
+    POLICY.get_or_init(|| {
+        policy::embedded(
+            "policies/camunda-8.8.yaml",
+            include_str!("../policies/camunda-8.8.yaml"),
+        )
+        .unwrap_or_else(|e| panic!("the Camunda example policy does not compile: {e}"))
+    })
+}
+
+/// The Camunda dialect reads owners from untrusted claims: under the example policy
+/// (`identity: {username_claim: preferred_username, client_id_claim: azp, groups_claim:
+/// groups}`, mapping rules on `groups` and `realm_access.roles`), the grants of any claims
+/// equal those of the same claims reduced, apart from the dialect's code, to what the README
+/// says owners are read from: a non-empty `azp` string (then no user), else a non-empty
+/// `preferred_username`; the strings of `groups` (a list, or one string); the same of
+/// `realm_access.roles`, which only a mapping rule reads.
+fn check_camunda_owners(claims: &Value) {
+    let p = camunda_policy();
+    let text = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let strings = |v: Option<&Value>| -> Vec<Value> {
+        match v {
+            Some(Value::Array(items)) => items.iter().filter(|i| i.is_string()).cloned().collect(),
+            Some(s @ Value::String(_)) => vec![s.clone()],
+            _ => Vec::new(),
+        }
+    };
+    let mut reduced = serde_json::Map::new();
+    match text(claims.get("azp")) {
+        Some(azp) => {
+            reduced.insert("azp".into(), json!(azp));
+        }
+        None => {
+            if let Some(user) = text(claims.get("preferred_username")) {
+                reduced.insert("preferred_username".into(), json!(user));
+            }
+        }
+    }
+    reduced.insert("groups".into(), Value::Array(strings(claims.get("groups"))));
+    let roles = strings(claims.get("realm_access").and_then(|r| r.get("roles")));
+    reduced.insert("realm_access".into(), json!({ "roles": roles }));
+    assert_eq!(
+        p.grants_for_token(claims, []),
+        p.grants_for_token(&Value::Object(reduced), []),
+        "owners read from other claims than documented: {claims}"
+    );
+}
+
 /// The dev policy (`policies/dev.yaml`, as `serve --dev` embeds it), compiled once.
 fn dev_policy() -> &'static Arc<Policy> {
     static POLICY: OnceLock<Arc<Policy>> = OnceLock::new();
@@ -202,6 +256,9 @@ pub fn token(data: &[u8]) {
     // Only for objects: serde's derive also reads a struct from a JSON array (`["x"]` has
     // iss "x"), which reaches nothing past the signature.
     let claims: Option<Value> = serde_json::from_slice(data).ok();
+    if let Some(claims) = claims.as_ref().filter(|c| c.is_object()) {
+        check_camunda_owners(claims);
+    }
     if let (Some(iss), Some(claims)) = (
         unverified_issuer(&unsigned),
         claims.filter(Value::is_object),

@@ -418,6 +418,22 @@ fn token_seeds() -> Vec<(&'static str, Vec<u8>)> {
             edit(&|c| c["aud"] = json!(["account", "camunda"])),
         ),
         (
+            "claims-camunda-owners.json",
+            edit(&|c| {
+                c["azp"] = json!("");
+                c["preferred_username"] = json!("ann");
+                c["groups"] = json!(["payments", 3, "x"]);
+                c["realm_access"] = json!({"roles": "zeebe-admin"});
+            }),
+        ),
+        (
+            "claims-camunda-client.json",
+            edit(&|c| {
+                c["azp"] = json!("payments-worker");
+                c["groups"] = json!("payments");
+            }),
+        ),
+        (
             "claims-expired.json",
             edit(&|c| c["exp"] = json!(now - harness::LEEWAY - 1)),
         ),
