@@ -238,15 +238,15 @@ pub(super) fn compile(
     let mut by_owner: BTreeMap<String, Vec<u16>> = BTreeMap::new();
     for (i, a) in raw.authorizations.iter().enumerate() {
         let key = format!("authorizations[{i}]");
-        let Some(compiled) = compile_authorization(file, &key, i, a, &mapping_rules, groups, diags)
+        let Some((grant, (owner_type, owner_id))) =
+            compile_authorization(file, &key, i, a, &mapping_rules, groups, diags)
         else {
             continue;
         };
-        let (grant, owner) = compiled;
-        if let Some(problem) = owner_unresolvable(owner.0, &identity) {
+        if let Some((problem, hint)) = owner_unresolvable(owner_type, &identity) {
             diags
-                .warning(Span::of(file, &a.owner), format!("{key}.owner"), problem.0)
-                .hint(problem.1);
+                .warning(Span::of(file, &a.owner), format!("{key}.owner"), problem)
+                .hint(hint);
         }
         let Ok(idx) = u16::try_from(grants.len()) else {
             diags.error(
@@ -257,7 +257,7 @@ pub(super) fn compile(
             break;
         };
         by_owner
-            .entry(owner_key(owner.0, &owner.1))
+            .entry(owner_key(owner_type, &owner_id))
             .or_default()
             .push(idx);
         grants.push(grant);
