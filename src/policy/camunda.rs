@@ -781,7 +781,8 @@ pub fn job_type_rpcs() -> RpcSet {
 
 /// The engine's deny message for `row` (8.8/8.9 wording, `AuthorizationCheckBehavior`):
 /// with the request's resource id, the sorted list of the ids that would have passed, which
-/// always holds `*`.
+/// always holds `*`. An empty id is none: a request sent by key only (`processDefinitionKey`,
+/// `decisionKey`) names no id at the edge, where the engine would name the one it resolves.
 pub fn engine_message(row: &Row, id: Option<&str>) -> String {
     let base = format!(
         "Insufficient permissions to perform operation '{}' on resource '{}'",
@@ -790,7 +791,7 @@ pub fn engine_message(row: &Row, id: Option<&str>) -> String {
     if row.id != ResourceId::Field {
         return base;
     }
-    match id {
+    match id.filter(|id| !id.is_empty()) {
         Some(id) => {
             let mut ids = ["*", id];
             ids.sort_unstable();

@@ -735,6 +735,28 @@ mod tests {
     }
 
     #[test]
+    fn a_request_sent_by_key_only_is_denied_without_an_empty_resource_id() {
+        // It was "required resource identifiers are one of '[, *]'": the empty bpmnProcessId
+        // of a CreateProcessInstance sent by processDefinitionKey, listed as an id.
+        let p = policy(EXAMPLE);
+        let team = json!({"preferred_username": "ann", "groups": ["payments"]});
+        let by_key = proto::CreateProcessInstanceRequest {
+            process_definition_key: 2_251_799_813_685_249,
+            tenant_id: "tenant-a".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            engine_words(decide(&p, &team, "CreateProcessInstance", &by_key)),
+            "Insufficient permissions to perform operation 'CREATE_PROCESS_INSTANCE' on resource 'PROCESS_DEFINITION'"
+        );
+        let worker = json!({"azp": "payments-worker"});
+        assert_eq!(
+            engine_words(decide(&p, &worker, "ActivateJobs", &activate(""))),
+            "Insufficient permissions to perform operation 'x-ACTIVATE' on resource 'x-JOB_TYPE'"
+        );
+    }
+
+    #[test]
     fn x_job_type_pins_the_job_types_of_an_owner_with_process_authorizations() {
         let p = policy(EXAMPLE);
         let worker = json!({"azp": "payments-worker"});

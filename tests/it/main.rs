@@ -2,6 +2,7 @@
 //! on loopback, called through tonic exactly as Envoy calls it.
 
 mod bench;
+mod camunda;
 mod check;
 mod conditions;
 mod dev;
