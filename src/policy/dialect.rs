@@ -791,6 +791,25 @@ mod tests {
         // any type (the engine filters the jobs by process).
         let admin = json!({"realm_access": {"roles": ["zeebe-admin"]}});
         assert!(decide(&p, &admin, "ActivateJobs", &activate("shipping")).is_ok());
+        // The pin is per token: a group's process authorization does not reopen job types
+        // for a client that is pinned.
+        let p = policy(
+            "identity: {client_id_claim: azp, groups_claim: groups}\nauthorizations:\n  - {owner: {group: ops}, resource_type: PROCESS_DEFINITION, resource_ids: ['*'], permissions: [UPDATE_PROCESS_INSTANCE]}\n  - {owner: {client: w}, resource_type: x-JOB_TYPE, resource_ids: ['payment*'], permissions: [x-ACTIVATE]}\n",
+        );
+        let ops = json!({"azp": "other", "groups": ["ops"]});
+        assert!(decide(&p, &ops, "ActivateJobs", &activate("shipping")).is_ok());
+        let pinned = json!({"azp": "w", "groups": ["ops"]});
+        assert!(decide(&p, &pinned, "ActivateJobs", &activate("shipping")).is_err());
+        assert!(decide(&p, &pinned, "ActivateJobs", &activate("payment")).is_ok());
+        assert!(
+            decide(
+                &p,
+                &pinned,
+                "CompleteJob",
+                &proto::CompleteJobRequest::default()
+            )
+            .is_ok()
+        );
     }
 
     #[test]

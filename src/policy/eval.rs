@@ -74,9 +74,10 @@ impl Policy {
     ) -> Grants {
         let mut rpcs = RpcSet::EMPTY;
         let mut conditional = Vec::new();
-        // An owner with an x-JOB_TYPE authorization activates only those job types: its other
-        // authorizations (PROCESS_DEFINITION/UPDATE_PROCESS_INSTANCE) no longer grant the
-        // job-activating rpcs.
+        // A token holding an x-JOB_TYPE authorization, through any owner it resolves to,
+        // activates only those job types: none of its other authorizations (such as a group's
+        // PROCESS_DEFINITION/UPDATE_PROCESS_INSTANCE) grants the job-activating rpcs then.
+        // Grants of the permissions claim are not affected.
         let owned: Vec<u16> = self
             .dialect()
             .into_iter()
