@@ -189,6 +189,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(EXIT_CONFIG as u8));
             }
         };
+        config.log_warnings();
         let listeners = Listeners::bind(&config).await?;
         let reload = ReloadOptions {
             path,

@@ -180,6 +180,7 @@ impl Reloader {
         match loaded {
             Ok(config) => match self.put_in_force(&config, &sha256).await {
                 Ok(generation) => {
+                    config.log_warnings();
                     metrics.config_reload(true, now);
                     tracing::info!(
                         cause,

@@ -190,6 +190,18 @@ pub struct Config {
     /// Every file the config was compiled from (itself, its policies, the CA bundle): what a
     /// reload watches.
     pub(crate) sources: Vec<PathBuf>,
+    /// What compiled but is probably not meant (an owner no token can be, a grant of no
+    /// rpc): `serve` logs these at startup and on each reload.
+    pub(crate) warnings: Vec<crate::diag::Diagnostic>,
+}
+
+impl Config {
+    /// Logs the config's warnings, one line each, for the operator reading `serve`'s log.
+    pub(crate) fn log_warnings(&self) {
+        for w in &self.warnings {
+            tracing::warn!(finding = %w, "Config compiled with a warning");
+        }
+    }
 }
 
 /// Reads and compiles a config file (and the policies it names).
@@ -205,7 +217,10 @@ pub(crate) fn load_tracked(path: &Path) -> (Result<Config, InvalidConfig>, Vec<P
     let config = read_source(path, &mut diags)
         .and_then(|(file, text)| compile_tracked(&file, &text, &mut diags, &mut sources));
     let result = match config {
-        Some(c) if !diags.has_errors() => Ok(c),
+        Some(mut c) if !diags.has_errors() => {
+            c.warnings = diags.into_vec();
+            Ok(c)
+        }
         _ => Err(InvalidConfig(diags.into_vec())),
     };
     (result, sources)
@@ -378,6 +393,7 @@ fn compile_tracked(
         token,
         identity_headers,
         sources: c.sources.clone(),
+        warnings: Vec::new(),
     })
 }
 

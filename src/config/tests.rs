@@ -110,3 +110,28 @@ fn policy_errors_are_reported_with_the_policy_file() {
     assert!(d.items()[0].span.file.ends_with("p.yaml"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// An owner no token can be is only a warning; `serve` must still get to log it, so a loaded
+/// config carries its warnings.
+#[test]
+fn a_loaded_config_keeps_its_warnings_for_serve_to_log() {
+    let dir = tempdir("warn");
+    std::fs::write(
+        dir.join("p.yaml"),
+        "authorizations:\n  - {owner: {client: w}, resource_type: x-RPC, resource_ids: [Topology], permissions: [x-CALL]}\n",
+    )
+    .unwrap();
+    let path = dir.join("config.yaml");
+    std::fs::write(
+        &path,
+        "realms:\n  - {name: a, issuer: 'https://kc/realms/a', audiences: [z], hosts: ['*'], policy: p.yaml}\n",
+    )
+    .unwrap();
+    let config = load(&path).unwrap();
+    let found: Vec<String> = config.warnings.iter().map(ToString::to_string).collect();
+    assert!(
+        found.len() == 1 && found[0].contains("identity.client_id_claim is not set"),
+        "{found:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

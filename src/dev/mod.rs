@@ -353,5 +353,6 @@ pub(crate) fn self_issued_config(
         token: TokenSettings::default(),
         identity_headers: IdentityHeaders::default(),
         sources: Vec::new(),
+        warnings: Vec::new(),
     }
 }
