@@ -102,7 +102,7 @@ fn no_twin(a: &Authorization, version: CamundaVersion) -> Option<String> {
     }
     if let Some(tenants) = &a.tenants {
         let which = if tenants.iter().any(|t| &**t == "held") {
-            "the tenants in the token".to_string()
+            "the tenants its tokens carry (`tenants: held` reads them from the token; Camunda reads none)".to_string()
         } else {
             format!("tenant(s) {}", tenants.join(", "))
         };

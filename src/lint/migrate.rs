@@ -339,6 +339,25 @@ pub(crate) fn migrate(policy: &Policy, title: &str, claim: &ClaimPath) -> String
                     }
                 );
                 for o in outs {
+                    let partial: Vec<&str> = o
+                        .ids
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|id| *id != "*" && id.contains('*'))
+                        .collect();
+                    if !partial.is_empty() && !o.resource.is_extension() {
+                        let _ = writeln!(
+                            authorizations,
+                            "  # {}: a pattern at the edge only; Camunda 8.8/8.9 take it literally",
+                            partial.join(", ")
+                        );
+                    }
+                    if o.resource == ResourceType::Message && o.ids != ["*"] {
+                        let _ = writeln!(
+                            authorizations,
+                            "  # message names: the 8.8 engine checks MESSAGE on \"*\" only (8.9 checks names)"
+                        );
+                    }
                     let _ = writeln!(authorizations, "  - owner: {{mapping_rule: {}}}", json(&id));
                     let _ = writeln!(authorizations, "    resource_type: {}", o.resource);
                     let _ = writeln!(authorizations, "    resource_ids: {}", list(&o.ids));
@@ -500,7 +519,7 @@ mod tests {
             };
             let values: &[&str] = match kind {
                 ConditionKind::Tenant => &["", "tenant-a", "tenant-b"],
-                _ => &["order-1", "payment-charge", "other"],
+                _ => &["order-1", "payment-charge", "risk", "other"],
             };
             out = out
                 .iter()
@@ -513,7 +532,11 @@ mod tests {
                 })
                 .collect();
         }
-        out.iter().map(|f| frame(&encode(f))).collect()
+        // And no body at all: a conditional grant refuses it, an unconditional one does not.
+        out.iter()
+            .map(|f| frame(&encode(f)))
+            .chain([Vec::new()])
+            .collect()
     }
 
     /// The decisions on which two policies differ, over every subset of `permissions`, two
