@@ -652,6 +652,12 @@ mod tests {
         assert_eq!(kind_of("realms: []\n").0, Some(FileKind::Config));
         assert_eq!(kind_of("grants: []\n").0, Some(FileKind::Policy));
         assert_eq!(kind_of("grantz: []\n").0, Some(FileKind::Policy));
+        // A policy in the Camunda dialect only.
+        assert_eq!(
+            kind_of("mapping_rules: []\nauthorizations: []\n").0,
+            Some(FileKind::Policy)
+        );
+        assert_eq!(kind_of("authorisations: []\n").0, Some(FileKind::Policy));
         assert_eq!(kind_of("realm: []\njwks: {}\n").0, Some(FileKind::Config));
         let (kind, d) = kind_of("hello: world\n");
         assert_eq!(kind, None);
