@@ -11,7 +11,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_saphyr::Spanned;
 
-/// How bad a finding is. Errors stop `serve`; warnings are printed and tolerated.
+/// How bad a finding is. Errors stop `serve`; warnings are printed and tolerated; notes only
+/// inform (`lint` lists them, and they do not make it fail).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -19,6 +20,8 @@ pub enum Severity {
     Error,
     /// The file works but probably not as intended.
     Warning,
+    /// Worth knowing, nothing to fix (e.g. a rule enforced only at the edge).
+    Note,
 }
 
 /// A place in a source file (1-based line and column; 0 when unknown).
@@ -70,7 +73,7 @@ impl fmt::Display for Span {
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
-    /// Error or warning.
+    /// Error, warning or note.
     pub severity: Severity,
     /// Where.
     #[serde(flatten)]
@@ -89,6 +92,7 @@ impl fmt::Display for Diagnostic {
         let sev = match self.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
+            Severity::Note => "note",
         };
         write!(f, "{}: {sev}", self.span)?;
         if !self.key.is_empty() {
@@ -127,6 +131,16 @@ impl Diagnostics {
         message: impl Into<String>,
     ) -> &mut Diagnostic {
         self.push(Severity::Warning, span, key.into(), message.into())
+    }
+
+    /// Records a note: information, not a problem.
+    pub(crate) fn note(
+        &mut self,
+        span: Span,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> &mut Diagnostic {
+        self.push(Severity::Note, span, key.into(), message.into())
     }
 
     fn push(

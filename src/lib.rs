@@ -31,7 +31,8 @@
 //! - [`issuer`]: a Keycloak-shaped issuer (keys, JWKS, tokens) and the one loopback realm
 //!   serving its discovery and JWKS ([`issuer::LoopbackIssuer`]) for dev mode, bench and tests.
 //! - [`proto`]: prost/tonic types of the gateway protocol; [`cli`]: the command line.
-//! - [`lint`]: `zeebe-authz lint`: compiles configs and policies as `serve` does, plus warnings.
+//! - [`lint`]: `zeebe-authz lint`: compiles configs and policies as `serve` does, plus warnings;
+//!   the Camunda twin of each authorization, and 8.7 policies rewritten in the dialect.
 //! - [`istio`]: `zeebe-authz istio`: the Istio (sidecar, ambient) and Kubernetes manifests
 //!   ([`istio::enforcement`]: which calls Istio enforces natively, which the authorizer).
 //! - [`bench`](mod@bench): `zeebe-authz bench`: load generator, allow-all server, crypto and memory figures.

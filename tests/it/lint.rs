@@ -60,6 +60,7 @@ fn parse_expected(path: &Path) -> Vec<Expected> {
             let severity = match parts.next().unwrap() {
                 "error" => Severity::Error,
                 "warning" => Severity::Warning,
+                "note" => Severity::Note,
                 other => panic!("{}: bad severity {other}", path.display()),
             };
             let key = parts.next().unwrap().to_string();
@@ -179,6 +180,183 @@ fn exit_codes_clean_findings_and_usage() {
     );
     assert_eq!(
         lint_bin(&["--format", "xml", "x.yaml"]).status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn notes_inform_and_do_not_fail_lint() {
+    // The shipped Camunda example has x- extensions (notes) and nothing to fix.
+    let out = lint_bin(&["policies/camunda-8.8.yaml"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains(": note: authorizations[6]: x-JOB_TYPE is an extension of zeebe-authz: enforced only at the edge"),
+        "{stdout}"
+    );
+    assert!(stdout.lines().all(|l| l.contains(": note: ")), "{stdout}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("0 error(s), 0 warning(s), 2 note(s) in 1 file(s)")
+    );
+    // A partial wildcard is a warning: exit 1.
+    assert_eq!(
+        lint_bin(&["tests/data/lint/camunda-engine-differs.yaml"])
+            .status
+            .code(),
+        Some(1)
+    );
+}
+
+fn stdout_of(args: &[&str]) -> String {
+    let out = lint_bin(args);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn camunda_version_reports_each_authorizations_twin_and_its_settings() {
+    let case = "tests/data/lint/camunda-engine-differs.yaml";
+    let v88 = stdout_of(&["--camunda-version", "8.8", case]);
+    for line in [
+        "  authorizations[0] (group orders, PROCESS_DEFINITION [order-*, invoice]): twin, but LITERAL in Camunda: order-* matches only the resource id that is exactly that text",
+        "  authorizations[1] (client notifier, MESSAGE [order-paid]): no twin: the 8.8 engine checks MESSAGE on \"*\" only",
+        "  authorizations[2] (role admin, RESOURCE [*]): no twin: Camunda has no roles claim: role 'admin' must be assigned to its users and clients in the engine",
+        "  authorizations[3] (mapping_rule ops, DECISION_DEFINITION [risk-*, *-score]): no twin: Camunda assigns tenants to owners, not to authorizations: assign MAPPING_RULE 'ops' to tenant(s) tenant-a, tenant-b in Camunda",
+        "  authorizations[4] (client worker, x-JOB_TYPE [payment*]): no twin: x-JOB_TYPE is an extension, enforced only at the edge",
+        "  authorizations[6] (user ann, CLUSTER_VARIABLE [*]): no twin: READ is not a permission of CLUSTER_VARIABLE in Camunda 8.8",
+        "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_USERNAMECLAIM=preferred_username",
+        "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENTIDCLAIM=azp",
+        "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_GROUPSCLAIM=groups",
+        "# identity.roles_claim has no Camunda setting: Camunda has no roles claim, roles are assigned in the engine",
+        "CAMUNDA_SECURITY_INITIALIZATION_MAPPINGRULES_0_MAPPINGRULEID=ops",
+        "CAMUNDA_SECURITY_INITIALIZATION_MAPPINGRULES_0_CLAIMNAME=$['org']['teams']",
+        "CAMUNDA_SECURITY_INITIALIZATION_MAPPINGRULES_0_CLAIMVALUE=ops",
+        "# authorizations[0] (LITERAL in Camunda: a partial wildcard)",
+        // One entry per resource id.
+        "CAMUNDA_SECURITY_INITIALIZATION_AUTHORIZATIONS_0_OWNERTYPE=GROUP",
+        "CAMUNDA_SECURITY_INITIALIZATION_AUTHORIZATIONS_0_OWNERID=orders",
+        "CAMUNDA_SECURITY_INITIALIZATION_AUTHORIZATIONS_0_RESOURCETYPE=PROCESS_DEFINITION",
+        "CAMUNDA_SECURITY_INITIALIZATION_AUTHORIZATIONS_0_RESOURCEID=order-*",
+        "CAMUNDA_SECURITY_INITIALIZATION_AUTHORIZATIONS_0_PERMISSIONS=CREATE_PROCESS_INSTANCE,UPDATE_PROCESS_INSTANCE",
+        "CAMUNDA_SECURITY_INITIALIZATION_AUTHORIZATIONS_1_RESOURCEID=invoice",
+        "  CompleteJob (PROCESS_DEFINITION UPDATE_PROCESS_INSTANCE)",
+        "  DeleteResource (RESOURCE DELETE_PROCESS or RESOURCE DELETE_DRD or RESOURCE DELETE_FORM or RESOURCE DELETE_RESOURCE)",
+    ] {
+        assert!(
+            v88.lines().any(|l| l.starts_with(line)),
+            "{line}\nnot in\n{v88}"
+        );
+    }
+    assert!(
+        v88.contains("…_OWNER_TYPE"),
+        "the spelling caveat is stated"
+    );
+    assert!(
+        !v88.contains("AUTHORIZATIONS_2_"),
+        "only twins get settings:\n{v88}"
+    );
+    // Not granted by the policy: not listed as resolved.
+    assert!(!v88.contains("CancelProcessInstance ("), "{v88}");
+
+    // 8.9 checks message names and knows CLUSTER_VARIABLE.
+    let v89 = stdout_of(&["--camunda-version", "8.9", case]);
+    assert!(
+        v89.contains("  authorizations[1] (client notifier, MESSAGE [order-paid]): twin\n"),
+        "{v89}"
+    );
+    assert!(
+        v89.contains("  authorizations[6] (user ann, CLUSTER_VARIABLE [*]): twin\n"),
+        "{v89}"
+    );
+    assert!(v89.contains("_RESOURCETYPE=CLUSTER_VARIABLE"), "{v89}");
+
+    // JSON stays the findings' format; the report is text.
+    assert_eq!(
+        lint_bin(&["--camunda-version", "8.8", "--format", "json", case])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        lint_bin(&["--camunda-version", "8.10", case]).status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn camunda_version_8_7_prints_a_policy_in_the_dialect_that_lints_clean() {
+    let s = Scratch::new();
+    let out = lint_bin(&["--camunda-version", "8.7", "policies/multi-tenant.yaml"]);
+    assert_eq!(out.status.code(), Some(0));
+    let yaml = String::from_utf8(out.stdout).unwrap();
+    assert!(yaml.contains(
+        r#"  - {id: "perm-write-all", claim: "$['permissions']['zeebe-api']", value: "write:*"}"#
+    ), "{yaml}");
+    assert!(
+        yaml.contains("# It has no CANCEL_PROCESS_INSTANCE and no MODIFY_PROCESS_INSTANCE"),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains("CancelProcessInstance and ModifyProcessInstance"),
+        "{yaml}"
+    );
+    let saved = s.write("migrated.yaml", &yaml);
+    let relinted = lint_bin(&[saved.to_str().unwrap()]);
+    let findings = String::from_utf8(relinted.stdout).unwrap();
+    assert_eq!(relinted.status.code(), Some(0), "{findings}\n{yaml}");
+    assert!(
+        findings.lines().all(|l| l.contains(": note: ")),
+        "{findings}"
+    );
+
+    // The claim comes from --permissions-claim for a policy, from the realm for a config.
+    let yaml = stdout_of(&[
+        "--camunda-version",
+        "8.7",
+        "--permissions-claim",
+        "resource_access.zeebe.roles",
+        "policies/default.yaml",
+    ]);
+    assert!(
+        yaml.contains(r#"claim: "$['resource_access']['zeebe']['roles']""#),
+        "{yaml}"
+    );
+    let yaml = stdout_of(&["--camunda-version", "8.7", "examples/config.yaml"]);
+    assert!(
+        yaml.starts_with("# examples/config.yaml, realm '"),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains(r#"claim: "$['permissions']['zeebe-api']""#),
+        "{yaml}"
+    );
+    // Findings go to stderr, so stdout stays a policy file.
+    let out = lint_bin(&["--camunda-version", "8.7", "tests/data/lint/shadowed.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let yaml = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        yaml.starts_with("# tests/data/lint/shadowed.yaml in the Camunda dialect"),
+        "{yaml}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shadowed by grants[1]"));
+}
+
+#[test]
+fn camunda_table_prints_the_rpc_permission_table() {
+    let out = lint_bin(&["--camunda-table"]);
+    assert_eq!(out.status.code(), Some(0));
+    let docs =
+        std::fs::read_to_string(Path::new(ROOT).join("docs/camunda-rpc-permissions.md")).unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), docs);
+    assert_eq!(
+        lint_bin(&["--camunda-table", "policies/dev.yaml"])
+            .status
+            .code(),
         Some(2)
     );
 }

@@ -4,11 +4,20 @@
 //! [`policy::compile`]), so lint reports every error `serve` would stop on, at the same
 //! `file:line:column`. On top of that it looks for policies that compile but probably do not
 //! do what was meant (all warnings): grants shadowed by a broader grant of the same permission,
-//! grants that can never match a token, and rpcs no permission grants. With `--online` it also
-//! asks each realm's issuer for its discovery document and keys, as `serve` will at startup.
+//! grants that can never match a token, and rpcs no permission grants; for the Camunda
+//! dialect, what the engine reads differently ([`camunda`]). With `--online` it also asks each
+//! realm's issuer for its discovery document and keys, as `serve` will at startup.
 //!
-//! Exit codes: `EXIT_CLEAN` when nothing was found, `EXIT_FINDINGS` for any error or
-//! warning, `EXIT_USAGE` when a file cannot be read or the arguments are wrong.
+//! `--camunda-version 8.8|8.9` reports each authorization's Camunda twin and its
+//! identity-as-code settings; `--camunda-version 8.7` rewrites an 8.7 policy in the dialect
+//! ([`migrate`]); `--camunda-table` prints the rpc → permission table.
+//!
+//! Exit codes: `EXIT_CLEAN` when nothing was found (notes do not count), `EXIT_FINDINGS` for
+//! any error or warning, `EXIT_USAGE` when a file cannot be read or the arguments are wrong.
+
+mod camunda;
+mod migrate;
+mod online;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -22,9 +31,10 @@ use serde::de::IgnoredAny;
 use serde_saphyr::Spanned;
 
 use crate::catalog::{Rpc, RpcSet};
+use crate::claims::ClaimPath;
 use crate::config::{self, Config};
 use crate::diag::{Diagnostic, Diagnostics, Severity, Span, parse_yaml, resolve_relative};
-use crate::jwks::{self, Fetcher, JwksError, JwksSource, discovery_url};
+use crate::policy::camunda::CamundaVersion;
 use crate::policy::{self, Policy};
 
 /// Exit code: no finding.
@@ -43,7 +53,14 @@ const POLICY_KEYS: &[&str] = &[
     "grants",
     "unknown_rpcs",
     "other_paths",
+    "identity",
+    "mapping_rules",
+    "authorizations",
 ];
+
+/// The permissions claim of `--camunda-version 8.7` for a policy file (a config's realms
+/// name their own): Camunda Identity's, for the `zeebe-api` audience.
+const DEFAULT_PERMISSIONS_CLAIM: &str = "permissions.zeebe-api";
 
 /// What a file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -67,7 +84,7 @@ pub(crate) enum Format {
 #[derive(Debug, Clone, clap::Args)]
 pub struct LintArgs {
     /// Config and policy files to check (the policies a config names are checked too).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "camunda_table")]
     pub(crate) files: Vec<PathBuf>,
     /// Treat every file as this kind instead of telling by its top-level keys.
     #[arg(long, value_enum)]
@@ -81,6 +98,23 @@ pub struct LintArgs {
     /// Per-request timeout for `--online`.
     #[arg(long, default_value = "5s", value_parser = config::positive_duration_arg, requires = "online")]
     pub(crate) timeout: Duration,
+    /// After the findings, report on the policies for this Camunda version: 8.8 or 8.9, each
+    /// authorization's Camunda twin and the identity-as-code settings; 8.7, the policy
+    /// rewritten in the Camunda dialect (a policy file to save; findings go to stderr).
+    #[arg(long, value_parser = camunda_version_arg)]
+    pub(crate) camunda_version: Option<CamundaVersion>,
+    /// With `--camunda-version 8.7`: the permissions claim of a policy file's realm (dotted);
+    /// a config's realms use their own.
+    #[arg(long, default_value = DEFAULT_PERMISSIONS_CLAIM, requires = "camunda_version")]
+    pub(crate) permissions_claim: String,
+    /// Print the gateway rpc → Camunda permission table (Markdown) and exit.
+    #[arg(long, exclusive = true)]
+    pub(crate) camunda_table: bool,
+}
+
+fn camunda_version_arg(s: &str) -> Result<CamundaVersion, String> {
+    CamundaVersion::parse(s)
+        .ok_or_else(|| format!("'{s}' is not a Camunda version this lint knows (8.7, 8.8, 8.9)"))
 }
 
 /// What to check.
@@ -104,6 +138,16 @@ pub struct UnreadableFile {
 
 /// Runs `zeebe-authz lint`.
 pub(crate) async fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
+    if args.camunda_table {
+        print!("{}", policy::camunda::render_table());
+        return Ok(ExitCode::from(EXIT_CLEAN));
+    }
+    if args.camunda_version.is_some() && args.format == Format::Json {
+        eprintln!("error: --camunda-version reports are text: drop --format json");
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
+    // The 8.7 report is a policy file: stdout holds only it, the findings go to stderr.
+    let migrating = args.camunda_version == Some(CamundaVersion::V8_7);
     let options = LintOptions {
         kind: args.kind,
         online: args.online.then_some(args.timeout),
@@ -118,25 +162,88 @@ pub(crate) async fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
     match args.format {
         Format::Text => {
             for d in &findings {
-                println!("{d}");
+                if migrating {
+                    eprintln!("{d}");
+                } else {
+                    println!("{d}");
+                }
             }
-            let errors = findings
-                .iter()
-                .filter(|d| d.severity == Severity::Error)
-                .count();
+            let count = |s: Severity| findings.iter().filter(|d| d.severity == s).count();
+            let notes = match count(Severity::Note) {
+                0 => String::new(),
+                n => format!(", {n} note(s)"),
+            };
             eprintln!(
-                "{errors} error(s), {} warning(s) in {} file(s)",
-                findings.len() - errors,
+                "{} error(s), {} warning(s){notes} in {} file(s)",
+                count(Severity::Error),
+                count(Severity::Warning),
                 args.files.len()
             );
+            if let Some(version) = args.camunda_version {
+                let claim = ClaimPath::from_dotted(&args.permissions_claim);
+                let reports = camunda_reports(&args.files, args.kind, version, &claim);
+                for (i, report) in reports.iter().enumerate() {
+                    match (migrating, i) {
+                        // One YAML document per policy.
+                        (true, 0) => print!("{report}"),
+                        (true, _) => print!("---\n{report}"),
+                        (false, _) => print!("\n{report}"),
+                    }
+                }
+            }
         }
         Format::Json => println!("{}", serde_json::to_string_pretty(&findings)?),
     }
-    Ok(ExitCode::from(if findings.is_empty() {
-        EXIT_CLEAN
-    } else {
+    Ok(ExitCode::from(exit_code(&findings)))
+}
+
+/// `EXIT_FINDINGS` when any finding is an error or a warning (notes only inform).
+pub fn exit_code(findings: &[Diagnostic]) -> u8 {
+    if findings.iter().any(|d| d.severity != Severity::Note) {
         EXIT_FINDINGS
-    }))
+    } else {
+        EXIT_CLEAN
+    }
+}
+
+/// The `--camunda-version` reports of the policies among `paths` (a config's per realm, with
+/// the realm's permissions claim), in order. A file that does not compile gets none: its
+/// errors are among the findings.
+pub fn camunda_reports(
+    paths: &[PathBuf],
+    kind: Option<FileKind>,
+    version: CamundaVersion,
+    permissions_claim: &ClaimPath,
+) -> Vec<String> {
+    let report = |policy: &Policy, title: &str, claim: &ClaimPath| match version {
+        CamundaVersion::V8_7 => migrate::migrate(policy, title, claim),
+        _ => camunda::twin_report(policy, title, version),
+    };
+    let mut out = Vec::new();
+    for path in paths {
+        let mut diags = Diagnostics::default();
+        let Some((file, text)) = crate::diag::read_source(path, &mut diags) else {
+            continue;
+        };
+        let title = path.display().to_string();
+        match kind.or_else(|| detect_kind(&file, &text, &mut diags)) {
+            Some(FileKind::Policy) => {
+                if let Some(p) = policy::compile(&file, &text, &mut diags) {
+                    out.push(report(&p, &title, permissions_claim));
+                }
+            }
+            Some(FileKind::Config) => {
+                if let Some(c) = config::compile(&file, &text, &mut diags) {
+                    for realm in &c.realms {
+                        let title = format!("{title}, realm '{}'", realm.name);
+                        out.push(report(&realm.policy, &title, &realm.permissions_claim));
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+    out
 }
 
 /// Lints files; findings in file order, each reported once even when a policy is reached
@@ -175,7 +282,7 @@ pub async fn lint_files(
         };
         all.extend(linted.diagnostics);
         if let (Some(timeout), Some(config)) = (options.online, &linted.config) {
-            all.extend(check_issuers(config, timeout).await);
+            all.extend(online::check_issuers(config, timeout).await);
         }
     }
     Ok(sort_by_place(dedup(all)))
@@ -371,6 +478,8 @@ fn warn_catch_all_sharing_an_issuer(config: &Config, spans: &[Span], diags: &mut
 struct PolicyShape {
     #[serde(default)]
     grants: Option<Spanned<Vec<GrantShape>>>,
+    #[serde(default)]
+    authorizations: Vec<Spanned<IgnoredAny>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -393,7 +502,13 @@ fn lint_policy(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) {
         .grants
         .map(|g| g.value.iter().map(|g| g.rpcs.len()).collect())
         .unwrap_or_default();
+    let authorizations: Vec<Span> = shape
+        .authorizations
+        .iter()
+        .map(|a| Span::of(file, a))
+        .collect();
     analyze_policy(&policy, grants_span, &written, diags);
+    camunda::camunda_findings(&policy, &authorizations, diags);
 }
 
 /// The lint-only analyses of a compiled policy (all warnings: the policy works, but probably
@@ -402,7 +517,7 @@ fn analyze_policy(policy: &Policy, grants_span: Span, written: &[usize], diags: 
     let grants = policy.grants();
     for (i, g) in grants.iter().enumerate() {
         if g.authorization().is_some() {
-            // Authorizations are analysed by `camunda_findings`.
+            // Authorizations are analysed by `camunda::camunda_findings`.
             continue;
         }
         let permission = &*g.permission;
@@ -522,99 +637,6 @@ fn dedup(findings: Vec<Diagnostic>) -> Vec<Diagnostic> {
         .collect()
 }
 
-/// `--online`: each realm's discovery document and keys, fetched as `serve` fetches them.
-async fn check_issuers(linted: &LintedConfig, timeout: Duration) -> Vec<Diagnostic> {
-    let mut diags = Diagnostics::default();
-    let client = match jwks::http_client(linted.config.ca_bundle.as_deref()) {
-        Ok(c) => c,
-        Err(e) => {
-            if let Some(span) = linted.issuer_spans.first() {
-                diags.error(
-                    Span::file(&span.file),
-                    "jwks.ca_bundle",
-                    format!("cannot build an HTTP client: {e}"),
-                );
-            }
-            return diags.into_vec();
-        }
-    };
-    for (i, (realm, span)) in linted
-        .config
-        .realms
-        .iter()
-        .zip(&linted.issuer_spans)
-        .enumerate()
-    {
-        let key = format!("realms[{i}].issuer");
-        if let Err(problem) = check_issuer(&client, realm, timeout).await {
-            let d = diags.error(span.clone(), &key, problem.message);
-            if let Some(h) = problem.hint {
-                d.hint(h);
-            }
-        }
-    }
-    diags.into_vec()
-}
-
-struct Problem {
-    message: String,
-    hint: Option<String>,
-}
-
-impl Problem {
-    fn new(message: String, hint: &str) -> Problem {
-        Problem {
-            message,
-            hint: Some(hint.to_string()),
-        }
-    }
-}
-
-/// One realm's discovery and keys, fetched by the very code `serve` uses ([`Fetcher`]): the
-/// same exact issuer comparison, and no discovery when the realm names its `jwks_uri`.
-async fn check_issuer(
-    client: &reqwest::Client,
-    realm: &config::RealmConfig,
-    timeout: Duration,
-) -> Result<(), Problem> {
-    let fetcher = Fetcher::new(client, timeout);
-    let source = JwksSource {
-        issuer: realm.issuer.clone(),
-        jwks_uri: realm.jwks_uri.clone(),
-    };
-    let uri = fetcher.jwks_uri(&source).await.map_err(|e| match e {
-        JwksError::Fetch { .. } => Problem::new(
-            format!("issuer unreachable: {e}"),
-            "Keycloak serves discovery at <issuer>/.well-known/openid-configuration; check the host, the realm name, the /auth prefix (Keycloak before 17 has it) and jwks.ca_bundle",
-        ),
-        JwksError::IssuerMismatch { url, found, expected } => Problem::new(
-            format!(
-                "discovery at {url} names issuer '{found}', not '{expected}': tokens would be rejected"
-            ),
-            "set issuer to exactly the value Keycloak puts in `iss` (its discovery's `issuer`)",
-        ),
-        other => Problem::new(
-            format!(
-                "{} is not an OpenID discovery document: {other}",
-                discovery_url(&realm.issuer)
-            ),
-            "the issuer URL must be the realm's URL, e.g. https://HOST/realms/REALM",
-        ),
-    })?;
-    match fetcher.key_set(&uri, tokio::time::Instant::now()).await {
-        Ok(_) => Ok(()),
-        Err(e @ JwksError::Fetch { .. }) => Err(Problem::new(
-            format!("keys unreachable: {e}"),
-            "check jwks_uri (or the issuer's discovery) and jwks.ca_bundle",
-        )),
-        // from_jwks refuses a document without a usable key (NoSigningKeys).
-        Err(e) => Err(Problem::new(
-            format!("{uri} is not a usable JWKS: {e}"),
-            "jwks_uri must point at the realm's certs endpoint",
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -630,6 +652,12 @@ mod tests {
         assert_eq!(kind_of("realms: []\n").0, Some(FileKind::Config));
         assert_eq!(kind_of("grants: []\n").0, Some(FileKind::Policy));
         assert_eq!(kind_of("grantz: []\n").0, Some(FileKind::Policy));
+        // A policy in the Camunda dialect only.
+        assert_eq!(
+            kind_of("mapping_rules: []\nauthorizations: []\n").0,
+            Some(FileKind::Policy)
+        );
+        assert_eq!(kind_of("authorisations: []\n").0, Some(FileKind::Policy));
         assert_eq!(kind_of("realm: []\njwks: {}\n").0, Some(FileKind::Config));
         let (kind, d) = kind_of("hello: world\n");
         assert_eq!(kind, None);
