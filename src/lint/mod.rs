@@ -582,17 +582,28 @@ fn analyze_policy(policy: &Policy, grants_span: Span, written: &[usize], diags: 
         .map(Rpc::name)
         .collect();
     if !uncovered.is_empty() {
+        let (what, hint) = if policy.dialect().is_some() {
+            (
+                "no grant or authorization",
+                "grant them to a permission or an owner (x-RPC names any rpc); ignore if intended",
+            )
+        } else {
+            (
+                "no permission",
+                "grant them to a permission (e.g. write:*), or set rpc_named_permissions: true; ignore if intended",
+            )
+        };
         diags
             .warning(
                 grants_span,
                 "grants",
                 format!(
-                    "no permission grants {} rpc(s), so every call to them is denied: {}",
+                    "{what} grants {} rpc(s), so every call to them is denied: {}",
                     uncovered.len(),
                     uncovered.join(", ")
                 ),
             )
-            .hint("grant them to a permission (e.g. write:*), or set rpc_named_permissions: true; ignore if intended");
+            .hint(hint);
     }
 }
 
