@@ -73,12 +73,12 @@ fn camunda_policy() -> &'static Policy {
 }
 
 /// The Camunda dialect reads owners from untrusted claims: under the example policy
-/// (`identity: {username_claim: preferred_username, client_id_claim: azp, groups_claim:
+/// (`identity: {username_claim: preferred_username, client_id_claim: client_id, groups_claim:
 /// groups}`, mapping rules on `groups` and `realm_access.roles`), the grants of any claims
 /// equal those of the same claims reduced, apart from the dialect's code, to what the README
-/// says owners are read from: a non-empty `azp` string (then no user), else a non-empty
-/// `preferred_username`; the strings of `groups` (a list, or one string); the same of
-/// `realm_access.roles`, which only a mapping rule reads.
+/// says owners are read from: a non-empty `client_id` string (then no user), else a non-empty
+/// `preferred_username`, and with neither nothing at all; the strings of `groups` (a list, or
+/// one string); the same of `realm_access.roles`, which only a mapping rule reads.
 fn check_camunda_owners(claims: &Value) {
     let p = camunda_policy();
     let text = |v: Option<&Value>| {
@@ -94,19 +94,20 @@ fn check_camunda_owners(claims: &Value) {
         }
     };
     let mut reduced = serde_json::Map::new();
-    match text(claims.get("azp")) {
-        Some(azp) => {
-            reduced.insert("azp".into(), json!(azp));
-        }
-        None => {
-            if let Some(user) = text(claims.get("preferred_username")) {
-                reduced.insert("preferred_username".into(), json!(user));
-            }
-        }
+    let principal = match (
+        text(claims.get("client_id")),
+        text(claims.get("preferred_username")),
+    ) {
+        (Some(client), _) => Some(("client_id", client)),
+        (None, Some(user)) => Some(("preferred_username", user)),
+        (None, None) => None,
+    };
+    if let Some((claim, id)) = principal {
+        reduced.insert(claim.into(), json!(id));
+        reduced.insert("groups".into(), Value::Array(strings(claims.get("groups"))));
+        let roles = strings(claims.get("realm_access").and_then(|r| r.get("roles")));
+        reduced.insert("realm_access".into(), json!({ "roles": roles }));
     }
-    reduced.insert("groups".into(), Value::Array(strings(claims.get("groups"))));
-    let roles = strings(claims.get("realm_access").and_then(|r| r.get("roles")));
-    reduced.insert("realm_access".into(), json!({ "roles": roles }));
     assert_eq!(
         p.grants_for_token(claims, []),
         p.grants_for_token(&Value::Object(reduced), []),

@@ -81,13 +81,9 @@ impl ClaimPath {
     /// The strings at this path: a list of strings, or one string split on whitespace.
     /// Anything else (missing, numbers, objects) reads as no strings.
     pub(crate) fn read<'a>(&self, claims: &'a Value) -> Vec<&'a str> {
-        let mut v = claims;
-        for seg in &*self.0 {
-            match v.get(&**seg) {
-                Some(next) => v = next,
-                None => return Vec::new(),
-            }
-        }
+        let Some(v) = self.get(claims) else {
+            return Vec::new();
+        };
         match v {
             Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
             Value::String(s) => s.split_whitespace().collect(),

@@ -429,10 +429,15 @@ fn trace_grants(
         if !grant.rpcs.contains(rpc) {
             continue;
         }
-        let held = match grant.authorization() {
+        let owned = match grant.authorization() {
             None => permissions.contains(&&*grant.permission),
             Some(_) => owners.iter().any(|o| **o == *grant.permission),
         };
+        // The token's x-JOB_TYPE authorization takes the job rpcs from its others.
+        let pinned_out = owned
+            && principal.grants.pinned.contains(rpc)
+            && crate::policy::is_pinned_out(grant, principal.grants.pinned);
+        let held = owned && !pinned_out;
         let how = if grant.conditional_rpcs.contains(rpc) {
             "with conditions on the request"
         } else {
@@ -446,7 +451,12 @@ fn trace_grants(
                 grant.span.file.display(),
                 grant.span.line,
                 grant.permission,
-                if held { "" } else { " (not held)" }
+                match (held, pinned_out) {
+                    (true, _) => "",
+                    (false, true) =>
+                        " (not for this token: its x-JOB_TYPE authorization pins the job types)",
+                    (false, false) => " (not held)",
+                }
             ),
         ));
     }

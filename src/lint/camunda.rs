@@ -222,6 +222,9 @@ pub(crate) fn twin_report(policy: &Policy, title: &str, version: CamundaVersion)
                 "# no identity.client_id_claim: Camunda then treats every token as a user\n",
             ),
         }
+        if identity.prefer_username {
+            env_line(&mut out, &format!("{oidc}PREFERUSERNAMECLAIM"), "true");
+        }
         if let Some(g) = &identity.groups {
             env_line(&mut out, &format!("{oidc}GROUPSCLAIM"), &claim_setting(g));
         }

@@ -42,7 +42,8 @@ impl CamundaVersion {
         let s = s.trim().trim_start_matches('v');
         let mut parts = s.split('.');
         let (major, minor) = (parts.next()?, parts.next()?);
-        if major != "8" || parts.any(|p| p.parse::<u32>().is_err()) {
+        let number = |p: &str| p == "0" || (!p.starts_with('0') && p.parse::<u32>().is_ok());
+        if major != "8" || !number(minor) || !parts.all(number) {
             return None;
         }
         // 8.10 changes the deny message and adds job-type authorization: not described here.
@@ -881,7 +882,7 @@ pub fn render_table() -> String {
             ));
         }
     }
-    out.push_str("| any rpc | – | x-RPC | x-CALL | the rpc name | – | – | extension | – |\n");
+    out.push_str("| any rpc | – | – | x-RPC | x-CALL | the rpc name | – | – | extension | – |\n");
     out
 }
 
@@ -1034,7 +1035,7 @@ mod tests {
         assert_eq!(CamundaVersion::parse("8.8"), Some(CamundaVersion::V8_8));
         assert_eq!(CamundaVersion::parse("v8.9.2"), Some(CamundaVersion::V8_9));
         assert_eq!(CamundaVersion::parse("8.6"), Some(CamundaVersion::V8_7));
-        for bad in ["8", "9.0", "8.x", "", "8.8.a", "8.10"] {
+        for bad in ["8", "9.0", "8.x", "", "8.8.a", "8.10", "8.08", "8.8.01"] {
             assert_eq!(CamundaVersion::parse(bad), None, "{bad}");
         }
     }

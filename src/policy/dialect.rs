@@ -5,7 +5,7 @@
 //! a user by the username claim, a client by the client id claim, groups and roles by list
 //! claims compared literally, mapping rules by a claim that equals a value (or, for a list
 //! claim, contains it). As in the engine, a token with a client id is the client and not a
-//! user. Each authorization becomes one grant whose rpcs come from [`camunda::RPC_TABLE`]:
+//! user (unless `prefer_username_claim`), and a token with neither is no owner at all. Each authorization becomes one grant whose rpcs come from [`camunda::RPC_TABLE`]:
 //! its resource ids become a condition on the rpc's id field (where the request carries
 //! one), its `tenants` a tenant condition.
 
@@ -34,6 +34,7 @@ pub(super) struct RawIdentity {
     client_id_claim: Option<Spanned<String>>,
     groups_claim: Option<Spanned<String>>,
     roles_claim: Option<Spanned<String>>,
+    prefer_username_claim: Option<bool>,
 }
 
 /// One of `mapping_rules:`.
@@ -42,7 +43,7 @@ pub(super) struct RawIdentity {
 pub(super) struct RawMappingRule {
     id: Spanned<String>,
     claim: Spanned<String>,
-    value: String,
+    value: Spanned<String>,
 }
 
 /// One of `authorizations:`.
@@ -79,6 +80,9 @@ pub(crate) struct Identity {
     pub(crate) groups: Option<ClaimPath>,
     /// A list claim of role ids (an extension: Camunda keeps role membership in the engine).
     pub(crate) roles: Option<ClaimPath>,
+    /// A token with both a username and a client id is the user (Camunda's
+    /// `prefer-username-claim`); by default it is the client.
+    pub(crate) prefer_username: bool,
 }
 
 /// A mapping rule: matches when the claim equals the value, or is a list containing it.
@@ -132,14 +136,18 @@ impl Dialect {
         };
         let mut owners = Vec::new();
         let identity = &self.identity;
-        match identity.client_id.as_ref().and_then(text) {
-            Some(client) => owners.push(owner_key(OwnerType::Client, client)),
-            None => {
-                if let Some(user) = text(&identity.username) {
-                    owners.push(owner_key(OwnerType::User, user));
-                }
-            }
-        }
+        // One principal, as the Orchestration Cluster picks it: the client when the client id
+        // claim is present (the user first with `prefer_username_claim`), else the user; a
+        // token with neither is refused there, so it is no owner of anything here.
+        let client = identity.client_id.as_ref().and_then(text);
+        let user = text(&identity.username);
+        let primary = match (client, user) {
+            (Some(_), Some(u)) if identity.prefer_username => owner_key(OwnerType::User, u),
+            (Some(c), _) => owner_key(OwnerType::Client, c),
+            (None, Some(u)) => owner_key(OwnerType::User, u),
+            (None, None) => return owners,
+        };
+        owners.push(primary);
         for g in list(&identity.groups) {
             owners.push(owner_key(OwnerType::Group, g));
         }
@@ -204,13 +212,23 @@ pub(super) fn compile(
     let mut mapping_rules: Vec<MappingRule> = Vec::new();
     for (i, m) in raw.mapping_rules.iter().enumerate() {
         let key = format!("mapping_rules[{i}]");
-        let id = m.id.value.trim();
-        if id.is_empty() {
+        let id = m.id.value.as_str();
+        if let Err(e) = check_id(id) {
             diags.error(
                 Span::of(file, &m.id),
                 format!("{key}.id"),
-                "empty mapping rule id",
+                format!("mapping rule id {e}"),
             );
+            continue;
+        }
+        if let Err(e) = check_id(&m.value.value) {
+            diags
+                .error(
+                    Span::of(file, &m.value),
+                    format!("{key}.value"),
+                    format!("mapping rule value {e}"),
+                )
+                .hint("the value is compared exactly with the claim's string (or each string of a list claim)");
             continue;
         }
         if mapping_rules.iter().any(|r| &*r.id == id) {
@@ -225,7 +243,7 @@ pub(super) fn compile(
             Ok(claim) => mapping_rules.push(MappingRule {
                 id: id.into(),
                 claim,
-                value: m.value.as_str().into(),
+                value: m.value.value.as_str().into(),
             }),
             Err(e) => {
                 diags
@@ -272,13 +290,28 @@ pub(super) fn compile(
     })
 }
 
+/// Why an owner id, mapping rule id or value cannot be compared with a claim: empty, spaces
+/// at either end (the token's value is compared exactly), or control characters (which no
+/// identity provider issues, and which would break the identity-as-code lines lint prints).
+fn check_id(id: &str) -> Result<(), &'static str> {
+    if id.is_empty() {
+        Err("is empty")
+    } else if id.trim() != id {
+        Err("has spaces at either end")
+    } else if id.chars().any(char::is_control) {
+        Err("contains control characters")
+    } else {
+        Ok(())
+    }
+}
+
 /// Why owners of a type can never match under `identity`, with a hint.
 fn owner_unresolvable(owner: OwnerType, identity: &Identity) -> Option<(String, &'static str)> {
     match owner {
         OwnerType::Client if identity.client_id.is_none() => Some((
             "a client owner, but identity.client_id_claim is not set, so no token is a client"
                 .into(),
-            "set identity.client_id_claim (Keycloak: azp or client_id), as camunda.security.authentication.oidc.client-id-claim",
+            "set identity.client_id_claim (Keycloak service accounts: client_id), as camunda.security.authentication.oidc.client-id-claim",
         )),
         OwnerType::Group if identity.groups.is_none() => Some((
             "a group owner, but identity.groups_claim is not set, so no token is in a group".into(),
@@ -313,13 +346,27 @@ fn compile_identity(
             }
         }
     };
-    Identity {
+    let identity = Identity {
         username: claim("username_claim", &raw.username_claim)
             .unwrap_or_else(|| ClaimPath::new(["sub"])),
         client_id: claim("client_id_claim", &raw.client_id_claim),
         groups: claim("groups_claim", &raw.groups_claim),
         roles: claim("roles_claim", &raw.roles_claim),
+        prefer_username: raw.prefer_username_claim.unwrap_or(false),
+    };
+    if let (Some(c), Some(raw_claim)) = (&identity.client_id, &raw.client_id_claim)
+        && c.segments() == [Box::<str>::from("azp")]
+        && !identity.prefer_username
+    {
+        diags
+            .warning(
+                Span::of(file, raw_claim),
+                "identity.client_id_claim",
+                "azp is in every Keycloak access token, user tokens too (it names the app the user logged in through), so every user is taken for that client and gets its authorizations",
+            )
+            .hint("use client_id (Keycloak service accounts and RFC 9068 tokens carry it, user tokens do not), or set prefer_username_claim: true");
     }
+    identity
 }
 
 fn compile_authorization(
@@ -345,11 +392,19 @@ fn compile_authorization(
     .filter_map(|(t, v)| v.as_ref().map(|v| (t, v)))
     .collect();
     let owner = match set.as_slice() {
-        [(t, id)] if !id.trim().is_empty() => Some((*t, id.trim())),
-        [(_, _)] => {
-            diags.error(owner_span.clone(), format!("{key}.owner"), "empty owner id");
-            None
-        }
+        [(t, id)] => match check_id(id) {
+            Ok(()) => Some((*t, id.as_str())),
+            Err(e) => {
+                diags
+                    .error(
+                        owner_span.clone(),
+                        format!("{key}.owner"),
+                        format!("owner id {e}"),
+                    )
+                    .hint("owner ids are compared exactly with the token's claims");
+                None
+            }
+        },
         _ => {
             diags
                 .error(
@@ -435,6 +490,18 @@ fn compile_authorization(
                 "no resource id listed",
             )
             .hint("list ids, or \"*\" for every resource of the type");
+    }
+    for id in ids
+        .iter()
+        .filter(|id| id.len() > 1 && id.bytes().all(|b| b == b'*'))
+    {
+        diags
+            .error(
+                ids_span.clone(),
+                format!("{key}.resource_ids"),
+                format!("'{id}' is no resource id"),
+            )
+            .hint("write \"*\" for every resource of the type");
     }
     let wildcard = ids.contains(&"*");
     let mut rpcs = RpcSet::EMPTY;
@@ -652,14 +719,21 @@ mod tests {
             ]
         );
         // A token with a client id is the client, not a user.
-        let client = json!({"preferred_username": "service-account-payments-worker", "azp": "payments-worker"});
+        let client = json!({"preferred_username": "service-account-payments-worker", "azp": "payments-worker", "client_id": "payments-worker"});
         assert_eq!(d.owners(&client), ["client:payments-worker"]);
         // Non-string values never equal a mapping rule's value; an empty id is no owner.
-        let odd = json!({"azp": "", "groups": [true, 3], "realm_access": {"roles": "zeebe-admin"}});
-        assert_eq!(d.owners(&odd), ["mapping_rule:platform-admins"]);
+        let odd = json!({"sub": "s", "preferred_username": "p", "client_id": "", "groups": [true, 3], "realm_access": {"roles": "zeebe-admin"}});
+        assert_eq!(d.owners(&odd), ["user:p", "mapping_rule:platform-admins"]);
+        // A Keycloak user token names the app in azp: with client_id_claim: client_id it is
+        // still the user.
+        let user_via_app = json!({"preferred_username": "ann", "azp": "payments-worker"});
+        assert_eq!(d.owners(&user_via_app), ["user:ann"]);
+        // Neither a username nor a client id: Camunda refuses the token, so no owner, not
+        // even of its groups.
+        assert!(d.owners(&json!({"groups": ["payments"]})).is_empty());
         assert_eq!(
-            d.owners(&json!({"groups": "ops"})),
-            ["group:ops"],
+            d.owners(&json!({"preferred_username": "o", "groups": "ops"})),
+            ["user:o", "group:ops"],
             "a string is one group"
         );
         let none = json!({"sub": 7});
@@ -749,7 +823,7 @@ mod tests {
             engine_words(decide(&p, &team, "CreateProcessInstance", &by_key)),
             "Insufficient permissions to perform operation 'CREATE_PROCESS_INSTANCE' on resource 'PROCESS_DEFINITION'"
         );
-        let worker = json!({"azp": "payments-worker"});
+        let worker = json!({"client_id": "payments-worker"});
         assert_eq!(
             engine_words(decide(&p, &worker, "ActivateJobs", &activate(""))),
             "Insufficient permissions to perform operation 'x-ACTIVATE' on resource 'x-JOB_TYPE'"
@@ -759,7 +833,7 @@ mod tests {
     #[test]
     fn x_job_type_pins_the_job_types_of_an_owner_with_process_authorizations() {
         let p = policy(EXAMPLE);
-        let worker = json!({"azp": "payments-worker"});
+        let worker = json!({"client_id": "payments-worker"});
         assert!(decide(&p, &worker, "ActivateJobs", &activate("payment-charge")).is_ok());
         assert!(
             decide(
@@ -789,7 +863,8 @@ mod tests {
         );
         // Without an x-JOB_TYPE authorization, UPDATE_PROCESS_INSTANCE grants activation of
         // any type (the engine filters the jobs by process).
-        let admin = json!({"realm_access": {"roles": ["zeebe-admin"]}});
+        let admin =
+            json!({"preferred_username": "root", "realm_access": {"roles": ["zeebe-admin"]}});
         assert!(decide(&p, &admin, "ActivateJobs", &activate("shipping")).is_ok());
         // The pin is per token: a group's process authorization does not reopen job types
         // for a client that is pinned.
@@ -991,6 +1066,87 @@ mod tests {
         );
         has("authorizations[1] SYSTEM READ is checked by no gateway rpc");
         has("authorizations[2].owner a group owner, but identity.groups_claim is not set");
+    }
+
+    #[test]
+    fn prefer_username_claim_makes_a_token_with_both_the_user() {
+        let p = policy(
+            "identity: {username_claim: preferred_username, client_id_claim: azp, prefer_username_claim: true}\nauthorizations:\n  - {owner: {client: app}, resource_type: x-RPC, resource_ids: ['*'], permissions: [x-CALL]}\n",
+        );
+        let d = p.dialect().unwrap();
+        assert_eq!(
+            d.owners(&json!({"preferred_username": "ann", "azp": "app"})),
+            ["user:ann"]
+        );
+        assert_eq!(d.owners(&json!({"azp": "app"})), ["client:app"]);
+    }
+
+    /// Regression: `azp` as the client id claim made every Keycloak user the client it logged
+    /// in through (a user could take a worker's authorizations): it is warned.
+    #[test]
+    fn azp_as_the_client_id_claim_is_warned() {
+        let (p, d) = compile_str(
+            "identity: {client_id_claim: azp}\nauthorizations:\n  - {owner: {client: app}, resource_type: x-RPC, resource_ids: ['*'], permissions: [x-CALL]}\n",
+        );
+        assert!(p.is_some());
+        assert!(
+            d.items().iter().any(|d| d.severity == Severity::Warning
+                && d.key == "identity.client_id_claim"
+                && d.message.contains("every user is taken for that client")),
+            "{:?}",
+            d.items()
+        );
+    }
+
+    /// Regression: `**` is a pattern matching the empty id of a request sent by key only, so
+    /// it passed where the README promises that only "*" does.
+    #[test]
+    fn ids_of_only_stars_other_than_the_wildcard_are_refused() {
+        for id in ["**", "***"] {
+            let (p, d) = compile_str(&format!(
+                "authorizations:\n  - {{owner: {{user: a}}, resource_type: PROCESS_DEFINITION, resource_ids: ['{id}'], permissions: [CREATE_PROCESS_INSTANCE]}}\n"
+            ));
+            assert!(p.is_none(), "{id}");
+            assert!(
+                d.items()
+                    .iter()
+                    .any(|d| d.message == format!("'{id}' is no resource id")),
+                "{:?}",
+                d.items()
+            );
+        }
+    }
+
+    /// Regression: owner ids were trimmed (`' root '` was the owner `root`) and mapping rule
+    /// values could be empty (matching an empty claim).
+    #[test]
+    fn owner_ids_and_mapping_values_are_compared_exactly_so_odd_ones_are_refused() {
+        for (text, message) in [
+            (
+                "authorizations:\n  - {owner: {user: ' root '}, resource_type: x-RPC, resource_ids: ['*'], permissions: [x-CALL]}\n",
+                "owner id has spaces at either end",
+            ),
+            (
+                "authorizations:\n  - {owner: {user: \"a\\nb\"}, resource_type: x-RPC, resource_ids: ['*'], permissions: [x-CALL]}\n",
+                "owner id contains control characters",
+            ),
+            (
+                "mapping_rules: [{id: m, claim: groups, value: ''}]\n",
+                "mapping rule value is empty",
+            ),
+            (
+                "mapping_rules: [{id: ' m', claim: groups, value: v}]\n",
+                "mapping rule id has spaces at either end",
+            ),
+        ] {
+            let (p, d) = compile_str(text);
+            assert!(p.is_none(), "{text}");
+            assert!(
+                d.items().iter().any(|d| d.message == message),
+                "{text}: {:?}",
+                d.items()
+            );
+        }
     }
 
     #[test]

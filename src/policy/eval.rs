@@ -21,7 +21,7 @@ pub struct Grants {
 }
 
 /// Whether `g` loses the `pinned` rpcs: a Camunda-dialect authorization other than x-JOB_TYPE.
-fn is_pinned_out(g: &Grant, pinned: RpcSet) -> bool {
+pub(crate) fn is_pinned_out(g: &Grant, pinned: RpcSet) -> bool {
     !pinned.is_empty()
         && g.authorization()
             .is_some_and(|a| a.resource != ResourceType::XJobType)

@@ -24,7 +24,7 @@ use crate::catalog::{Rpc, RpcSet};
 pub use compile::{DEFAULT_POLICY, DEV_POLICY, compile, compile_file, embedded, suggest};
 pub use dialect::Authorization;
 pub(crate) use dialect::Dialect;
-pub(crate) use eval::{Grants, RpcDeny};
+pub(crate) use eval::{Grants, RpcDeny, is_pinned_out};
 
 use crate::body::FieldSelection;
 use crate::diag::Span;

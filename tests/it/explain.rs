@@ -291,8 +291,7 @@ async fn explain_names_the_camunda_owners_a_token_resolves_to() {
         online: None,
         request_id: None,
     };
-    let worker =
-        json!({"azp": "payments-worker", "preferred_username": "service-account-payments-worker"});
+    let worker = json!({"azp": "payments-worker", "client_id": "payments-worker", "preferred_username": "service-account-payments-worker"});
     let e = explain(
         &config,
         &call(
@@ -323,6 +322,23 @@ async fn explain_names_the_camunda_owners_a_token_resolves_to() {
     .await
     .unwrap();
     assert_eq!((e.allowed, e.reason), (false, "condition_failed"), "{e:?}");
+    // Regression: the worker's PROCESS_DEFINITION authorization was shown as granting
+    // ActivateJobs although the x-JOB_TYPE pin takes it away.
+    let line = include_str!("../../policies/camunda-8.8.yaml")
+        .lines()
+        .position(|l| l.contains("owner: {client: payments-worker}"))
+        .unwrap()
+        + 1;
+    let process_line = e
+        .steps
+        .iter()
+        .find(|s| s.step == "grant" && s.detail.contains(&format!(":{line}:")))
+        .unwrap_or_else(|| panic!("{e:?}"));
+    assert_eq!(process_line.ok, Some(false), "{process_line:?}");
+    assert!(
+        process_line.detail.contains("pins the job types"),
+        "{process_line:?}"
+    );
     assert!(
         e.message.as_deref().unwrap().contains(
             "Insufficient permissions to perform operation 'x-ACTIVATE' on resource 'x-JOB_TYPE', required resource identifiers are one of '[*, shipping]'"

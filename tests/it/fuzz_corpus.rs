@@ -420,7 +420,7 @@ fn token_seeds() -> Vec<(&'static str, Vec<u8>)> {
         (
             "claims-camunda-owners.json",
             edit(&|c| {
-                c["azp"] = json!("");
+                c["client_id"] = json!("");
                 c["preferred_username"] = json!("ann");
                 c["groups"] = json!(["payments", 3, "x"]);
                 c["realm_access"] = json!({"roles": "zeebe-admin"});
@@ -429,7 +429,7 @@ fn token_seeds() -> Vec<(&'static str, Vec<u8>)> {
         (
             "claims-camunda-client.json",
             edit(&|c| {
-                c["azp"] = json!("payments-worker");
+                c["client_id"] = json!("payments-worker");
                 c["groups"] = json!("payments");
             }),
         ),

@@ -230,7 +230,7 @@ fn camunda_version_reports_each_authorizations_twin_and_its_settings() {
         "  authorizations[4] (client worker, x-JOB_TYPE [payment*]): no twin: x-JOB_TYPE is an extension, enforced only at the edge",
         "  authorizations[6] (user ann, CLUSTER_VARIABLE [*]): no twin: READ is not a permission of CLUSTER_VARIABLE in Camunda 8.8",
         "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_USERNAMECLAIM=preferred_username",
-        "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENTIDCLAIM=azp",
+        "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_CLIENTIDCLAIM=client_id",
         "CAMUNDA_SECURITY_AUTHENTICATION_OIDC_GROUPSCLAIM=groups",
         "# identity.roles_claim has no Camunda setting: Camunda has no roles claim, roles are assigned in the engine",
         "CAMUNDA_SECURITY_INITIALIZATION_MAPPINGRULES_0_MAPPINGRULEID=ops",
