@@ -250,7 +250,9 @@ pub(crate) fn migrate(policy: &Policy, title: &str, claim: &ClaimPath) -> String
              grants are the authorizations of that mapping rule, which decide exactly like them at\n\
              the edge. Grants that cannot be written so are kept as grants, with the reason.\n\
              Mapping rules match a list claim that contains the value (Identity's permissions\n\
-             claim is a list); a space-separated string claim (scope) would have to equal it.",
+             claim is a list); a space-separated string claim (scope) would have to equal it.\n\
+             As in the engine, a token with no username (sub) and no client id is no owner of\n\
+             anything; Keycloak's tokens always carry sub.",
             claim.segments().join(".")
         ),
     );
