@@ -23,6 +23,8 @@
 
 use std::borrow::Cow;
 
+use bytes::BufMut;
+
 use crate::decision::{Decision, Verdict};
 use crate::outcome::GrpcCode;
 
@@ -34,15 +36,34 @@ const OVERWRITE_IF_EXISTS_OR_ADD: u8 = 2;
 /// `HeaderValueOption.append_action = OVERWRITE_IF_EXISTS_OR_ADD`: tag (field 3, varint), value.
 const OVERWRITE: [u8; 2] = [3 << 3, OVERWRITE_IF_EXISTS_OR_ADD];
 
+/// Where an answer is written: tonic's encode buffer (the bytes sent), or a `Vec` (tests and
+/// tools, which decode it).
+pub(crate) trait Sink: BufMut {
+    /// Makes room for `additional` more bytes.
+    fn reserve(&mut self, additional: usize);
+}
+
+impl Sink for Vec<u8> {
+    fn reserve(&mut self, additional: usize) {
+        Vec::reserve(self, additional);
+    }
+}
+
+impl Sink for tonic::codec::EncodeBuf<'_> {
+    fn reserve(&mut self, additional: usize) {
+        tonic::codec::EncodeBuf::reserve(self, additional);
+    }
+}
+
 /// The verdict's `CheckResponse`, encoded.
-pub(crate) fn encode_check_response(verdict: &Verdict, out: &mut Vec<u8>) {
+pub(crate) fn encode_check_response(verdict: &Verdict, out: &mut impl Sink) {
     let answer = Answer::of(verdict);
     let len = answer.len();
     out.reserve(len);
-    let start = out.len();
+    let room = out.remaining_mut();
     answer.write(out);
     debug_assert_eq!(
-        out.len() - start,
+        room - out.remaining_mut(),
         len,
         "the computed length is the written one"
     );
@@ -53,7 +74,7 @@ struct Answer<'a> {
     verdict: &'a Verdict,
     kind: Kind<'a>,
     /// The `Struct.fields` entries with a string value (`dry_run` is written apart).
-    metadata: [Option<(&'static str, &'a str)>; 5],
+    metadata: [Option<(&'static str, &'a [u8])>; 5],
     /// The body lengths of `ok_response` (0 for a deny) and of `dynamic_metadata`.
     ok_len: usize,
     metadata_len: usize,
@@ -82,11 +103,17 @@ impl<'a> Answer<'a> {
             _ => Kind::Allowed(identity(verdict)),
         };
         let metadata = [
-            Some(("decision_id", verdict.id.as_str())),
-            Some(("reason", verdict.decision.outcome().reason())),
-            Some(("rpc", verdict.path.as_str())),
-            verdict.realm.as_deref().map(|realm| ("realm", realm)),
-            verdict.principal.as_ref().map(|p| ("subject", &*p.subject)),
+            Some(("decision_id", verdict.id.as_bytes())),
+            Some(("reason", verdict.decision.outcome().reason().as_bytes())),
+            Some(("rpc", verdict.path.as_str().as_bytes())),
+            verdict
+                .realm
+                .as_deref()
+                .map(|realm| ("realm", realm.as_bytes())),
+            verdict
+                .principal
+                .as_ref()
+                .map(|p| ("subject", p.subject.as_bytes())),
         ];
         let mut answer = Answer {
             verdict,
@@ -111,7 +138,7 @@ impl<'a> Answer<'a> {
         answer + delimited_len(self.metadata_len)
     }
 
-    fn write(&self, out: &mut Vec<u8>) {
+    fn write(&self, out: &mut impl Sink) {
         match &self.kind {
             Kind::Denied {
                 code,
@@ -148,13 +175,13 @@ impl<'a> Answer<'a> {
             // read as no value at all.
             put_delimited(out, 2, delimited_len(value.len()));
             put_delimited(out, 3, value.len());
-            out.extend_from_slice(value.as_bytes());
+            out.put_slice(value);
         }
         if self.verdict.dry_run {
             put_delimited(out, 1, DRY_RUN_ENTRY_LEN);
             put_string(out, 1, DRY_RUN);
             put_delimited(out, 2, TRUE_VALUE.len());
-            out.extend_from_slice(&TRUE_VALUE);
+            out.put_slice(&TRUE_VALUE);
         }
     }
 
@@ -263,18 +290,18 @@ fn header_len(key: &str, value: &str) -> usize {
 
 /// The body length of a `Struct.fields` entry with a string value.
 #[inline]
-fn text_entry_len(key: &str, value: &str) -> usize {
+fn text_entry_len(key: &str, value: &[u8]) -> usize {
     string_len(key) + delimited_len(delimited_len(value.len()))
 }
 
 /// One `HeaderValueOption` that overwrites `key` with `value`.
 #[inline]
-fn put_header(out: &mut Vec<u8>, field: u8, key: &str, value: &str) {
+fn put_header(out: &mut impl Sink, field: u8, key: &str, value: &str) {
     put_delimited(out, field, header_len(key, value));
     put_delimited(out, 1, string_len(key) + string_len(value));
     put_string(out, 1, key);
     put_string(out, 2, value);
-    out.extend_from_slice(&OVERWRITE);
+    out.put_slice(&OVERWRITE);
 }
 
 /// The length of a length-delimited field (a one-byte tag) with a body of `len` bytes.
@@ -311,41 +338,41 @@ fn varint_len(value: u64) -> usize {
 
 /// A varint field, left out at 0.
 #[inline]
-fn put_varint_field(out: &mut Vec<u8>, field: u8, value: u64) {
+fn put_varint_field(out: &mut impl Sink, field: u8, value: u64) {
     if value != 0 {
-        out.push(field << 3);
+        out.put_u8(field << 3);
         put_varint(out, value);
     }
 }
 
 /// A string field, left out when empty.
 #[inline]
-fn put_string(out: &mut Vec<u8>, field: u8, value: &str) {
+fn put_string(out: &mut impl Sink, field: u8, value: &str) {
     if !value.is_empty() {
         put_delimited(out, field, value.len());
-        out.extend_from_slice(value.as_bytes());
+        out.put_slice(value.as_bytes());
     }
 }
 
 /// The tag and length of a length-delimited field (a message is written even when empty, as
 /// prost writes a `Some` message); its body follows.
 #[inline]
-fn put_delimited(out: &mut Vec<u8>, field: u8, len: usize) {
-    out.push(field << 3 | 2);
+fn put_delimited(out: &mut impl Sink, field: u8, len: usize) {
+    out.put_u8(field << 3 | 2);
     put_varint(out, len as u64);
 }
 
 #[inline]
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+fn put_varint(out: &mut impl Sink, mut value: u64) {
     if value < 0x80 {
-        out.push(value as u8);
+        out.put_u8(value as u8);
         return;
     }
     while value >= 0x80 {
-        out.push((value as u8) | 0x80);
+        out.put_u8((value as u8) | 0x80);
         value >>= 7;
     }
-    out.push(value as u8);
+    out.put_u8(value as u8);
 }
 
 #[cfg(test)]
