@@ -54,11 +54,20 @@ impl DecisionId {
     pub(crate) fn generated(prefix: u64, counter: u64) -> DecisionId {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut id = *b"za-000000000000000000000000";
-        let digits = (u128::from(prefix) << 32) | u128::from(counter as u32);
-        for (i, b) in id[3..].iter_mut().enumerate() {
-            *b = HEX[((digits >> (4 * (23 - i))) & 15) as usize];
+        let (prefix_hex, counter_hex) = id[3..].split_at_mut(16);
+        for (i, b) in prefix_hex.iter_mut().enumerate() {
+            *b = HEX[((prefix >> (60 - 4 * i)) & 15) as usize];
+        }
+        let counter = counter as u32;
+        for (i, b) in counter_hex.iter_mut().enumerate() {
+            *b = HEX[((counter >> (28 - 4 * i)) & 15) as usize];
         }
         DecisionId::of(&id)
+    }
+
+    /// The id's ASCII bytes (for the response writer: no UTF-8 check).
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
     }
 
     /// The id.

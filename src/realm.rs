@@ -135,6 +135,10 @@ impl Realms {
 
     /// [`Realms::for_host`], saying which of its rules chose the realm.
     pub(crate) fn matching(&self, host: &str) -> Option<(&Realm, HostMatch)> {
+        if self.by_host.is_empty() {
+            // Only a `*` realm (or none): nothing to normalize or look up.
+            return self.any_host.map(|i| (&self.realms[i], HostMatch::AnyHost));
+        }
         let authority = Authority::parse(host);
         let exact = || {
             self.by_host

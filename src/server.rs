@@ -133,12 +133,66 @@ pub async fn serve(
     // tonic's `tcp_nodelay` only applies to listeners it binds itself: set it on the incoming
     // stream, or Nagle delays small Check responses by up to 40 ms.
     let incoming = TcpIncoming::from(listeners.check).with_nodelay(Some(true));
+    let incoming =
+        tonic::codegen::tokio_stream::StreamExt::map(incoming, |conn| conn.map(CopiedWrites));
     let result = tonic::transport::Server::builder()
         .add_service(crate::envoy::service::authorization_server(authorizer))
         .serve_with_incoming_shutdown(incoming, check_stop)
         .await;
     while tasks.join_next().await.is_some() {}
     result.context("Check server failed")
+}
+
+/// A Check connection that tells h2 it has no vectored writes, so that h2 copies a response
+/// of up to 1 KiB into its write buffer. With vectored writes h2 copies only DATA payloads
+/// under 256 bytes and sends a larger one as a separate chunk that must be written before
+/// any other frame is buffered: a ~280-byte `CheckResponse` (three identity headers and the
+/// metadata) then cost two `writev`s per Check instead of one for several (1.92 against the
+/// allow-all server's 0.94 per Check, ~6 µs more system time per Check). Copying 300 bytes
+/// costs next to nothing.
+struct CopiedWrites(tokio::net::TcpStream);
+
+impl tokio::io::AsyncRead for CopiedWrites {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for CopiedWrites {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+    // `is_write_vectored` stays false (the default): that is the point.
+}
+
+impl tonic::transport::server::Connected for CopiedWrites {
+    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.0.connect_info()
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM (what Kubernetes sends), and logs it.

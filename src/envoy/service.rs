@@ -27,24 +27,25 @@ pub async fn check(
     request: &CheckRequest,
     deadline: Option<Instant>,
 ) -> CheckResponse {
-    let (_, bytes) = check_encoded(authorizer, request, deadline).await;
+    let verdict = decide(authorizer, request, deadline).await;
+    let mut bytes = Vec::new();
+    super::wire::encode_check_response(&verdict, &mut bytes);
     CheckResponse::decode(&bytes[..]).expect("our own encoding of a CheckResponse decodes")
 }
 
-/// [`check`] with the response as the protobuf bytes that go on the wire.
-async fn check_encoded(
+/// The verdict on one Check, timed. The response is written from it as tonic sends it, into
+/// tonic's buffer (see [`EncodedWriter`]): no buffer of our own per Check.
+async fn decide(
     authorizer: &Authorizer,
     request: &CheckRequest,
     deadline: Option<Instant>,
-) -> (Verdict, Vec<u8>) {
+) -> Verdict {
     let started = std::time::Instant::now();
     let verdict = authorizer.decide(&view(request), deadline).await;
-    let mut bytes = Vec::with_capacity(320);
-    super::wire::encode_check_response(&verdict, &mut bytes);
     authorizer
         .metrics()
         .check_latency(started.elapsed().as_secs_f64());
-    (verdict, bytes)
+    verdict
 }
 
 /// The gRPC service answering Envoy's Checks with `authorizer`.
@@ -112,12 +113,12 @@ impl tonic::server::UnaryService<CheckRequest> for CheckMethod {
             let deadline = answer_deadline(request.metadata());
             let request = request.into_inner();
             if !crate::telemetry::enabled() {
-                let (_, bytes) = check_encoded(&authorizer, &request, deadline).await;
-                return Ok(Response::new(Encoded(bytes)));
+                let verdict = decide(&authorizer, &request, deadline).await;
+                return Ok(Response::new(Encoded(verdict)));
             }
             let span = crate::telemetry::check_span(&trace_headers(&request));
-            let (verdict, bytes) = tracing::Instrument::instrument(
-                check_encoded(&authorizer, &request, deadline),
+            let verdict = tracing::Instrument::instrument(
+                decide(&authorizer, &request, deadline),
                 span.clone(),
             )
             .await;
@@ -130,7 +131,7 @@ impl tonic::server::UnaryService<CheckRequest> for CheckMethod {
             if verdict.dry_run {
                 span.record("dry_run", true);
             }
-            Ok(Response::new(Encoded(bytes)))
+            Ok(Response::new(Encoded(verdict)))
         })
     }
 }
@@ -148,10 +149,10 @@ fn trace_headers(request: &CheckRequest) -> std::collections::HashMap<String, St
         .collect()
 }
 
-/// A `CheckResponse` already encoded.
-struct Encoded(Vec<u8>);
+/// A `CheckResponse`, to be written from its verdict straight into tonic's buffer.
+struct Encoded(Verdict);
 
-/// Decodes `CheckRequest`s with prost; writes [`Encoded`] responses as they are.
+/// Decodes `CheckRequest`s with prost; writes [`Encoded`] responses from their verdicts.
 struct CheckCodec;
 
 impl Codec for CheckCodec {
@@ -176,7 +177,7 @@ impl Encoder for EncodedWriter {
     type Error = Status;
 
     fn encode(&mut self, item: Encoded, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        bytes::BufMut::put_slice(dst, &item.0);
+        super::wire::encode_check_response(&item.0, dst);
         Ok(())
     }
 }
@@ -186,7 +187,9 @@ impl Encoder for EncodedWriter {
 /// itself, with its generic error). We answer [`answer_margin`] before it, so the client
 /// sees our reason; work the Check waited on (a key fetch) goes on in the background.
 fn answer_deadline(metadata: &tonic::metadata::MetadataMap) -> Option<Instant> {
-    let timeout = parse_grpc_timeout(metadata.get("grpc-timeout")?.to_str().ok()?)?;
+    // A `HeaderName` made once: looking the header up by `&str` parses the name every time.
+    static GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static("grpc-timeout");
+    let timeout = parse_grpc_timeout(metadata.as_ref().get(&GRPC_TIMEOUT)?.to_str().ok()?)?;
     Some(Instant::now() + timeout.saturating_sub(answer_margin(timeout)))
 }
 

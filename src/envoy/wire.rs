@@ -8,6 +8,10 @@
 //! same message, which the tests check by decoding the bytes with prost), and
 //! [`super::check`] gives the message itself, decoded from them, for tests and tools.
 //!
+//! The texts of the answer are gathered first ([`Answer`]); every message's length is then
+//! computed from them, so each length prefix is written before its message, in one pass with
+//! no bytes moved afterwards, into a buffer of the exact size.
+//!
 //! Field numbers (envoy `service/auth/v3/external_auth.proto`, `config/core/v3/base.proto`,
 //! `google/rpc/status.proto`, `google/protobuf/struct.proto`, `type/v3/http_status.proto`):
 //! `CheckResponse { status = 1; denied_response = 2; ok_response = 3; dynamic_metadata = 4 }`,
@@ -15,166 +19,457 @@
 //! `HttpStatus { code = 1 }`, `OkHttpResponse { headers = 2; headers_to_remove = 5 }`,
 //! `HeaderValueOption { header = 1; append_action = 3 }`, `HeaderValue { key = 1; value = 2 }`,
 //! `Struct { map<string, Value> fields = 1 }`, `Value { string_value = 3; bool_value = 4 }`.
+//! Every field number is below 16, so every tag is one byte.
+
+use std::borrow::Cow;
+
+use bytes::BufMut;
 
 use crate::decision::{Decision, Verdict};
+use crate::outcome::GrpcCode;
 
 use super::response::{percent_encode_grpc_message, percent_encode_header_value};
 
 /// `HeaderValueOption.HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD`.
-const OVERWRITE_IF_EXISTS_OR_ADD: u64 = 2;
+const OVERWRITE_IF_EXISTS_OR_ADD: u8 = 2;
+
+/// `HeaderValueOption.append_action = OVERWRITE_IF_EXISTS_OR_ADD`: tag (field 3, varint), value.
+const OVERWRITE: [u8; 2] = [3 << 3, OVERWRITE_IF_EXISTS_OR_ADD];
+
+/// Where an answer is written: tonic's encode buffer (the bytes sent), or a `Vec` (tests and
+/// tools, which decode it).
+pub(crate) trait Sink: BufMut {
+    /// Makes room for `additional` more bytes.
+    fn reserve(&mut self, additional: usize);
+}
+
+impl Sink for Vec<u8> {
+    fn reserve(&mut self, additional: usize) {
+        Vec::reserve(self, additional);
+    }
+}
+
+impl Sink for tonic::codec::EncodeBuf<'_> {
+    fn reserve(&mut self, additional: usize) {
+        tonic::codec::EncodeBuf::reserve(self, additional);
+    }
+}
 
 /// The verdict's `CheckResponse`, encoded.
-pub(crate) fn encode_check_response(verdict: &Verdict, out: &mut Vec<u8>) {
-    match (&verdict.decision, verdict.client_message()) {
-        (Decision::Deny(deny), Some(message)) => {
-            let code = deny.outcome.code();
-            message_field(out, 1, |out| {
-                varint_field(out, 1, code as u64);
-                string_field(out, 2, &message);
-            });
-            message_field(out, 2, |out| {
-                message_field(out, 1, |out| {
-                    varint_field(out, 1, u64::try_from(code.http_status()).unwrap_or(0));
-                });
-                header(out, 2, "grpc-status", code.as_str());
-                header(
-                    out,
-                    2,
-                    "grpc-message",
-                    &percent_encode_grpc_message(&message),
-                );
-                header(out, 2, "content-type", "application/grpc");
-            });
+pub(crate) fn encode_check_response(verdict: &Verdict, out: &mut impl Sink) {
+    let answer = Answer::of(verdict);
+    let len = answer.len();
+    out.reserve(len);
+    let room = out.remaining_mut();
+    answer.write(out);
+    debug_assert_eq!(
+        room - out.remaining_mut(),
+        len,
+        "the computed length is the written one"
+    );
+}
+
+/// What the response says, with the texts it carries.
+struct Answer<'a> {
+    verdict: &'a Verdict,
+    kind: Kind<'a>,
+    /// The `Struct.fields` entries with a string value (`dry_run` is written apart).
+    metadata: [Option<(&'static str, &'a [u8])>; 5],
+    /// The body lengths of `ok_response` (0 for a deny) and of `dynamic_metadata`.
+    ok_len: usize,
+    metadata_len: usize,
+}
+
+enum Kind<'a> {
+    /// A deny that is enforced: the client sees `message`.
+    Denied {
+        code: GrpcCode,
+        message: String,
+        escaped: String,
+    },
+    /// An allow, or a deny a dry-run realm does not enforce: the identity headers, each
+    /// `(name, Some(value))` to overwrite or `(name, None)` to remove.
+    Allowed([(&'a str, Option<Cow<'a, str>>); 3]),
+}
+
+impl<'a> Answer<'a> {
+    fn of(verdict: &'a Verdict) -> Answer<'a> {
+        let kind = match (&verdict.decision, verdict.client_message()) {
+            (Decision::Deny(deny), Some(message)) => Kind::Denied {
+                code: deny.outcome.code(),
+                escaped: percent_encode_grpc_message(&message).into_owned(),
+                message,
+            },
+            _ => Kind::Allowed(identity(verdict)),
+        };
+        let metadata = [
+            Some(("decision_id", verdict.id.as_bytes())),
+            Some(("reason", verdict.decision.outcome().reason().as_bytes())),
+            Some(("rpc", verdict.path.as_str().as_bytes())),
+            verdict
+                .realm
+                .as_deref()
+                .map(|realm| ("realm", realm.as_bytes())),
+            verdict
+                .principal
+                .as_ref()
+                .map(|p| ("subject", p.subject.as_bytes())),
+        ];
+        let mut answer = Answer {
+            verdict,
+            kind,
+            metadata,
+            ok_len: 0,
+            metadata_len: 0,
+        };
+        answer.ok_len = answer.ok_len();
+        answer.metadata_len = answer.metadata_len();
+        answer
+    }
+
+    /// The encoded length of the whole `CheckResponse`.
+    fn len(&self) -> usize {
+        let answer = match &self.kind {
+            Kind::Denied { .. } => {
+                delimited_len(self.denied_status_len()) + delimited_len(self.denied_len())
+            }
+            Kind::Allowed(_) => delimited_len(0) + delimited_len(self.ok_len),
+        };
+        answer + delimited_len(self.metadata_len)
+    }
+
+    fn write(&self, out: &mut impl Sink) {
+        match &self.kind {
+            Kind::Denied {
+                code,
+                message,
+                escaped,
+            } => {
+                put_delimited(out, 1, self.denied_status_len());
+                put_varint_field(out, 1, *code as u64);
+                put_string(out, 2, message);
+                put_delimited(out, 2, self.denied_len());
+                put_delimited(out, 1, varint_field_len(self.http_status()));
+                put_varint_field(out, 1, self.http_status());
+                for (key, value) in denied_headers(*code, escaped) {
+                    put_header(out, 2, key, value);
+                }
+            }
+            Kind::Allowed(headers) => {
+                // `Status { code: OK }`: every field at its default, an empty message.
+                put_delimited(out, 1, 0);
+                put_delimited(out, 3, self.ok_len);
+                for (name, value) in headers {
+                    match value {
+                        Some(value) => put_header(out, 2, name, value),
+                        None => put_string(out, 5, name),
+                    }
+                }
+            }
         }
-        // An allow, or a deny a dry-run realm does not enforce.
-        _ => {
-            // `Status { code: OK }`: every field at its default, an empty message.
-            message_field(out, 1, |_| {});
-            message_field(out, 3, |out| identity(verdict, out));
+        put_delimited(out, 4, self.metadata_len);
+        for (key, value) in self.metadata.iter().flatten() {
+            put_delimited(out, 1, text_entry_len(key, value));
+            put_string(out, 1, key);
+            // A member of `Value`'s oneof, so written even when empty: an absent one would
+            // read as no value at all.
+            put_delimited(out, 2, delimited_len(value.len()));
+            put_delimited(out, 3, value.len());
+            out.put_slice(value);
+        }
+        if self.verdict.dry_run {
+            put_delimited(out, 1, DRY_RUN_ENTRY_LEN);
+            put_string(out, 1, DRY_RUN);
+            put_delimited(out, 2, TRUE_VALUE.len());
+            out.put_slice(&TRUE_VALUE);
         }
     }
-    message_field(out, 4, |out| metadata(verdict, out));
+
+    fn denied_status_len(&self) -> usize {
+        match &self.kind {
+            Kind::Denied { code, message, .. } => {
+                varint_field_len(*code as u64) + string_len(message)
+            }
+            Kind::Allowed(_) => 0,
+        }
+    }
+
+    fn http_status(&self) -> u64 {
+        match &self.kind {
+            Kind::Denied { code, .. } => u64::try_from(code.http_status()).unwrap_or(0),
+            Kind::Allowed(_) => 0,
+        }
+    }
+
+    fn denied_len(&self) -> usize {
+        let Kind::Denied { code, escaped, .. } = &self.kind else {
+            return 0;
+        };
+        delimited_len(varint_field_len(self.http_status()))
+            + denied_headers(*code, escaped)
+                .iter()
+                .map(|(key, value)| delimited_len(header_len(key, value)))
+                .sum::<usize>()
+    }
+
+    fn ok_len(&self) -> usize {
+        let Kind::Allowed(headers) = &self.kind else {
+            return 0;
+        };
+        headers
+            .iter()
+            .map(|(name, value)| match value {
+                Some(value) => delimited_len(header_len(name, value)),
+                None => string_len(name),
+            })
+            .sum()
+    }
+
+    fn metadata_len(&self) -> usize {
+        let texts: usize = self
+            .metadata
+            .iter()
+            .flatten()
+            .map(|(key, value)| delimited_len(text_entry_len(key, value)))
+            .sum();
+        texts
+            + if self.verdict.dry_run {
+                delimited_len(DRY_RUN_ENTRY_LEN)
+            } else {
+                0
+            }
+    }
+}
+
+/// The headers of an enforced deny: the gRPC status for gRPC clients, whatever HTTP status
+/// Envoy answers with.
+fn denied_headers(code: GrpcCode, escaped: &str) -> [(&'static str, &str); 3] {
+    [
+        ("grpc-status", code.as_str()),
+        ("grpc-message", escaped),
+        ("content-type", "application/grpc"),
+    ]
 }
 
 /// The identity headers of an allowed call, overwriting what the client sent; without a valid
 /// principal (a dry-run realm letting an invalid token through) each configured one is
 /// removed, so a client cannot smuggle its own.
-fn identity(verdict: &Verdict, out: &mut Vec<u8>) {
+fn identity(verdict: &Verdict) -> [(&str, Option<Cow<'_, str>>); 3] {
+    fn header<'a>(name: &'a str, value: &'a str, sent: bool) -> (&'a str, Option<Cow<'a, str>>) {
+        let value = (sent && !value.is_empty()).then(|| percent_encode_header_value(value));
+        (name, value)
+    }
     let names = &verdict.headers;
     let (subject, client_id, realm) = match (&verdict.principal, &verdict.realm) {
         (Some(p), Some(realm)) => (&*p.subject, &*p.client_id, &**realm),
         _ => ("", "", ""),
     };
-    let headers = [
-        (&*names.subject, subject),
-        (&*names.client_id, client_id),
-        (&*names.realm, realm),
-    ];
-    for ((name, value), sent) in headers.into_iter().zip(names.sent()) {
-        // A name not sent is removed all the same: a client must not reach the gateway with
-        // its own `x-zeebe-authz-realm` because only the subject is configured to be sent.
-        if !sent || value.is_empty() {
-            // An empty value removes the header instead (Envoy drops empty values, which
-            // would leave a smuggled one in place).
-            string_field(out, 5, name);
-        } else {
-            // Token text may hold CR/LF or other bytes Envoy refuses in a header value (it
-            // would then fail the whole request): escape them.
-            header(out, 2, name, &percent_encode_header_value(value));
-        }
-    }
+    let sent = names.sent();
+    // A name not sent is removed all the same: a client must not reach the gateway with its
+    // own `x-zeebe-authz-realm` because only the subject is configured to be sent. An empty
+    // value removes the header instead (Envoy drops empty values, which would leave a smuggled
+    // one in place). Token text may hold CR/LF or other bytes Envoy refuses in a header value
+    // (it would then fail the whole request): it is escaped.
+    [
+        header(&names.subject, subject, sent[0]),
+        header(&names.client_id, client_id, sent[1]),
+        header(&names.realm, realm, sent[2]),
+    ]
 }
 
-/// The decision for Envoy's access log (`%DYNAMIC_METADATA(envoy.filters.http.ext_authz:reason)%`).
-fn metadata(verdict: &Verdict, out: &mut Vec<u8>) {
-    text_entry(out, "decision_id", verdict.id.as_str());
-    text_entry(out, "reason", verdict.decision.outcome().reason());
-    text_entry(out, "rpc", verdict.path.as_str());
-    if let Some(realm) = &verdict.realm {
-        text_entry(out, "realm", realm);
-    }
-    if let Some(p) = &verdict.principal {
-        text_entry(out, "subject", &p.subject);
-    }
-    if verdict.dry_run {
-        message_field(out, 1, |out| {
-            string_field(out, 1, "dry_run");
-            message_field(out, 2, |out| varint_field(out, 4, 1));
-        });
-    }
+/// The `dry_run` entry: its key, and `Value { bool_value: true }`.
+const DRY_RUN: &str = "dry_run";
+const TRUE_VALUE: [u8; 2] = [4 << 3, 1];
+const DRY_RUN_ENTRY_LEN: usize = 2 + DRY_RUN.len() + 2 + TRUE_VALUE.len();
+
+/// The body length of a `HeaderValueOption` that overwrites `key` with `value`.
+#[inline]
+fn header_len(key: &str, value: &str) -> usize {
+    delimited_len(string_len(key) + string_len(value)) + OVERWRITE.len()
 }
 
-/// One `Struct.fields` entry with a string value (a member of `Value`'s oneof, so written even
-/// when empty: an absent one would read as no value at all).
-fn text_entry(out: &mut Vec<u8>, key: &str, value: &str) {
-    message_field(out, 1, |out| {
-        string_field(out, 1, key);
-        message_field(out, 2, |out| {
-            varint(out, 3 << 3 | 2);
-            varint(out, value.len() as u64);
-            out.extend_from_slice(value.as_bytes());
-        });
-    });
+/// The body length of a `Struct.fields` entry with a string value.
+#[inline]
+fn text_entry_len(key: &str, value: &[u8]) -> usize {
+    string_len(key) + delimited_len(delimited_len(value.len()))
 }
 
 /// One `HeaderValueOption` that overwrites `key` with `value`.
-fn header(out: &mut Vec<u8>, field: u32, key: &str, value: &str) {
-    message_field(out, field, |out| {
-        message_field(out, 1, |out| {
-            string_field(out, 1, key);
-            string_field(out, 2, value);
-        });
-        varint_field(out, 3, OVERWRITE_IF_EXISTS_OR_ADD);
-    });
+#[inline]
+fn put_header(out: &mut impl Sink, field: u8, key: &str, value: &str) {
+    put_delimited(out, field, header_len(key, value));
+    put_delimited(out, 1, string_len(key) + string_len(value));
+    put_string(out, 1, key);
+    put_string(out, 2, value);
+    out.put_slice(&OVERWRITE);
 }
 
-/// A varint field, left out at 0 (proto3's default).
-fn varint_field(out: &mut Vec<u8>, field: u32, value: u64) {
-    if value != 0 {
-        varint(out, u64::from(field) << 3);
-        varint(out, value);
-    }
+/// The length of a length-delimited field (a one-byte tag) with a body of `len` bytes.
+#[inline]
+fn delimited_len(len: usize) -> usize {
+    1 + varint_len(len as u64) + len
 }
 
-/// A string field, left out when empty (proto3's default).
-fn string_field(out: &mut Vec<u8>, field: u32, value: &str) {
-    if !value.is_empty() {
-        varint(out, u64::from(field) << 3 | 2);
-        varint(out, value.len() as u64);
-        out.extend_from_slice(value.as_bytes());
-    }
-}
-
-/// A message field (always present, even when empty, as prost writes a `Some` message): its
-/// body is written in place after a one-byte length, which is widened afterwards if needed.
-fn message_field(out: &mut Vec<u8>, field: u32, body: impl FnOnce(&mut Vec<u8>)) {
-    varint(out, u64::from(field) << 3 | 2);
-    let at = out.len();
-    out.push(0);
-    body(out);
-    let len = out.len() - at - 1;
-    let mut prefix = [0u8; 10];
-    let n = varint_into(&mut prefix, len as u64);
-    if n == 1 {
-        out[at] = prefix[0];
+/// The length of a string field, left out when empty (proto3's default).
+#[inline]
+fn string_len(value: &str) -> usize {
+    if value.is_empty() {
+        0
     } else {
-        out.splice(at..=at, prefix[..n].iter().copied());
+        delimited_len(value.len())
     }
 }
 
-fn varint(out: &mut Vec<u8>, value: u64) {
-    let mut buf = [0u8; 10];
-    let n = varint_into(&mut buf, value);
-    out.extend_from_slice(&buf[..n]);
+/// The length of a varint field, left out at 0 (proto3's default).
+#[inline]
+fn varint_field_len(value: u64) -> usize {
+    if value == 0 { 0 } else { 1 + varint_len(value) }
 }
 
-fn varint_into(buf: &mut [u8; 10], mut value: u64) -> usize {
-    let mut i = 0;
+/// Bytes of `value` as a varint: 7 bits a byte.
+#[inline]
+fn varint_len(value: u64) -> usize {
+    if value < 0x80 {
+        1
+    } else {
+        (64 - value.leading_zeros() as usize).div_ceil(7)
+    }
+}
+
+/// A varint field, left out at 0.
+#[inline]
+fn put_varint_field(out: &mut impl Sink, field: u8, value: u64) {
+    if value != 0 {
+        out.put_u8(field << 3);
+        put_varint(out, value);
+    }
+}
+
+/// A string field, left out when empty.
+#[inline]
+fn put_string(out: &mut impl Sink, field: u8, value: &str) {
+    if !value.is_empty() {
+        put_delimited(out, field, value.len());
+        out.put_slice(value.as_bytes());
+    }
+}
+
+/// The tag and length of a length-delimited field (a message is written even when empty, as
+/// prost writes a `Some` message); its body follows.
+#[inline]
+fn put_delimited(out: &mut impl Sink, field: u8, len: usize) {
+    out.put_u8(field << 3 | 2);
+    put_varint(out, len as u64);
+}
+
+#[inline]
+fn put_varint(out: &mut impl Sink, mut value: u64) {
+    if value < 0x80 {
+        out.put_u8(value as u8);
+        return;
+    }
     while value >= 0x80 {
-        buf[i] = (value as u8) | 0x80;
+        out.put_u8((value as u8) | 0x80);
         value >>= 7;
-        i += 1;
     }
-    buf[i] = value as u8;
-    i + 1
+    out.put_u8(value as u8);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use envoy_types::ext_authz::v3::pb::{CheckResponse, HttpResponse};
+    use envoy_types::pb::google::protobuf::value::Kind as ValueKind;
+    use proptest::prelude::*;
+    use prost::Message as _;
+
+    use super::*;
+    use crate::decision::{DecisionId, IdentityHeaders, IdentitySet};
+    use crate::outcome::{Deny, Outcome, PathLabel};
+    use crate::token::Principal;
+
+    proptest! {
+        /// Texts of any length and content (the lengths are computed before the bytes are
+        /// written: `encode_check_response` asserts that they agree) decode to what they say.
+        #[test]
+        fn any_answer_decodes_to_what_it_says(
+            subject in ".{0,200}",
+            client_id in ".{0,150}",
+            realm in "[a-z]{0,140}",
+            reason in ".{0,300}",
+            deny in any::<bool>(),
+            dry_run in any::<bool>(),
+            send in 0..3usize,
+        ) {
+            let principal = Arc::new(Principal {
+                subject: subject.as_str().into(),
+                client_id: client_id.as_str().into(),
+                grants: Default::default(),
+                tenants: Default::default(),
+                expires_at: 0,
+            });
+            let decision = if deny {
+                Decision::Deny(Deny::new(Outcome::MissingPermission, reason.clone()))
+            } else {
+                Decision::Allow { principal: principal.clone() }
+            };
+            let send = [IdentitySet::All, IdentitySet::Subject, IdentitySet::None][send];
+            let verdict = Verdict {
+                id: DecisionId::generated(1, 2),
+                decision,
+                dry_run,
+                realm: (!realm.is_empty()).then(|| realm.as_str().into()),
+                principal: Some(principal),
+                path: PathLabel::Other,
+                headers: Arc::new(IdentityHeaders { send, ..IdentityHeaders::default() }),
+            };
+            let mut bytes = Vec::new();
+            encode_check_response(&verdict, &mut bytes);
+            let r = CheckResponse::decode(&bytes[..]).unwrap();
+            let fields = r.dynamic_metadata.unwrap().fields;
+            prop_assert_eq!(
+                fields["subject"].kind.clone(),
+                Some(ValueKind::StringValue(subject.clone()))
+            );
+            prop_assert_eq!(fields.contains_key("dry_run"), dry_run);
+            prop_assert_eq!(fields.contains_key("realm"), !realm.is_empty());
+            match r.http_response.unwrap() {
+                HttpResponse::DeniedResponse(denied) => {
+                    prop_assert!(deny && !dry_run);
+                    prop_assert_eq!(r.status.unwrap().code, 7);
+                    prop_assert_eq!(denied.headers.len(), 3);
+                }
+                HttpResponse::OkResponse(ok) => {
+                    prop_assert!(!deny || dry_run);
+                    let values = [&subject, &client_id, &realm];
+                    let sent = verdict.headers.sent();
+                    let expected = (0..3)
+                        .filter(|&i| sent[i] && !values[i].is_empty() && !realm.is_empty())
+                        .count();
+                    prop_assert_eq!(ok.headers.len(), expected);
+                    prop_assert_eq!(ok.headers_to_remove.len(), 3 - expected);
+                }
+                other => prop_assert!(false, "{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn varint_lengths_match_the_encoding() {
+        for v in [
+            0,
+            1,
+            127,
+            128,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            assert_eq!(varint_len(v), out.len(), "{v}");
+        }
+    }
 }

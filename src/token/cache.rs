@@ -2,9 +2,13 @@
 //! hash and one lookup instead of a signature check and JSON parsing.
 //!
 //! Bounds and behaviour:
-//! - **Key**: a 128-bit keyed hash (two independently seeded aHash states) of the realm's token
-//!   cache id and the token. The seeds are random per process, so nobody can build a token that
-//!   collides with another's; storing hashes rather than tokens keeps 100k entries small.
+//! - **Key**: the realm's token cache id, compared exactly, and a 128-bit keyed hash of the
+//!   token (XXH3-128 with a secret drawn at random per process: one pass over the ~1 KiB
+//!   token). A hit skips verification, so a collision would hand one token's principal to
+//!   another: the secret is never shown, so nobody can compute a key, and to reuse a principal
+//!   one must hit an unknown 128-bit value of a token one does not know (with 100k entries,
+//!   2^-111 a try); two realms never share a key, whatever the hash. Storing hashes rather than
+//!   tokens keeps 100k entries small.
 //! - **Value**: `Arc<Principal>` and the unix second after which it is not used, never the
 //!   token.
 //! - **Expiry**: an entry is valid until its token's `exp` (plus leeway) and `max_ttl` after
@@ -16,7 +20,6 @@
 //!   leave first, so a flood of one-off tokens does not push out the hot ones).
 //! - **Failures** are not cached: an invalid token is verified (and refused) every time.
 
-use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,14 +32,20 @@ pub(crate) const DEFAULT_CAPACITY: u64 = 100_000;
 /// Default longest time an entry lives, whatever its token's `exp`.
 pub(crate) const DEFAULT_MAX_TTL: Duration = Duration::from_secs(300);
 
-/// A cache key: a 128-bit keyed hash of realm and token.
+/// A cache key: the realm's token cache id and a 128-bit keyed hash of the token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct TokenKey(u64, u64);
+pub(crate) struct TokenKey {
+    realm: u64,
+    token: u128,
+}
+
+/// The length of the hash secret (XXH3's default secret is 192 bytes; 136 is its minimum).
+const SECRET_BYTES: usize = 192;
 
 /// See the module docs.
 pub(crate) struct TokenCache {
     cache: Cache<TokenKey, Entry>,
-    seeds: (ahash::RandomState, ahash::RandomState),
+    secret: Box<[u8; SECRET_BYTES]>,
     leeway: u64,
     max_ttl: u64,
 }
@@ -55,7 +64,7 @@ impl TokenCache {
             // quick_cache holds slightly fewer entries than asked (it kept 99,660 of 100,000):
             // ask 1 % more so `capacity` tokens fit.
             cache: Cache::new(usize::try_from(capacity + capacity / 100).unwrap_or(usize::MAX)),
-            seeds: (ahash::RandomState::new(), ahash::RandomState::new()),
+            secret: random_secret(),
             leeway,
             max_ttl: max_ttl.as_secs(),
         }
@@ -63,13 +72,10 @@ impl TokenCache {
 
     /// The key of `token` in the realm with token cache id `realm`.
     pub(crate) fn key(&self, realm: u64, token: &str) -> TokenKey {
-        let hash = |s: &ahash::RandomState| {
-            let mut h = s.build_hasher();
-            realm.hash(&mut h);
-            token.hash(&mut h);
-            h.finish()
-        };
-        TokenKey(hash(&self.seeds.0), hash(&self.seeds.1))
+        TokenKey {
+            realm,
+            token: xxhash_rust::xxh3::xxh3_128_with_secret(token.as_bytes(), &self.secret[..]),
+        }
     }
 
     /// The principal for a key, if cached and its token has not expired.
@@ -96,6 +102,17 @@ impl TokenCache {
     }
 }
 
+/// A secret for the key hash, from the process's random seeds (those aHash draws from the OS;
+/// never fails, so a reload that makes a new cache cannot fail for it).
+fn random_secret() -> Box<[u8; SECRET_BYTES]> {
+    let state = ahash::RandomState::new();
+    let mut secret = Box::new([0u8; SECRET_BYTES]);
+    for (i, word) in secret.chunks_exact_mut(8).enumerate() {
+        word.copy_from_slice(&state.hash_one(i).to_le_bytes());
+    }
+    secret
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +134,24 @@ mod tests {
         assert_eq!(c.key(0, "a.b.c"), c.key(0, "a.b.c"));
         assert_ne!(c.key(0, "a.b.c"), c.key(1, "a.b.c"));
         assert_ne!(c.key(0, "a.b.c"), c.key(0, "a.b.d"));
+        // Every byte of a long token counts (XXH3 takes >240 bytes in stripes).
+        let long = "a".repeat(1000);
+        for i in [0, 239, 240, 500, 999] {
+            let mut other = long.clone().into_bytes();
+            other[i] = b'b';
+            let other = String::from_utf8(other).unwrap();
+            assert_ne!(c.key(0, &long), c.key(0, &other), "byte {i}");
+        }
+    }
+
+    #[test]
+    fn keys_differ_by_process() {
+        // The secret is drawn per cache: another process (or cache) keys the same token apart.
+        let (a, b) = (
+            TokenCache::new(10, DEFAULT_MAX_TTL, 0),
+            TokenCache::new(10, DEFAULT_MAX_TTL, 0),
+        );
+        assert_ne!(a.key(0, "a.b.c"), b.key(0, "a.b.c"));
     }
 
     #[test]
