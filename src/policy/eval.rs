@@ -15,8 +15,8 @@ pub struct Grants {
     pub rpcs: RpcSet,
     /// Indexes of held grants with conditions (checked against the body).
     pub(crate) conditional: Box<[u16]>,
-    /// The job-activating rpcs when the owner holds an x-JOB_TYPE authorization: then only
-    /// those authorizations grant them.
+    /// The job-activating rpcs when the token holds an x-JOB_TYPE authorization (through any
+    /// of its owners): then only x-JOB_TYPE authorizations grant them.
     pub(crate) pinned: RpcSet,
 }
 
