@@ -224,6 +224,7 @@ pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
             let mut reads = RpcReads {
                 fields: FieldSelection::default(),
                 slots: [None; ConditionKind::COUNT],
+                engine_id: dialect.as_ref().and_then(|_| engine_id_field(rpc)),
             };
             for kind in ConditionKind::ALL {
                 let used = grants.iter().any(|g| {
@@ -260,6 +261,23 @@ pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
         dialect,
         digest: sha2::Sha256::digest(text.as_bytes()).into(),
     })
+}
+
+/// The field the engine-worded deny of `rpc` names (its message row's resource id), once at
+/// compile time rather than on each deny.
+fn engine_id_field(rpc: Rpc) -> Option<FieldSelection> {
+    let row = super::camunda::message_row(rpc);
+    if row.id != super::camunda::ResourceId::Field {
+        return None;
+    }
+    match field_source(rpc, super::camunda::id_kind(row.resource)?)? {
+        FieldSource::Body(path) => {
+            let mut selection = FieldSelection::default();
+            selection.add(path);
+            Some(selection)
+        }
+        FieldSource::DefaultTenant => None,
+    }
 }
 
 /// Compiles a `when:` block, checking it against the rpcs of its grant.

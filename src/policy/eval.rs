@@ -2,9 +2,9 @@
 //! and only for rpcs whose grant has conditions, a read of the few body fields they need.
 
 use super::camunda::{self, ResourceType};
-use super::condition::{ConditionKind, DEFAULT_TENANT, FieldSource, Unmet, field_source};
+use super::condition::{ConditionKind, DEFAULT_TENANT, Unmet};
 use super::{ConditionSource, Grant, Policy};
-use crate::body::{BodyError, FieldSelection, RequestBody, read_fields, unframe};
+use crate::body::{BodyError, RequestBody, read_fields, unframe};
 use crate::catalog::{Rpc, RpcSet};
 use crate::text::{Keep, clip};
 
@@ -221,19 +221,16 @@ impl Policy {
         let id = if row.resource == camunda::ResourceType::XRpc {
             Some(rpc.name().to_string())
         } else {
-            camunda::id_kind(row.resource)
-                .filter(|_| row.id == camunda::ResourceId::Field && !body.partial)
-                .and_then(|kind| match field_source(rpc, kind)? {
-                    FieldSource::Body(path) => {
-                        let mut selection = FieldSelection::default();
-                        let slot = selection.add(path);
-                        let mut scratch = Vec::new();
-                        let message = unframe(body.raw, body.encoding, &mut scratch).ok()?;
-                        let fields = read_fields(message, &selection).ok()?;
-                        let value = fields.get(slot).last().copied().unwrap_or("");
-                        Some(clip(value, 64, Keep::Text)).filter(|v| !v.is_empty())
-                    }
-                    FieldSource::DefaultTenant => None,
+            self.reads[rpc.index()]
+                .engine_id
+                .as_ref()
+                .filter(|_| !body.partial)
+                .and_then(|selection| {
+                    let mut scratch = Vec::new();
+                    let message = unframe(body.raw, body.encoding, &mut scratch).ok()?;
+                    let fields = read_fields(message, selection).ok()?;
+                    let value = fields.get(0).last().copied().unwrap_or("");
+                    Some(clip(value, 64, Keep::Text)).filter(|v| !v.is_empty())
                 })
         };
         camunda::engine_message(&row, id.as_deref())

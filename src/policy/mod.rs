@@ -91,6 +91,9 @@ pub enum GrantSource {
 pub(crate) struct RpcReads {
     pub(crate) fields: FieldSelection,
     pub(crate) slots: [Option<ConditionSource>; ConditionKind::COUNT],
+    /// With the Camunda dialect: the field (slot 0) whose value the engine-worded deny of a
+    /// missing permission names, when the rpc's message row compares one.
+    pub(crate) engine_id: Option<FieldSelection>,
 }
 
 #[derive(Debug, Clone, Copy)]

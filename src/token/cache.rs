@@ -5,10 +5,13 @@
 //! - **Key**: the realm's token cache id, compared exactly, and a 128-bit keyed hash of the
 //!   token (XXH3-128 with a secret drawn at random per process: one pass over the ~1 KiB
 //!   token). A hit skips verification, so a collision would hand one token's principal to
-//!   another: the secret is never shown, so nobody can compute a key, and to reuse a principal
-//!   one must hit an unknown 128-bit value of a token one does not know (with 100k entries,
-//!   2^-111 a try); two realms never share a key, whatever the hash. Storing hashes rather than
-//!   tokens keeps 100k entries small.
+//!   another. XXH3 is not a MAC: for short inputs (32–240 bytes) there are pairs that collide
+//!   with a probability of about 2^-27 whatever the secret (Cyan4973/xxHash#1127), but each
+//!   pair is derived from a known message, so building one for a cached token needs that
+//!   token, which already gets its principal. Without it, one must hit an unknown 128-bit
+//!   value under a secret that is never shown (with 100k entries, ~2^-111 a try). Two realms
+//!   never share a key, whatever the hash. Storing hashes rather than tokens keeps 100k
+//!   entries small.
 //! - **Value**: `Arc<Principal>` and the unix second after which it is not used, never the
 //!   token.
 //! - **Expiry**: an entry is valid until its token's `exp` (plus leeway) and `max_ttl` after
@@ -102,13 +105,20 @@ impl TokenCache {
     }
 }
 
-/// A secret for the key hash, from the process's random seeds (those aHash draws from the OS;
-/// never fails, so a reload that makes a new cache cannot fail for it).
+/// A secret for the key hash, from the operating system's random source (aws-lc's
+/// `SystemRandom`). Should that ever fail, aHash's per-process random seeds fill it instead,
+/// so making a cache (at a reload too) never fails.
 fn random_secret() -> Box<[u8; SECRET_BYTES]> {
-    let state = ahash::RandomState::new();
+    use aws_lc_rs::rand::SecureRandom as _;
     let mut secret = Box::new([0u8; SECRET_BYTES]);
-    for (i, word) in secret.chunks_exact_mut(8).enumerate() {
-        word.copy_from_slice(&state.hash_one(i).to_le_bytes());
+    if aws_lc_rs::rand::SystemRandom::new()
+        .fill(&mut secret[..])
+        .is_err()
+    {
+        let state = ahash::RandomState::new();
+        for (i, word) in secret.chunks_exact_mut(8).enumerate() {
+            word.copy_from_slice(&state.hash_one(i).to_le_bytes());
+        }
     }
     secret
 }
@@ -116,6 +126,16 @@ fn random_secret() -> Box<[u8; SECRET_BYTES]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_cache_draws_its_own_secret() {
+        let (a, b) = (random_secret(), random_secret());
+        assert_ne!(a, b);
+        assert!(
+            a.iter().any(|&x| x != 0)
+                && a.iter().collect::<std::collections::BTreeSet<_>>().len() > 64
+        );
+    }
     use crate::policy::Grants;
 
     fn principal(exp: u64) -> Arc<Principal> {
