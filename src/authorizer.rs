@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use crate::catalog::{PathTarget, parse_path};
 use crate::config::{RealmMode, TokenSettings};
-use crate::decision::{Decision, DecisionId, IdentityHeaders, Verdict};
+use crate::decision::{Decision, DecisionId, IdentityHeaders, MetadataSet, Verdict};
 use crate::jwks::{FetchCause, KeyLookup, KeySet, KeyWait};
 use crate::metrics::Metrics;
 use crate::outcome::{Deny, Outcome, PathLabel};
@@ -43,6 +43,8 @@ pub(crate) struct Generation {
     pub(crate) token: TokenSettings,
     /// The identity header names.
     pub(crate) headers: Arc<IdentityHeaders>,
+    /// Which answers carry the dynamic metadata.
+    pub(crate) metadata: MetadataSet,
 }
 
 /// How a decision takes the caller's token.
@@ -70,6 +72,7 @@ impl Authorizer {
         realms: Realms,
         token: &TokenSettings,
         headers: IdentityHeaders,
+        metadata: MetadataSet,
         metrics: Arc<Metrics>,
     ) -> Authorizer {
         let first = Generation {
@@ -78,6 +81,7 @@ impl Authorizer {
             cache: Arc::new(new_cache(token)),
             token: token.clone(),
             headers: Arc::new(headers),
+            metadata,
         };
         let mut prefix = [0u8; 8];
         // A fixed prefix only makes generated ids less unique across processes.
@@ -102,6 +106,7 @@ impl Authorizer {
         realms: Realms,
         token: &TokenSettings,
         headers: IdentityHeaders,
+        metadata: MetadataSet,
     ) -> Generation {
         let current = self.current();
         let cache = if current.token == *token {
@@ -115,6 +120,7 @@ impl Authorizer {
             cache,
             token: token.clone(),
             headers: Arc::new(headers),
+            metadata,
         }
     }
 
@@ -185,6 +191,7 @@ impl Authorizer {
             principal,
             path,
             headers: generation.headers.clone(),
+            metadata: generation.metadata,
         }
     }
 

@@ -89,6 +89,14 @@ pub struct ServeArgs {
     /// default is 5 minutes; a short one lets a client's token refresh be tried).
     #[arg(long, default_value = crate::dev::DEFAULT_TOKEN_TTL, value_parser = config::positive_duration_arg, requires = "dev")]
     pub(crate) dev_token_ttl: Duration,
+    /// In dev mode, which identity headers an allow sets (`identity_headers.send`: all,
+    /// subject or none; the others are removed from the request all the same).
+    #[arg(long, default_value = "all", value_parser = identity_set_arg, requires = "dev")]
+    pub(crate) dev_identity_headers: crate::decision::IdentitySet,
+    /// In dev mode, which answers carry the dynamic metadata (`dynamic_metadata.send`: all,
+    /// denies or none).
+    #[arg(long, default_value = "all", value_parser = metadata_set_arg, requires = "dev")]
+    pub(crate) dev_dynamic_metadata: crate::decision::MetadataSet,
     /// In dev mode, write an Envoy bootstrap to this file: a listener (`--envoy-listen`)
     /// whose ext_authz filter asks this server, in front of `--gateway`.
     #[arg(long, requires_all = ["dev", "gateway"])]
@@ -99,6 +107,16 @@ pub struct ServeArgs {
     /// The listener of the Envoy of `--envoy-config`: what clients use as ZEEBE_ADDRESS.
     #[arg(long, default_value = crate::dev::DEFAULT_ENVOY_LISTEN, requires = "envoy_config")]
     pub(crate) envoy_listen: std::net::SocketAddr,
+}
+
+fn identity_set_arg(s: &str) -> Result<crate::decision::IdentitySet, String> {
+    crate::decision::IdentitySet::parse(s)
+        .ok_or_else(|| format!("'{s}' is not all, subject or none"))
+}
+
+fn metadata_set_arg(s: &str) -> Result<crate::decision::MetadataSet, String> {
+    crate::decision::MetadataSet::parse(s)
+        .ok_or_else(|| format!("'{s}' is not all, denies or none"))
 }
 
 /// Runs the command line; the process exit code.
@@ -176,6 +194,8 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             admin: args.dev_admin_addr,
             key: args.dev_key,
             token_ttl: args.dev_token_ttl,
+            identity_headers: args.dev_identity_headers,
+            dynamic_metadata: args.dev_dynamic_metadata,
             envoy,
         })
         .await?;

@@ -95,6 +95,8 @@ pub(crate) struct Verdict {
     pub(crate) path: PathLabel,
     /// The identity header names of the config that decided.
     pub(crate) headers: Arc<IdentityHeaders>,
+    /// Which answers of that config carry the dynamic metadata.
+    pub(crate) metadata: MetadataSet,
 }
 
 impl Verdict {
@@ -162,6 +164,53 @@ pub(crate) enum IdentitySet {
     Subject,
     /// None (the three names are still removed from every allowed request).
     None,
+}
+
+/// Which answers carry the dynamic metadata (`decision_id`, `reason`, `rpc`, `realm`,
+/// `subject`, `dry_run`) an Envoy access log can print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MetadataSet {
+    /// Every answer.
+    #[default]
+    All,
+    /// Denies, and the would-be denies a dry-run realm lets through; a plain allow carries
+    /// none (Envoy then skips its metadata work for it).
+    Denies,
+    /// No answer.
+    None,
+}
+
+impl MetadataSet {
+    /// `all`, `denies` or `none`, as the config writes it.
+    pub(crate) fn parse(name: &str) -> Option<MetadataSet> {
+        match name {
+            "all" => Some(MetadataSet::All),
+            "denies" => Some(MetadataSet::Denies),
+            "none" => Some(MetadataSet::None),
+            _ => None,
+        }
+    }
+
+    /// Whether an answer of `decision` carries the metadata.
+    pub(crate) fn carried_by(self, decision: &Decision) -> bool {
+        match self {
+            MetadataSet::All => true,
+            MetadataSet::Denies => matches!(decision, Decision::Deny(_)),
+            MetadataSet::None => false,
+        }
+    }
+}
+
+impl IdentitySet {
+    /// `all`, `subject` or `none`, as the config and `--dev-identity-headers` write it.
+    pub(crate) fn parse(name: &str) -> Option<IdentitySet> {
+        match name {
+            "all" => Some(IdentitySet::All),
+            "subject" => Some(IdentitySet::Subject),
+            "none" => Some(IdentitySet::None),
+            _ => None,
+        }
+    }
 }
 
 impl IdentityHeaders {

@@ -231,9 +231,12 @@ impl Reloader {
         let used: Vec<_> = realms.iter().map(|(_, c)| c.clone()).collect();
         let current = self.authorizer.current();
         let realms = Realms::new(realms, config.token.leeway.as_secs(), Some(&current.realms));
-        let generation =
-            self.authorizer
-                .next_generation(realms, &config.token, config.identity_headers.clone());
+        let generation = self.authorizer.next_generation(
+            realms,
+            &config.token,
+            config.identity_headers.clone(),
+            config.dynamic_metadata,
+        );
         let number = generation.number;
         self.authorizer.install(generation);
         drop(current);

@@ -70,6 +70,7 @@ pub fn build(
         realms,
         &config.token,
         config.identity_headers.clone(),
+        config.dynamic_metadata,
         metrics,
     );
     Ok((Arc::new(authorizer), caches))

@@ -3,17 +3,103 @@
 //! It runs the same stack as ours (tonic, the same `CheckRequest` decoding) and
 //! answers every Check with OK and nothing else, so the difference between it and
 //! zeebe-authz at the same load is exactly what the authorization decision costs.
+//!
+//! To price what an answer carries on Envoy's side, it can also answer with zeebe-authz's
+//! identity headers (`--identity-headers`, the same names and dev-sized values, each
+//! overwriting) and its dynamic-metadata entries (`--metadata N`): Envoy then does the same
+//! work per request as behind zeebe-authz, while the answer costs this server next to nothing
+//! to decide.
 
 use std::future::Future;
 
 use envoy_types::ext_authz::v3::pb::{
-    Authorization, AuthorizationServer, CheckRequest, CheckResponse,
+    Authorization, AuthorizationServer, CheckRequest, CheckResponse, HttpResponse, OkHttpResponse,
 };
+use envoy_types::pb::envoy::config::core::v3::{
+    HeaderValue, HeaderValueOption, header_value_option::HeaderAppendAction,
+};
+use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
 use envoy_types::pb::google::rpc::Status;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 
-struct AllowAll;
+/// What each allow carries besides `OK`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Extras {
+    /// How many of zeebe-authz's identity headers (subject, client id, realm, in that order)
+    /// each allow overwrites; at most 3.
+    pub identity_headers: usize,
+    /// How many of the five string entries of zeebe-authz's dynamic metadata each allow
+    /// carries (decision id, reason, rpc, realm, subject, in that order); at most 5.
+    pub metadata: usize,
+}
+
+/// The identity headers as an allow of the dev write token sets them: zeebe-authz's default
+/// names and the dev realm's values.
+const IDENTITY: [(&str, &str); 3] = [
+    ("x-zeebe-authz-subject", "service-account-dev-writer"),
+    ("x-zeebe-authz-client-id", "dev-writer"),
+    ("x-zeebe-authz-realm", "dev"),
+];
+
+/// The metadata entries of a zeebe-authz allow, with values of the same lengths.
+const METADATA: [(&str, &str); 5] = [
+    // Behind Envoy the decision id is its `x-request-id`, a UUID.
+    ("decision_id", "0d0b5f9e-8d3a-4a8e-9d6c-1f2e3d4c5b6a"),
+    ("reason", "allowed"),
+    ("rpc", "Topology"),
+    ("realm", "dev"),
+    ("subject", "service-account-dev-writer"),
+];
+
+impl Extras {
+    /// The one answer every Check gets.
+    fn answer(self) -> CheckResponse {
+        let headers = IDENTITY
+            .iter()
+            .take(self.identity_headers)
+            .map(|(key, value)| HeaderValueOption {
+                header: Some(HeaderValue {
+                    key: (*key).into(),
+                    value: (*value).into(),
+                    ..Default::default()
+                }),
+                append_action: HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
+                ..Default::default()
+            })
+            .collect::<Vec<_>>();
+        let http_response = (!headers.is_empty()).then(|| {
+            HttpResponse::OkResponse(OkHttpResponse {
+                headers,
+                ..Default::default()
+            })
+        });
+        let dynamic_metadata = (self.metadata > 0).then(|| Struct {
+            fields: METADATA
+                .iter()
+                .take(self.metadata)
+                .map(|(key, value)| {
+                    let value = Value {
+                        kind: Some(Kind::StringValue((*value).into())),
+                    };
+                    ((*key).into(), value)
+                })
+                .collect(),
+        });
+        CheckResponse {
+            status: Some(Status {
+                code: 0,
+                ..Default::default()
+            }),
+            http_response,
+            dynamic_metadata,
+        }
+    }
+}
+
+struct AllowAll {
+    answer: CheckResponse,
+}
 
 #[tonic::async_trait]
 impl Authorization for AllowAll {
@@ -21,27 +107,76 @@ impl Authorization for AllowAll {
         &self,
         _request: tonic::Request<CheckRequest>,
     ) -> Result<tonic::Response<CheckResponse>, tonic::Status> {
-        Ok(tonic::Response::new(CheckResponse {
-            status: Some(Status {
-                code: 0,
-                ..Default::default()
-            }),
-            ..Default::default()
-        }))
+        Ok(tonic::Response::new(self.answer.clone()))
     }
 }
 
-/// Serves allow-all Checks on `listener` until `shutdown` resolves.
+/// Serves allow-all Checks on `listener` until `shutdown` resolves, each answered with OK and
+/// `extras`.
 pub(crate) async fn serve(
     listener: TcpListener,
+    extras: Extras,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     // `Server::tcp_nodelay` does not apply to an incoming stream passed in: set it on the
     // accepted sockets, or Nagle holds back the small writes of every response.
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let answer = extras.answer();
     tonic::transport::Server::builder()
-        .add_service(AuthorizationServer::new(AllowAll))
+        .add_service(AuthorizationServer::new(AllowAll { answer }))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plain_answer_is_an_empty_ok() {
+        let answer = Extras::default().answer();
+        assert_eq!(answer.status.unwrap().code, 0);
+        assert!(answer.http_response.is_none());
+        assert!(answer.dynamic_metadata.is_none());
+    }
+
+    #[test]
+    fn extras_carry_what_a_zeebe_authz_allow_carries() {
+        let answer = Extras {
+            identity_headers: 3,
+            metadata: 5,
+        }
+        .answer();
+        let Some(HttpResponse::OkResponse(ok)) = answer.http_response else {
+            panic!("an ok_response");
+        };
+        let names: Vec<_> = ok
+            .headers
+            .iter()
+            .map(|h| h.header.as_ref().unwrap().key.as_str())
+            .collect();
+        let ours = crate::decision::IdentityHeaders::default();
+        assert_eq!(names, [&*ours.subject, &*ours.client_id, &*ours.realm]);
+        assert!(
+            ok.headers
+                .iter()
+                .all(|h| h.append_action == HeaderAppendAction::OverwriteIfExistsOrAdd as i32)
+        );
+        let fields = answer.dynamic_metadata.unwrap().fields;
+        let mut keys: Vec<_> = fields.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["decision_id", "rpc", "realm", "reason", "subject"]);
+        let one = Extras {
+            identity_headers: 1,
+            metadata: 1,
+        }
+        .answer();
+        let Some(HttpResponse::OkResponse(ok)) = one.http_response else {
+            panic!("an ok_response");
+        };
+        assert_eq!(ok.headers.len(), 1);
+        let fields = one.dynamic_metadata.unwrap().fields;
+        assert_eq!(fields.keys().collect::<Vec<_>>(), ["decision_id"]);
+    }
 }

@@ -188,6 +188,14 @@ pub struct AllowAllArgs {
     /// Worker threads (default: cores).
     #[arg(long)]
     pub(crate) threads: Option<usize>,
+    /// Answer with this many of zeebe-authz's identity headers (subject, client id, realm;
+    /// each overwriting), to price them on Envoy's side.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=3))]
+    pub(crate) identity_headers: u8,
+    /// Answer with this many of zeebe-authz's five dynamic-metadata entries (decision id,
+    /// reason, rpc, realm, subject), to price them on Envoy's side.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=5))]
+    pub(crate) metadata: u8,
 }
 
 /// `bench crypto` options.
@@ -621,7 +629,11 @@ fn run_allow_all(args: &AllowAllArgs, logs: &tracing::Dispatch) -> anyhow::Resul
             listener.local_addr()?
         );
         std::io::Write::flush(&mut std::io::stdout())?;
-        allow_all::serve(listener, crate::server::shutdown_signal()).await
+        let extras = allow_all::Extras {
+            identity_headers: usize::from(args.identity_headers),
+            metadata: usize::from(args.metadata),
+        };
+        allow_all::serve(listener, extras, crate::server::shutdown_signal()).await
     })?;
     Ok(ExitCode::SUCCESS)
 }

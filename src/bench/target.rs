@@ -159,7 +159,11 @@ impl InProcess {
         let (check_addr, served) = runtime.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").await?;
             let addr = listener.local_addr()?;
-            let served = tokio::spawn(super::allow_all::serve(listener, until_stopped(stopped)));
+            let served = tokio::spawn(super::allow_all::serve(
+                listener,
+                super::allow_all::Extras::default(),
+                until_stopped(stopped),
+            ));
             anyhow::Ok((addr, served))
         })?;
         Ok(InProcess {

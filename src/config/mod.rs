@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::claims::ClaimPath;
-use crate::decision::{IdentityHeaders, IdentitySet};
+use crate::decision::{IdentityHeaders, IdentitySet, MetadataSet};
 use crate::diag::{Diagnostics, InvalidConfig, Span, parse_yaml, read_source, resolve_relative};
 use crate::jwks::JwksSettings;
 pub use crate::outcome::RealmMode;
@@ -44,6 +44,8 @@ struct RawConfig {
     token: Option<RawToken>,
     #[serde(default)]
     identity_headers: Option<RawHeaders>,
+    #[serde(default)]
+    dynamic_metadata: Option<RawMetadata>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -110,6 +112,13 @@ struct RawHeaders {
     client_id: Option<Spanned<String>>,
     realm: Option<Spanned<String>>,
     /// `all` (default), `subject` or `none`.
+    send: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetadata {
+    /// `all` (default), `denies` or `none`.
     send: Option<Spanned<String>>,
 }
 
@@ -187,6 +196,8 @@ pub struct Config {
     pub(crate) token: TokenSettings,
     /// Identity header names.
     pub(crate) identity_headers: IdentityHeaders,
+    /// Which answers carry the dynamic metadata.
+    pub(crate) dynamic_metadata: MetadataSet,
     /// Every file the config was compiled from (itself, its policies, the CA bundle): what a
     /// reload watches.
     pub(crate) sources: Vec<PathBuf>,
@@ -362,11 +373,10 @@ fn compile_tracked(
         ),
         send: match rh.and_then(|h| h.send.as_ref()) {
             None => hd.send,
-            Some(s) => match s.value.as_str() {
-                "all" => IdentitySet::All,
-                "subject" => IdentitySet::Subject,
-                "none" => IdentitySet::None,
-                other => {
+            Some(s) => match IdentitySet::parse(&s.value) {
+                Some(set) => set,
+                None => {
+                    let other = &s.value;
                     c.diags
                         .error(
                             Span::of(file, s),
@@ -378,6 +388,21 @@ fn compile_tracked(
                 }
             },
         },
+    };
+
+    let send = raw.dynamic_metadata.as_ref().and_then(|m| m.send.as_ref());
+    let dynamic_metadata = match send {
+        None => MetadataSet::default(),
+        Some(s) => MetadataSet::parse(&s.value).unwrap_or_else(|| {
+            c.diags
+                .error(
+                    Span::of(file, s),
+                    "dynamic_metadata.send",
+                    format!("'{}' is not all, denies or none", s.value),
+                )
+                .hint("all: every answer; denies: denies and dry-run would-be denies; none: no answer");
+            MetadataSet::default()
+        }),
     };
 
     let realms = c.realms(&raw.realms);
@@ -392,6 +417,7 @@ fn compile_tracked(
         ca_bundle,
         token,
         identity_headers,
+        dynamic_metadata,
         sources: c.sources.clone(),
         warnings: Vec::new(),
     })

@@ -135,3 +135,36 @@ fn a_loaded_config_keeps_its_warnings_for_serve_to_log() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn dynamic_metadata_send_is_all_denies_or_none() {
+    let dir = tempdir("metadata");
+    let realm = "realms:\n  - {name: a, issuer: 'https://kc/realms/a', audiences: [z], hosts: ['*'], policy: p.yaml}\n";
+    let (config, _) = compile_in(&dir, realm);
+    assert_eq!(config.unwrap().dynamic_metadata, MetadataSet::All);
+    for (name, set) in [
+        ("all", MetadataSet::All),
+        ("denies", MetadataSet::Denies),
+        ("none", MetadataSet::None),
+    ] {
+        let text = format!("{realm}dynamic_metadata:\n  send: {name}\n");
+        let (config, d) = compile_in(&dir, &text);
+        assert_eq!(
+            config.map(|c| c.dynamic_metadata),
+            Some(set),
+            "{:?}",
+            d.items()
+        );
+    }
+    let (config, d) = compile_in(&dir, &format!("{realm}dynamic_metadata:\n  send: allows\n"));
+    assert!(config.is_none());
+    let error = &d.items()[0];
+    assert_eq!(error.key, "dynamic_metadata.send");
+    assert!(
+        error
+            .message
+            .contains("'allows' is not all, denies or none"),
+        "{error:?}"
+    );
+    assert_eq!(error.span.line, 4);
+}

@@ -18,7 +18,7 @@ use serde_json::json;
 
 use crate::claims::ClaimPath;
 use crate::config::{Config, Listen, RealmConfig, RealmMode, TokenSettings};
-use crate::decision::IdentityHeaders;
+use crate::decision::{IdentityHeaders, IdentitySet, MetadataSet};
 use crate::issuer::{
     IssuerRealm, OAuthClient, SigningKey, TokenEndpoint, access_token_claims, jwks,
 };
@@ -100,6 +100,10 @@ pub(crate) struct DevOptions {
     pub(crate) key: Option<PathBuf>,
     /// Lifetime of tokens from the token endpoint.
     pub(crate) token_ttl: Duration,
+    /// Which identity headers an allow sets.
+    pub(crate) identity_headers: IdentitySet,
+    /// Which answers carry the dynamic metadata.
+    pub(crate) dynamic_metadata: MetadataSet,
     /// Write an Envoy bootstrap.
     pub(crate) envoy: Option<EnvoyOptions>,
 }
@@ -146,6 +150,8 @@ pub(crate) async fn start(options: &DevOptions) -> anyhow::Result<DevMode> {
         admin: admin_addr,
     };
     let mut config = self_issued_config("dev", &issuer, listen, policy);
+    config.identity_headers.send = options.identity_headers;
+    config.dynamic_metadata = options.dynamic_metadata;
     // Issuer and verifier are this one process, on one clock: no skew to allow for, so a
     // token is refused the second it expires (what `--dev-token-ttl` lets clients rehearse).
     config.token.leeway = Duration::ZERO;
@@ -352,6 +358,7 @@ pub(crate) fn self_issued_config(
         ca_bundle: None,
         token: TokenSettings::default(),
         identity_headers: IdentityHeaders::default(),
+        dynamic_metadata: MetadataSet::default(),
         sources: Vec::new(),
         warnings: Vec::new(),
     }

@@ -85,6 +85,7 @@ mod tests {
             principal,
             path: PathLabel::Other,
             headers: Arc::new(IdentityHeaders::default()),
+            metadata: Default::default(),
         }
     }
 

@@ -1,8 +1,8 @@
 //! `zeebe-authz istio --helm-values FILE`: the values of the Helm chart (`charts/zeebe-authz`)
 //! for one mesh mode, written from the same config, policies and generator as the manifests.
 //!
-//! The chart renders the authorizer's ConfigMap from `realms`, `policies`, `jwks`, `token` and
-//! `identityHeaders`, and the Istio objects from `istio.objects` verbatim. So that the two can
+//! The chart renders the authorizer's ConfigMap from `realms`, `policies`, `jwks`, `token`,
+//! `identityHeaders` and `dynamicMetadata`, and the Istio objects from `istio.objects` verbatim. So that the two can
 //! never disagree, the file also carries `istio.sourceSha256`: the SHA-256 of the realms and
 //! policies as Go's `encoding/json` writes them (what the chart's `toJson | sha256sum` sees).
 //! The chart refuses to render when a hand edit changed the realms or policies without
@@ -27,7 +27,7 @@ type Section = (
 );
 
 /// The config sections the chart has values for.
-const SECTIONS: [Section; 3] = [
+const SECTIONS: [Section; 4] = [
     (
         "jwks",
         "jwks",
@@ -58,6 +58,7 @@ const SECTIONS: [Section; 3] = [
             ("send", "send"),
         ],
     ),
+    ("dynamic_metadata", "dynamicMetadata", &[("send", "send")]),
 ];
 
 /// Realm keys, config to chart.

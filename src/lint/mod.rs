@@ -45,7 +45,14 @@ pub(crate) const EXIT_FINDINGS: u8 = 1;
 pub(crate) const EXIT_USAGE: u8 = 2;
 
 /// Top-level keys of a config file.
-const CONFIG_KEYS: &[&str] = &["listen", "realms", "jwks", "token", "identity_headers"];
+const CONFIG_KEYS: &[&str] = &[
+    "listen",
+    "realms",
+    "jwks",
+    "token",
+    "identity_headers",
+    "dynamic_metadata",
+];
 /// Top-level keys of a policy file.
 const POLICY_KEYS: &[&str] = &[
     "rpc_named_permissions",

@@ -895,3 +895,51 @@ async fn permissions_claim_is_configurable() {
     }
     kc.stop().await;
 }
+
+/// `dynamic_metadata.send: denies`: a plain allow carries no metadata (Envoy skips storing
+/// it), a deny carries all of it; `none`: no answer carries any.
+#[tokio::test]
+async fn dynamic_metadata_send_chooses_which_answers_carry_it() {
+    let key = SigningKey::generate("kc-1").unwrap();
+    let kc = keycloak(&[&key]).await;
+    for (send, on_allow, on_deny) in [
+        ("all", true, true),
+        ("denies", false, true),
+        ("none", false, false),
+    ] {
+        let config = format!(
+            "{}dynamic_metadata:\n  send: {send}\n",
+            one_realm_config(&kc.issuer)
+        );
+        let authz = Authz::start(&config, &default_policy()).await;
+        authz.wait_ready().await;
+        let write = token(&key, &kc.issuer, &["write:*"]);
+        let allowed = authz
+            .call(
+                "zeebe.example.com",
+                &rpc("CreateProcessInstance"),
+                Some(&write),
+            )
+            .await;
+        assert_eq!(code(&allowed), OK, "{send}");
+        assert_eq!(allowed.dynamic_metadata.is_some(), on_allow, "{send}");
+        // The identity headers do not depend on it.
+        assert_eq!(ok_headers(&allowed).len(), 3, "{send}");
+        let read = token(&key, &kc.issuer, &["read:*"]);
+        let denied = authz
+            .call(
+                "zeebe.example.com",
+                &rpc("CreateProcessInstance"),
+                Some(&read),
+            )
+            .await;
+        assert_eq!(code(&denied), PERMISSION_DENIED, "{send}");
+        let fields = denied
+            .dynamic_metadata
+            .map(|m| m.fields)
+            .unwrap_or_default();
+        assert_eq!(fields.contains_key("decision_id"), on_deny, "{send}");
+        assert_eq!(fields.contains_key("reason"), on_deny, "{send}");
+        authz.stop().await;
+    }
+}

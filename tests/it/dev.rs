@@ -4,6 +4,7 @@
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 
+use envoy_types::ext_authz::v3::pb::HttpResponse;
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use prost::Message as _;
 use zeebe_authz::body::frame;
@@ -547,4 +548,63 @@ fn envoy_config_needs_a_gateway_and_dev_mode() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("HOST:PORT"));
+}
+
+/// `--dev-identity-headers` sets `identity_headers.send` of the dev realm: what an allow
+/// overwrites, while every other identity header is removed all the same.
+#[tokio::test]
+async fn dev_identity_headers_choose_what_an_allow_sets() {
+    for (send, set) in [
+        (
+            "all",
+            &[
+                "x-zeebe-authz-subject",
+                "x-zeebe-authz-client-id",
+                "x-zeebe-authz-realm",
+            ][..],
+        ),
+        ("subject", &["x-zeebe-authz-subject"][..]),
+        ("none", &[][..]),
+    ] {
+        let server = DevServer::start(&["--dev-identity-headers".as_ref(), send.as_ref()]);
+        let token = server.export("ZEEBE_AUTHZ_WRITE_TOKEN");
+        let mut client = AuthorizationClient::connect(format!("http://{}", server.check_addr))
+            .await
+            .unwrap();
+        let req = check_request(
+            "localhost",
+            &rpc("Topology"),
+            Some(&format!("Bearer {token}")),
+            &[],
+        );
+        let response = client.check(req).await.unwrap().into_inner();
+        assert_eq!(code(&response), 0, "{send}");
+        let names: Vec<String> = ok_headers(&response).into_iter().map(|h| h.0).collect();
+        assert_eq!(names, set, "{send}");
+        let removed = match &response.http_response {
+            Some(HttpResponse::OkResponse(ok)) => ok.headers_to_remove.clone(),
+            _ => Vec::new(),
+        };
+        let all = [
+            "x-zeebe-authz-subject",
+            "x-zeebe-authz-client-id",
+            "x-zeebe-authz-realm",
+        ];
+        let expected: Vec<&str> = all.into_iter().filter(|n| !set.contains(n)).collect();
+        assert_eq!(removed, expected, "{send}");
+    }
+}
+
+#[test]
+fn dev_identity_headers_refuse_an_unknown_set() {
+    let out = Command::new(env!("CARGO_BIN_EXE_zeebe-authz"))
+        .args(["serve", "--dev", "--dev-identity-headers", "some"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("'some' is not all, subject or none"),
+        "{text}"
+    );
 }

@@ -124,6 +124,14 @@ settings that are set (empty ones keep the binary's defaults).
 {{- end }}
 {{- end }}
 {{- if $headers }}{{ $_ := set $config "identity_headers" $headers }}{{ end }}
+{{- with .Values.dynamicMetadata }}
+{{- with .send }}
+{{- if not (has . (list "all" "denies" "none")) }}
+{{- fail (printf "dynamicMetadata.send must be all, denies or none, not %q" .) }}
+{{- end }}
+{{- $_ := set $config "dynamic_metadata" (dict "send" .) }}
+{{- end }}
+{{- end }}
 {{- toYaml $config }}
 {{- end }}
 
