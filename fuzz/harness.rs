@@ -32,7 +32,7 @@ use zeebe_authz::body::RequestBody;
 use zeebe_authz::body::{self, FieldPath, FieldSelection, MAX_DECOMPRESSED_BYTES};
 use zeebe_authz::catalog::{GATEWAY_PATH_PREFIX, Rpc};
 use zeebe_authz::config::{self, RealmConfig, RealmMode, TokenSettings};
-use zeebe_authz::decision::{IdentityHeaders, MetadataSet};
+use zeebe_authz::decision::{IdentityHeaders, IdentitySet, MetadataSet};
 use zeebe_authz::diag::{Diagnostics, Severity};
 use zeebe_authz::issuer::{SigningKey, access_token_claims};
 use zeebe_authz::jwks::{JwksCache, JwksSettings, JwksSource, KeyLookup, KeySet, http_client};
@@ -1563,8 +1563,13 @@ pub fn check(data: &[u8]) {
     let authorizer = Authorizer::new(
         Realms::new(world.realms.clone(), LEEWAY, None),
         &token_settings,
-        IdentityHeaders::default(),
-        MetadataSet::default(),
+        // Everything an answer can carry, so that every identity header and metadata entry is
+        // checked (the defaults send less).
+        IdentityHeaders {
+            send: IdentitySet::All,
+            ..IdentityHeaders::default()
+        },
+        MetadataSet::All,
         world.metrics.clone(),
     );
     let responses = world.runtime.block_on(async {

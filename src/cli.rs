@@ -90,13 +90,14 @@ pub struct ServeArgs {
     #[arg(long, default_value = crate::dev::DEFAULT_TOKEN_TTL, value_parser = config::positive_duration_arg, requires = "dev")]
     pub(crate) dev_token_ttl: Duration,
     /// In dev mode, which identity headers an allow sets (`identity_headers.send`: all,
-    /// subject or none; the others are removed from the request all the same).
-    #[arg(long, default_value = "all", value_parser = identity_set_arg, requires = "dev")]
-    pub(crate) dev_identity_headers: crate::decision::IdentitySet,
+    /// subject or none; the others are removed from the request all the same). Default: the
+    /// config's default.
+    #[arg(long, value_parser = identity_set_arg, requires = "dev")]
+    pub(crate) dev_identity_headers: Option<crate::decision::IdentitySet>,
     /// In dev mode, which answers carry the dynamic metadata (`dynamic_metadata.send`: all,
-    /// denies or none).
-    #[arg(long, default_value = "all", value_parser = metadata_set_arg, requires = "dev")]
-    pub(crate) dev_dynamic_metadata: crate::decision::MetadataSet,
+    /// denies or none). Default: the config's default.
+    #[arg(long, value_parser = metadata_set_arg, requires = "dev")]
+    pub(crate) dev_dynamic_metadata: Option<crate::decision::MetadataSet>,
     /// In dev mode, write an Envoy bootstrap to this file: a listener (`--envoy-listen`)
     /// whose ext_authz filter asks this server, in front of `--gateway`.
     #[arg(long, requires_all = ["dev", "gateway"])]

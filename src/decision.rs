@@ -147,34 +147,40 @@ pub struct IdentityHeaders {
     /// The token's `sub`.
     pub subject: Arc<str>,
     /// The token's `azp` (or RFC 9068's `client_id`, or Keycloak's `clientId`).
-    pub(crate) client_id: Arc<str>,
+    pub client_id: Arc<str>,
     /// The realm's name.
     pub realm: Arc<str>,
     /// Which are sent (each overwriting what a client sent under its name).
-    pub(crate) send: IdentitySet,
+    pub send: IdentitySet,
 }
 
-/// Which identity headers an allow carries.
+/// Which identity headers an allow carries. The gateway reads none of them; they are for
+/// audit (`%REQ(X-ZEEBE-AUTHZ-SUBJECT)%` in an access log) and for upstreams that trust them,
+/// and each costs Envoy work on every allowed call (BENCHMARKS.md, "What an answer costs
+/// Envoy"): the default is the subject alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) enum IdentitySet {
+pub enum IdentitySet {
     /// Subject, client id and realm.
-    #[default]
     All,
     /// The subject only.
+    #[default]
     Subject,
     /// None (the three names are still removed from every allowed request).
     None,
 }
 
 /// Which answers carry the dynamic metadata (`decision_id`, `reason`, `rpc`, `realm`,
-/// `subject`, `dry_run`) an Envoy access log can print.
+/// `subject`, `dry_run`) an Envoy access log can print. Storing it is most of what an answer
+/// costs Envoy beyond an empty OK (BENCHMARKS.md, "What an answer costs Envoy"), so by default
+/// only the answers an operator looks into carry it: denies, and dry-run would-be denies. An
+/// allow's decision id is Envoy's own `x-request-id` whenever Envoy set one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MetadataSet {
     /// Every answer.
-    #[default]
     All,
     /// Denies, and the would-be denies a dry-run realm lets through; a plain allow carries
     /// none (Envoy then skips its metadata work for it).
+    #[default]
     Denies,
     /// No answer.
     None,

@@ -166,7 +166,7 @@ mod tests {
         let fields = answer.dynamic_metadata.unwrap().fields;
         let mut keys: Vec<_> = fields.keys().map(String::as_str).collect();
         keys.sort_unstable();
-        assert_eq!(keys, ["decision_id", "rpc", "realm", "reason", "subject"]);
+        assert_eq!(keys, ["decision_id", "realm", "reason", "rpc", "subject"]);
         let one = Extras {
             identity_headers: 1,
             metadata: 1,

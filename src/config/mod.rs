@@ -111,14 +111,14 @@ struct RawHeaders {
     subject: Option<Spanned<String>>,
     client_id: Option<Spanned<String>>,
     realm: Option<Spanned<String>>,
-    /// `all` (default), `subject` or `none`.
+    /// `all`, `subject` (default) or `none`.
     send: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawMetadata {
-    /// `all` (default), `denies` or `none`.
+    /// `all`, `denies` (default) or `none`.
     send: Option<Spanned<String>>,
 }
 

@@ -141,7 +141,7 @@ fn dynamic_metadata_send_is_all_denies_or_none() {
     let dir = tempdir("metadata");
     let realm = "realms:\n  - {name: a, issuer: 'https://kc/realms/a', audiences: [z], hosts: ['*'], policy: p.yaml}\n";
     let (config, _) = compile_in(&dir, realm);
-    assert_eq!(config.unwrap().dynamic_metadata, MetadataSet::All);
+    assert_eq!(config.unwrap().dynamic_metadata, MetadataSet::Denies);
     for (name, set) in [
         ("all", MetadataSet::All),
         ("denies", MetadataSet::Denies),

@@ -100,10 +100,10 @@ pub(crate) struct DevOptions {
     pub(crate) key: Option<PathBuf>,
     /// Lifetime of tokens from the token endpoint.
     pub(crate) token_ttl: Duration,
-    /// Which identity headers an allow sets.
-    pub(crate) identity_headers: IdentitySet,
-    /// Which answers carry the dynamic metadata.
-    pub(crate) dynamic_metadata: MetadataSet,
+    /// Which identity headers an allow sets, if not the config's default.
+    pub(crate) identity_headers: Option<IdentitySet>,
+    /// Which answers carry the dynamic metadata, if not the config's default.
+    pub(crate) dynamic_metadata: Option<MetadataSet>,
     /// Write an Envoy bootstrap.
     pub(crate) envoy: Option<EnvoyOptions>,
 }
@@ -150,8 +150,12 @@ pub(crate) async fn start(options: &DevOptions) -> anyhow::Result<DevMode> {
         admin: admin_addr,
     };
     let mut config = self_issued_config("dev", &issuer, listen, policy);
-    config.identity_headers.send = options.identity_headers;
-    config.dynamic_metadata = options.dynamic_metadata;
+    if let Some(send) = options.identity_headers {
+        config.identity_headers.send = send;
+    }
+    if let Some(send) = options.dynamic_metadata {
+        config.dynamic_metadata = send;
+    }
     // Issuer and verifier are this one process, on one clock: no skew to allow for, so a
     // token is refused the second it expires (what `--dev-token-ttl` lets clients rehearse).
     config.token.leeway = Duration::ZERO;

@@ -65,7 +65,9 @@ mod tests {
     use envoy_types::pb::google::protobuf::value::Kind;
     use prost::Message as _;
 
-    use crate::decision::{Decision, DecisionId, IdentityHeaders, Verdict};
+    use crate::decision::{
+        Decision, DecisionId, IdentityHeaders, IdentitySet, MetadataSet, Verdict,
+    };
     use crate::outcome::{Deny, Outcome, PathLabel};
     use crate::token::Principal;
 
@@ -76,6 +78,8 @@ mod tests {
         CheckResponse::decode(&bytes[..]).unwrap()
     }
 
+    /// A verdict of a config that sends every identity header and carries the metadata on
+    /// every answer (the defaults send less: `the_defaults_send_the_subject_and_metadata_on_denies`).
     fn verdict(decision: Decision, principal: Option<Arc<Principal>>, dry_run: bool) -> Verdict {
         Verdict {
             id: DecisionId::from_request("req-1").unwrap(),
@@ -84,8 +88,59 @@ mod tests {
             realm: Some("camunda".into()),
             principal,
             path: PathLabel::Other,
-            headers: Arc::new(IdentityHeaders::default()),
-            metadata: Default::default(),
+            headers: Arc::new(IdentityHeaders {
+                send: IdentitySet::All,
+                ..IdentityHeaders::default()
+            }),
+            metadata: MetadataSet::All,
+        }
+    }
+
+    #[test]
+    fn the_defaults_send_the_subject_and_metadata_on_denies() {
+        let p = principal("alice");
+        let mut allow = verdict(
+            Decision::Allow {
+                principal: p.clone(),
+            },
+            Some(p.clone()),
+            false,
+        );
+        allow.headers = Arc::new(IdentityHeaders::default());
+        allow.metadata = MetadataSet::default();
+        let r = into_check_response(&allow);
+        assert!(r.dynamic_metadata.is_none(), "an allow carries no metadata");
+        let Some(HttpResponse::OkResponse(ok)) = r.http_response else {
+            panic!("allowed")
+        };
+        let set: Vec<_> = ok
+            .headers
+            .iter()
+            .map(|h| h.header.as_ref().unwrap().key.as_str())
+            .collect();
+        assert_eq!(set, ["x-zeebe-authz-subject"]);
+        assert_eq!(
+            ok.headers_to_remove,
+            ["x-zeebe-authz-client-id", "x-zeebe-authz-realm"]
+        );
+        for dry_run in [false, true] {
+            let mut deny = verdict(
+                Decision::Deny(Deny::new(Outcome::MissingPermission, "no")),
+                Some(p.clone()),
+                dry_run,
+            );
+            deny.headers = Arc::new(IdentityHeaders::default());
+            deny.metadata = MetadataSet::default();
+            let r = into_check_response(&deny);
+            assert_eq!(
+                meta(&r, "decision_id"),
+                Some(Kind::StringValue("req-1".into()))
+            );
+            assert_eq!(
+                meta(&r, "reason"),
+                Some(Kind::StringValue("missing_permission".into()))
+            );
+            assert_eq!(meta(&r, "dry_run").is_some(), dry_run);
         }
     }
 

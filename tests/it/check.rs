@@ -24,7 +24,11 @@ async fn setup() -> (Keycloak, SigningKey, Authz) {
 
 #[tokio::test]
 async fn write_token_is_allowed_with_identity_headers_that_overwrite() {
-    let (kc, key, authz) = setup().await;
+    let key = SigningKey::generate("kc-1").unwrap();
+    let kc = keycloak(&[&key]).await;
+    let config = answering_everything(&one_realm_config(&kc.issuer));
+    let authz = Authz::start(&config, &default_policy()).await;
+    authz.wait_ready().await;
     let t = token(&key, &kc.issuer, &["write:*"]);
     let r = authz
         .call("zeebe.example.com", &rpc("CreateProcessInstance"), Some(&t))
@@ -640,11 +644,11 @@ async fn trailing_dot_host_falls_through_to_another_realm() {
     // issuer but grants nothing to read:*.
     let scratch = Scratch::new();
     scratch.write("nothing.yaml", "grants: []\n");
-    let config = format!(
+    let config = answering_everything(&format!(
         "listen: {{check: 127.0.0.1:0, admin: 127.0.0.1:0}}\nrealms:\n  - {{name: a, issuer: '{i}', audiences: [zeebe-api], hosts: [zeebe.a.example], policy: default.yaml}}\n  - {{name: any, issuer: '{i}', audiences: [zeebe-api], hosts: ['*'], policy: '{}'}}\n",
         scratch.0.join("nothing.yaml").display(),
         i = kc.issuer
-    );
+    ));
     let authz = Authz::start(&config, &default_policy()).await;
     authz.wait_ready().await;
     let t = token(&key, &kc.issuer, &["read:*"]);
@@ -896,21 +900,24 @@ async fn permissions_claim_is_configurable() {
     kc.stop().await;
 }
 
-/// `dynamic_metadata.send: denies`: a plain allow carries no metadata (Envoy skips storing
-/// it), a deny carries all of it; `none`: no answer carries any.
+/// `dynamic_metadata.send: denies` (the default): a plain allow carries no metadata (Envoy
+/// skips storing it), a deny carries all of it; `all`: every answer; `none`: no answer.
 #[tokio::test]
 async fn dynamic_metadata_send_chooses_which_answers_carry_it() {
     let key = SigningKey::generate("kc-1").unwrap();
     let kc = keycloak(&[&key]).await;
     for (send, on_allow, on_deny) in [
+        ("", false, true),
         ("all", true, true),
         ("denies", false, true),
         ("none", false, false),
     ] {
-        let config = format!(
-            "{}dynamic_metadata:\n  send: {send}\n",
-            one_realm_config(&kc.issuer)
-        );
+        let setting = if send.is_empty() {
+            String::new()
+        } else {
+            format!("dynamic_metadata:\n  send: {send}\n")
+        };
+        let config = format!("{}{setting}", one_realm_config(&kc.issuer));
         let authz = Authz::start(&config, &default_policy()).await;
         authz.wait_ready().await;
         let write = token(&key, &kc.issuer, &["write:*"]);
@@ -923,8 +930,9 @@ async fn dynamic_metadata_send_chooses_which_answers_carry_it() {
             .await;
         assert_eq!(code(&allowed), OK, "{send}");
         assert_eq!(allowed.dynamic_metadata.is_some(), on_allow, "{send}");
-        // The identity headers do not depend on it.
-        assert_eq!(ok_headers(&allowed).len(), 3, "{send}");
+        // The identity headers do not depend on it: by default, the subject alone.
+        let names: Vec<String> = ok_headers(&allowed).into_iter().map(|h| h.0).collect();
+        assert_eq!(names, ["x-zeebe-authz-subject"], "{send}");
         let read = token(&key, &kc.issuer, &["read:*"]);
         let denied = authz
             .call(

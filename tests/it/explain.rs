@@ -113,10 +113,10 @@ async fn explain_decides_every_case_as_serve_does() {
     let kc = keycloak(&[&key]).await;
     let policy =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/policies/dev.yaml")).unwrap();
-    let config_text = one_realm_config(&kc.issuer).replace(
+    let config_text = answering_everything(&one_realm_config(&kc.issuer).replace(
         "    policy: default.yaml\n",
         "    policy: default.yaml\n    tenants_claim: tenants\n",
-    );
+    ));
     let authz = Authz::start(&config_text, &policy).await;
     authz.wait_ready().await;
     let config = zeebe_authz::config::load(&authz.dir().join("config.yaml")).unwrap();

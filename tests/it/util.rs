@@ -137,6 +137,13 @@ pub fn one_realm_config(issuer: &str) -> String {
     )
 }
 
+/// `config` with every identity header sent and the dynamic metadata on every answer (the
+/// defaults send the subject header and put the metadata on denies only): for tests that read
+/// an allow's client id or realm header, or its metadata.
+pub fn answering_everything(config: &str) -> String {
+    format!("{config}identity_headers:\n  send: all\ndynamic_metadata:\n  send: all\n")
+}
+
 /// The authorizer running in-process on port 0.
 pub struct Authz {
     /// ext_authz gRPC address.
