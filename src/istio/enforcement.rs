@@ -89,6 +89,9 @@ pub(crate) struct Enforcement {
     pub(crate) realms: Vec<RealmEnforcement>,
     /// Whether the authorizer needs request bodies (some rule has conditions).
     pub(crate) needs_body: bool,
+    /// The subject header's name, when allows send it: the access log prints it, so an
+    /// allowed call's line names its caller even when the answer carries no metadata.
+    pub(crate) subject_header: Option<String>,
 }
 
 /// Why a config cannot be expressed in Istio policy.
@@ -153,7 +156,13 @@ pub(crate) fn enforcement(
         )?);
     }
     let needs_body = config.realms.iter().any(|r| r.policy.needs_body());
-    Ok(Enforcement { realms, needs_body })
+    let headers = &config.identity_headers;
+    let subject_header = headers.sent()[0].then(|| headers.subject.to_string());
+    Ok(Enforcement {
+        realms,
+        needs_body,
+        subject_header,
+    })
 }
 
 fn realm_enforcement(

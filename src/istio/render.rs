@@ -149,7 +149,10 @@ impl Generator<'_> {
         };
         MeshValues {
             mesh_config: MeshConfig {
-                extension_providers: vec![ext_authz, Self::access_log_provider()],
+                extension_providers: vec![
+                    ext_authz,
+                    Self::access_log_provider(self.enforcement.subject_header.as_deref()),
+                ],
             },
         }
     }

@@ -34,11 +34,20 @@ fn decision_operator(key: &str) -> String {
 
 impl Generator<'_> {
     /// `meshConfig.extensionProviders[]` entry of the access log: one JSON object per line.
-    pub(super) fn access_log_provider() -> ExtensionProvider {
+    /// `subject_header`: the subject header allows carry, printed as `identity_subject`.
+    pub(super) fn access_log_provider(subject_header: Option<&str>) -> ExtensionProvider {
         let mut labels: BTreeMap<String, String> = DECISION_KEYS
             .iter()
             .map(|key| (key.to_string(), decision_operator(key)))
             .collect();
+        if let Some(name) = subject_header {
+            // Denies and dry-run would-be denies carry the metadata by default, plain allows
+            // only this header (as the upstream received it).
+            labels.insert(
+                "identity_subject".into(),
+                format!("%REQ({})%", name.to_ascii_uppercase()),
+            );
+        }
         labels.extend(
             [
                 // Envoy's id of the request; the authorizer takes its decision id from it.
@@ -101,7 +110,10 @@ mod tests {
     #[test]
     fn log_fields_name_the_authorizer_metadata_quoted() {
         // A plain YAML scalar cannot start with `%` (a directive indicator).
-        let text = yaml_doc(&Generator::access_log_provider()).unwrap();
+        let text = yaml_doc(&Generator::access_log_provider(Some(
+            "x-zeebe-authz-subject",
+        )))
+        .unwrap();
         for key in DECISION_KEYS {
             let line = format!(
                 "      {key}: \"%DYNAMIC_METADATA(envoy.filters.http.ext_authz:{key})%\"\n"
@@ -112,5 +124,11 @@ mod tests {
             text.contains("      request_id: \"%REQ(X-REQUEST-ID)%\"\n"),
             "{text}"
         );
+        assert!(
+            text.contains("      identity_subject: \"%REQ(X-ZEEBE-AUTHZ-SUBJECT)%\"\n"),
+            "{text}"
+        );
+        let without = yaml_doc(&Generator::access_log_provider(None)).unwrap();
+        assert!(!without.contains("identity_subject"), "{without}");
     }
 }

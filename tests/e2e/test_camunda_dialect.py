@@ -85,7 +85,7 @@ def dialect_gateway() -> Iterator[StubGateway]:
 
 @pytest.fixture(scope="module")
 def dialect_authz(workdir: Path, issuer: KeycloakIssuer) -> Iterator[Authz]:
-    proc = Authz(workdir / "dialect", config_yaml(issuer.url, policy=DIALECT_POLICY), name="zeebe-authz-dialect")
+    proc = Authz(workdir / "dialect", config_yaml(issuer.url, policy=DIALECT_POLICY, identity_headers="all"), name="zeebe-authz-dialect")
     with running(proc, lambda p: p.start().wait_ready()):
         yield proc
 

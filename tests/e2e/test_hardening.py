@@ -368,7 +368,9 @@ def two_realms(workdir: Path, issuer: KeycloakIssuer, gateway: StubGateway) -> I
         [
             {"name": "a", **realm, "hosts": ["zeebe.a.example"], "policy": str(DEFAULT_POLICY)},
             {"name": "any", **realm, "hosts": ["*"], "policy": str(policy)},
-        ]
+        ],
+        # The realm header shows which realm judged.
+        identity_headers="all",
     )
     with protected(workdir, gateway, "hardening-two-realms", config) as stack:
         yield stack

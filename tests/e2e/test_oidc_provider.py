@@ -62,7 +62,10 @@ def oidc_gateway() -> Iterator[StubGateway]:
 def oidc_authz(workdir: Path, oidc: OidcRealm) -> Iterator[Authz]:
     """zeebe-authz trusting the provider exactly as a Keycloak realm is configured: issuer and
     audience only (keys from discovery), the dev policy, tenants in `tenants`."""
-    config = config_yaml(oidc.issuer, DEV_POLICY, audiences=(RESOURCE,), tenants_claim="tenants")
+    # Every identity header, so the client id read from the provider's tokens shows.
+    config = config_yaml(
+        oidc.issuer, DEV_POLICY, audiences=(RESOURCE,), tenants_claim="tenants", identity_headers="all"
+    )
     proc = Authz(workdir / "oidc-authz", config, name="zeebe-authz-oidc")
     with running(proc, lambda p: p.start().wait_ready()):
         yield proc

@@ -158,14 +158,37 @@ def reloaded_events(authz: Authz) -> list[dict[str, Any]]:
 # -- a. decision ids in Envoy's access log --------------------------------------------------------
 
 
-def test_access_log_line_carries_the_decision(tmp_path: Path) -> None:
-    """An allowed and a denied call, each with its own `x-request-id`: Envoy's access log line
-    of each carries the authorizer's decision (decision_id = the request id, reason, realm,
-    rpc, subject), and the denied client's message names the same decision id."""
+def test_access_log_of_the_defaults_names_an_allows_caller_and_a_denys_decision(tmp_path: Path) -> None:
+    """The defaults (subject header, metadata on denies): an allowed call's access log line has
+    the caller from the subject header Envoy forwarded and the request id (its decision id), and
+    no metadata (Envoy stored none); a denied call's line carries the whole decision."""
     policy = tmp_path / "policy.yaml"
     policy.write_text(TOPOLOGY_ALLOWED)
     with issuer_and_gateway() as (issuer, gateway):
         config = realms_config_yaml([realm(issuer, policy)])
+        with stack(tmp_path, issuer, gateway, config) as s:
+            claims = issuer.claims(["read:*"])
+            token = issuer.mint(claims=claims)
+            assert topology(s.zeebe, token, "default-allow").code == OK
+            assert create(s.zeebe, token, "default-deny").code == PERMISSION_DENIED
+            allowed = s.envoy.access_log_entry("default-allow")
+            assert allowed["identity_subject"] == claims["sub"], allowed
+            assert [allowed.get(k) for k in ("decision_id", "reason", "subject")] == [None] * 3, allowed
+            denied = s.envoy.access_log_entry("default-deny")
+            assert denied["identity_subject"] is None, denied
+            fields = {"decision_id": "default-deny", "reason": "missing_permission", "subject": claims["sub"]}
+            assert {key: denied.get(key) for key in fields} == fields, denied
+
+
+def test_access_log_line_carries_the_decision(tmp_path: Path) -> None:
+    """`dynamic_metadata.send: all`: an allowed and a denied call, each with its own
+    `x-request-id`: Envoy's access log line of each carries the authorizer's decision
+    (decision_id = the request id, reason, realm, rpc, subject), and the denied client's
+    message names the same decision id."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(TOPOLOGY_ALLOWED)
+    with issuer_and_gateway() as (issuer, gateway):
+        config = realms_config_yaml([realm(issuer, policy)], dynamic_metadata="all")
         with stack(tmp_path, issuer, gateway, config) as s:
             claims = issuer.claims(["read:*"])
             token = issuer.mint(claims=claims)
@@ -214,7 +237,7 @@ def test_dry_run_realm_allows_through_envoy_and_reports(tmp_path: Path) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text(TOPOLOGY_ALLOWED)
     with issuer_and_gateway() as (issuer, gateway):
-        config = realms_config_yaml([realm(issuer, policy, mode="dry-run")])
+        config = realms_config_yaml([realm(issuer, policy, mode="dry-run")], dynamic_metadata="all")
         with stack(tmp_path, issuer, gateway, config) as s:
             claims = issuer.claims(["read:*"])
             token = issuer.mint(claims=claims)
@@ -390,7 +413,8 @@ def test_reload_under_load_through_envoy_loses_no_check(tmp_path: Path) -> None:
     """
     with issuer_and_gateway() as (issuer, gateway):
         mount = tmp_path / "configmap"
-        config = realms_config_yaml([realm(issuer, mount / "policy.yaml")])
+        # Every answer carries the metadata, so every access log line names its decision.
+        config = realms_config_yaml([realm(issuer, mount / "policy.yaml")], dynamic_metadata="all")
         volume = ConfigMapVolume(mount, {"config.yaml": config, "policy.yaml": TOPOLOGY_ALLOWED})
         with stack(
             tmp_path,

@@ -122,7 +122,8 @@ def test_zbctl_status_as_the_banner_prints_it(
     assert "Gateway version: 8.4.13" in done.stdout
     assert "Partition 1 : Leader, Healthy" in done.stdout
     topology = jobs_gateway.calls_of("Topology")[before:]
-    assert [call.values("x-zeebe-authz-client-id") for call in topology] == [["dev-writer"]]
+    # The default identity header: the subject of the client's service account.
+    assert [call.values("x-zeebe-authz-subject") for call in topology] == [["service-account-dev-writer"]]
 
 
 def test_zbctl_creates_an_instance_as_the_write_client(
@@ -137,7 +138,7 @@ def test_zbctl_creates_an_instance_as_the_write_client(
     assert '"processInstanceKey":  "2251799813685251"' in done.stdout
     call = jobs_gateway.calls_of("CreateProcessInstance")[-1]
     assert call.request.bpmnProcessId == "order-process"
-    assert call.values("x-zeebe-authz-client-id") == ["dev-writer"]
+    assert call.values("x-zeebe-authz-subject") == ["service-account-dev-writer"]
 
 
 def test_zbctl_read_only_client_is_refused_with_the_reason(
@@ -226,7 +227,7 @@ def test_sdk_topology_and_create_as_the_write_client(
     assert created["ok"], created
     call = jobs_gateway.calls_of("CreateProcessInstance")[-1]
     assert call.request.tenantId == "<default>"
-    assert call.values("x-zeebe-authz-client-id") == ["dev-writer"]
+    assert call.values("x-zeebe-authz-subject") == ["service-account-dev-writer"]
 
 
 def test_sdk_tenant_client_is_held_to_its_tenant_on_compressed_bodies(

@@ -58,13 +58,16 @@ def config_yaml(
     tenants_prefix: str | None = None,
     refetch_cooldown: str | None = None,
     fetch_timeout: str | None = None,
+    identity_headers: str | None = None,
+    dynamic_metadata: str | None = None,
 ) -> str:
     """A one-realm config in the format `serve` reads (JSON flow style is YAML too).
 
     `tenants_claim` (a dotted claim path or a list of keys) and `tenants_prefix` say where the
     realm finds the tenants a token holds; both are left out of the file when None, and so are
     `jwks.refetch_cooldown` and `jwks.fetch_timeout` (the authorizer's defaults, 1 s each, as a
-    deployment has them, then apply).
+    deployment has them, then apply). `identity_headers` and `dynamic_metadata` set their
+    `send` (left out: the subject header, metadata on denies only).
     """
     realm: dict[str, Any] = {
         "name": "camunda",
@@ -77,13 +80,30 @@ def config_yaml(
         realm["tenants_claim"] = tenants_claim
     if tenants_prefix is not None:
         realm["tenants_prefix"] = tenants_prefix
-    return realms_config_yaml([realm], refetch_cooldown=refetch_cooldown, fetch_timeout=fetch_timeout)
+    return realms_config_yaml(
+        [realm],
+        refetch_cooldown=refetch_cooldown,
+        fetch_timeout=fetch_timeout,
+        identity_headers=identity_headers,
+        dynamic_metadata=dynamic_metadata,
+    )
 
 
 def realms_config_yaml(
-    realms: list[dict[str, Any]], *, refetch_cooldown: str | None = None, fetch_timeout: str | None = None
+    realms: list[dict[str, Any]],
+    *,
+    refetch_cooldown: str | None = None,
+    fetch_timeout: str | None = None,
+    identity_headers: str | None = None,
+    dynamic_metadata: str | None = None,
 ) -> str:
-    """A config with these realms (each as the file spells it), listening on 127.0.0.1:0."""
+    """A config with these realms (each as the file spells it), listening on 127.0.0.1:0;
+    `identity_headers` / `dynamic_metadata`: their `send` when not None."""
+    answer = []
+    if identity_headers is not None:
+        answer += ["identity_headers:", f"  send: {identity_headers}"]
+    if dynamic_metadata is not None:
+        answer += ["dynamic_metadata:", f"  send: {dynamic_metadata}"]
     jwks = ["  refresh_interval: 5m"]
     if refetch_cooldown is not None:
         jwks.append(f"  refetch_cooldown: {refetch_cooldown}")
@@ -98,6 +118,7 @@ def realms_config_yaml(
             *(f"  - {json.dumps(realm)}" for realm in realms),
             "jwks:",
             *jwks,
+            *answer,
             "",
         ]
     )

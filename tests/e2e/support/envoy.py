@@ -14,7 +14,8 @@ from `/listeners?format=json`.
 Optionally (`Envoy(..., access_log=True)`) the connection manager also writes an access log:
 one JSON line per request to `<workdir>/<name>.access.log`, with the ext_authz filter's
 dynamic metadata (`%DYNAMIC_METADATA(envoy.filters.http.ext_authz:<key>)%`: decision_id,
-reason, realm, subject, rpc, dry_run), the request id, the gRPC status, the HTTP status, the
+reason, realm, subject, rpc, dry_run), the request id, the subject header as the upstream got
+it (`identity_subject`), the gRPC status, the HTTP status, the
 path, and when the request started and how long it took. Envoy writes file logs through a
 buffer flushed every `--file-flush-interval-msec` (default 10 s; Envoy 1.40's bootstrap has no
 field for it), so such an Envoy runs with 100 ms, and readers still poll the file, bounded, for
@@ -43,7 +44,8 @@ ACCESS_LOG_FLUSH_MSEC = 100
 ACCESS_LOG_TIMEOUT = 10.0
 
 EXT_AUTHZ_NAMESPACE = "envoy.filters.http.ext_authz"
-# The dynamic metadata the authorizer returns with every CheckResponse, as access log keys.
+# The dynamic metadata the authorizer returns (with denies by default, with every answer under
+# `dynamic_metadata.send: all`), as access log keys.
 ACCESS_LOG_METADATA_KEYS = ("decision_id", "reason", "realm", "subject", "rpc", "dry_run")
 
 
@@ -53,6 +55,9 @@ def access_log_format() -> dict[str, str]:
     fields = {key: f"%DYNAMIC_METADATA({EXT_AUTHZ_NAMESPACE}:{key})%" for key in ACCESS_LOG_METADATA_KEYS}
     fields.update(
         request_id="%REQ(X-REQUEST-ID)%",
+        # The subject header the authorizer set on an allowed request (the default identity
+        # header): an allow's caller, when its answer carries no metadata.
+        identity_subject="%REQ(X-ZEEBE-AUTHZ-SUBJECT)%",
         grpc_status="%GRPC_STATUS(NUMBER)%",
         response_code="%RESPONSE_CODE%",
         path="%REQ(:PATH)%",
