@@ -334,6 +334,19 @@ def test_config_changes_do_not_roll_pods_but_listen_ports_do() -> None:
     assert moved["spec"]["template"]["metadata"]["annotations"][key] != deployment["spec"]["template"]["metadata"]["annotations"][key]
 
 
+def test_answer_settings_reach_the_config_and_a_wrong_one_is_refused() -> None:
+    """`identityHeaders.send` and `dynamicMetadata.send` become the config's `send` settings;
+    left empty, the config has neither and the binary's defaults apply."""
+    [cm] = by_kind(render(), "ConfigMap")
+    config = yaml.safe_load(cm["data"]["config.yaml"])
+    assert "identity_headers" not in config and "dynamic_metadata" not in config, config
+    [cm] = by_kind(render({"identityHeaders": {"send": "all"}, "dynamicMetadata": {"send": "all"}}), "ConfigMap")
+    config = yaml.safe_load(cm["data"]["config.yaml"])
+    assert config["identity_headers"] == {"send": "all"} and config["dynamic_metadata"] == {"send": "all"}, config
+    with pytest.raises(HelmError, match="dynamicMetadata.send must be all, denies or none"):
+        render({"dynamicMetadata": {"send": "allows"}})
+
+
 def test_ca_bundle_and_policies_from_existing_objects_are_projected_beside_the_config() -> None:
     docs = render(EVERYTHING, api_versions=("monitoring.coreos.com/v1",))
     [deployment] = by_kind(docs, "Deployment")
