@@ -126,7 +126,7 @@ impl tonic::server::UnaryService<CheckRequest> for CheckMethod {
             span.record("reason", verdict.decision.outcome().reason());
             span.record("decision_id", verdict.id.as_str());
             if let Some(realm) = &verdict.realm {
-                span.record("realm", &**realm);
+                span.record("realm", realm.as_str());
             }
             if verdict.dry_run {
                 span.record("dry_run", true);

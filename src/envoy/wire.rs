@@ -28,7 +28,7 @@ use bytes::BufMut;
 use crate::decision::{Decision, Verdict};
 use crate::outcome::GrpcCode;
 
-use super::response::{percent_encode_grpc_message, percent_encode_header_value};
+use crate::text::percent_encode_grpc_message;
 
 /// `HeaderValueOption.HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD`.
 const OVERWRITE_IF_EXISTS_OR_ADD: u8 = 2;
@@ -85,21 +85,28 @@ enum Kind<'a> {
     Denied {
         code: GrpcCode,
         message: String,
-        escaped: String,
+        /// `message` as `grpc-message`, when escaping changes it (else `message` is sent).
+        escaped: Option<String>,
     },
     /// An allow, or a deny a dry-run realm does not enforce: the identity headers, each
     /// `(name, Some(value))` to overwrite or `(name, None)` to remove.
-    Allowed([(&'a str, Option<Cow<'a, str>>); 3]),
+    Allowed([(&'a str, Option<&'a str>); 3]),
 }
 
 impl<'a> Answer<'a> {
     fn of(verdict: &'a Verdict) -> Answer<'a> {
         let kind = match (&verdict.decision, verdict.client_message()) {
-            (Decision::Deny(deny), Some(message)) => Kind::Denied {
-                code: deny.outcome.code(),
-                escaped: percent_encode_grpc_message(&message).into_owned(),
-                message,
-            },
+            (Decision::Deny(deny), Some(message)) => {
+                let escaped = match percent_encode_grpc_message(&message) {
+                    Cow::Borrowed(_) => None,
+                    Cow::Owned(escaped) => Some(escaped),
+                };
+                Kind::Denied {
+                    code: deny.outcome.code(),
+                    message,
+                    escaped,
+                }
+            }
             _ => Kind::Allowed(identity(verdict)),
         };
         let metadata = [
@@ -151,7 +158,7 @@ impl<'a> Answer<'a> {
                 put_delimited(out, 2, self.denied_len());
                 put_delimited(out, 1, varint_field_len(self.http_status()));
                 put_varint_field(out, 1, self.http_status());
-                for (key, value) in denied_headers(*code, escaped) {
+                for (key, value) in denied_headers(*code, escaped.as_deref().unwrap_or(message)) {
                     put_header(out, 2, key, value);
                 }
             }
@@ -202,11 +209,16 @@ impl<'a> Answer<'a> {
     }
 
     fn denied_len(&self) -> usize {
-        let Kind::Denied { code, escaped, .. } = &self.kind else {
+        let Kind::Denied {
+            code,
+            message,
+            escaped,
+        } = &self.kind
+        else {
             return 0;
         };
         delimited_len(varint_field_len(self.http_status()))
-            + denied_headers(*code, escaped)
+            + denied_headers(*code, escaped.as_deref().unwrap_or(message))
                 .iter()
                 .map(|(key, value)| delimited_len(header_len(key, value)))
                 .sum::<usize>()
@@ -254,14 +266,19 @@ fn denied_headers(code: GrpcCode, escaped: &str) -> [(&'static str, &str); 3] {
 /// The identity headers of an allowed call, overwriting what the client sent; without a valid
 /// principal (a dry-run realm letting an invalid token through) each configured one is
 /// removed, so a client cannot smuggle its own.
-fn identity(verdict: &Verdict) -> [(&str, Option<Cow<'_, str>>); 3] {
-    fn header<'a>(name: &'a str, value: &'a str, sent: bool) -> (&'a str, Option<Cow<'a, str>>) {
-        let value = (sent && !value.is_empty()).then(|| percent_encode_header_value(value));
-        (name, value)
+fn identity(verdict: &Verdict) -> [(&str, Option<&str>); 3] {
+    fn header<'a>(name: &'a str, value: &'a str, sent: bool) -> (&'a str, Option<&'a str>) {
+        (name, (sent && !value.is_empty()).then_some(value))
     }
     let names = &verdict.headers;
+    // The values as headers carry them, escaped when the principal was cached and the realm
+    // compiled (`HeaderText`): an allow does not look at their bytes.
     let (subject, client_id, realm) = match (&verdict.principal, &verdict.realm) {
-        (Some(p), Some(realm)) => (&*p.subject, &*p.client_id, &**realm),
+        (Some(p), Some(realm)) => (
+            p.subject.header_value(),
+            p.client_id.header_value(),
+            realm.header_value(),
+        ),
         _ => ("", "", ""),
     };
     let sent = names.sent();
@@ -269,7 +286,7 @@ fn identity(verdict: &Verdict) -> [(&str, Option<Cow<'_, str>>); 3] {
     // own `x-zeebe-authz-realm` because only the subject is configured to be sent. An empty
     // value removes the header instead (Envoy drops empty values, which would leave a smuggled
     // one in place). Token text may hold CR/LF or other bytes Envoy refuses in a header value
-    // (it would then fail the whole request): it is escaped.
+    // (it would then fail the whole request): it is escaped (an empty text escapes to empty).
     [
         header(&names.subject, subject, sent[0]),
         header(&names.client_id, client_id, sent[1]),
@@ -419,7 +436,7 @@ mod tests {
                 id: DecisionId::generated(1, 2),
                 decision,
                 dry_run,
-                realm: (!realm.is_empty()).then(|| realm.as_str().into()),
+                realm: (!realm.is_empty()).then(|| Arc::new(realm.as_str().into())),
                 principal: Some(principal),
                 path: PathLabel::Other,
                 headers: Arc::new(IdentityHeaders { send, ..IdentityHeaders::default() }),
