@@ -61,7 +61,9 @@ pub(crate) fn encode_check_response(verdict: &Verdict, out: &mut impl Sink) {
     let len = answer.len();
     out.reserve(len);
     let room = out.remaining_mut();
-    answer.write(out);
+    let mut writer = Writer::new(out);
+    answer.write(&mut writer);
+    writer.finish();
     debug_assert_eq!(
         room - out.remaining_mut(),
         len,
@@ -73,8 +75,9 @@ pub(crate) fn encode_check_response(verdict: &Verdict, out: &mut impl Sink) {
 struct Answer<'a> {
     verdict: &'a Verdict,
     kind: Kind<'a>,
-    /// The `Struct.fields` entries with a string value (`dry_run` is written apart).
-    metadata: [Option<(&'static str, &'a [u8])>; 5],
+    /// The `Struct.fields` entries with a string value (`dry_run` is written apart): each
+    /// key as written ([`key_field`]) and the value.
+    metadata: [Option<(&'static [u8], &'a [u8])>; 5],
     /// The body lengths of `ok_response` (0 for a deny) and of `dynamic_metadata`.
     ok_len: usize,
     metadata_len: usize,
@@ -110,17 +113,17 @@ impl<'a> Answer<'a> {
             _ => Kind::Allowed(identity(verdict)),
         };
         let metadata = [
-            Some(("decision_id", verdict.id.as_bytes())),
-            Some(("reason", verdict.decision.outcome().reason().as_bytes())),
-            Some(("rpc", verdict.path.as_str().as_bytes())),
+            Some((&DECISION_ID[..], verdict.id.as_bytes())),
+            Some((&REASON[..], verdict.decision.outcome().reason().as_bytes())),
+            Some((&RPC[..], verdict.path.as_str().as_bytes())),
             verdict
                 .realm
                 .as_deref()
-                .map(|realm| ("realm", realm.as_bytes())),
+                .map(|realm| (&REALM[..], realm.as_bytes())),
             verdict
                 .principal
                 .as_ref()
-                .map(|p| ("subject", p.subject.as_bytes())),
+                .map(|p| (&SUBJECT[..], p.subject.as_bytes())),
         ];
         let mut answer = Answer {
             verdict,
@@ -145,7 +148,7 @@ impl<'a> Answer<'a> {
         answer + delimited_len(self.metadata_len)
     }
 
-    fn write(&self, out: &mut impl Sink) {
+    fn write(&self, out: &mut Writer<'_, impl Sink>) {
         match &self.kind {
             Kind::Denied {
                 code,
@@ -177,7 +180,7 @@ impl<'a> Answer<'a> {
         put_delimited(out, 4, self.metadata_len);
         for (key, value) in self.metadata.iter().flatten() {
             put_delimited(out, 1, text_entry_len(key, value));
-            put_string(out, 1, key);
+            out.put_slice(key);
             // A member of `Value`'s oneof, so written even when empty: an absent one would
             // read as no value at all.
             put_delimited(out, 2, delimited_len(value.len()));
@@ -305,15 +308,96 @@ fn header_len(key: &str, value: &str) -> usize {
     delimited_len(string_len(key) + string_len(value)) + OVERWRITE.len()
 }
 
-/// The body length of a `Struct.fields` entry with a string value.
+/// The body length of a `Struct.fields` entry with a string value, `key` as written.
 #[inline]
-fn text_entry_len(key: &str, value: &[u8]) -> usize {
-    string_len(key) + delimited_len(delimited_len(value.len()))
+fn text_entry_len(key: &[u8], value: &[u8]) -> usize {
+    key.len() + delimited_len(delimited_len(value.len()))
+}
+
+/// The metadata keys as written: their tag, length and name are the same in every answer.
+const DECISION_ID: [u8; 13] = key_field("decision_id");
+const REASON: [u8; 8] = key_field("reason");
+const RPC: [u8; 5] = key_field("rpc");
+const REALM: [u8; 7] = key_field("realm");
+const SUBJECT: [u8; 9] = key_field("subject");
+
+/// A `Struct.fields` entry's key as written: tag (field 1, length-delimited), length, name.
+const fn key_field<const N: usize>(name: &str) -> [u8; N] {
+    let name = name.as_bytes();
+    assert!(name.len() + 2 == N && name.len() < 0x80);
+    let mut out = [0u8; N];
+    out[0] = 1 << 3 | 2;
+    out[1] = name.len() as u8;
+    let mut i = 0;
+    while i < name.len() {
+        out[i + 2] = name[i];
+        i += 1;
+    }
+    out
+}
+
+/// Stages the small pieces of an answer (tags, lengths, constant keys, short values) on the
+/// stack and hands them to the sink in runs: a `put_u8` into tonic's buffer checks its
+/// capacity and moves its cursor each time, a dozen times per header and per metadata entry.
+/// What is longer than [`Writer::STAGED`] goes to the sink as it is, after what is staged.
+struct Writer<'o, S: Sink> {
+    out: &'o mut S,
+    staged: [u8; STAGE_CAPACITY],
+    len: usize,
+}
+
+/// The stage's size; a varint is at most 10 bytes.
+const STAGE_CAPACITY: usize = 128;
+
+impl<'o, S: Sink> Writer<'o, S> {
+    /// Slices up to this long are staged, longer ones written through.
+    const STAGED: usize = 32;
+
+    fn new(out: &'o mut S) -> Self {
+        Writer {
+            out,
+            staged: [0; STAGE_CAPACITY],
+            len: 0,
+        }
+    }
+
+    #[inline]
+    fn put_u8(&mut self, byte: u8) {
+        if self.len == STAGE_CAPACITY {
+            self.flush();
+        }
+        self.staged[self.len] = byte;
+        self.len += 1;
+    }
+
+    #[inline]
+    fn put_slice(&mut self, bytes: &[u8]) {
+        if bytes.len() > Self::STAGED {
+            self.flush();
+            self.out.put_slice(bytes);
+            return;
+        }
+        if self.len + bytes.len() > STAGE_CAPACITY {
+            self.flush();
+        }
+        self.staged[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    fn flush(&mut self) {
+        self.out.put_slice(&self.staged[..self.len]);
+        self.len = 0;
+    }
+
+    /// Writes what is staged.
+    fn finish(mut self) {
+        self.flush();
+    }
 }
 
 /// One `HeaderValueOption` that overwrites `key` with `value`.
 #[inline]
-fn put_header(out: &mut impl Sink, field: u8, key: &str, value: &str) {
+fn put_header(out: &mut Writer<'_, impl Sink>, field: u8, key: &str, value: &str) {
     put_delimited(out, field, header_len(key, value));
     put_delimited(out, 1, string_len(key) + string_len(value));
     put_string(out, 1, key);
@@ -355,7 +439,7 @@ fn varint_len(value: u64) -> usize {
 
 /// A varint field, left out at 0.
 #[inline]
-fn put_varint_field(out: &mut impl Sink, field: u8, value: u64) {
+fn put_varint_field(out: &mut Writer<'_, impl Sink>, field: u8, value: u64) {
     if value != 0 {
         out.put_u8(field << 3);
         put_varint(out, value);
@@ -364,7 +448,7 @@ fn put_varint_field(out: &mut impl Sink, field: u8, value: u64) {
 
 /// A string field, left out when empty.
 #[inline]
-fn put_string(out: &mut impl Sink, field: u8, value: &str) {
+fn put_string(out: &mut Writer<'_, impl Sink>, field: u8, value: &str) {
     if !value.is_empty() {
         put_delimited(out, field, value.len());
         out.put_slice(value.as_bytes());
@@ -374,13 +458,13 @@ fn put_string(out: &mut impl Sink, field: u8, value: &str) {
 /// The tag and length of a length-delimited field (a message is written even when empty, as
 /// prost writes a `Some` message); its body follows.
 #[inline]
-fn put_delimited(out: &mut impl Sink, field: u8, len: usize) {
+fn put_delimited(out: &mut Writer<'_, impl Sink>, field: u8, len: usize) {
     out.put_u8(field << 3 | 2);
     put_varint(out, len as u64);
 }
 
 #[inline]
-fn put_varint(out: &mut impl Sink, mut value: u64) {
+fn put_varint(out: &mut Writer<'_, impl Sink>, mut value: u64) {
     if value < 0x80 {
         out.put_u8(value as u8);
         return;
@@ -485,8 +569,50 @@ mod tests {
             u64::MAX,
         ] {
             let mut out = Vec::new();
-            put_varint(&mut out, v);
+            let mut writer = Writer::new(&mut out);
+            put_varint(&mut writer, v);
+            writer.finish();
             assert_eq!(varint_len(v), out.len(), "{v}");
+        }
+    }
+
+    #[test]
+    fn metadata_keys_are_written_as_prost_writes_them() {
+        for (field, name) in [
+            (&DECISION_ID[..], "decision_id"),
+            (&REASON[..], "reason"),
+            (&RPC[..], "rpc"),
+            (&REALM[..], "realm"),
+            (&SUBJECT[..], "subject"),
+        ] {
+            let mut expected = Vec::new();
+            prost::encoding::string::encode(1, &name.to_string(), &mut expected);
+            assert_eq!(field, &expected[..], "{name}");
+        }
+    }
+
+    proptest! {
+        /// Whatever is staged and whatever goes through, the sink gets the bytes in order.
+        #[test]
+        fn the_writer_hands_on_every_byte_in_order(
+            pieces in proptest::collection::vec(
+                prop_oneof![
+                    any::<u8>().prop_map(|b| vec![b]),
+                    proptest::collection::vec(any::<u8>(), 0..200),
+                ],
+                0..60,
+            ),
+        ) {
+            let mut out = Vec::new();
+            let mut writer = Writer::new(&mut out);
+            for piece in &pieces {
+                match piece[..] {
+                    [byte] => writer.put_u8(byte),
+                    _ => writer.put_slice(piece),
+                }
+            }
+            writer.finish();
+            prop_assert_eq!(out, pieces.concat());
         }
     }
 }
