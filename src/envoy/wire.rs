@@ -61,9 +61,7 @@ pub(crate) fn encode_check_response(verdict: &Verdict, out: &mut impl Sink) {
     let len = answer.len();
     out.reserve(len);
     let room = out.remaining_mut();
-    let mut writer = Writer::new(out);
-    answer.write(&mut writer);
-    writer.finish();
+    answer.write(out);
     debug_assert_eq!(
         room - out.remaining_mut(),
         len,
@@ -148,7 +146,7 @@ impl<'a> Answer<'a> {
         answer + delimited_len(self.metadata_len)
     }
 
-    fn write(&self, out: &mut Writer<'_, impl Sink>) {
+    fn write(&self, out: &mut impl Sink) {
         match &self.kind {
             Kind::Denied {
                 code,
@@ -336,68 +334,9 @@ const fn key_field<const N: usize>(name: &str) -> [u8; N] {
     out
 }
 
-/// Stages the small pieces of an answer (tags, lengths, constant keys, short values) on the
-/// stack and hands them to the sink in runs: a `put_u8` into tonic's buffer checks its
-/// capacity and moves its cursor each time, a dozen times per header and per metadata entry.
-/// What is longer than [`Writer::STAGED`] goes to the sink as it is, after what is staged.
-struct Writer<'o, S: Sink> {
-    out: &'o mut S,
-    staged: [u8; STAGE_CAPACITY],
-    len: usize,
-}
-
-/// The stage's size; a varint is at most 10 bytes.
-const STAGE_CAPACITY: usize = 128;
-
-impl<'o, S: Sink> Writer<'o, S> {
-    /// Slices up to this long are staged, longer ones written through.
-    const STAGED: usize = 32;
-
-    fn new(out: &'o mut S) -> Self {
-        Writer {
-            out,
-            staged: [0; STAGE_CAPACITY],
-            len: 0,
-        }
-    }
-
-    #[inline]
-    fn put_u8(&mut self, byte: u8) {
-        if self.len == STAGE_CAPACITY {
-            self.flush();
-        }
-        self.staged[self.len] = byte;
-        self.len += 1;
-    }
-
-    #[inline]
-    fn put_slice(&mut self, bytes: &[u8]) {
-        if bytes.len() > Self::STAGED {
-            self.flush();
-            self.out.put_slice(bytes);
-            return;
-        }
-        if self.len + bytes.len() > STAGE_CAPACITY {
-            self.flush();
-        }
-        self.staged[self.len..self.len + bytes.len()].copy_from_slice(bytes);
-        self.len += bytes.len();
-    }
-
-    fn flush(&mut self) {
-        self.out.put_slice(&self.staged[..self.len]);
-        self.len = 0;
-    }
-
-    /// Writes what is staged.
-    fn finish(mut self) {
-        self.flush();
-    }
-}
-
 /// One `HeaderValueOption` that overwrites `key` with `value`.
 #[inline]
-fn put_header(out: &mut Writer<'_, impl Sink>, field: u8, key: &str, value: &str) {
+fn put_header(out: &mut impl Sink, field: u8, key: &str, value: &str) {
     put_delimited(out, field, header_len(key, value));
     put_delimited(out, 1, string_len(key) + string_len(value));
     put_string(out, 1, key);
@@ -439,7 +378,7 @@ fn varint_len(value: u64) -> usize {
 
 /// A varint field, left out at 0.
 #[inline]
-fn put_varint_field(out: &mut Writer<'_, impl Sink>, field: u8, value: u64) {
+fn put_varint_field(out: &mut impl Sink, field: u8, value: u64) {
     if value != 0 {
         out.put_u8(field << 3);
         put_varint(out, value);
@@ -448,7 +387,7 @@ fn put_varint_field(out: &mut Writer<'_, impl Sink>, field: u8, value: u64) {
 
 /// A string field, left out when empty.
 #[inline]
-fn put_string(out: &mut Writer<'_, impl Sink>, field: u8, value: &str) {
+fn put_string(out: &mut impl Sink, field: u8, value: &str) {
     if !value.is_empty() {
         put_delimited(out, field, value.len());
         out.put_slice(value.as_bytes());
@@ -458,13 +397,13 @@ fn put_string(out: &mut Writer<'_, impl Sink>, field: u8, value: &str) {
 /// The tag and length of a length-delimited field (a message is written even when empty, as
 /// prost writes a `Some` message); its body follows.
 #[inline]
-fn put_delimited(out: &mut Writer<'_, impl Sink>, field: u8, len: usize) {
+fn put_delimited(out: &mut impl Sink, field: u8, len: usize) {
     out.put_u8(field << 3 | 2);
     put_varint(out, len as u64);
 }
 
 #[inline]
-fn put_varint(out: &mut Writer<'_, impl Sink>, mut value: u64) {
+fn put_varint(out: &mut impl Sink, mut value: u64) {
     if value < 0x80 {
         out.put_u8(value as u8);
         return;
@@ -569,9 +508,7 @@ mod tests {
             u64::MAX,
         ] {
             let mut out = Vec::new();
-            let mut writer = Writer::new(&mut out);
-            put_varint(&mut writer, v);
-            writer.finish();
+            put_varint(&mut out, v);
             assert_eq!(varint_len(v), out.len(), "{v}");
         }
     }
@@ -588,31 +525,6 @@ mod tests {
             let mut expected = Vec::new();
             prost::encoding::string::encode(1, &name.to_string(), &mut expected);
             assert_eq!(field, &expected[..], "{name}");
-        }
-    }
-
-    proptest! {
-        /// Whatever is staged and whatever goes through, the sink gets the bytes in order.
-        #[test]
-        fn the_writer_hands_on_every_byte_in_order(
-            pieces in proptest::collection::vec(
-                prop_oneof![
-                    any::<u8>().prop_map(|b| vec![b]),
-                    proptest::collection::vec(any::<u8>(), 0..200),
-                ],
-                0..60,
-            ),
-        ) {
-            let mut out = Vec::new();
-            let mut writer = Writer::new(&mut out);
-            for piece in &pieces {
-                match piece[..] {
-                    [byte] => writer.put_u8(byte),
-                    _ => writer.put_slice(piece),
-                }
-            }
-            writer.finish();
-            prop_assert_eq!(out, pieces.concat());
         }
     }
 }
