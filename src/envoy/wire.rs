@@ -434,9 +434,9 @@ mod tests {
         /// written: `encode_check_response` asserts that they agree) decode to what they say.
         #[test]
         fn any_answer_decodes_to_what_it_says(
-            subject in ".{0,200}",
-            client_id in ".{0,150}",
-            realm in "[a-z]{0,140}",
+            subject in "(.|[ %\\r\\n]){0,200}",
+            client_id in "(.|[ %]){0,150}",
+            realm in "([a-z]|[ %\\r\\u{e9}]){0,140}",
             reason in ".{0,300}",
             deny in any::<bool>(),
             dry_run in any::<bool>(),
@@ -477,8 +477,21 @@ mod tests {
             match r.http_response.unwrap() {
                 HttpResponse::DeniedResponse(denied) => {
                     prop_assert!(deny && !dry_run);
-                    prop_assert_eq!(r.status.unwrap().code, 7);
+                    let status = r.status.unwrap();
+                    prop_assert_eq!(status.code, 7);
                     prop_assert_eq!(denied.headers.len(), 3);
+                    // `grpc-message` is the status message escaped, whether or not escaping
+                    // changed it.
+                    let grpc_message = denied
+                        .headers
+                        .iter()
+                        .filter_map(|h| h.header.as_ref())
+                        .find(|h| h.key == "grpc-message")
+                        .map(|h| h.value.clone());
+                    prop_assert_eq!(
+                        grpc_message,
+                        Some(percent_encode_grpc_message(&status.message).into_owned())
+                    );
                 }
                 HttpResponse::OkResponse(ok) => {
                     prop_assert!(!deny || dry_run);
@@ -489,6 +502,20 @@ mod tests {
                         .count();
                     prop_assert_eq!(ok.headers.len(), expected);
                     prop_assert_eq!(ok.headers_to_remove.len(), 3 - expected);
+                    // The header forms kept with the principal and the realm are what
+                    // escaping the texts at answer time gives.
+                    let names = [
+                        &*verdict.headers.subject,
+                        &*verdict.headers.client_id,
+                        &*verdict.headers.realm,
+                    ];
+                    for h in ok.headers.iter().filter_map(|h| h.header.as_ref()) {
+                        let i = names.iter().position(|n| *n == h.key).unwrap();
+                        prop_assert_eq!(
+                            &h.value,
+                            &*crate::text::percent_encode_header_value(values[i])
+                        );
+                    }
                 }
                 other => prop_assert!(false, "{other:?}"),
             }
