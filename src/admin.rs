@@ -45,7 +45,7 @@ async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
         .realms
         .iter()
         .filter(|r| !r.jwks.is_ready())
-        .map(|r| &*r.name)
+        .map(|r| r.name.as_str())
         .collect();
     if missing.is_empty() {
         (StatusCode::OK, "ready\n".to_string())

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use crate::outcome::{Deny, MESSAGE_PREFIX, Outcome, PathLabel};
+use crate::text::HeaderText;
 use crate::token::Principal;
 
 /// The id of one decision: in the deny message, the log line and Envoy's dynamic metadata,
@@ -88,7 +89,7 @@ pub(crate) struct Verdict {
     /// The realm is in dry-run: the answer is an allow whatever `decision` says.
     pub(crate) dry_run: bool,
     /// The realm's name, if a realm protects the host.
-    pub(crate) realm: Option<Arc<str>>,
+    pub(crate) realm: Option<Arc<HeaderText>>,
     /// Who called, when the token was valid.
     pub(crate) principal: Option<Arc<Principal>>,
     /// What was called.

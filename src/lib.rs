@@ -20,7 +20,8 @@
 //! - [`policy`]: pure policy model, compile and evaluation (permission → rpcs).
 //! - `outcome`: every way a Check ends, with its gRPC status and reason label.
 //! - [`decision`]: allow (principal) or deny (outcome), and the identity header names.
-//! - `text`: the one rule for clipping untrusted text in messages and logs.
+//! - [`text`]: the one rule for clipping untrusted text in messages and logs, and for escaping
+//!   it in a header value ([`text::HeaderText`]: escaped once, when made).
 //!
 //! Around the path:
 //! - [`config`]: the YAML config, compiled with every error located ([`diag`]).
@@ -70,5 +71,5 @@ pub mod reload;
 pub(crate) mod request;
 pub mod server;
 pub(crate) mod telemetry;
-pub(crate) mod text;
+pub mod text;
 pub mod token;

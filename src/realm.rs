@@ -14,6 +14,7 @@ use crate::config::{RealmConfig, RealmMode};
 use crate::host::Authority;
 use crate::jwks::JwksCache;
 use crate::policy::Policy;
+use crate::text::HeaderText;
 use crate::token::verify::TokenRules;
 
 /// One realm, ready to serve.
@@ -27,8 +28,8 @@ pub struct Realm {
     pub(crate) cache_id: u64,
     /// What `cache_id` stands for.
     fingerprint: [u8; 32],
-    /// Name for logs and headers.
-    pub(crate) name: Arc<str>,
+    /// Name for logs and headers (escaped for its header once, here).
+    pub(crate) name: Arc<HeaderText>,
     /// Whether denies are enforced.
     pub(crate) mode: RealmMode,
     /// What tokens must satisfy.
@@ -101,7 +102,7 @@ impl Realms {
                         .filter(|r| r.fingerprint == fingerprint && !claimed.contains(&r.cache_id))
                 };
                 let reused = candidates()
-                    .find(|r| r.name == c.name)
+                    .find(|r| *r.name == *c.name)
                     .or_else(|| candidates().next())
                     .map(|r| r.cache_id);
                 let cache_id =
@@ -111,7 +112,7 @@ impl Realms {
                     index,
                     cache_id,
                     fingerprint,
-                    name: c.name,
+                    name: Arc::new(HeaderText::from(&*c.name)),
                     mode: c.mode,
                     rules,
                     policy: c.policy,

@@ -28,7 +28,7 @@ use bytes::BufMut;
 use crate::decision::{Decision, Verdict};
 use crate::outcome::GrpcCode;
 
-use super::response::{percent_encode_grpc_message, percent_encode_header_value};
+use crate::text::percent_encode_grpc_message;
 
 /// `HeaderValueOption.HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD`.
 const OVERWRITE_IF_EXISTS_OR_ADD: u8 = 2;
@@ -75,8 +75,9 @@ struct Answer<'a> {
     kind: Kind<'a>,
     /// Whether the answer carries `dynamic_metadata` at all.
     carried: bool,
-    /// The `Struct.fields` entries with a string value (`dry_run` is written apart).
-    metadata: [Option<(&'static str, &'a [u8])>; 5],
+    /// The `Struct.fields` entries with a string value (`dry_run` is written apart): each
+    /// key as written ([`key_field`]) and the value.
+    metadata: [Option<(&'static [u8], &'a [u8])>; 5],
     /// The body lengths of `ok_response` (0 for a deny) and of `dynamic_metadata`.
     ok_len: usize,
     metadata_len: usize,
@@ -87,42 +88,49 @@ enum Kind<'a> {
     Denied {
         code: GrpcCode,
         message: String,
-        escaped: String,
+        /// `message` as `grpc-message`, when escaping changes it (else `message` is sent).
+        escaped: Option<String>,
     },
     /// An allow, or a deny a dry-run realm does not enforce: the identity headers, each
     /// `(name, Some(value))` to overwrite or `(name, None)` to remove.
-    Allowed([(&'a str, Option<Cow<'a, str>>); 3]),
+    Allowed([(&'a str, Option<&'a str>); 3]),
 }
 
 impl<'a> Answer<'a> {
     fn of(verdict: &'a Verdict) -> Answer<'a> {
         let kind = match (&verdict.decision, verdict.client_message()) {
-            (Decision::Deny(deny), Some(message)) => Kind::Denied {
-                code: deny.outcome.code(),
-                escaped: percent_encode_grpc_message(&message).into_owned(),
-                message,
-            },
+            (Decision::Deny(deny), Some(message)) => {
+                let escaped = match percent_encode_grpc_message(&message) {
+                    Cow::Borrowed(_) => None,
+                    Cow::Owned(escaped) => Some(escaped),
+                };
+                Kind::Denied {
+                    code: deny.outcome.code(),
+                    message,
+                    escaped,
+                }
+            }
             _ => Kind::Allowed(identity(verdict)),
         };
         // An answer without metadata leaves `dynamic_metadata` out entirely: Envoy then skips
-        // storing it (and the `ext_authz_duration` it adds), about 3.8k of its instructions
-        // plus 3.6k an entry (BENCHMARKS.md, "What an answer costs Envoy").
+        // storing it (and the `ext_authz_duration` it adds): ~8.4k of its instructions for the
+        // first entry, ~3.7k for each further one (BENCHMARKS.md, "What an answer costs Envoy").
         let carried = verdict.metadata.carried_by(&verdict.decision);
         let metadata = if !carried {
             [None; 5]
         } else {
             [
-                Some(("decision_id", verdict.id.as_bytes())),
-                Some(("reason", verdict.decision.outcome().reason().as_bytes())),
-                Some(("rpc", verdict.path.as_str().as_bytes())),
+                Some((&DECISION_ID[..], verdict.id.as_bytes())),
+                Some((&REASON[..], verdict.decision.outcome().reason().as_bytes())),
+                Some((&RPC[..], verdict.path.as_str().as_bytes())),
                 verdict
                     .realm
                     .as_deref()
-                    .map(|realm| ("realm", realm.as_bytes())),
+                    .map(|realm| (&REALM[..], realm.as_bytes())),
                 verdict
                     .principal
                     .as_ref()
-                    .map(|p| ("subject", p.subject.as_bytes())),
+                    .map(|p| (&SUBJECT[..], p.subject.as_bytes())),
             ]
         };
         let mut answer = Answer {
@@ -167,7 +175,7 @@ impl<'a> Answer<'a> {
                 put_delimited(out, 2, self.denied_len());
                 put_delimited(out, 1, varint_field_len(self.http_status()));
                 put_varint_field(out, 1, self.http_status());
-                for (key, value) in denied_headers(*code, escaped) {
+                for (key, value) in denied_headers(*code, escaped.as_deref().unwrap_or(message)) {
                     put_header(out, 2, key, value);
                 }
             }
@@ -189,7 +197,7 @@ impl<'a> Answer<'a> {
         put_delimited(out, 4, self.metadata_len);
         for (key, value) in self.metadata.iter().flatten() {
             put_delimited(out, 1, text_entry_len(key, value));
-            put_string(out, 1, key);
+            out.put_slice(key);
             // A member of `Value`'s oneof, so written even when empty: an absent one would
             // read as no value at all.
             put_delimited(out, 2, delimited_len(value.len()));
@@ -221,11 +229,16 @@ impl<'a> Answer<'a> {
     }
 
     fn denied_len(&self) -> usize {
-        let Kind::Denied { code, escaped, .. } = &self.kind else {
+        let Kind::Denied {
+            code,
+            message,
+            escaped,
+        } = &self.kind
+        else {
             return 0;
         };
         delimited_len(varint_field_len(self.http_status()))
-            + denied_headers(*code, escaped)
+            + denied_headers(*code, escaped.as_deref().unwrap_or(message))
                 .iter()
                 .map(|(key, value)| delimited_len(header_len(key, value)))
                 .sum::<usize>()
@@ -273,14 +286,19 @@ fn denied_headers(code: GrpcCode, escaped: &str) -> [(&'static str, &str); 3] {
 /// The identity headers of an allowed call, overwriting what the client sent; without a valid
 /// principal (a dry-run realm letting an invalid token through) each configured one is
 /// removed, so a client cannot smuggle its own.
-fn identity(verdict: &Verdict) -> [(&str, Option<Cow<'_, str>>); 3] {
-    fn header<'a>(name: &'a str, value: &'a str, sent: bool) -> (&'a str, Option<Cow<'a, str>>) {
-        let value = (sent && !value.is_empty()).then(|| percent_encode_header_value(value));
-        (name, value)
+fn identity(verdict: &Verdict) -> [(&str, Option<&str>); 3] {
+    fn header<'a>(name: &'a str, value: &'a str, sent: bool) -> (&'a str, Option<&'a str>) {
+        (name, (sent && !value.is_empty()).then_some(value))
     }
     let names = &verdict.headers;
+    // The values as headers carry them, escaped when the principal was cached and the realm
+    // compiled (`HeaderText`): an allow does not look at their bytes.
     let (subject, client_id, realm) = match (&verdict.principal, &verdict.realm) {
-        (Some(p), Some(realm)) => (&*p.subject, &*p.client_id, &**realm),
+        (Some(p), Some(realm)) => (
+            p.subject.header_value(),
+            p.client_id.header_value(),
+            realm.header_value(),
+        ),
         _ => ("", "", ""),
     };
     let sent = names.sent();
@@ -288,7 +306,7 @@ fn identity(verdict: &Verdict) -> [(&str, Option<Cow<'_, str>>); 3] {
     // own `x-zeebe-authz-realm` because only the subject is configured to be sent. An empty
     // value removes the header instead (Envoy drops empty values, which would leave a smuggled
     // one in place). Token text may hold CR/LF or other bytes Envoy refuses in a header value
-    // (it would then fail the whole request): it is escaped.
+    // (it would then fail the whole request): it is escaped (an empty text escapes to empty).
     [
         header(&names.subject, subject, sent[0]),
         header(&names.client_id, client_id, sent[1]),
@@ -307,10 +325,32 @@ fn header_len(key: &str, value: &str) -> usize {
     delimited_len(string_len(key) + string_len(value)) + OVERWRITE.len()
 }
 
-/// The body length of a `Struct.fields` entry with a string value.
+/// The body length of a `Struct.fields` entry with a string value, `key` as written.
 #[inline]
-fn text_entry_len(key: &str, value: &[u8]) -> usize {
-    string_len(key) + delimited_len(delimited_len(value.len()))
+fn text_entry_len(key: &[u8], value: &[u8]) -> usize {
+    key.len() + delimited_len(delimited_len(value.len()))
+}
+
+/// The metadata keys as written: their tag, length and name are the same in every answer.
+const DECISION_ID: [u8; 13] = key_field("decision_id");
+const REASON: [u8; 8] = key_field("reason");
+const RPC: [u8; 5] = key_field("rpc");
+const REALM: [u8; 7] = key_field("realm");
+const SUBJECT: [u8; 9] = key_field("subject");
+
+/// A `Struct.fields` entry's key as written: tag (field 1, length-delimited), length, name.
+const fn key_field<const N: usize>(name: &str) -> [u8; N] {
+    let name = name.as_bytes();
+    assert!(name.len() + 2 == N && name.len() < 0x80);
+    let mut out = [0u8; N];
+    out[0] = 1 << 3 | 2;
+    out[1] = name.len() as u8;
+    let mut i = 0;
+    while i < name.len() {
+        out[i + 2] = name[i];
+        i += 1;
+    }
+    out
 }
 
 /// One `HeaderValueOption` that overwrites `key` with `value`.
@@ -413,9 +453,9 @@ mod tests {
         /// written: `encode_check_response` asserts that they agree) decode to what they say.
         #[test]
         fn any_answer_decodes_to_what_it_says(
-            subject in ".{0,200}",
-            client_id in ".{0,150}",
-            realm in "[a-z]{0,140}",
+            subject in "(.|[ %\\r\\n]){0,200}",
+            client_id in "(.|[ %]){0,150}",
+            realm in "([a-z]|[ %\\r\\u{e9}]){0,140}",
             reason in ".{0,300}",
             deny in any::<bool>(),
             dry_run in any::<bool>(),
@@ -440,7 +480,7 @@ mod tests {
                 id: DecisionId::generated(1, 2),
                 decision,
                 dry_run,
-                realm: (!realm.is_empty()).then(|| realm.as_str().into()),
+                realm: (!realm.is_empty()).then(|| Arc::new(realm.as_str().into())),
                 principal: Some(principal),
                 path: PathLabel::Other,
                 headers: Arc::new(IdentityHeaders { send, ..IdentityHeaders::default() }),
@@ -467,8 +507,21 @@ mod tests {
             match r.http_response.unwrap() {
                 HttpResponse::DeniedResponse(denied) => {
                     prop_assert!(deny && !dry_run);
-                    prop_assert_eq!(r.status.unwrap().code, 7);
+                    let status = r.status.unwrap();
+                    prop_assert_eq!(status.code, 7);
                     prop_assert_eq!(denied.headers.len(), 3);
+                    // `grpc-message` is the status message escaped, whether or not escaping
+                    // changed it.
+                    let grpc_message = denied
+                        .headers
+                        .iter()
+                        .filter_map(|h| h.header.as_ref())
+                        .find(|h| h.key == "grpc-message")
+                        .map(|h| h.value.clone());
+                    prop_assert_eq!(
+                        grpc_message,
+                        Some(percent_encode_grpc_message(&status.message).into_owned())
+                    );
                 }
                 HttpResponse::OkResponse(ok) => {
                     prop_assert!(!deny || dry_run);
@@ -479,6 +532,20 @@ mod tests {
                         .count();
                     prop_assert_eq!(ok.headers.len(), expected);
                     prop_assert_eq!(ok.headers_to_remove.len(), 3 - expected);
+                    // The header forms kept with the principal and the realm are what
+                    // escaping the texts at answer time gives.
+                    let names = [
+                        &*verdict.headers.subject,
+                        &*verdict.headers.client_id,
+                        &*verdict.headers.realm,
+                    ];
+                    for h in ok.headers.iter().filter_map(|h| h.header.as_ref()) {
+                        let i = names.iter().position(|n| *n == h.key).unwrap();
+                        prop_assert_eq!(
+                            &h.value,
+                            &*crate::text::percent_encode_header_value(values[i])
+                        );
+                    }
                 }
                 other => prop_assert!(false, "{other:?}"),
             }
@@ -500,6 +567,21 @@ mod tests {
             let mut out = Vec::new();
             put_varint(&mut out, v);
             assert_eq!(varint_len(v), out.len(), "{v}");
+        }
+    }
+
+    #[test]
+    fn metadata_keys_are_written_as_prost_writes_them() {
+        for (field, name) in [
+            (&DECISION_ID[..], "decision_id"),
+            (&REASON[..], "reason"),
+            (&RPC[..], "rpc"),
+            (&REALM[..], "realm"),
+            (&SUBJECT[..], "subject"),
+        ] {
+            let mut expected = Vec::new();
+            prost::encoding::string::encode(1, &name.to_string(), &mut expected);
+            assert_eq!(field, &expected[..], "{name}");
         }
     }
 }

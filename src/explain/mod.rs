@@ -537,7 +537,7 @@ fn explanation(verdict: &Verdict, steps: Vec<Step>) -> Explanation {
         } else {
             outcome.reason()
         },
-        realm: verdict.realm.as_deref().map(str::to_owned),
+        realm: verdict.realm.as_deref().map(|r| r.as_str().to_owned()),
         message: verdict.client_message(),
         decision_id: verdict.id.as_str().to_owned(),
         dry_run: verdict.dry_run,

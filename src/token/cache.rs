@@ -11,7 +11,8 @@
 //!   token, which already gets its principal. Without it, one must hit an unknown 128-bit
 //!   value under a secret that is never shown (with 100k entries, ~2^-111 a try). Two realms
 //!   never share a key, whatever the hash. Storing hashes rather than tokens keeps 100k
-//!   entries small.
+//!   entries small. The table hashes that key by passing it through ([`PassThrough`]): it is
+//!   already uniform and unknown to clients, so no hash-flooding defence is lost.
 //! - **Value**: `Arc<Principal>` and the unix second after which it is not used, never the
 //!   token.
 //! - **Expiry**: an entry is valid until its token's `exp` (plus leeway) and `max_ttl` after
@@ -23,10 +24,12 @@
 //!   leave first, so a flood of one-off tokens does not push out the hot ones).
 //! - **Failures** are not cached: an invalid token is verified (and refused) every time.
 
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use quick_cache::sync::Cache;
+use quick_cache::UnitWeighter;
+use quick_cache::sync::{Cache, DefaultLifecycle};
 
 use super::{Principal, unix_now};
 
@@ -36,18 +39,64 @@ pub(crate) const DEFAULT_CAPACITY: u64 = 100_000;
 pub(crate) const DEFAULT_MAX_TTL: Duration = Duration::from_secs(300);
 
 /// A cache key: the realm's token cache id and a 128-bit keyed hash of the token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TokenKey {
     realm: u64,
     token: u128,
 }
+
+impl Hash for TokenKey {
+    /// One word: the token's hash folded to 64 bits, the realm id mixed in (two realms' keys
+    /// of one token land apart). Equal keys hash alike, as `Eq` needs.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let token = self.token as u64 ^ (self.token >> 64) as u64;
+        state.write_u64(token ^ self.realm.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    }
+}
+
+/// The table's hasher: a [`TokenKey`] is already a keyed hash (XXH3-128 under a per-process
+/// secret), uniform, and not one a client can aim at another's bucket, so it is taken as the
+/// table hash instead of being hashed again (quick_cache's default, aHash).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PassThrough;
+
+impl BuildHasher for PassThrough {
+    type Hasher = PassThroughHasher;
+
+    fn build_hasher(&self) -> PassThroughHasher {
+        PassThroughHasher(0)
+    }
+}
+
+/// See [`PassThrough`]: keeps the word a [`TokenKey`] writes.
+#[derive(Debug)]
+pub(crate) struct PassThroughHasher(u64);
+
+impl Hasher for PassThroughHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = self.0.rotate_left(5) ^ word;
+    }
+
+    /// Not used by [`TokenKey`]; any other input is folded in a byte at a time (FNV-1a).
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+type Table = Cache<TokenKey, Entry, UnitWeighter, PassThrough, DefaultLifecycle<TokenKey, Entry>>;
 
 /// The length of the hash secret (XXH3's default secret is 192 bytes; 136 is its minimum).
 const SECRET_BYTES: usize = 192;
 
 /// See the module docs.
 pub(crate) struct TokenCache {
-    cache: Cache<TokenKey, Entry>,
+    cache: Table,
     secret: Box<[u8; SECRET_BYTES]>,
     leeway: u64,
     max_ttl: u64,
@@ -66,7 +115,16 @@ impl TokenCache {
         TokenCache {
             // quick_cache holds slightly fewer entries than asked (it kept 99,660 of 100,000):
             // ask 1 % more so `capacity` tokens fit.
-            cache: Cache::new(usize::try_from(capacity + capacity / 100).unwrap_or(usize::MAX)),
+            cache: {
+                let items = usize::try_from(capacity + capacity / 100).unwrap_or(usize::MAX);
+                Table::with(
+                    items,
+                    items as u64,
+                    UnitWeighter,
+                    PassThrough,
+                    DefaultLifecycle::default(),
+                )
+            },
             secret: random_secret(),
             leeway,
             max_ttl: max_ttl.as_secs(),
@@ -161,6 +219,28 @@ mod tests {
             other[i] = b'b';
             let other = String::from_utf8(other).unwrap();
             assert_ne!(c.key(0, &long), c.key(0, &other), "byte {i}");
+        }
+    }
+
+    #[test]
+    fn the_table_hash_is_the_keys_token_hash_with_its_realm() {
+        let c = TokenCache::new(10, DEFAULT_MAX_TTL, 0);
+        let hash = |realm, token: &str| PassThrough.hash_one(c.key(realm, token));
+        let key = c.key(3, "a.b.c");
+        assert_eq!(
+            hash(3, "a.b.c"),
+            key.token as u64 ^ (key.token >> 64) as u64 ^ 3u64.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        );
+        assert_ne!(hash(0, "a.b.c"), hash(1, "a.b.c"));
+        // Uniform where quick_cache and hashbrown look: the shard (middle bits), the bucket
+        // (low bits) and the tag (top 7 bits) of 4,096 tokens.
+        let hashes: Vec<u64> = (0..4096).map(|i| hash(1, &format!("t.{i}.x"))).collect();
+        for (shift, bits) in [(0, 8), (32, 4), (57, 7)] {
+            let mut seen = std::collections::BTreeSet::new();
+            for h in &hashes {
+                seen.insert((h >> shift) & ((1 << bits) - 1));
+            }
+            assert_eq!(seen.len(), 1 << bits, "bits {shift}..{}", shift + bits);
         }
     }
 

@@ -10,15 +10,17 @@ pub use crate::claims;
 pub mod verify;
 
 use crate::policy::Grants;
+use crate::text::HeaderText;
 
 /// What the authorizer keeps of a verified token: enough to decide and to tell the gateway
 /// who called, nothing more (never the token itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    /// The token's `sub` (a user or service-account id).
-    pub subject: Box<str>,
-    /// The client the token was issued to (`azp`, RFC 9068's `client_id`, or Keycloak's `clientId`).
-    pub client_id: Box<str>,
+    /// The token's `sub` (a user or service-account id), escaped for its header when cached.
+    pub subject: HeaderText,
+    /// The client the token was issued to (`azp`, RFC 9068's `client_id`, or Keycloak's
+    /// `clientId`), escaped for its header when cached.
+    pub client_id: HeaderText,
     /// The rpcs the token's permissions grant under the realm's policy.
     pub grants: Grants,
     /// The tenants the caller holds (for tenant conditions).
