@@ -45,7 +45,9 @@ use zeebe_authz::realm::Realms;
 use zeebe_authz::token::Principal;
 use zeebe_authz::token::bearer::{DEFAULT_MAX_TOKEN_BYTES, bearer_token, check_jwt_shape};
 use zeebe_authz::token::claims::ClaimPath;
-use zeebe_authz::token::verify::{TokenRules, parse_header, unverified_issuer, verify};
+use zeebe_authz::token::verify::{
+    TokenRules, parse_header, principal_from_claims, unverified_claims, unverified_issuer, verify,
+};
 
 /// A target: the name of its `fuzz_targets/` file and corpus folders, and its body.
 pub type Target = (&'static str, fn(&[u8]));
@@ -280,6 +282,18 @@ pub fn token(data: &[u8]) {
     for (rules, spec) in world.rules.iter().zip(&RULE_SPECS) {
         if let Ok(principal) = verify(&signed, &header, key, rules, policy, NOW) {
             check_principal(data, spec, &principal, policy);
+        }
+        // `verify` keeps only the payload members someone reads: the same answer as the whole
+        // payload parsed into a `Value`, under the dev policy and the Camunda dialect's.
+        for p in [policy, camunda_policy()] {
+            let whole = unverified_claims(&signed)
+                .and_then(|claims| principal_from_claims(&claims, rules, p, NOW));
+            assert_eq!(
+                verify(&signed, &header, key, rules, p, NOW),
+                whole,
+                "verify and the whole payload disagree on {:?}",
+                String::from_utf8_lossy(data)
+            );
         }
     }
 }

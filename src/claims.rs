@@ -27,6 +27,12 @@ impl ClaimPath {
         &self.0
     }
 
+    /// The top-level claim this path starts at (none for an empty path, which names the
+    /// claims object itself).
+    pub(crate) fn root(&self) -> Option<&str> {
+        self.0.first().map(|s| &**s)
+    }
+
     /// The value at this path, if every key exists.
     pub(crate) fn get<'a>(&self, claims: &'a Value) -> Option<&'a Value> {
         self.0.iter().try_fold(claims, |v, seg| v.get(&**seg))

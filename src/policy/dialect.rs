@@ -112,6 +112,10 @@ pub(crate) struct Dialect {
     pub(crate) mapping_rules: Box<[MappingRule]>,
     /// `"client:payments-worker"` → grant indexes.
     pub(crate) by_owner: AHashMap<Box<str>, Box<[u16]>>,
+    /// The top-level claims [`Dialect::owners`] reads (the first key of each identity claim
+    /// path and mapping rule claim), sorted: a verified token's payload keeps only the members
+    /// someone reads (`token::verify`).
+    claim_roots: Box<[Box<str>]>,
 }
 
 /// The key of an owner in [`Dialect::by_owner`], also how grants name it (`client:worker`).
@@ -120,6 +124,13 @@ pub(crate) fn owner_key(owner: OwnerType, id: &str) -> String {
 }
 
 impl Dialect {
+    /// Whether [`Dialect::owners`] reads the top-level claim `name`.
+    pub(crate) fn reads_claim(&self, name: &str) -> bool {
+        self.claim_roots
+            .binary_search_by(|root| (**root).cmp(name))
+            .is_ok()
+    }
+
     /// The owner keys a token's claims resolve to.
     pub(crate) fn owners(&self, claims: &Value) -> Vec<String> {
         let text = |c: &ClaimPath| {
@@ -280,9 +291,24 @@ pub(super) fn compile(
             .push(idx);
         grants.push(grant);
     }
+    let mut claim_roots: Vec<Box<str>> = [
+        Some(&identity.username),
+        identity.client_id.as_ref(),
+        identity.groups.as_ref(),
+        identity.roles.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .chain(mapping_rules.iter().map(|r| &r.claim))
+    .filter_map(ClaimPath::root)
+    .map(Into::into)
+    .collect();
+    claim_roots.sort_unstable();
+    claim_roots.dedup();
     Some(Dialect {
         identity,
         mapping_rules: mapping_rules.into(),
+        claim_roots: claim_roots.into(),
         by_owner: by_owner
             .into_iter()
             .map(|(k, v)| (k.into(), v.into()))

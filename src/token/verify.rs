@@ -6,13 +6,16 @@
 //! the key parsed once when the JWKS loaded (aws-lc), and only then is the payload parsed
 //! (once) and its standard claims checked and its permissions read.
 
+use std::borrow::Cow;
+use std::fmt;
 use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use serde::Deserialize;
-use serde_json::Value;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
 
 use super::Principal;
 use crate::claims::ClaimPath;
@@ -162,12 +165,152 @@ pub fn verify(
         ));
     }
     // The claims are those of the signed input (header.payload), now verified.
-    principal_from_claims(&unverified_claims(signing_input)?, rules, policy, now)
+    let claims = read_claims(signing_input, |name| reads_claim(name, rules, policy))?;
+    principal_from_claims(&claims, rules, policy, now)
+}
+
+/// Whether [`principal_from_claims`] reads the top-level claim `name` under these rules and
+/// this policy. A claim read anywhere below it must be named here, or a verified token's
+/// principal would not see it (the property test `read_claims_keeps_the_principal` compares
+/// against the whole payload).
+fn reads_claim(name: &str, rules: &TokenRules, policy: &Policy) -> bool {
+    matches!(
+        name,
+        "exp" | "nbf" | "iat" | "iss" | "aud" | "sub" | "azp" | "client_id" | "clientId"
+    ) || rules.permissions_claim.root() == Some(name)
+        || rules.tenants_claim.as_ref().and_then(ClaimPath::root) == Some(name)
+        || policy.dialect().is_some_and(|d| d.reads_claim(name))
+}
+
+/// The payload of a JWT as a JSON object of only the top-level members `wanted` names.
+/// Accepts and refuses exactly the payloads [`unverified_claims`] does: every other member is
+/// still parsed as strictly as into a `Value` (string escapes and UTF-8, number range, the
+/// nesting limit) and only then dropped, and a repeated member is the last one, as in a
+/// `Value`. What it saves on a cold Check is building, and then dropping, the `Value`s of the
+/// members nobody reads (Keycloak's `realm_access`, `resource_access`, `scope`, …).
+pub(crate) fn read_claims(token: &str, wanted: impl Fn(&str) -> bool) -> Result<Value, Deny> {
+    let malformed = || {
+        Deny::new(
+            Outcome::MalformedToken,
+            "token payload is not a JSON object",
+        )
+    };
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| malformed())?;
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    let members = WantedMembers(&wanted)
+        .deserialize(&mut de)
+        .and_then(|m| de.end().map(|()| m))
+        .map_err(|_| malformed())?;
+    Ok(Value::Object(members))
+}
+
+/// The top-level object of [`read_claims`].
+struct WantedMembers<'w, F>(&'w F);
+
+impl<'de, F: Fn(&str) -> bool> DeserializeSeed<'de> for WantedMembers<'_, F> {
+    type Value = Map<String, Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, F: Fn(&str) -> bool> Visitor<'de> for WantedMembers<'_, F> {
+    type Value = Map<String, Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut members = Map::new();
+        while let Some(MemberName(name)) = map.next_key()? {
+            if (self.0)(&name) {
+                members.insert(name.into_owned(), map.next_value()?);
+            } else {
+                map.next_value::<Checked>()?;
+            }
+        }
+        Ok(members)
+    }
+}
+
+/// An object key, borrowed from the payload unless it has escapes. Read as `Value` reads its
+/// keys (`deserialize_str`).
+struct MemberName<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for MemberName<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl<'de> Visitor<'de> for Name {
+            type Value = MemberName<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(MemberName(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(MemberName(Cow::Owned(s.to_owned())))
+            }
+        }
+        d.deserialize_str(Name)
+    }
+}
+
+/// Any JSON value, parsed through the same `deserialize_any` calls as a `Value` (so refused
+/// exactly when a `Value` would be) and kept as nothing. Unlike serde's `IgnoredAny`, which
+/// serde_json skips without checking escapes, number ranges or the nesting limit.
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CheckedVisitor)
+    }
+}
+
+struct CheckedVisitor;
+
+impl<'de> Visitor<'de> for CheckedVisitor {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_key::<MemberName<'de>>()?.is_some() {
+            map.next_value::<Checked>()?;
+        }
+        Ok(Checked)
+    }
 }
 
 /// The payload of a JWT as JSON, its signature not checked: for [`verify`] once the signature
 /// is, and for `zeebe-authz explain` offline.
-pub(crate) fn unverified_claims(token: &str) -> Result<Value, Deny> {
+pub fn unverified_claims(token: &str) -> Result<Value, Deny> {
     let payload = token.split('.').nth(1).unwrap_or_default();
     decode_segment(payload)
         .filter(Value::is_object)
@@ -181,7 +324,7 @@ pub(crate) fn unverified_claims(token: &str) -> Result<Value, Deny> {
 
 /// Checks a token's claims (`exp`, `nbf`, `iat`, `iss`, `aud`) and distils the principal under
 /// `policy`: its permissions and tenants at the realm's claim paths.
-pub(crate) fn principal_from_claims(
+pub fn principal_from_claims(
     claims: &Value,
     rules: &TokenRules,
     policy: &Policy,
@@ -326,6 +469,246 @@ mod tests {
                 "write:* read under an audience that is a URI with dots"
             );
         }
+    }
+
+    /// Payload text for [`read_claims`]: members named from the claims the realms and
+    /// policies below read and some nobody reads (repeats included, and an escaped `exp`), with
+    /// values that are well-formed or not as JSON (a lone surrogate escape, a number out of
+    /// range, nesting past serde_json's limit of 128).
+    fn payload_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let names = prop::sample::select(vec![
+            "exp",
+            "nbf",
+            "iat",
+            "iss",
+            "aud",
+            "sub",
+            "azp",
+            "client_id",
+            "clientId",
+            "permissions",
+            "resource_access",
+            "tenants",
+            "groups",
+            "preferred_username",
+            "realm_access",
+            "roles",
+            "scope",
+            "jti",
+            "typ",
+            "\\u0065xp",
+            "x",
+        ]);
+        let strings = prop::sample::select(vec![
+            "\"write:*\"",
+            "\"read:*\"",
+            "\"zeebe-api\"",
+            "\"https://idp/realms/r\"",
+            "\"payments\"",
+            "\"payments-worker\"",
+            "\"zeebe-admin\"",
+            "\"/tenants/t1\"",
+            "\"t1 t2\"",
+            "\"\"",
+            "\"a\\nb\"",
+            "\"\\ud800\"",
+            "\"\\ud83d\\ude00\"",
+            "\"\\x\"",
+        ]);
+        let leaf = prop_oneof![
+            strings,
+            prop::sample::select(vec![
+                "1900000000",
+                "2000000000",
+                "2000000000.5",
+                "-1",
+                "0",
+                "1e400",
+                "-0",
+                "1.0e9",
+                "18446744073709551616",
+                "null",
+                "true",
+                "false",
+            ]),
+        ]
+        .prop_map(str::to_string);
+        let value = leaf.prop_recursive(4, 24, 4, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4)
+                    .prop_map(|v| format!("[{}]", v.join(","))),
+                prop::collection::vec((names.clone(), inner), 0..4).prop_map(|m| {
+                    let members: Vec<String> =
+                        m.into_iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                    format!("{{{}}}", members.join(","))
+                }),
+                (120usize..135).prop_map(|depth| format!(
+                    "{}1{}",
+                    "[".repeat(depth),
+                    "]".repeat(depth)
+                )),
+            ]
+        });
+        let names = prop::sample::select(vec![
+            "exp",
+            "nbf",
+            "iat",
+            "iss",
+            "aud",
+            "sub",
+            "azp",
+            "client_id",
+            "clientId",
+            "permissions",
+            "resource_access",
+            "tenants",
+            "groups",
+            "preferred_username",
+            "realm_access",
+            "scope",
+            "jti",
+            "\\u0065xp",
+            "x",
+        ]);
+        let fixed = prop::sample::select(vec![
+            "\"iss\":\"https://idp/realms/r\"",
+            "\"aud\":[\"camunda\",\"zeebe-api\"]",
+            "\"exp\":2000000000",
+            "\"permissions\":{\"zeebe-api\":[\"write:*\"]}",
+            "\"resource_access\":{\"zeebe-api\":{\"roles\":[\"read:*\"]}}",
+            "\"client_id\":\"payments-worker\"",
+            "\"groups\":[\"payments\",\"/tenants/t1\"]",
+            "\"realm_access\":{\"roles\":[\"zeebe-admin\"]}",
+            "\"sub\":\"service-account-x\"",
+            "\"azp\":\"kc\"",
+            "\"clientId\":\"legacy\"",
+            "\"preferred_username\":\"ann\"",
+            "\"tenants\":[\"t1\"]",
+            "\"scope\":\"write:* read:*\"",
+            "\"nbf\":1900000000",
+            "\"iat\":2000000010",
+        ]);
+        (
+            prop::collection::vec(fixed, 0..14),
+            prop::collection::vec((names, value), 0..8),
+            prop::sample::select(vec!["", " ", "x", "]"]),
+        )
+            .prop_map(|(fixed, free, tail)| {
+                let mut members: Vec<String> = fixed.into_iter().map(str::to_string).collect();
+                members.extend(free.into_iter().map(|(k, v)| format!("\"{k}\":{v}")));
+                format!("{{{}}}{tail}", members.join(","))
+            })
+    }
+
+    fn realm_rules() -> Vec<TokenRules> {
+        let rules =
+            |permissions: &[&str], tenants: Option<&[&str]>, prefix: Option<&str>| TokenRules {
+                issuer: "https://idp/realms/r".into(),
+                audiences: Box::new(["zeebe-api".into()]),
+                leeway: 5,
+                permissions_claim: ClaimPath::new(permissions.iter().copied()),
+                tenants_claim: tenants.map(|t| ClaimPath::new(t.iter().copied())),
+                tenants_prefix: prefix.map(Into::into),
+            };
+        vec![
+            rules(&["permissions", "zeebe-api"], Some(&["tenants"]), None),
+            rules(
+                &["resource_access", "zeebe-api", "roles"],
+                Some(&["groups"]),
+                Some("/tenants/"),
+            ),
+            rules(&["scope"], None, None),
+            rules(&[], Some(&[]), None),
+        ]
+    }
+
+    fn policies() -> [&'static Policy; 2] {
+        use std::sync::OnceLock;
+        static POLICIES: OnceLock<[Policy; 2]> = OnceLock::new();
+        let p = POLICIES.get_or_init(|| {
+            [
+                crate::policy::embedded("dev", crate::policy::DEV_POLICY).unwrap(),
+                crate::policy::embedded(
+                    "camunda-8.8",
+                    include_str!("../../policies/camunda-8.8.yaml"),
+                )
+                .unwrap(),
+            ]
+        });
+        [&p[0], &p[1]]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// The members a verified token keeps give the same principal, or the same deny, as
+        /// the whole payload parsed into a `Value` (what `verify` did before): for every
+        /// realm's claim paths and for a policy with the Camunda dialect's owner claims.
+        #[test]
+        fn read_claims_keeps_the_principal(text in payload_text()) {
+            let token = format!("h.{}.s", seg(&text));
+            let whole = unverified_claims(&token);
+            for rules in &realm_rules() {
+                for policy in policies() {
+                    let kept = read_claims(&token, |n| reads_claim(n, rules, policy));
+                    match (&whole, &kept) {
+                        (Ok(whole), Ok(kept)) => {
+                            let members = kept.as_object().unwrap();
+                            let expected: Map<String, Value> = whole
+                                .as_object()
+                                .unwrap()
+                                .iter()
+                                .filter(|(k, _)| reads_claim(k, rules, policy))
+                                .map(|(k, v)| (k.clone(), v.clone()))
+                                .collect();
+                            proptest::prop_assert_eq!(members, &expected);
+                            for now in [1_900_000_000, 2_000_000_003, 2_000_000_006] {
+                                proptest::prop_assert_eq!(
+                                    principal_from_claims(whole, rules, policy, now),
+                                    principal_from_claims(kept, rules, policy, now),
+                                    "{}", text
+                                );
+                            }
+                        }
+                        (Err(a), Err(b)) => proptest::prop_assert_eq!(a, b),
+                        _ => proptest::prop_assert!(
+                            false,
+                            "accepted by one parse only: {text} (whole {:?}, kept {:?})",
+                            whole.is_ok(),
+                            kept.is_ok()
+                        ),
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn read_claims_refuses_what_a_value_refuses_in_unread_members() {
+        // serde's IgnoredAny would skip these unchecked (serde_json does not validate escapes,
+        // number ranges or depth while skipping): the kept-members parse must not.
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        for bad in [
+            r#"{"exp":1,"x":"\ud800"}"#.to_string(),
+            r#"{"exp":1,"x":1e400}"#.to_string(),
+            format!(r#"{{"exp":1,"x":{deep}}}"#),
+            r#"{"exp":1,"x":{"\ud800":1}}"#.to_string(),
+            r#"{"exp":1,"x":"\x"}"#.to_string(),
+            r#"{"exp":1} x"#.to_string(),
+            "[1]".to_string(),
+        ] {
+            let token = format!("h.{}.s", seg(&bad));
+            assert!(unverified_claims(&token).is_err(), "{bad}");
+            assert!(read_claims(&token, |n| n == "exp").is_err(), "{bad}");
+        }
+        // A repeated member: the last one, as in a `Value`.
+        let token = format!("h.{}.s", seg(r#"{"exp":1,"\u0065xp":2,"x":[],"exp":3}"#));
+        assert_eq!(
+            read_claims(&token, |n| n == "exp").unwrap(),
+            serde_json::json!({"exp": 3})
+        );
+        assert_eq!(unverified_claims(&token).unwrap()["exp"], 3);
     }
 
     #[test]
