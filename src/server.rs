@@ -287,3 +287,72 @@ pub(crate) async fn shutdown_signal() {
     }
     tracing::info!("Shutting down");
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+    use std::pin::Pin;
+    use std::task::Poll;
+
+    use tokio::io::{AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+
+    use super::*;
+
+    async fn pair() -> (CopiedWrites, tokio::net::TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap());
+        let (client, accepted) = tokio::join!(client, listener.accept());
+        (CopiedWrites::new(accepted.unwrap().0), client.unwrap())
+    }
+
+    #[tokio::test]
+    async fn held_writes_go_out_in_one_piece_on_the_flush_after_one_yield() {
+        let (mut conn, mut peer) = pair().await;
+        for part in [&b"one "[..], b"two ", b"three"] {
+            conn.write_all(part).await.unwrap();
+        }
+        assert_eq!(
+            conn.pending, b"one two three",
+            "nothing is sent before a flush"
+        );
+        // The first poll of a flush yields (and wakes itself); the next one sends.
+        let mut polls = 0;
+        poll_fn(|cx| {
+            polls += 1;
+            Pin::new(&mut conn).poll_flush(cx)
+        })
+        .await
+        .unwrap();
+        assert_eq!(polls, 2);
+        assert!(conn.pending.is_empty() && !conn.yielded);
+        let mut got = [0u8; 13];
+        peer.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"one two three");
+        // A flush with nothing held returns at once.
+        let ready = poll_fn(|cx| Poll::Ready(Pin::new(&mut conn).poll_flush(cx))).await;
+        assert!(matches!(ready, Poll::Ready(Ok(()))));
+    }
+
+    #[tokio::test]
+    async fn more_than_the_bound_is_sent_without_a_flush_and_shutdown_sends_the_rest() {
+        let (mut conn, mut peer) = pair().await;
+        let big = vec![7u8; COALESCED_BYTES + 10];
+        conn.write_all(&big).await.unwrap();
+        // The next write finds the bound reached and sends what is held first.
+        conn.write_all(b"tail").await.unwrap();
+        assert_eq!(conn.pending, b"tail");
+        let reader = tokio::spawn(async move {
+            let mut all = Vec::new();
+            peer.read_to_end(&mut all).await.unwrap();
+            all
+        });
+        conn.shutdown().await.unwrap();
+        drop(conn);
+        let all = reader.await.unwrap();
+        assert_eq!(all.len(), big.len() + 4);
+        assert!(all.ends_with(b"tail") && all[..big.len()] == big[..]);
+        // Nothing vectored: h2 copies small frames into its own buffer (see the type's doc).
+        let (conn, _peer) = pair().await;
+        assert!(!conn.is_write_vectored());
+    }
+}
