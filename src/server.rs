@@ -163,7 +163,7 @@ pub async fn serve(
 /// runnable have answered. The price is one trip through the run queue per flush: for a lone
 /// request a few hundred nanoseconds, under load the time of the Checks queued ahead. At
 /// most [`COALESCED_BYTES`] (plus one write of h2's) are held before they are sent.
-struct CopiedWrites {
+pub(crate) struct CopiedWrites {
     io: tokio::net::TcpStream,
     /// What h2 wrote and the socket has not taken yet, from `sent` on.
     pending: Vec<u8>,
@@ -176,7 +176,7 @@ struct CopiedWrites {
 const COALESCED_BYTES: usize = 64 * 1024;
 
 impl CopiedWrites {
-    fn new(io: tokio::net::TcpStream) -> CopiedWrites {
+    pub(crate) fn new(io: tokio::net::TcpStream) -> CopiedWrites {
         CopiedWrites {
             io,
             pending: Vec::new(),

@@ -32,6 +32,9 @@ pub struct Extras {
     /// How many of the five string entries of zeebe-authz's dynamic metadata each allow
     /// carries (decision id, reason, rpc, realm, subject, in that order); at most 5.
     pub metadata: usize,
+    /// Write through zeebe-authz's Check connection writer (h2's writes held and sent once
+    /// for the answers ready together), so that a comparison isolates the decision's cost.
+    pub coalesced_writes: bool,
 }
 
 /// The identity headers as an allow of the dev write token sets them: zeebe-authz's default
@@ -122,10 +125,20 @@ pub(crate) async fn serve(
     // accepted sockets, or Nagle holds back the small writes of every response.
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let answer = extras.answer();
-    tonic::transport::Server::builder()
-        .add_service(AuthorizationServer::new(AllowAll { answer }))
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await?;
+    let service = AuthorizationServer::new(AllowAll { answer });
+    let server = tonic::transport::Server::builder().add_service(service);
+    if extras.coalesced_writes {
+        let incoming = tonic::codegen::tokio_stream::StreamExt::map(incoming, |conn| {
+            conn.map(crate::server::CopiedWrites::new)
+        });
+        server
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await?;
+    } else {
+        server
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await?;
+    }
     Ok(())
 }
 
@@ -146,6 +159,7 @@ mod tests {
         let answer = Extras {
             identity_headers: 3,
             metadata: 5,
+            coalesced_writes: false,
         }
         .answer();
         let Some(HttpResponse::OkResponse(ok)) = answer.http_response else {
@@ -170,6 +184,7 @@ mod tests {
         let one = Extras {
             identity_headers: 1,
             metadata: 1,
+            coalesced_writes: false,
         }
         .answer();
         let Some(HttpResponse::OkResponse(ok)) = one.http_response else {

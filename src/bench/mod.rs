@@ -196,6 +196,10 @@ pub struct AllowAllArgs {
     /// reason, rpc, realm, subject), to price them on Envoy's side.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=5))]
     pub(crate) metadata: u8,
+    /// Write through zeebe-authz's Check connection writer (the answers ready together sent
+    /// in one write), so that a comparison with zeebe-authz isolates the decision's cost.
+    #[arg(long)]
+    pub(crate) coalesced_writes: bool,
 }
 
 /// `bench crypto` options.
@@ -632,6 +636,7 @@ fn run_allow_all(args: &AllowAllArgs, logs: &tracing::Dispatch) -> anyhow::Resul
         let extras = allow_all::Extras {
             identity_headers: usize::from(args.identity_headers),
             metadata: usize::from(args.metadata),
+            coalesced_writes: args.coalesced_writes,
         };
         allow_all::serve(listener, extras, crate::server::shutdown_signal()).await
     })?;
