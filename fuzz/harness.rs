@@ -343,11 +343,13 @@ fn check_principal(payload: &[u8], spec: &RuleSpec, principal: &Principal, polic
 
     let text = |name: &str| claims.get(name).and_then(Value::as_str).unwrap_or("");
     assert_eq!(&*principal.subject, text("sub"));
-    let client_id = if text("azp").is_empty() {
-        text("clientId")
-    } else {
-        text("azp")
-    };
+    // The first non-empty of `azp`, RFC 9068's `client_id` and Keycloak's `clientId`, as
+    // `principal_from_claims` reads them.
+    let client_id = ["azp", "client_id", "clientId"]
+        .into_iter()
+        .map(text)
+        .find(|id| !id.is_empty())
+        .unwrap_or_default();
     assert_eq!(&*principal.client_id, client_id);
     let exp_secs = claims["exp"]
         .as_u64()
