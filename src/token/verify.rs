@@ -183,11 +183,13 @@ fn reads_claim(name: &str, rules: &TokenRules, policy: &Policy) -> bool {
 }
 
 /// The payload of a JWT as a JSON object of only the top-level members `wanted` names.
-/// Accepts and refuses exactly the payloads [`unverified_claims`] does: every other member is
-/// still parsed as strictly as into a `Value` (string escapes and UTF-8, number range, the
-/// nesting limit) and only then dropped, and a repeated member is the last one, as in a
-/// `Value`. What it saves on a cold Check is building, and then dropping, the `Value`s of the
-/// members nobody reads (Keycloak's `realm_access`, `resource_access`, `scope`, …).
+/// Accepts and refuses exactly the payloads [`unverified_claims`] does (it is this parse,
+/// keeping every member): every other member is still parsed as strictly as into a `Value`
+/// (string escapes and UTF-8, number range, the nesting limit) and only then dropped, and a
+/// repeated member is the last one, as in a `Value`. What it saves on a cold Check is
+/// building, and then dropping, the `Value`s of the members nobody reads (Keycloak's
+/// `realm_access`, `resource_access`, `scope`, …). Unlike serde_json's own `Value` parse, it
+/// refuses serde_json's private keys ([`SERDE_PRIVATE_KEYS`]) at any depth.
 pub(crate) fn read_claims(token: &str, wanted: impl Fn(&str) -> bool) -> Result<Value, Deny> {
     let malformed = || {
         Deny::new(
@@ -227,7 +229,7 @@ impl<'de, F: Fn(&str) -> bool> Visitor<'de> for WantedMembers<'_, F> {
         let mut members = Map::new();
         while let Some(MemberName(name)) = map.next_key()? {
             if (self.0)(&name) {
-                members.insert(name.into_owned(), map.next_value()?);
+                members.insert(name.into_owned(), map.next_value::<Plain>()?.0);
             } else {
                 map.next_value::<Checked>()?;
             }
@@ -236,8 +238,17 @@ impl<'de, F: Fn(&str) -> bool> Visitor<'de> for WantedMembers<'_, F> {
     }
 }
 
+/// serde_json's private keys. With its `raw_value` feature (which axum turns on in this build)
+/// a `Value` parse reads an object whose first key is one of these as a raw value or number
+/// and parses its string again, so `{"$serde_json::private::RawValue":"{\"exp\":5}"}` would
+/// read as `{"exp":5}`. No JWT carries them: the claims parses refuse them as malformed.
+const SERDE_PRIVATE_KEYS: [&str; 2] = [
+    "$serde_json::private::RawValue",
+    "$serde_json::private::Number",
+];
+
 /// An object key, borrowed from the payload unless it has escapes. Read as `Value` reads its
-/// keys (`deserialize_str`).
+/// keys (`deserialize_str`); serde_json's private keys are refused.
 struct MemberName<'de>(Cow<'de, str>);
 
 impl<'de> Deserialize<'de> for MemberName<'de> {
@@ -249,13 +260,77 @@ impl<'de> Deserialize<'de> for MemberName<'de> {
                 f.write_str("a string key")
             }
             fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+                refuse_private(s)?;
                 Ok(MemberName(Cow::Borrowed(s)))
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                refuse_private(s)?;
                 Ok(MemberName(Cow::Owned(s.to_owned())))
             }
         }
+        fn refuse_private<E: de::Error>(key: &str) -> Result<(), E> {
+            if SERDE_PRIVATE_KEYS.contains(&key) {
+                return Err(E::custom("a serde_json private key"));
+            }
+            Ok(())
+        }
         d.deserialize_str(Name)
+    }
+}
+
+/// A JSON value, built as serde_json's `Value` builds one (a repeated key: the last; a float
+/// that is not finite: null) but with keys read as [`MemberName`]s.
+struct Plain(Value);
+
+impl<'de> Deserialize<'de> for Plain {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(PlainVisitor).map(Plain)
+    }
+}
+
+struct PlainVisitor;
+
+impl<'de> Visitor<'de> for PlainVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::Number(n.into()))
+    }
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::Number(n.into()))
+    }
+    fn visit_f64<E: de::Error>(self, n: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Plain(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut members = Map::new();
+        while let Some(MemberName(name)) = map.next_key()? {
+            let Plain(value) = map.next_value()?;
+            members.insert(name.into_owned(), value);
+        }
+        Ok(Value::Object(members))
     }
 }
 
@@ -310,16 +385,9 @@ impl<'de> Visitor<'de> for CheckedVisitor {
 
 /// The payload of a JWT as JSON, its signature not checked: for [`verify`] once the signature
 /// is, and for `zeebe-authz explain` offline.
+/// The same parse as [`read_claims`], keeping every member.
 pub fn unverified_claims(token: &str) -> Result<Value, Deny> {
-    let payload = token.split('.').nth(1).unwrap_or_default();
-    decode_segment(payload)
-        .filter(Value::is_object)
-        .ok_or_else(|| {
-            Deny::new(
-                Outcome::MalformedToken,
-                "token payload is not a JSON object",
-            )
-        })
+    read_claims(token, |_| true)
 }
 
 /// Checks a token's claims (`exp`, `nbf`, `iat`, `iss`, `aud`) and distils the principal under
@@ -499,6 +567,8 @@ mod tests {
             "typ",
             "\\u0065xp",
             "x",
+            "$serde_json::private::RawValue",
+            "$serde_json::private::Number",
         ]);
         let strings = prop::sample::select(vec![
             "\"write:*\"",
@@ -681,6 +751,43 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// The claims parse is serde_json's own `Value` parse (what `verify` and `explain` did
+        /// before), but for serde_json's private keys, which it refuses wherever they are.
+        #[test]
+        fn claims_parse_as_serde_json_parses_them_but_private_keys(text in payload_text()) {
+            let token = format!("h.{}.s", seg(&text));
+            let ours = unverified_claims(&token);
+            if text.contains("$serde_json::private::") {
+                proptest::prop_assert!(ours.is_err(), "{}", text);
+            } else {
+                let reference = serde_json::from_slice::<Value>(text.as_bytes())
+                    .ok()
+                    .filter(Value::is_object);
+                proptest::prop_assert_eq!(ours.ok(), reference, "{}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn serde_json_private_keys_are_refused_as_malformed() {
+        // Regression: with serde_json's raw_value feature (on through axum) a `Value` parse
+        // read the first payload as `{"exp":5,"sub":"a"}` and the kept-members parse as `{}`;
+        // and the second was refused by one parse and accepted by the other.
+        for bad in [
+            r#"{"$serde_json::private::RawValue":"{\"exp\":5,\"sub\":\"a\"}"}"#,
+            r#"{"exp":5,"x":{"$serde_json::private::RawValue":"not json"}}"#,
+            r#"{"exp":5,"sub":{"\u0024serde_json::private::Number":"1"}}"#,
+        ] {
+            let token = format!("h.{}.s", seg(bad));
+            let refused = unverified_claims(&token).unwrap_err();
+            assert_eq!(refused.outcome, Outcome::MalformedToken, "{bad}");
+            assert!(read_claims(&token, |n| n == "exp").is_err(), "{bad}");
         }
     }
 

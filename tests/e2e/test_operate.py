@@ -160,8 +160,9 @@ def reloaded_events(authz: Authz) -> list[dict[str, Any]]:
 
 def test_access_log_of_the_defaults_names_an_allows_caller_and_a_denys_decision(tmp_path: Path) -> None:
     """The defaults (subject header, metadata on denies): an allowed call's access log line has
-    the caller from the subject header Envoy forwarded and the request id (its decision id), and
-    no metadata (Envoy stored none); a denied call's line carries the whole decision."""
+    the caller from the subject header Envoy forwarded (overwriting the one the client
+    smuggled) and the request id (its decision id), and no metadata (Envoy stored none); a
+    denied call's line carries the whole decision, while its subject header is the client's."""
     policy = tmp_path / "policy.yaml"
     policy.write_text(TOPOLOGY_ALLOWED)
     with issuer_and_gateway() as (issuer, gateway):
@@ -169,13 +170,21 @@ def test_access_log_of_the_defaults_names_an_allows_caller_and_a_denys_decision(
         with stack(tmp_path, issuer, gateway, config) as s:
             claims = issuer.claims(["read:*"])
             token = issuer.mint(claims=claims)
-            assert topology(s.zeebe, token, "default-allow").code == OK
-            assert create(s.zeebe, token, "default-deny").code == PERMISSION_DENIED
+            smuggled = ("x-zeebe-authz-subject", "alice")
+            allow = invoke(s.zeebe.Topology, pb.TopologyRequest(), bearer(token, ("x-request-id", "default-allow"), smuggled))
+            assert allow.code == OK, allow
+            request = pb.CreateProcessInstanceRequest(bpmnProcessId="order-process", version=-1)
+            deny = invoke(s.zeebe.CreateProcessInstance, request, bearer(token, ("x-request-id", "default-deny"), smuggled))
+            assert deny.code == PERMISSION_DENIED, deny
             allowed = s.envoy.access_log_entry("default-allow")
             assert allowed["identity_subject"] == claims["sub"], allowed
+            assert allowed["response_code_details"] == "via_upstream", allowed
             assert [allowed.get(k) for k in ("decision_id", "reason", "subject")] == [None] * 3, allowed
+            # A line Envoy answered itself prints the header the client sent: the caller is the
+            # metadata's `subject` there (README, "Decision ids").
             denied = s.envoy.access_log_entry("default-deny")
-            assert denied["identity_subject"] is None, denied
+            assert denied["identity_subject"] == "alice", denied
+            assert denied["response_code_details"] == "ext_authz_denied", denied
             fields = {"decision_id": "default-deny", "reason": "missing_permission", "subject": claims["sub"]}
             assert {key: denied.get(key) for key in fields} == fields, denied
 

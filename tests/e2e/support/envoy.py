@@ -60,6 +60,8 @@ def access_log_format() -> dict[str, str]:
         identity_subject="%REQ(X-ZEEBE-AUTHZ-SUBJECT)%",
         grpc_status="%GRPC_STATUS(NUMBER)%",
         response_code="%RESPONSE_CODE%",
+        # Who answered: `via_upstream` (the gateway), `ext_authz_denied` (the authorizer), …
+        response_code_details="%RESPONSE_CODE_DETAILS%",
         path="%REQ(:PATH)%",
         # When the request started (Unix seconds, as a string with microseconds) and how long
         # it took (ms): the ext_authz Check of the request was decided within that span.
