@@ -539,37 +539,41 @@ mod tests {
         }
     }
 
+    /// Member names of generated payloads: the claims the realms and policies below read,
+    /// some nobody reads, an escaped `exp`, and serde_json's private keys.
+    const MEMBER_NAMES: [&str; 23] = [
+        "exp",
+        "nbf",
+        "iat",
+        "iss",
+        "aud",
+        "sub",
+        "azp",
+        "client_id",
+        "clientId",
+        "permissions",
+        "resource_access",
+        "tenants",
+        "groups",
+        "preferred_username",
+        "realm_access",
+        "roles",
+        "scope",
+        "jti",
+        "typ",
+        "\\u0065xp",
+        "x",
+        "$serde_json::private::RawValue",
+        "$serde_json::private::Number",
+    ];
+
     /// Payload text for [`read_claims`]: members named from the claims the realms and
     /// policies below read and some nobody reads (repeats included, and an escaped `exp`), with
     /// values that are well-formed or not as JSON (a lone surrogate escape, a number out of
     /// range, nesting past serde_json's limit of 128).
     fn payload_text() -> impl proptest::strategy::Strategy<Value = String> {
         use proptest::prelude::*;
-        let names = prop::sample::select(vec![
-            "exp",
-            "nbf",
-            "iat",
-            "iss",
-            "aud",
-            "sub",
-            "azp",
-            "client_id",
-            "clientId",
-            "permissions",
-            "resource_access",
-            "tenants",
-            "groups",
-            "preferred_username",
-            "realm_access",
-            "roles",
-            "scope",
-            "jti",
-            "typ",
-            "\\u0065xp",
-            "x",
-            "$serde_json::private::RawValue",
-            "$serde_json::private::Number",
-        ]);
+        let names = prop::sample::select(MEMBER_NAMES.to_vec());
         let strings = prop::sample::select(vec![
             "\"write:*\"",
             "\"read:*\"",
@@ -620,27 +624,7 @@ mod tests {
                 )),
             ]
         });
-        let names = prop::sample::select(vec![
-            "exp",
-            "nbf",
-            "iat",
-            "iss",
-            "aud",
-            "sub",
-            "azp",
-            "client_id",
-            "clientId",
-            "permissions",
-            "resource_access",
-            "tenants",
-            "groups",
-            "preferred_username",
-            "realm_access",
-            "scope",
-            "jti",
-            "\\u0065xp",
-            "x",
-        ]);
+        let names = prop::sample::select(MEMBER_NAMES.to_vec());
         let fixed = prop::sample::select(vec![
             "\"iss\":\"https://idp/realms/r\"",
             "\"aud\":[\"camunda\",\"zeebe-api\"]",
