@@ -279,12 +279,32 @@ pub fn token(data: &[u8]) {
     let KeyLookup::Found(key) = world.keys.find(header.kid.as_deref(), header.alg) else {
         panic!("the harness's key is not found by its kid");
     };
+    // The claims parse is serde_json's own `Value` parse, except that it refuses serde_json's
+    // private keys (`$serde_json::private::RawValue`, …), which may be spelled with escapes.
+    let reference = serde_json::from_slice::<serde_json::Value>(data)
+        .ok()
+        .filter(serde_json::Value::is_object);
+    match (unverified_claims(&signed).ok(), reference) {
+        (Some(ours), Some(reference)) => assert_eq!(ours, reference, "claims parse differs"),
+        (None, Some(_)) => {
+            let text = String::from_utf8_lossy(data);
+            assert!(
+                text.contains("private") || text.contains("\\u"),
+                "claims refused that serde_json reads, without a private key: {text:?}"
+            );
+        }
+        (Some(_), None) => panic!(
+            "claims read that serde_json refuses: {:?}",
+            String::from_utf8_lossy(data)
+        ),
+        (None, None) => {}
+    }
     for (rules, spec) in world.rules.iter().zip(&RULE_SPECS) {
         if let Ok(principal) = verify(&signed, &header, key, rules, policy, NOW) {
             check_principal(data, spec, &principal, policy);
         }
         // `verify` keeps only the payload members someone reads: the same answer as the whole
-        // payload parsed into a `Value`, under the dev policy and the Camunda dialect's.
+        // payload, under the dev policy and the Camunda dialect's.
         for p in [policy, camunda_policy()] {
             let whole = unverified_claims(&signed)
                 .and_then(|claims| principal_from_claims(&claims, rules, p, NOW));
