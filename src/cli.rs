@@ -7,9 +7,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::{self, EXIT_CONFIG};
-use crate::reload::ReloadOptions;
-use crate::server::{Extras, Listeners, shutdown_signal};
+use zeebe_authz_core::config::{self, EXIT_CONFIG};
+use zeebe_authz_server::reload::ReloadOptions;
+use zeebe_authz_server::serve::{Listeners, ServeExtras, shutdown_signal};
 
 /// Authorizes Camunda 8 Zeebe gateway calls for Envoy (ext_authz) from Keycloak tokens.
 #[derive(Debug, Parser)]
@@ -93,11 +93,11 @@ pub struct ServeArgs {
     /// subject or none; the others are removed from the request all the same). Default: the
     /// config's default.
     #[arg(long, value_parser = identity_set_arg, requires = "dev")]
-    pub(crate) dev_identity_headers: Option<crate::decision::IdentitySet>,
+    pub(crate) dev_identity_headers: Option<zeebe_authz_core::decision::IdentitySet>,
     /// In dev mode, which answers carry the dynamic metadata (`dynamic_metadata.send`: all,
     /// denies or none). Default: the config's default.
     #[arg(long, value_parser = metadata_set_arg, requires = "dev")]
-    pub(crate) dev_dynamic_metadata: Option<crate::decision::MetadataSet>,
+    pub(crate) dev_dynamic_metadata: Option<zeebe_authz_core::decision::MetadataSet>,
     /// In dev mode, write an Envoy bootstrap to this file: a listener (`--envoy-listen`)
     /// whose ext_authz filter asks this server, in front of `--gateway`.
     #[arg(long, requires_all = ["dev", "gateway"])]
@@ -110,13 +110,13 @@ pub struct ServeArgs {
     pub(crate) envoy_listen: std::net::SocketAddr,
 }
 
-fn identity_set_arg(s: &str) -> Result<crate::decision::IdentitySet, String> {
-    crate::decision::IdentitySet::parse(s)
+fn identity_set_arg(s: &str) -> Result<zeebe_authz_core::decision::IdentitySet, String> {
+    zeebe_authz_core::decision::IdentitySet::parse(s)
         .ok_or_else(|| format!("'{s}' is not all, subject or none"))
 }
 
-fn metadata_set_arg(s: &str) -> Result<crate::decision::MetadataSet, String> {
-    crate::decision::MetadataSet::parse(s)
+fn metadata_set_arg(s: &str) -> Result<zeebe_authz_core::decision::MetadataSet, String> {
+    zeebe_authz_core::decision::MetadataSet::parse(s)
         .ok_or_else(|| format!("'{s}' is not all, denies or none"))
 }
 
@@ -158,7 +158,10 @@ pub fn main() -> ExitCode {
 
 /// Logs to stderr; OpenTelemetry traces too when the environment asks for them (the guard
 /// flushes them at exit).
-fn init_tracing(format: LogFormat, default_level: &str) -> Option<crate::telemetry::Guard> {
+fn init_tracing(
+    format: LogFormat,
+    default_level: &str,
+) -> Option<zeebe_authz_server::telemetry::Guard> {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
     use tracing_subscriber::{Layer as _, Registry};
@@ -171,7 +174,7 @@ fn init_tracing(format: LogFormat, default_level: &str) -> Option<crate::telemet
         LogFormat::Text => fmt.boxed(),
         LogFormat::Json => fmt.json().boxed(),
     };
-    let (traces, guard) = crate::telemetry::layer().unzip();
+    let (traces, guard) = zeebe_authz_server::telemetry::layer().unzip();
     tracing_subscriber::registry()
         .with(fmt)
         .with(traces)
@@ -203,7 +206,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         (dev.config, dev.listeners, dev.extras)
     } else {
         let path = args.config.context("--config is required")?;
-        let config = match config::load(&path) {
+        let config = match zeebe_authz_server::disk::load_config(&path) {
             Ok(c) => c,
             Err(e) => {
                 eprint!("{e}");
@@ -216,7 +219,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             path,
             interval: (!args.reload_interval.is_zero()).then_some(args.reload_interval),
         };
-        (config, listeners, Extras::reloading(reload))
+        (config, listeners, ServeExtras::reloading(reload))
     };
     tracing::info!(
         check_addr = %listeners.check.local_addr()?,
@@ -224,7 +227,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         realms = config.realms.len(),
         "Listening"
     );
-    crate::server::serve(config, listeners, extras, shutdown_signal()).await?;
+    zeebe_authz_server::serve::serve(config, listeners, extras, shutdown_signal()).await?;
     tracing::info!("Stopped");
     Ok(ExitCode::SUCCESS)
 }

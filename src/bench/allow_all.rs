@@ -26,7 +26,7 @@ use tonic::transport::server::TcpIncoming;
 
 /// What each allow carries besides `OK`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Extras {
+pub struct AllowContent {
     /// How many of zeebe-authz's identity headers (subject, client id, realm, in that order)
     /// each allow overwrites; at most 3.
     pub identity_headers: usize,
@@ -56,7 +56,7 @@ const METADATA: [(&str, &str); 5] = [
     ("subject", "service-account-dev-writer"),
 ];
 
-impl Extras {
+impl AllowContent {
     /// The one answer every Check gets.
     fn answer(self) -> CheckResponse {
         let headers = IDENTITY
@@ -119,23 +119,22 @@ impl Authorization for AllowAll {
 /// `extras`.
 pub(crate) async fn serve(
     listener: TcpListener,
-    extras: Extras,
+    extras: AllowContent,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    // `Server::tcp_nodelay` does not apply to an incoming stream passed in: set it on the
-    // accepted sockets, or Nagle holds back the small writes of every response.
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let answer = extras.answer();
     let service = AuthorizationServer::new(AllowAll { answer });
     let server = tonic::transport::Server::builder().add_service(service);
     if extras.coalesced_writes {
-        let incoming = tonic::codegen::tokio_stream::StreamExt::map(incoming, |conn| {
-            conn.map(crate::server::CopiedWrites::new)
-        });
+        // The Check server's own connection setup (see `zeebe_authz_server::coalesce`).
+        let incoming = zeebe_authz_server::coalesce::coalesced_incoming(listener);
         server
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await?;
     } else {
+        // `Server::tcp_nodelay` does not apply to an incoming stream passed in: set it on the
+        // accepted sockets, or Nagle holds back the small writes of every response.
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         server
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await?;
@@ -149,7 +148,7 @@ mod tests {
 
     #[test]
     fn the_plain_answer_is_an_empty_ok() {
-        let answer = Extras::default().answer();
+        let answer = AllowContent::default().answer();
         assert_eq!(answer.status.unwrap().code, 0);
         assert!(answer.http_response.is_none());
         assert!(answer.dynamic_metadata.is_none());
@@ -157,7 +156,7 @@ mod tests {
 
     #[test]
     fn extras_carry_what_a_zeebe_authz_allow_carries() {
-        let answer = Extras {
+        let answer = AllowContent {
             identity_headers: 3,
             metadata: 5,
             coalesced_writes: false,
@@ -171,7 +170,7 @@ mod tests {
             .iter()
             .map(|h| h.header.as_ref().unwrap().key.as_str())
             .collect();
-        let ours = crate::decision::IdentityHeaders::default();
+        let ours = zeebe_authz_core::decision::IdentityHeaders::default();
         assert_eq!(names, [&*ours.subject, &*ours.client_id, &*ours.realm]);
         assert!(
             ok.headers
@@ -182,7 +181,7 @@ mod tests {
         let mut keys: Vec<_> = fields.keys().map(String::as_str).collect();
         keys.sort_unstable();
         assert_eq!(keys, ["decision_id", "realm", "reason", "rpc", "subject"]);
-        let one = Extras {
+        let one = AllowContent {
             identity_headers: 1,
             metadata: 1,
             coalesced_writes: false,

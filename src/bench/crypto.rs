@@ -13,11 +13,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 
-use crate::issuer::jwks;
-use crate::jwks::{KeyLookup, KeySet, VerifyKey};
 use serde::Serialize;
+use zeebe_authz_core::keyset::{KeyLookup, KeySet, VerifyKey};
 
-use crate::issuer::{SigningKey, access_token_claims, alg_name};
+use zeebe_authz_core::signing::{SigningKey, access_token_claims, alg_name, jwks};
 
 /// Verification rates of one algorithm.
 #[derive(Debug, Clone, Serialize)]
@@ -66,7 +65,7 @@ impl Sample {
             .ok_or_else(|| anyhow::anyhow!("a signed token has three segments"))?;
         let keys = KeySet::from_jwks(
             jwks(&[&key]).to_string().as_bytes(),
-            tokio::time::Instant::now(),
+            std::time::Instant::now(),
         )?;
         let KeyLookup::Found(verify_key) = keys.find(Some(key.kid()), alg) else {
             anyhow::bail!("the {alg:?} key is not usable from its own JWKS");

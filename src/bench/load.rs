@@ -11,7 +11,7 @@
 //!   the generator's, not the server's.
 //!
 //! Transports: Checks over gRPC (pre-encoded `CheckRequest` bytes), Zeebe calls over gRPC (to
-//! Envoy in front of a gateway), or direct calls of [`crate::envoy::check`] without gRPC. The
+//! Envoy in front of a gateway), or direct calls of [`zeebe_authz_server::envoy::check`] without gRPC. The
 //! gRPC transports send prepared bytes through a pass-through codec, so the generator spends
 //! no time encoding while it competes for the same cores as the server under test.
 
@@ -30,10 +30,11 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
+use zeebe_authz_core::decision::Verdict;
 
 use super::mix::Prepared;
-use crate::authorizer::Authorizer;
-use crate::diag::error_chain;
+use zeebe_authz_core::diag::error_chain;
+use zeebe_authz_server::authorizer::Authorizer;
 
 /// The ext_authz Check method.
 pub(crate) const CHECK_PATH: &str = "/envoy.service.auth.v3.Authorization/Check";
@@ -94,7 +95,7 @@ pub(crate) enum Transport {
         /// The calls.
         requests: Arc<[GatewayRequest]>,
     },
-    /// [`crate::envoy::check`] called in this process.
+    /// [`zeebe_authz_server::envoy::check`] called in this process.
     Direct {
         /// The authorizer.
         authorizer: Arc<Authorizer>,
@@ -185,7 +186,7 @@ impl Transport {
                     .await;
                     match answer {
                         Ok(bytes) => match CheckResponse::decode(bytes) {
-                            Ok(r) => decision(r),
+                            Ok(r) => response_decision(r),
                             Err(_) => Answer::Error("undecodable CheckResponse".into()),
                         },
                         // A gRPC error from an ext_authz server is an outage to Envoy, not a
@@ -213,7 +214,9 @@ impl Transport {
                 Transport::Direct {
                     authorizer,
                     requests,
-                } => decision(crate::envoy::check(authorizer, &requests[i], None).await),
+                } => decision(
+                    &zeebe_authz_server::envoy::check(authorizer, &requests[i], None).await,
+                ),
             }
         };
         match tokio::time::timeout(timeout, call).await {
@@ -355,9 +358,18 @@ impl Decoder for RawDecoder {
     }
 }
 
-fn decision(response: CheckResponse) -> Answer {
+/// What a `CheckResponse` from a server says.
+fn response_decision(response: CheckResponse) -> Answer {
     match response.status {
         Some(s) => Answer::Decision(s.code, s.message),
+        None => Answer::Decision(0, String::new()),
+    }
+}
+
+/// What a verdict of this process's authorizer says (as its `CheckResponse` would).
+fn decision(verdict: &Verdict) -> Answer {
+    match verdict.status() {
+        Some((code, message)) => Answer::Decision(code as i32, message),
         None => Answer::Decision(0, String::new()),
     }
 }

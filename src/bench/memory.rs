@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::mix::{BodyFields, Minter, RpcMix, prepare};
 use super::target::{Direct, OursOptions};
-use crate::issuer::SigningKey;
+use zeebe_authz_core::signing::SigningKey;
 
 /// The memory target: 100k cached tokens in under 64 MiB resident.
 pub(crate) const TARGET_RSS_BYTES: u64 = 64 << 20;
@@ -94,8 +94,9 @@ pub(crate) fn run(
                 for _ in 0..share {
                     let token = minter.mint()?;
                     let request = prepare(&[token], &calls)[0].to_check_request("zeebe:26500");
-                    let response = crate::envoy::check(&authorizer, &request, None).await;
-                    if response.status.is_none_or(|s| s.code == 0) {
+                    let verdict =
+                        zeebe_authz_server::envoy::check(&authorizer, &request, None).await;
+                    if verdict.status().is_none() {
                         allowed.fetch_add(1, Ordering::Relaxed);
                     }
                 }

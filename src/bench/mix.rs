@@ -17,10 +17,10 @@ use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, 
 use prost::Message as _;
 use prost::bytes::Bytes;
 
-use crate::catalog::GATEWAY_PATH_PREFIX;
 use crate::dev::TENANTS_CLAIM;
-use crate::issuer::{SigningKey, access_token_claims};
-use crate::proto;
+use zeebe_authz_core::catalog::GATEWAY_PATH_PREFIX;
+use zeebe_authz_core::proto;
+use zeebe_authz_core::signing::{SigningKey, access_token_claims};
 
 /// The client id of minted tokens.
 pub(crate) const BENCH_CLIENT: &str = "bench-client";
@@ -195,7 +195,7 @@ impl Prepared {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        let body = crate::body::frame(&self.call.message);
+        let body = zeebe_authz_core::body::frame(&self.call.message);
         CheckRequest {
             attributes: Some(AttributeContext {
                 request: Some(Request {
@@ -343,10 +343,10 @@ mod tests {
     #[test]
     fn frame_is_flag_length_message() {
         assert_eq!(
-            crate::body::frame(&[0xAB, 0xCD]),
+            zeebe_authz_core::body::frame(&[0xAB, 0xCD]),
             vec![0, 0, 0, 0, 2, 0xAB, 0xCD]
         );
-        assert_eq!(crate::body::frame(&[]), vec![0; 5]);
+        assert_eq!(zeebe_authz_core::body::frame(&[]), vec![0; 5]);
     }
 
     #[test]

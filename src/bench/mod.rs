@@ -38,10 +38,10 @@ use self::load::{Bound, Pacing, Transport, run_phase};
 use self::mix::{BodyFields, Minter, RpcMix, TokenMix, corrupt_signature, prepare};
 use self::report::{Latency, LoadReport, decisions_by_name, messages_by_name};
 use self::target::{Direct, InProcess, OursOptions, ServerKind};
-use crate::config::EXIT_CONFIG;
-use crate::diag::{Diagnostics, InvalidConfig};
-use crate::issuer::SigningKey;
-use crate::policy::Policy;
+use zeebe_authz_core::config::EXIT_CONFIG;
+use zeebe_authz_core::diag::{Diagnostics, InvalidConfig};
+use zeebe_authz_core::policy::Policy;
+use zeebe_authz_core::signing::SigningKey;
 
 /// The default duration of a measured phase.
 pub(crate) const DEFAULT_DURATION: Duration = Duration::from_secs(5);
@@ -142,13 +142,13 @@ pub struct LoadArgs {
     #[arg(long, requires = "rate")]
     pub(crate) precise: bool,
     /// How long to measure (`5s`, `500ms`); default 5s unless --requests is given.
-    #[arg(long, value_parser = crate::config::duration_arg)]
+    #[arg(long, value_parser = zeebe_authz_core::config::duration_arg)]
     pub(crate) duration: Option<Duration>,
     /// How many requests to measure (for distinct:N, default N).
     #[arg(long)]
     pub(crate) requests: Option<u64>,
     /// Warm-up before measuring; default 1s for hot tokens, none for other mixes.
-    #[arg(long, value_parser = crate::config::duration_arg)]
+    #[arg(long, value_parser = zeebe_authz_core::config::duration_arg)]
     pub(crate) warmup: Option<Duration>,
     /// HTTP/2 connections the requests are spread over.
     #[arg(long, default_value_t = 2)]
@@ -167,7 +167,7 @@ pub struct LoadArgs {
     #[arg(long, value_delimiter = ',')]
     pub(crate) token_tenants: Vec<String>,
     /// Per-request timeout.
-    #[arg(long, value_parser = crate::config::duration_arg, default_value = "10s")]
+    #[arg(long, value_parser = zeebe_authz_core::config::duration_arg, default_value = "10s")]
     pub(crate) timeout: Duration,
     /// Also report this process's CPU time per request during the measured phase (Linux;
     /// repeatable), e.g. `--cpu-of authorizer=1234 --cpu-of envoy=5678`. The generator's own
@@ -206,7 +206,7 @@ pub struct AllowAllArgs {
 #[derive(Debug, clap::Args)]
 pub struct CryptoArgs {
     /// How long RS256 is measured on one core and then on every core (others: half of it).
-    #[arg(long, value_parser = crate::config::duration_arg, default_value = "2s")]
+    #[arg(long, value_parser = zeebe_authz_core::config::duration_arg, default_value = "2s")]
     pub(crate) duration: Duration,
     /// Print the report as JSON.
     #[arg(long)]
@@ -294,9 +294,9 @@ fn print_report<T: serde::Serialize>(
 
 /// The embedded default policy (`policies/default.yaml`), compiled.
 pub fn default_policy() -> anyhow::Result<Arc<Policy>> {
-    crate::policy::embedded(
+    zeebe_authz_core::policy::embedded(
         "(embedded) policies/default.yaml",
-        crate::policy::DEFAULT_POLICY,
+        zeebe_authz_core::policy::DEFAULT_POLICY,
     )
     .map(Arc::new)
     .context("the embedded default policy does not compile")
@@ -314,7 +314,7 @@ fn run_load(args: LoadArgs, logs: &tracing::Dispatch) -> anyhow::Result<ExitCode
         None => default_policy()?,
         Some(path) => {
             let mut diags = Diagnostics::default();
-            match crate::policy::compile_file(path, &mut diags) {
+            match zeebe_authz_server::disk::compile_policy_file(path, &mut diags) {
                 Some(p) if !diags.has_errors() => Arc::new(p),
                 _ => {
                     eprint!("{}", InvalidConfig(diags.into_vec()));
@@ -633,12 +633,17 @@ fn run_allow_all(args: &AllowAllArgs, logs: &tracing::Dispatch) -> anyhow::Resul
             listener.local_addr()?
         );
         std::io::Write::flush(&mut std::io::stdout())?;
-        let extras = allow_all::Extras {
+        let extras = allow_all::AllowContent {
             identity_headers: usize::from(args.identity_headers),
             metadata: usize::from(args.metadata),
             coalesced_writes: args.coalesced_writes,
         };
-        allow_all::serve(listener, extras, crate::server::shutdown_signal()).await
+        allow_all::serve(
+            listener,
+            extras,
+            zeebe_authz_server::serve::shutdown_signal(),
+        )
+        .await
     })?;
     Ok(ExitCode::SUCCESS)
 }

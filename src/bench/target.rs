@@ -19,13 +19,14 @@ use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
-use crate::authorizer::Authorizer;
-use crate::config::{Config, Listen};
-use crate::issuer::{LoopbackIssuer, SigningKey};
-use crate::jwks::FetchCause;
-use crate::metrics::Metrics;
-use crate::policy::Policy;
-use crate::server::Listeners;
+use crate::issuer::LoopbackIssuer;
+use zeebe_authz_core::config::{Config, Listen};
+use zeebe_authz_core::policy::Policy;
+use zeebe_authz_core::signing::SigningKey;
+use zeebe_authz_server::authorizer::Authorizer;
+use zeebe_authz_server::jwks::FetchCause;
+use zeebe_authz_server::metrics::Metrics;
+use zeebe_authz_server::serve::Listeners;
 
 /// The realm name of the bench issuer (`/realms/bench`, as Quarkus Keycloak names it).
 pub(crate) const BENCH_REALM: &str = "bench";
@@ -134,10 +135,10 @@ impl InProcess {
             };
             let check_addr = listeners.check.local_addr()?;
             let admin_addr = listeners.admin.local_addr()?;
-            let served = tokio::spawn(crate::server::serve(
+            let served = tokio::spawn(zeebe_authz_server::serve::serve(
                 config,
                 listeners,
-                crate::server::Extras::default(),
+                zeebe_authz_server::serve::ServeExtras::default(),
                 until_stopped(stopped),
             ));
             wait_ready(admin_addr).await?;
@@ -161,7 +162,7 @@ impl InProcess {
             let addr = listener.local_addr()?;
             let served = tokio::spawn(super::allow_all::serve(
                 listener,
-                super::allow_all::Extras::default(),
+                super::allow_all::AllowContent::default(),
                 until_stopped(stopped),
             ));
             anyhow::Ok((addr, served))
@@ -219,7 +220,7 @@ async fn wait_ready(admin: SocketAddr) -> anyhow::Result<()> {
 /// `build`, keys loaded from the issuer once.
 pub(crate) struct Direct {
     runtime: Runtime,
-    /// The authorizer; call [`crate::envoy::check`] directly.
+    /// The authorizer; call [`zeebe_authz_server::envoy::check`] directly.
     pub(crate) authorizer: Arc<Authorizer>,
     /// The issuer it trusts.
     pub(crate) issuer: Issuer,
@@ -233,7 +234,7 @@ impl Direct {
         let (issuer, authorizer) = runtime.block_on(async {
             let issuer = Issuer::start(options.key).await?;
             let config = bench_config(&issuer.url, options.policy);
-            let (authorizer, caches) = crate::server::build(&config, metrics.clone())?;
+            let (authorizer, caches) = zeebe_authz_server::serve::build(&config, metrics.clone())?;
             for cache in &caches {
                 cache
                     .fetch_now(FetchCause::Startup)

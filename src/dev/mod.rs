@@ -1,5 +1,5 @@
 //! `serve --dev`: a self-contained authorizer that is its own Keycloak realm. It returns a
-//! config, the bound listeners and [`Extras`] (its keys, preloaded, and the realm's discovery,
+//! config, the bound listeners and [`ServeExtras`] (its keys, preloaded, and the realm's discovery,
 //! JWKS and token endpoint routes for the admin port); `serve` merges what it is given and
 //! knows nothing of dev mode. Bench reuses `self_issued_config` and the constants.
 //!
@@ -16,15 +16,14 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde_json::json;
 
-use crate::claims::ClaimPath;
-use crate::config::{Config, Listen, RealmConfig, RealmMode, TokenSettings};
-use crate::decision::{IdentityHeaders, IdentitySet, MetadataSet};
-use crate::issuer::{
-    IssuerRealm, OAuthClient, SigningKey, TokenEndpoint, access_token_claims, jwks,
-};
-use crate::jwks::JwksSettings;
-use crate::policy::{DEV_POLICY, Policy};
-use crate::server::{Extras, Listeners};
+use crate::issuer::{IssuerRealm, OAuthClient, TokenEndpoint};
+use zeebe_authz_core::claims::ClaimPath;
+use zeebe_authz_core::config::JwksSettings;
+use zeebe_authz_core::config::{Config, Listen, RealmConfig, RealmMode, TokenSettings};
+use zeebe_authz_core::decision::{IdentityHeaders, IdentitySet, MetadataSet};
+use zeebe_authz_core::policy::{DEV_POLICY, Policy};
+use zeebe_authz_core::signing::{SigningKey, access_token_claims, jwks};
+use zeebe_authz_server::serve::{Listeners, ServeExtras};
 
 pub(crate) mod bootstrap;
 
@@ -126,7 +125,7 @@ pub(crate) struct DevMode {
     /// The bound Check and admin listeners.
     pub(crate) listeners: Listeners,
     /// The realm's keys and admin routes.
-    pub(crate) extras: Extras,
+    pub(crate) extras: ServeExtras,
 }
 
 /// Binds, builds a config whose single realm is the process itself (its admin port serves the
@@ -144,7 +143,10 @@ pub(crate) async fn start(options: &DevOptions) -> anyhow::Result<DevMode> {
     };
     let admin_addr = listeners.admin.local_addr()?;
     let issuer = format!("http://{admin_addr}{REALM_PATH}");
-    let policy = Arc::new(crate::policy::embedded(DEV_POLICY_NAME, DEV_POLICY)?);
+    let policy = Arc::new(zeebe_authz_core::policy::embedded(
+        DEV_POLICY_NAME,
+        DEV_POLICY,
+    )?);
     let listen = Listen {
         check: listeners.check.local_addr()?,
         admin: admin_addr,
@@ -208,7 +210,7 @@ pub(crate) async fn start(options: &DevOptions) -> anyhow::Result<DevMode> {
         audience: AUDIENCE.into(),
         ttl: options.token_ttl,
     };
-    let extras = Extras {
+    let extras = ServeExtras {
         preloaded_jwks: Some(jwks(&[&key]).to_string()),
         admin_routes: IssuerRealm::with_token_endpoint(REALM_PATH, &issuer, &[&key], endpoint)
             .routes(),
@@ -225,7 +227,7 @@ fn load_key(path: Option<&Path>) -> anyhow::Result<SigningKey> {
     let Some(path) = path else {
         return Ok(SigningKey::generate(KEY_ID)?);
     };
-    let pem = crate::diag::read_file(path)
+    let pem = zeebe_authz_server::disk::read_file(path)
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
         .with_context(|| format!("reading {}", path.display()))?;
     SigningKey::from_pkcs8_pem(jsonwebtoken::Algorithm::RS256, KEY_ID, &pem).with_context(|| {

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::catalog::{FieldKind, MESSAGES, MessageDesc, Rpc};
+use zeebe_authz_core::catalog::{FieldKind, MESSAGES, MessageDesc, Rpc};
 
 /// Encodes `json` as `rpc`'s request message; an error names the field that does not fit.
 pub(crate) fn encode_request(rpc: Rpc, json: &Value) -> Result<Vec<u8>, String> {
@@ -109,7 +109,9 @@ mod tests {
     use prost::Message as _;
 
     use super::*;
-    use crate::proto::{CreateProcessInstanceRequest, CreateProcessInstanceWithResultRequest};
+    use zeebe_authz_core::proto::{
+        CreateProcessInstanceRequest, CreateProcessInstanceWithResultRequest,
+    };
 
     #[test]
     fn json_requests_encode_as_the_generated_types_do() {

@@ -8,7 +8,7 @@
 //! realm rule that matched, the claims at the realm's claim paths, every grant of the rpc, and
 //! each conditional grant as `Policy::authorize_traced` checked it.
 
-mod request;
+mod encode;
 
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -19,17 +19,17 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::authorizer::Credentials;
-use crate::body::RequestBody;
-use crate::catalog::{GATEWAY_PATH_PREFIX, Rpc};
-use crate::config::{self, Config};
-use crate::decision::{Decision, Verdict, deny_message};
-use crate::metrics::Metrics;
-use crate::policy::PathRule;
-use crate::realm::{HostMatch, Realm};
-use crate::request::RequestView;
-use crate::token::unix_now;
-use crate::token::verify::{parse_header, unverified_claims};
+use zeebe_authz_core::body::RequestBody;
+use zeebe_authz_core::catalog::{GATEWAY_PATH_PREFIX, Rpc};
+use zeebe_authz_core::config::{self, Config};
+use zeebe_authz_core::decision::{Decision, Verdict, deny_message};
+use zeebe_authz_core::policy::PathRule;
+use zeebe_authz_core::request::RequestView;
+use zeebe_authz_core::token::unix_now;
+use zeebe_authz_core::token::verify::{parse_header, unverified_claims};
+use zeebe_authz_server::authorizer::Credentials;
+use zeebe_authz_server::metrics::Metrics;
+use zeebe_authz_server::realm::{HostRule, Realm};
 
 /// Exit code: the call is allowed.
 pub const EXIT_ALLOWED: u8 = 0;
@@ -168,11 +168,13 @@ fn step(step: &'static str, ok: Option<bool>, detail: impl Into<String>) -> Step
 
 /// Decides `call` under `config` as `serve` would and traces it.
 pub async fn explain(config: &Config, call: &Call) -> Result<Explanation, String> {
-    let (authorizer, _) =
-        crate::server::build(config, Arc::new(Metrics::new())).map_err(|e| format!("{e:#}"))?;
+    let (authorizer, _) = zeebe_authz_server::serve::build(config, Arc::new(Metrics::new()))
+        .map_err(|e| format!("{e:#}"))?;
     let known = Rpc::from_name(&call.rpc);
     let raw = match (&call.request, known) {
-        (Some(json), Some(rpc)) => crate::body::frame(&request::encode_request(rpc, json)?),
+        (Some(json), Some(rpc)) => {
+            zeebe_authz_core::body::frame(&encode::encode_request(rpc, json)?)
+        }
         (Some(_), None) => {
             return Err(format!(
                 "--request: '{}' is no rpc of the gateway",
@@ -272,8 +274,8 @@ fn with_defaults(mut claims: Value, realm: Option<&Realm>) -> Value {
     claims
 }
 
-fn trace_realm(host: &str, realm: Option<(&Realm, HostMatch)>, steps: &mut Vec<Step>) {
-    let shown = crate::text::clip(host, 64, crate::text::Keep::Text);
+fn trace_realm(host: &str, realm: Option<(&Realm, HostRule)>, steps: &mut Vec<Step>) {
+    let shown = zeebe_authz_core::text::clip(host, 64, zeebe_authz_core::text::Keep::Text);
     steps.push(match realm {
         Some((realm, how)) => step(
             "realm",
@@ -282,11 +284,10 @@ fn trace_realm(host: &str, realm: Option<(&Realm, HostMatch)>, steps: &mut Vec<S
                 "{} ({}, mode {})",
                 realm.name,
                 match how {
-                    HostMatch::Exact => format!("'{shown}' is one of its hosts"),
-                    HostMatch::WithoutPort =>
+                    HostRule::Exact => format!("'{shown}' is one of its hosts"),
+                    HostRule::WithoutPort =>
                         format!("'{shown}' without its port is one of its hosts"),
-                    HostMatch::AnyHost =>
-                        format!("no realm names '{shown}'; this realm has host *"),
+                    HostRule::AnyHost => format!("no realm names '{shown}'; this realm has host *"),
                 },
                 realm.mode.as_str()
             ),
@@ -307,10 +308,10 @@ fn trace_token(token: &str, online: bool, steps: &mut Vec<Step>) -> Option<Value
             Some(true),
             format!(
                 "{}, kid {}",
-                crate::issuer::alg_name(h.alg),
+                zeebe_authz_core::signing::alg_name(h.alg),
                 h.kid.as_deref().map_or("(none)".into(), |k| format!(
                     "'{}'",
-                    crate::text::clip(k, 64, crate::text::Keep::Text)
+                    zeebe_authz_core::text::clip(k, 64, zeebe_authz_core::text::Keep::Text)
                 ))
             ),
         )),
@@ -436,7 +437,7 @@ fn trace_grants(
         // The token's x-JOB_TYPE authorization takes the job rpcs from its others.
         let pinned_out = owned
             && principal.grants.pinned.contains(rpc)
-            && crate::policy::is_pinned_out(grant, principal.grants.pinned);
+            && zeebe_authz_core::policy::is_pinned_out(grant, principal.grants.pinned);
         let held = owned && !pinned_out;
         let how = if grant.conditional_rpcs.contains(rpc) {
             "with conditions on the request"
@@ -491,7 +492,7 @@ fn trace_grants(
         },
     );
     steps.extend(checked);
-    if let Err(crate::policy::RpcDeny::BodyUnavailable(e)) = result {
+    if let Err(zeebe_authz_core::policy::RpcDeny::BodyUnavailable(e)) = result {
         steps.push(step(
             "condition",
             Some(false),
@@ -501,7 +502,7 @@ fn trace_grants(
 }
 
 fn trace_unknown_rpc(realm: &Realm, name: &str, steps: &mut Vec<Step>) {
-    let hint = crate::policy::suggest(name, Rpc::all().map(Rpc::name))
+    let hint = zeebe_authz_core::diag::suggest(name, Rpc::all().map(Rpc::name))
         .map_or(String::new(), |s| format!("; did you mean {s}?"));
     let rule = match realm.policy.unknown_rpcs() {
         PathRule::Deny => "deny",
@@ -512,7 +513,7 @@ fn trace_unknown_rpc(realm: &Realm, name: &str, steps: &mut Vec<Step>) {
         None,
         format!(
             "'{}' is no rpc this gateway version knows (unknown_rpcs: {rule}){hint}",
-            crate::text::clip(name, 64, crate::text::Keep::Text)
+            zeebe_authz_core::text::clip(name, 64, zeebe_authz_core::text::Keep::Text)
         ),
     ));
 }
@@ -552,7 +553,7 @@ pub(crate) async fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         eprintln!("error: {message}");
         Ok(ExitCode::from(EXIT_USAGE))
     };
-    let config = match config::load(&args.config) {
+    let config = match zeebe_authz_server::disk::load_config(&args.config) {
         Ok(c) => c,
         Err(e) => {
             eprint!("{e}");
@@ -611,7 +612,7 @@ fn read_input(flag: &str, value: &str) -> Result<String, String> {
         return Ok(s);
     }
     match value.strip_prefix('@') {
-        Some(path) => crate::diag::read_file(std::path::Path::new(path))
+        Some(path) => zeebe_authz_server::disk::read_file(std::path::Path::new(path))
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .map_err(|e| format!("{flag} @{path}: {e}")),
         None => Ok(value.to_owned()),

@@ -23,7 +23,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::token_endpoint::{self, TokenEndpoint};
-use super::{SigningKey, discovery, jwks};
+use zeebe_authz_core::signing::{SigningKey, jwks};
+
+use super::discovery;
 
 /// How the realm's JWKS endpoint misbehaves (Keycloak overloaded, a proxy in front of it).
 #[derive(Debug, Clone)]

@@ -18,7 +18,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
 
-use super::{SigningKey, access_token_claims};
+use zeebe_authz_core::signing::{SigningKey, access_token_claims};
 
 /// Keycloak's description for an unknown client and for a wrong secret alike (it does not tell
 /// which, so client ids cannot be probed).

@@ -9,7 +9,7 @@ use super::model::Labels;
 use super::{
     DEFAULT_GATEWAY_PORT, DEFAULT_GATEWAY_SELECTOR, DEFAULT_GATEWAY_SERVICE, DEFAULT_WAYPOINT,
 };
-use crate::config;
+use zeebe_authz_core::config;
 
 /// How the mesh runs the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]

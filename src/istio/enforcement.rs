@@ -14,16 +14,16 @@
 //! policies from enforcement but not CUSTOM ones, so the authorizer has to see every call to
 //! report on it, and the realm's native rules are rendered as dry-run policies.
 
-use crate::catalog::{GATEWAY_PATH_PREFIX, Rpc, RpcSet};
-use crate::config::{Config, RealmConfig, RealmMode};
-use crate::policy::{GrantSource, PathRule};
+use zeebe_authz_core::catalog::{GATEWAY_PATH_PREFIX, Rpc, RpcSet};
+use zeebe_authz_core::config::{Config, RealmConfig, RealmMode};
+use zeebe_authz_core::policy::{GrantSource, PathRule};
 
 /// Keycloak's JWKS path under the issuer, used when the config names no `jwks_uri`.
 pub(crate) const KEYCLOAK_CERTS_PATH: &str = "/protocol/openid-connect/certs";
 
 /// Which `:authority` values a realm's rules apply to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum HostMatch {
+pub(crate) enum HostScope {
     /// Every host (a single `*` realm).
     Any,
     /// These Istio host patterns.
@@ -56,7 +56,7 @@ pub(crate) struct RealmEnforcement {
     /// The Istio attribute of the permissions claim (`request.auth.claims[permissions][zeebe-api]`).
     pub(crate) claim_key: String,
     /// The hosts the realm protects.
-    pub(crate) hosts: HostMatch,
+    pub(crate) hosts: HostScope,
     /// The realm is in `mode: dry-run`: the authorizer allows its calls, reporting what it
     /// would decide, and Istio only evaluates (does not enforce) its native rules.
     pub(crate) dry_run: bool,
@@ -183,12 +183,12 @@ fn realm_enforcement(
             .cloned()
             .collect();
         if others.is_empty() {
-            HostMatch::Any
+            HostScope::Any
         } else {
-            HostMatch::AllBut(others)
+            HostScope::AllBut(others)
         }
     } else {
-        HostMatch::Only(realm.hosts.iter().flat_map(|h| host_patterns(h)).collect())
+        HostScope::Only(realm.hosts.iter().flat_map(|h| host_patterns(h)).collect())
     };
 
     let mut claim_key = String::from("request.auth.claims");
@@ -208,7 +208,7 @@ fn realm_enforcement(
     let mut authorizer_rpcs = policy.conditional_rpcs();
     // Camunda-dialect authorizations resolve owners from several claims and mapping rules:
     // the authorizer decides their rpcs.
-    let native = |g: &crate::policy::Grant| {
+    let native = |g: &zeebe_authz_core::policy::Grant| {
         g.source == GrantSource::Permission && istio_matches_exactly(&g.permission)
     };
     for grant in policy.grants() {

@@ -90,7 +90,7 @@ pub(crate) fn helm_values(
     mode: Mode,
     options: &IstioOptions,
 ) -> Result<String, IstioError> {
-    let config = config::load(config_path)?;
+    let config = zeebe_authz_server::disk::load_config(config_path)?;
     let enforcement = enforcement::enforcement(&config, options.authorizer_decides_all)?;
     let data = config_map_data(config_path, &config)?;
     let generator = Generator {

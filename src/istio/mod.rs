@@ -27,8 +27,8 @@
 //! values, with the Istio objects made from the same config).
 
 mod args;
-mod authorizer;
 mod config_map;
+mod deployment;
 pub mod enforcement;
 mod files;
 mod helm;
@@ -49,14 +49,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::catalog::{Rpc, RpcSet};
-use crate::config::{self, Config, EXIT_CONFIG};
-use crate::diag::{InvalidConfig, resolve_relative};
 use enforcement::{
-    Enforcement, HostMatch, InvalidForIstio, RealmEnforcement, gateway_paths_pattern, rpc_path,
+    Enforcement, HostScope, InvalidForIstio, RealmEnforcement, gateway_paths_pattern, rpc_path,
 };
 use model::*;
 use yaml::Yaml;
+use zeebe_authz_core::catalog::{Rpc, RpcSet};
+use zeebe_authz_core::config::{Config, EXIT_CONFIG};
+use zeebe_authz_core::diag::{InvalidConfig, resolve_relative};
 
 /// The authorizer's gRPC (ext_authz Check) port in the cluster.
 pub(crate) const GRPC_PORT: u16 = 9000;
@@ -132,7 +132,7 @@ pub fn generate(
     modes: &[Mode],
     options: &IstioOptions,
 ) -> Result<Vec<GeneratedFile>, IstioError> {
-    let config = config::load(config_path)?;
+    let config = zeebe_authz_server::disk::load_config(config_path)?;
     let enforcement = enforcement::enforcement(&config, options.authorizer_decides_all)?;
     let config_map = config_map_data(config_path, &config)?;
     let mut files = Vec::new();

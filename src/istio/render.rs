@@ -212,9 +212,9 @@ impl Generator<'_> {
             ..Operation::default()
         };
         match &realm.hosts {
-            HostMatch::Any => {}
-            HostMatch::Only(h) => op.hosts = h.clone(),
-            HostMatch::AllBut(h) => op.not_hosts = h.clone(),
+            HostScope::Any => {}
+            HostScope::Only(h) => op.hosts = h.clone(),
+            HostScope::AllBut(h) => op.not_hosts = h.clone(),
         }
         op
     }

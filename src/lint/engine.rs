@@ -9,13 +9,13 @@
 
 use std::fmt::Write as _;
 
-use crate::catalog::Rpc;
-use crate::claims::ClaimPath;
-use crate::diag::{Diagnostics, Span};
-use crate::policy::camunda::{
+use zeebe_authz_core::catalog::Rpc;
+use zeebe_authz_core::claims::ClaimPath;
+use zeebe_authz_core::diag::{Diagnostics, Span};
+use zeebe_authz_core::policy::camunda::{
     self, CamundaVersion, Engine, OwnerType, Permission, RPC_TABLE, ResourceType,
 };
-use crate::policy::{Authorization, Policy};
+use zeebe_authz_core::policy::{Authorization, Policy};
 
 /// The warnings and notes of the Camunda dialect. `spans[i]` is where `authorizations[i]`
 /// is written (the grant's own span when it is missing).
@@ -301,7 +301,7 @@ pub(crate) fn twin_report(policy: &Policy, title: &str, version: CamundaVersion)
 /// `Rpc (RESOURCE PERMISSION)` for the table rows of granted rpcs where the engine does `what`.
 fn rows_where(
     version: CamundaVersion,
-    granted: crate::catalog::RpcSet,
+    granted: zeebe_authz_core::catalog::RpcSet,
     what: Engine,
 ) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();

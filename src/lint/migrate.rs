@@ -15,12 +15,12 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::camunda::{MIGRATION_APP_WRITE, claim_setting, migration_app_gap};
-use crate::catalog::{Rpc, RpcSet};
-use crate::claims::ClaimPath;
-use crate::policy::camunda::{self, Permission, RPC_TABLE, ResourceType};
-use crate::policy::condition::{ConditionKind, Conditions, TenantRule, field_source};
-use crate::policy::{Grant, PathRule, Policy};
+use super::engine::{MIGRATION_APP_WRITE, claim_setting, migration_app_gap};
+use zeebe_authz_core::catalog::{Rpc, RpcSet};
+use zeebe_authz_core::claims::ClaimPath;
+use zeebe_authz_core::policy::camunda::{self, Permission, RPC_TABLE, ResourceType};
+use zeebe_authz_core::policy::condition::{ConditionKind, Conditions, TenantRule, field_source};
+use zeebe_authz_core::policy::{Grant, PathRule, Policy};
 
 /// One authorization of the output.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -453,14 +453,14 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::body::{FieldPath, RequestBody, frame};
-    use crate::diag::{Diagnostics, Severity};
-    use crate::policy::condition::FieldSource;
+    use zeebe_authz_core::body::{FieldPath, RequestBody, frame};
+    use zeebe_authz_core::diag::{Diagnostics, Severity};
+    use zeebe_authz_core::policy::condition::FieldSource;
 
     fn compile(name: &str, text: &str) -> Policy {
         let file: Arc<Path> = Arc::from(Path::new(name));
         let mut d = Diagnostics::default();
-        let p = crate::policy::compile(&file, text, &mut d);
+        let p = zeebe_authz_core::policy::compile(&file, text, &mut d);
         let errors: Vec<String> = d
             .items()
             .iter()
@@ -603,7 +603,7 @@ mod tests {
     fn the_shipped_policies_migrate_to_authorizations_that_decide_exactly_like_them() {
         let default = assert_migrates_exactly(
             "default.yaml",
-            crate::policy::DEFAULT_POLICY,
+            zeebe_authz_core::policy::DEFAULT_POLICY,
             &["CreateProcessInstance", "unrelated"],
         );
         assert!(default.contains("rpc_named_permissions: true"), "{default}");
@@ -612,7 +612,11 @@ mod tests {
         ));
         assert!(!default.contains("\ngrants:"), "nothing kept:\n{default}");
 
-        let dev = assert_migrates_exactly("dev.yaml", crate::policy::DEV_POLICY, &["CompleteJob"]);
+        let dev = assert_migrates_exactly(
+            "dev.yaml",
+            zeebe_authz_core::policy::DEV_POLICY,
+            &["CompleteJob"],
+        );
         assert!(dev.contains("resource_ids: [\"payment*\"]"), "{dev}");
         assert!(dev.contains("tenants: held"), "{dev}");
 
@@ -637,8 +641,8 @@ mod tests {
     fn the_comparison_sees_a_wrong_migration() {
         // The comparison must be able to fail: dev.yaml's tenant and job-type grants are not
         // in default.yaml, and a migration that drops a tenant condition decides differently.
-        let dev = compile("dev.yaml", crate::policy::DEV_POLICY);
-        let default = compile("default.yaml", crate::policy::DEFAULT_POLICY);
+        let dev = compile("dev.yaml", zeebe_authz_core::policy::DEV_POLICY);
+        let default = compile("default.yaml", zeebe_authz_core::policy::DEFAULT_POLICY);
         let (diffs, _, _) = differences(&dev, &default, &["tenant:write", "worker:payment"]);
         assert!(!diffs.is_empty());
         let yaml = migrate(&dev, "dev.yaml", &claim());

@@ -15,7 +15,7 @@
 //! Exit codes: `EXIT_CLEAN` when nothing was found (notes do not count), `EXIT_FINDINGS` for
 //! any error or warning, `EXIT_USAGE` when a file cannot be read or the arguments are wrong.
 
-mod camunda;
+mod engine;
 mod migrate;
 mod online;
 
@@ -30,12 +30,14 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_saphyr::Spanned;
 
-use crate::catalog::{Rpc, RpcSet};
-use crate::claims::ClaimPath;
-use crate::config::{self, Config};
-use crate::diag::{Diagnostic, Diagnostics, Severity, Span, parse_yaml, resolve_relative};
-use crate::policy::camunda::CamundaVersion;
-use crate::policy::{self, Policy};
+use zeebe_authz_core::catalog::{Rpc, RpcSet};
+use zeebe_authz_core::claims::ClaimPath;
+use zeebe_authz_core::config::{self, Config};
+use zeebe_authz_core::diag::{
+    Diagnostic, Diagnostics, Severity, Span, parse_yaml, resolve_relative,
+};
+use zeebe_authz_core::policy::camunda::CamundaVersion;
+use zeebe_authz_core::policy::{self, Policy};
 
 /// Exit code: no finding.
 pub(crate) const EXIT_CLEAN: u8 = 0;
@@ -224,12 +226,14 @@ pub fn camunda_reports(
 ) -> Vec<String> {
     let report = |policy: &Policy, title: &str, claim: &ClaimPath| match version {
         CamundaVersion::V8_7 => migrate::migrate(policy, title, claim),
-        _ => camunda::twin_report(policy, title, version),
+        _ => engine::twin_report(policy, title, version),
     };
     let mut out = Vec::new();
     for path in paths {
         let mut diags = Diagnostics::default();
-        let Some((file, text)) = crate::diag::read_source(path, &mut diags) else {
+        let Some((file, text)) =
+            zeebe_authz_core::files::read_source(&zeebe_authz_server::disk::Disk, path, &mut diags)
+        else {
             continue;
         };
         let title = path.display().to_string();
@@ -240,7 +244,9 @@ pub fn camunda_reports(
                 }
             }
             Some(FileKind::Config) => {
-                if let Some(c) = config::compile(&file, &text, &mut diags) {
+                if let Some(c) =
+                    config::compile(&file, &text, &zeebe_authz_server::disk::Disk, &mut diags)
+                {
                     for realm in &c.realms {
                         let title = format!("{title}, realm '{}'", realm.name);
                         out.push(report(&realm.policy, &title, &realm.permissions_claim));
@@ -261,7 +267,7 @@ pub async fn lint_files(
 ) -> Result<Vec<Diagnostic>, UnreadableFile> {
     let mut sources = Vec::with_capacity(paths.len());
     for path in paths {
-        let bytes = crate::diag::read_file(path).map_err(|source| UnreadableFile {
+        let bytes = zeebe_authz_server::disk::read_file(path).map_err(|source| UnreadableFile {
             path: path.clone(),
             source,
         })?;
@@ -376,8 +382,8 @@ fn detect_kind(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
         } else if POLICY_KEYS.contains(&key.as_str()) {
             policy += 2;
         } else {
-            let c = policy::suggest(key, CONFIG_KEYS.iter().copied()).is_some();
-            let p = policy::suggest(key, POLICY_KEYS.iter().copied()).is_some();
+            let c = zeebe_authz_core::diag::suggest(key, CONFIG_KEYS.iter().copied()).is_some();
+            let p = zeebe_authz_core::diag::suggest(key, POLICY_KEYS.iter().copied()).is_some();
             config += usize::from(c && !p);
             policy += usize::from(p && !c);
         }
@@ -414,7 +420,7 @@ struct RealmLocations {
 }
 
 fn lint_config(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<LintedConfig> {
-    let config = config::compile(file, text, diags);
+    let config = config::compile(file, text, &zeebe_authz_server::disk::Disk, diags);
     let locations: ConfigLocations = serde_saphyr::from_str(text).unwrap_or_default();
     // The policies the config names get the policy checks too (their compile errors were
     // reported by the config compile already; duplicates are dropped at the end).
@@ -427,7 +433,7 @@ fn lint_config(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
         if !path.is_file() || !seen.insert(path.clone()) {
             continue;
         }
-        if let Ok(Ok(text)) = crate::diag::read_file(&path).map(String::from_utf8) {
+        if let Ok(Ok(text)) = zeebe_authz_server::disk::read_file(&path).map(String::from_utf8) {
             lint_policy(&Arc::from(path.as_path()), &text, diags);
         }
     }
@@ -515,7 +521,7 @@ fn lint_policy(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) {
         .map(|a| Span::of(file, a))
         .collect();
     analyze_policy(&policy, grants_span, &written, diags);
-    camunda::camunda_findings(&policy, &authorizations, diags);
+    engine::camunda_findings(&policy, &authorizations, diags);
 }
 
 /// The lint-only analyses of a compiled policy (all warnings: the policy works, but probably
@@ -524,7 +530,7 @@ fn analyze_policy(policy: &Policy, grants_span: Span, written: &[usize], diags: 
     let grants = policy.grants();
     for (i, g) in grants.iter().enumerate() {
         if g.authorization().is_some() {
-            // Authorizations are analysed by `camunda::camunda_findings`.
+            // Authorizations are analysed by `engine::camunda_findings`.
             continue;
         }
         let permission = &*g.permission;

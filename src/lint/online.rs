@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use super::LintedConfig;
-use crate::config;
-use crate::diag::{Diagnostic, Diagnostics, Span};
-use crate::jwks::{self, Fetcher, JwksError, JwksSource, discovery_url};
+use zeebe_authz_core::config;
+use zeebe_authz_core::diag::{Diagnostic, Diagnostics, Span};
+use zeebe_authz_core::keyset::JwksError;
+use zeebe_authz_server::jwks::{self, Fetcher, JwksSource, discovery_url};
 
 /// `--online`: each realm's discovery document and keys, fetched as `serve` fetches them.
 pub(super) async fn check_issuers(linted: &LintedConfig, timeout: Duration) -> Vec<Diagnostic> {

@@ -67,11 +67,11 @@ pub enum BodyError {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RequestBody<'a> {
     /// `raw_body` (one gRPC frame).
-    pub(crate) raw: &'a [u8],
+    pub raw: &'a [u8],
     /// The `grpc-encoding` header.
-    pub(crate) encoding: Option<&'a str>,
+    pub encoding: Option<&'a str>,
     /// Whether Envoy flagged the body as cut at `max_request_bytes`.
-    pub(crate) partial: bool,
+    pub partial: bool,
 }
 
 /// One field to read: its number, and whether it sits inside a nested message field.

@@ -8,7 +8,7 @@ use std::fmt;
 
 /// How a field is laid out on the wire (enough to skip it or to read it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum FieldKind {
+pub enum FieldKind {
     /// A UTF-8 string (length-delimited).
     String,
     /// Raw bytes (length-delimited).
@@ -21,27 +21,27 @@ pub(crate) enum FieldKind {
 
 /// One field of a request message.
 #[derive(Debug)]
-pub(crate) struct FieldDesc {
+pub struct FieldDesc {
     /// The field's name as written in the proto (camelCase, as Zeebe's protocol spells it).
-    pub(crate) name: &'static str,
+    pub name: &'static str,
     /// The field number.
-    pub(crate) number: u32,
+    pub number: u32,
     /// The wire shape.
-    pub(crate) kind: FieldKind,
+    pub kind: FieldKind,
     /// Whether the field is `repeated`.
-    pub(crate) repeated: bool,
+    pub repeated: bool,
 }
 
 /// One message of the gateway protocol.
 #[derive(Debug)]
 pub struct MessageDesc {
     /// Its fields in proto order.
-    pub(crate) fields: &'static [FieldDesc],
+    pub fields: &'static [FieldDesc],
 }
 
 impl MessageDesc {
     /// Looks a field up by name.
-    pub(crate) fn field(&self, name: &str) -> Option<&'static FieldDesc> {
+    pub fn field(&self, name: &str) -> Option<&'static FieldDesc> {
         self.fields.iter().find(|f| f.name == name)
     }
 }
@@ -57,7 +57,7 @@ pub struct RpcDesc {
 
 impl RpcDesc {
     /// The request message of this rpc.
-    pub(crate) fn request_message(&self) -> &'static MessageDesc {
+    pub fn request_message(&self) -> &'static MessageDesc {
         &MESSAGES[self.request]
     }
 }
@@ -83,7 +83,7 @@ impl Rpc {
     }
 
     /// The rpc's description.
-    pub(crate) fn desc(self) -> &'static RpcDesc {
+    pub fn desc(self) -> &'static RpcDesc {
         &RPCS[self.0 as usize]
     }
 
@@ -111,38 +111,38 @@ pub struct RpcSet(u64);
 
 impl RpcSet {
     /// No rpc.
-    pub(crate) const EMPTY: RpcSet = RpcSet(0);
+    pub const EMPTY: RpcSet = RpcSet(0);
 
     /// Every rpc of the catalog.
-    pub(crate) fn all() -> RpcSet {
+    pub fn all() -> RpcSet {
         Rpc::all().fold(RpcSet::EMPTY, |s, r| s.with(r))
     }
 
     /// This set plus `rpc`.
     #[must_use]
-    pub(crate) fn with(self, rpc: Rpc) -> RpcSet {
+    pub fn with(self, rpc: Rpc) -> RpcSet {
         RpcSet(self.0 | (1u64 << rpc.0))
     }
 
     /// The union of two sets.
     #[must_use]
-    pub(crate) fn union(self, other: RpcSet) -> RpcSet {
+    pub fn union(self, other: RpcSet) -> RpcSet {
         RpcSet(self.0 | other.0)
     }
 
     /// The rpcs of this set that are not in `other`.
     #[must_use]
-    pub(crate) fn difference(self, other: RpcSet) -> RpcSet {
+    pub fn difference(self, other: RpcSet) -> RpcSet {
         RpcSet(self.0 & !other.0)
     }
 
     /// Whether `rpc` is in the set.
-    pub(crate) fn contains(self, rpc: Rpc) -> bool {
+    pub fn contains(self, rpc: Rpc) -> bool {
         self.0 & (1u64 << rpc.0) != 0
     }
 
     /// Whether the set has no rpc.
-    pub(crate) fn is_empty(self) -> bool {
+    pub fn is_empty(self) -> bool {
         self.0 == 0
     }
 
@@ -152,7 +152,7 @@ impl RpcSet {
     }
 
     /// The rpcs in catalog order.
-    pub(crate) fn iter(self) -> impl Iterator<Item = Rpc> {
+    pub fn iter(self) -> impl Iterator<Item = Rpc> {
         Rpc::all().filter(move |r| self.contains(*r))
     }
 }

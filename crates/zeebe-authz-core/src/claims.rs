@@ -18,12 +18,12 @@ impl ClaimPath {
     }
 
     /// Parses the dotted form (`resource_access.zeebe.roles`).
-    pub(crate) fn from_dotted(s: &str) -> ClaimPath {
+    pub fn from_dotted(s: &str) -> ClaimPath {
         ClaimPath::new(s.split('.'))
     }
 
     /// Segments, for display and manifests.
-    pub(crate) fn segments(&self) -> &[Box<str>] {
+    pub fn segments(&self) -> &[Box<str>] {
         &self.0
     }
 
@@ -86,7 +86,7 @@ impl ClaimPath {
 
     /// The strings at this path: a list of strings, or one string split on whitespace.
     /// Anything else (missing, numbers, objects) reads as no strings.
-    pub(crate) fn read<'a>(&self, claims: &'a Value) -> Vec<&'a str> {
+    pub fn read<'a>(&self, claims: &'a Value) -> Vec<&'a str> {
         let Some(v) = self.get(claims) else {
             return Vec::new();
         };

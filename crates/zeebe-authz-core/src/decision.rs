@@ -1,11 +1,11 @@
 //! A Check's decision: allow on behalf of a principal, or deny with an `Outcome`; the
 //! [`Verdict`] around it (decision id, realm mode, what Envoy is told); and the names of the
-//! identity headers an allow adds. Pure: [`crate::envoy`] turns a verdict into Envoy's
+//! identity headers an allow adds. Pure: the server's Envoy edge turns a verdict into Envoy's
 //! `CheckResponse`.
 
 use std::sync::Arc;
 
-use crate::outcome::{Deny, MESSAGE_PREFIX, Outcome, PathLabel};
+use crate::outcome::{Deny, GrpcCode, MESSAGE_PREFIX, Outcome, PathLabel};
 use crate::text::HeaderText;
 use crate::token::Principal;
 
@@ -14,7 +14,7 @@ use crate::token::Principal;
 ///
 /// Held inline (at most [`DecisionId::MAX_LEN`] ASCII bytes): a Check allocates nothing for it.
 #[derive(Clone, PartialEq, Eq)]
-pub(crate) struct DecisionId {
+pub struct DecisionId {
     len: u8,
     bytes: [u8; DecisionId::MAX_LEN],
 }
@@ -27,12 +27,12 @@ impl std::fmt::Debug for DecisionId {
 
 impl DecisionId {
     /// The longest request id taken over.
-    pub(crate) const MAX_LEN: usize = 64;
+    pub const MAX_LEN: usize = 64;
 
     /// Envoy's `x-request-id` (a UUID) when it is one a log line and a message can carry
     /// as is: 1 to 64 of `A-Z a-z 0-9 . _ : -`. The client may set it, so anything else is
     /// not taken over.
-    pub(crate) fn from_request(id: &str) -> Option<DecisionId> {
+    pub fn from_request(id: &str) -> Option<DecisionId> {
         let ok = !id.is_empty()
             && id.len() <= Self::MAX_LEN
             && id
@@ -52,7 +52,7 @@ impl DecisionId {
 
     /// A generated id (`za-` and 24 hex digits: a 64-bit random prefix of the process, so
     /// replicas do not share ids, and a 32-bit counter).
-    pub(crate) fn generated(prefix: u64, counter: u64) -> DecisionId {
+    pub fn generated(prefix: u64, counter: u64) -> DecisionId {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut id = *b"za-000000000000000000000000";
         let (prefix_hex, counter_hex) = id[3..].split_at_mut(16);
@@ -67,12 +67,12 @@ impl DecisionId {
     }
 
     /// The id's ASCII bytes (for the response writer: no UTF-8 check).
-    pub(crate) fn as_bytes(&self) -> &[u8] {
+    pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }
 
     /// The id.
-    pub(crate) fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &str {
         // Only ASCII is ever stored (checked in `from_request`, hex in `generated`).
         std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
     }
@@ -81,38 +81,47 @@ impl DecisionId {
 /// A decision and what surrounds it: its id, the realm and principal it concerns, and whether
 /// the realm only reports its denies (dry-run).
 #[derive(Debug, Clone)]
-pub(crate) struct Verdict {
+pub struct Verdict {
     /// The id.
-    pub(crate) id: DecisionId,
+    pub id: DecisionId,
     /// The decision the policy took (in dry-run: the one that would have been enforced).
-    pub(crate) decision: Decision,
+    pub decision: Decision,
     /// The realm is in dry-run: the answer is an allow whatever `decision` says.
-    pub(crate) dry_run: bool,
+    pub dry_run: bool,
     /// The realm's name, if a realm protects the host.
-    pub(crate) realm: Option<Arc<HeaderText>>,
+    pub realm: Option<Arc<HeaderText>>,
     /// Who called, when the token was valid.
-    pub(crate) principal: Option<Arc<Principal>>,
+    pub principal: Option<Arc<Principal>>,
     /// What was called.
-    pub(crate) path: PathLabel,
+    pub path: PathLabel,
     /// The identity header names of the config that decided.
-    pub(crate) headers: Arc<IdentityHeaders>,
+    pub headers: Arc<IdentityHeaders>,
     /// Which answers of that config carry the dynamic metadata.
-    pub(crate) metadata: MetadataSet,
+    pub metadata: MetadataSet,
 }
 
 impl Verdict {
     /// The `grpc-message` a refused client sees: the reason, the decision id and how to find
     /// out more. `None` when the call may proceed.
-    pub(crate) fn client_message(&self) -> Option<String> {
+    pub fn client_message(&self) -> Option<String> {
         match &self.decision {
             Decision::Deny(deny) if !self.dry_run => Some(deny_message(deny, &self.id)),
+            _ => None,
+        }
+    }
+
+    /// The gRPC status Envoy is told, as the `CheckResponse` says it: a refused call's code and
+    /// message; `None` (OK) when the call may proceed.
+    pub fn status(&self) -> Option<(GrpcCode, String)> {
+        match (&self.decision, self.client_message()) {
+            (Decision::Deny(deny), Some(message)) => Some((deny.outcome.code(), message)),
             _ => None,
         }
     }
 }
 
 /// The message of `deny`, as the client sees it.
-pub(crate) fn deny_message(deny: &Deny, id: &DecisionId) -> String {
+pub fn deny_message(deny: &Deny, id: &DecisionId) -> String {
     format!(
         "{MESSAGE_PREFIX}{} [decision {}: zeebe-authz explain shows why]",
         deny.message,
@@ -122,7 +131,7 @@ pub(crate) fn deny_message(deny: &Deny, id: &DecisionId) -> String {
 
 /// The end of a Check.
 #[derive(Debug, Clone)]
-pub(crate) enum Decision {
+pub enum Decision {
     /// Allowed, on behalf of this principal of this realm.
     Allow {
         /// Who.
@@ -134,7 +143,7 @@ pub(crate) enum Decision {
 
 impl Decision {
     /// The outcome (for metrics).
-    pub(crate) fn outcome(&self) -> Outcome {
+    pub fn outcome(&self) -> Outcome {
         match self {
             Decision::Allow { .. } => Outcome::Allow,
             Decision::Deny(d) => d.outcome,
@@ -189,7 +198,7 @@ pub enum MetadataSet {
 
 impl MetadataSet {
     /// `all`, `denies` or `none`, as the config writes it.
-    pub(crate) fn parse(name: &str) -> Option<MetadataSet> {
+    pub fn parse(name: &str) -> Option<MetadataSet> {
         match name {
             "all" => Some(MetadataSet::All),
             "denies" => Some(MetadataSet::Denies),
@@ -199,7 +208,7 @@ impl MetadataSet {
     }
 
     /// Whether an answer of `decision` carries the metadata.
-    pub(crate) fn carried_by(self, decision: &Decision) -> bool {
+    pub fn carried_by(self, decision: &Decision) -> bool {
         match self {
             MetadataSet::All => true,
             MetadataSet::Denies => matches!(decision, Decision::Deny(_)),
@@ -210,7 +219,7 @@ impl MetadataSet {
 
 impl IdentitySet {
     /// `all`, `subject` or `none`, as the config and `--dev-identity-headers` write it.
-    pub(crate) fn parse(name: &str) -> Option<IdentitySet> {
+    pub fn parse(name: &str) -> Option<IdentitySet> {
         match name {
             "all" => Some(IdentitySet::All),
             "subject" => Some(IdentitySet::Subject),
@@ -222,7 +231,7 @@ impl IdentitySet {
 
 impl IdentityHeaders {
     /// The names sent, in order subject, client id, realm.
-    pub(crate) fn sent(&self) -> &[bool; 3] {
+    pub fn sent(&self) -> &[bool; 3] {
         match self.send {
             IdentitySet::All => &[true, true, true],
             IdentitySet::Subject => &[true, false, false],

@@ -37,7 +37,7 @@ pub struct Span {
 
 impl Span {
     /// A span for a whole file.
-    pub(crate) fn file(file: &Arc<Path>) -> Span {
+    pub fn file(file: &Arc<Path>) -> Span {
         Span {
             file: file.clone(),
             line: 0,
@@ -46,7 +46,7 @@ impl Span {
     }
 
     /// The span of a YAML node deserialized as `Spanned<T>`.
-    pub(crate) fn of<T>(file: &Arc<Path>, node: &Spanned<T>) -> Span {
+    pub fn of<T>(file: &Arc<Path>, node: &Spanned<T>) -> Span {
         Span::at(file, node.referenced.line(), node.referenced.column())
     }
 
@@ -114,7 +114,7 @@ pub struct Diagnostics {
 
 impl Diagnostics {
     /// Records an error.
-    pub(crate) fn error(
+    pub fn error(
         &mut self,
         span: Span,
         key: impl Into<String>,
@@ -124,7 +124,7 @@ impl Diagnostics {
     }
 
     /// Records a warning.
-    pub(crate) fn warning(
+    pub fn warning(
         &mut self,
         span: Span,
         key: impl Into<String>,
@@ -134,7 +134,7 @@ impl Diagnostics {
     }
 
     /// Records a note: information, not a problem.
-    pub(crate) fn note(
+    pub fn note(
         &mut self,
         span: Span,
         key: impl Into<String>,
@@ -179,14 +179,14 @@ impl Diagnostics {
     }
 
     /// Consumes the list.
-    pub(crate) fn into_vec(self) -> Vec<Diagnostic> {
+    pub fn into_vec(self) -> Vec<Diagnostic> {
         self.items
     }
 }
 
 impl Diagnostic {
     /// Adds a fix hint.
-    pub(crate) fn hint(&mut self, hint: impl Into<String>) -> &mut Self {
+    pub fn hint(&mut self, hint: impl Into<String>) -> &mut Self {
         self.hint = Some(hint.into());
         self
     }
@@ -213,7 +213,7 @@ impl fmt::Display for InvalidConfig {
 
 /// Reads a YAML document into a raw (serde) type, turning read and parse failures into a
 /// located diagnostic instead of an error the caller must format.
-pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(
     file: &Arc<Path>,
     text: &str,
     diags: &mut Diagnostics,
@@ -254,7 +254,7 @@ fn strip_location(message: &str) -> &str {
 
 /// An error and its sources on one line (`a: b: c`), for logs and reports: reqwest and
 /// hyper put the useful part (refused, timed out, certificate) in the sources.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut source = e.source();
     while let Some(inner) = source {
@@ -269,50 +269,8 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// Reads a file for compiling; a read failure becomes a diagnostic.
-pub(crate) fn read_source(path: &Path, diags: &mut Diagnostics) -> Option<(Arc<Path>, String)> {
-    let file: Arc<Path> = Arc::from(path);
-    let text = read_file(path).and_then(|bytes| {
-        String::from_utf8(bytes)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-    });
-    match text {
-        Ok(text) => Some((file, text)),
-        Err(e) => {
-            diags.error(Span::file(&file), "", format!("cannot read file: {e}"));
-            None
-        }
-    }
-}
-
-/// The largest file a config names (config, policies, CA bundle) that is read.
-pub(crate) const MAX_FILE_BYTES: u64 = 4 << 20;
-
-/// Reads a file a config names: a regular file (or a link to one, as Kubernetes mounts a
-/// ConfigMap) of at most [`MAX_FILE_BYTES`]. A device such as `/dev/zero` or a FIFO would
-/// otherwise be read forever.
-pub(crate) fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read as _;
-    let file = std::fs::File::open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("larger than {MAX_FILE_BYTES} bytes"),
-        ));
-    }
-    Ok(bytes)
-}
-
 /// Resolves `path` against the folder of `base` unless it is absolute.
-pub(crate) fn resolve_relative(base: &Path, path: &str) -> PathBuf {
+pub fn resolve_relative(base: &Path, path: &str) -> PathBuf {
     let p = Path::new(path);
     if p.is_absolute() {
         p.to_path_buf()
@@ -321,19 +279,34 @@ pub(crate) fn resolve_relative(base: &Path, path: &str) -> PathBuf {
     }
 }
 
+/// The closest candidate to `name` by edit distance (case-insensitive), if close enough to be
+/// a plausible typo.
+pub fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = name.to_ascii_lowercase();
+    candidates
+        .map(|c| (edit_distance(&lower, &c.to_ascii_lowercase()), c))
+        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn config_named_files_are_bounded_regular_files() {
-        let err = read_file(Path::new("/dev/zero")).unwrap_err();
-        assert_eq!(err.to_string(), "not a regular file");
-        assert!(read_file(Path::new("/nonexistent/x")).is_err());
-        let mut diags = Diagnostics::default();
-        assert!(read_source(Path::new("/dev/zero"), &mut diags).is_none());
-        assert!(diags.has_errors());
-    }
 
     #[test]
     fn parser_messages_lose_their_own_location_prefix() {

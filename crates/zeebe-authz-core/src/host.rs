@@ -12,16 +12,16 @@ use std::borrow::Cow;
 
 /// An authority split into its host name (normalized) and port, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Authority<'a> {
+pub struct Authority<'a> {
     /// Lower case, one trailing dot removed; IPv6 literals keep their brackets.
-    pub(crate) name: Cow<'a, str>,
+    pub name: Cow<'a, str>,
     /// The digits after the last `:` (none for `host` or `[::1]`).
-    pub(crate) port: Option<&'a str>,
+    pub port: Option<&'a str>,
 }
 
 impl<'a> Authority<'a> {
     /// Splits and normalizes an authority (`Zeebe.Example.:26500` → `zeebe.example`, `26500`).
-    pub(crate) fn parse(authority: &'a str) -> Authority<'a> {
+    pub fn parse(authority: &'a str) -> Authority<'a> {
         let (name, port) = split_port(authority);
         let name = name
             .strip_suffix('.')
@@ -37,7 +37,7 @@ impl<'a> Authority<'a> {
 
     /// The normal form as one string: `name` or `name:port`. Borrows from `authority` when it
     /// was already normal.
-    pub(crate) fn joined(&self, authority: &'a str) -> Cow<'a, str> {
+    pub fn joined(&self, authority: &'a str) -> Cow<'a, str> {
         match (self.port, &self.name) {
             (None, name) => name.clone(),
             (Some(port), Cow::Borrowed(name)) if authority.len() == name.len() + 1 + port.len() => {

@@ -1,4 +1,4 @@
-//! Parsing a JWKS document into verification keys. Pure: no I/O (fetching is [`super::fetch`]).
+//! Parsing a JWKS document into verification keys. Pure: no I/O (fetching is the server's).
 
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use serde::Deserialize;
-use tokio::time::Instant;
+use std::time::Instant;
 
 /// A verification key from a JWKS, parsed once per algorithm it may verify (aws-lc
 /// `ParsedPublicKey`), so a verification does not rebuild the key.
@@ -113,7 +113,7 @@ pub struct KeySet {
     by_kid: AHashMap<Box<str>, Arc<VerifyKey>>,
     without_kid: Vec<Arc<VerifyKey>>,
     /// When the keys were fetched (tokio clock).
-    pub(crate) fetched_at: Instant,
+    pub fetched_at: Instant,
     /// How many JWKs of the document were skipped (encryption keys, unsupported types).
     pub skipped: usize,
 }
@@ -309,7 +309,7 @@ pub enum JwksError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::issuer::{SigningKey, jwks};
+    use crate::signing::{SigningKey, jwks};
 
     #[test]
     fn jwks_parsing_skips_encryption_symmetric_and_unknown_keys() {

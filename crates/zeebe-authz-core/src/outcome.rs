@@ -1,7 +1,7 @@
 //! The vocabulary of a Check's end: every way a Check can end is a named [`Outcome`] with a
 //! fixed gRPC status, metrics label and wording, so what a client sees, what `/metrics` counts
-//! and what the deny log says can never disagree. Pure: no Envoy types (those are in
-//! [`crate::envoy`]).
+//! and what the deny log says can never disagree. Pure: no Envoy types (those are the
+//! server's Envoy edge).
 
 use std::borrow::Cow;
 
@@ -10,7 +10,7 @@ use crate::catalog::Rpc;
 /// gRPC status codes we answer with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i32)]
-pub(crate) enum GrpcCode {
+pub enum GrpcCode {
     /// 0: allowed.
     Ok = 0,
     /// 7: valid token, not allowed.
@@ -24,7 +24,7 @@ pub(crate) enum GrpcCode {
 impl GrpcCode {
     /// The HTTP status Envoy sends for this code; Envoy maps it back to the same gRPC status
     /// for gRPC clients (401 → 16, 403 → 7, 503 → 14).
-    pub(crate) fn http_status(self) -> i32 {
+    pub fn http_status(self) -> i32 {
         match self {
             GrpcCode::Ok => 200,
             GrpcCode::PermissionDenied => 403,
@@ -34,7 +34,7 @@ impl GrpcCode {
     }
 
     /// The code's name (`PERMISSION_DENIED`), as gRPC clients print it.
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             GrpcCode::Ok => "OK",
             GrpcCode::PermissionDenied => "PERMISSION_DENIED",
@@ -44,7 +44,7 @@ impl GrpcCode {
     }
 
     /// The code as the decimal text of a `grpc-status` header.
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             GrpcCode::Ok => "0",
             GrpcCode::PermissionDenied => "7",
@@ -58,21 +58,21 @@ macro_rules! outcomes {
     ($($(#[$doc:meta])* $name:ident => ($code:ident, $label:literal),)*) => {
         /// Every way a Check ends.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub(crate) enum Outcome { $($(#[$doc])* $name,)* }
+        pub enum Outcome { $($(#[$doc])* $name,)* }
 
         impl Outcome {
             /// All outcomes, in declaration order.
-            pub(crate) const ALL: &'static [Outcome] = &[$(Outcome::$name,)*];
+            pub const ALL: &'static [Outcome] = &[$(Outcome::$name,)*];
             /// How many outcomes there are.
-            pub(crate) const COUNT: usize = Outcome::ALL.len();
+            pub const COUNT: usize = Outcome::ALL.len();
 
             /// The gRPC status the client sees.
-            pub(crate) fn code(self) -> GrpcCode {
+            pub fn code(self) -> GrpcCode {
                 match self { $(Outcome::$name => GrpcCode::$code,)* }
             }
 
             /// The `reason` label in metrics and logs.
-            pub(crate) fn reason(self) -> &'static str {
+            pub fn reason(self) -> &'static str {
                 match self { $(Outcome::$name => $label,)* }
             }
         }
@@ -130,12 +130,12 @@ outcomes! {
 
 impl Outcome {
     /// The position in [`Outcome::ALL`].
-    pub(crate) fn index(self) -> usize {
+    pub fn index(self) -> usize {
         self as usize
     }
 
     /// The `result` label: `allow` or `deny`.
-    pub(crate) fn result(self) -> &'static str {
+    pub fn result(self) -> &'static str {
         if self == Outcome::Allow {
             "allow"
         } else {
@@ -167,7 +167,7 @@ impl RealmMode {
 
 /// What a decision is counted under in metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PathLabel {
+pub enum PathLabel {
     /// A known rpc.
     Rpc(Rpc),
     /// An unknown method of the gateway service.
@@ -178,7 +178,7 @@ pub(crate) enum PathLabel {
 
 impl PathLabel {
     /// The `rpc` label of metrics, logs and Envoy's dynamic metadata.
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             PathLabel::Rpc(rpc) => rpc.name(),
             PathLabel::UnknownRpc => "(unknown rpc)",
@@ -191,14 +191,14 @@ impl PathLabel {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deny {
     /// Why.
-    pub(crate) outcome: Outcome,
+    pub outcome: Outcome,
     /// The message the client sees in `grpc-message` (prefixed with `zeebe-authz: `).
-    pub(crate) message: Cow<'static, str>,
+    pub message: Cow<'static, str>,
 }
 
 impl Deny {
     /// A deny with a message.
-    pub(crate) fn new(outcome: Outcome, message: impl Into<Cow<'static, str>>) -> Deny {
+    pub fn new(outcome: Outcome, message: impl Into<Cow<'static, str>>) -> Deny {
         debug_assert_ne!(outcome, Outcome::Allow);
         Deny {
             outcome,
@@ -208,7 +208,7 @@ impl Deny {
 }
 
 /// The prefix of every deny message, so a developer reading a client error knows who said no.
-pub(crate) const MESSAGE_PREFIX: &str = "zeebe-authz: ";
+pub const MESSAGE_PREFIX: &str = "zeebe-authz: ";
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,7 @@
-//! Prost/tonic types for the gateway protocol in `proto/gateway.proto`.
+//! Prost types for the gateway protocol in `proto/gateway.proto`.
 //!
 //! The authorizer itself never decodes whole messages (see `body`); these types serve the
 //! decoder's round-trip tests, the bench tool's body-aware requests and the test stubs.
 #![allow(missing_docs, clippy::all, clippy::pedantic)]
 
-tonic::include_proto!("gateway_protocol");
+include!(concat!(env!("OUT_DIR"), "/gateway_protocol.rs"));

@@ -1,21 +1,21 @@
 //! The request as a decision sees it: the few fields it reads, borrowed. Pure: the adapter
-//! that reads them out of Envoy's `CheckRequest` is [`crate::envoy::request`].
+//! that reads them out of Envoy's `CheckRequest` is the server's `envoy::read`.
 
 use crate::body::RequestBody;
 
 /// Borrowed fields of the HTTP request being authorized (Envoy's
 /// `AttributeContext.Request.HttpRequest`).
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct RequestView<'a> {
+pub struct RequestView<'a> {
     /// `:authority`.
-    pub(crate) host: &'a str,
+    pub host: &'a str,
     /// `:path` (`/gateway_protocol.Gateway/Topology`).
-    pub(crate) path: &'a str,
+    pub path: &'a str,
     /// The `authorization` header, if any.
-    pub(crate) authorization: Option<&'a str>,
+    pub authorization: Option<&'a str>,
     /// The `x-request-id` header (Envoy sets one on every request), if any.
-    pub(crate) request_id: Option<&'a str>,
+    pub request_id: Option<&'a str>,
     /// The request body as Envoy forwarded it (`with_request_body` + `pack_as_bytes`), with
     /// its `grpc-encoding` and whether Envoy cut it short.
-    pub(crate) body: RequestBody<'a>,
+    pub body: RequestBody<'a>,
 }

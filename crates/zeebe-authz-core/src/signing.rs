@@ -1,11 +1,9 @@
-//! A Keycloak-shaped token issuer: signing keys, their JWKS, and access tokens with the claims
-//! Keycloak and Camunda Identity put in them.
+//! The signing side of a Keycloak-shaped issuer: signing keys, their JWKS, and access tokens
+//! with the claims Keycloak and Camunda Identity put in them. Pure: no I/O.
 //!
 //! `serve --dev` uses it to be its own issuer, `bench` to mint load, and the tests to play
-//! Keycloak on loopback. It signs with aws-lc (RS256 by default, as Keycloak does).
-//! [`IssuerRealm`] and [`LoopbackIssuer`] serve a realm's discovery, JWKS and token endpoint
-//! ([`token_endpoint`]: the client-credentials grant) on HTTP: the one implementation dev mode,
-//! bench and the tests share.
+//! Keycloak. It signs with aws-lc (RS256 by default, as Keycloak does). Serving a realm's
+//! discovery, JWKS and token endpoint on HTTP is the tools' `issuer` module.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -16,12 +14,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
-
-mod loopback;
-pub mod token_endpoint;
-
-pub use loopback::{IssuerRealm, JwksFailure, LoopbackIssuer};
-pub use token_endpoint::{OAuthClient, TokenEndpoint};
 
 /// A signing key with its `kid` and JWS algorithm.
 pub struct SigningKey {
@@ -137,7 +129,7 @@ impl SigningKey {
     }
 
     /// The key id.
-    pub(crate) fn kid(&self) -> &str {
+    pub fn kid(&self) -> &str {
         &self.kid
     }
 
@@ -240,18 +232,6 @@ pub fn alg_name(alg: Algorithm) -> &'static str {
 /// A JWKS document of the given keys.
 pub fn jwks(keys: &[&SigningKey]) -> Value {
     json!({"keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()})
-}
-
-/// Keycloak's OIDC discovery document for `issuer` (only what clients of it read).
-pub(crate) fn discovery(issuer: &str) -> Value {
-    json!({
-        "issuer": issuer,
-        "jwks_uri": format!("{issuer}/protocol/openid-connect/certs"),
-        "token_endpoint": format!("{issuer}/protocol/openid-connect/token"),
-        "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-    })
 }
 
 /// The claims of a Keycloak client-credentials access token carrying Camunda Identity

@@ -8,7 +8,7 @@ use std::ops::Deref;
 
 /// Which characters of untrusted text survive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Keep {
+pub enum Keep {
     /// Printable ASCII without spaces: safe as a bare `key=value` field of a text log line
     /// (paths, hosts, algorithm names).
     Graphic,
@@ -19,7 +19,7 @@ pub(crate) enum Keep {
 
 /// At most `max` characters of `s` that `keep` allows, with `…` appended when anything was
 /// dropped or cut, so a clipped value never passes for the whole one.
-pub(crate) fn clip(s: &str, max: usize, keep: Keep) -> String {
+pub fn clip(s: &str, max: usize, keep: Keep) -> String {
     let allowed = |c: &char| match keep {
         Keep::Graphic => c.is_ascii_graphic(),
         Keep::Text => !c.is_control(),
@@ -46,7 +46,7 @@ pub(crate) fn clip(s: &str, max: usize, keep: Keep) -> String {
 
 /// `grpc-message` is percent-encoded (gRPC over HTTP/2 spec): bytes outside printable ASCII
 /// and `%` itself are escaped.
-pub(crate) fn percent_encode_grpc_message(message: &str) -> Cow<'_, str> {
+pub fn percent_encode_grpc_message(message: &str) -> Cow<'_, str> {
     percent_encode(message, |_, b| (0x20..=0x7e).contains(&b) && b != b'%')
 }
 
@@ -114,7 +114,7 @@ impl HeaderText {
 
     /// The text as a header value: `percent_encode_header_value(self.as_str())`, computed when
     /// the text was made.
-    pub(crate) fn header_value(&self) -> &str {
+    pub fn header_value(&self) -> &str {
         self.escaped.as_deref().unwrap_or(&self.text)
     }
 }

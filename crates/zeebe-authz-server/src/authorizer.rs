@@ -11,34 +11,35 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arc_swap::ArcSwap;
 use tokio::time::Instant;
 
-use crate::catalog::{PathTarget, parse_path};
-use crate::config::{RealmMode, TokenSettings};
-use crate::decision::{Decision, DecisionId, IdentityHeaders, MetadataSet, Verdict};
-use crate::jwks::{FetchCause, KeyLookup, KeySet, KeyWait};
+use crate::jwks::{FetchCause, KeyWait};
 use crate::metrics::Metrics;
-use crate::outcome::{Deny, Outcome, PathLabel};
-use crate::policy::{PathRule, RpcDeny};
 use crate::realm::{Realm, Realms};
-use crate::request::RequestView;
-use crate::text::{Keep, clip};
-use crate::token::bearer::{bearer_token, check_jwt_shape};
-use crate::token::cache::TokenCache;
-use crate::token::verify::{
+use crate::token_cache::TokenCache;
+use zeebe_authz_core::catalog::{PathTarget, parse_path};
+use zeebe_authz_core::config::{RealmMode, TokenSettings};
+use zeebe_authz_core::decision::{Decision, DecisionId, IdentityHeaders, MetadataSet, Verdict};
+use zeebe_authz_core::keyset::{KeyLookup, KeySet};
+use zeebe_authz_core::outcome::{Deny, Outcome, PathLabel};
+use zeebe_authz_core::policy::{PathRule, RpcDeny};
+use zeebe_authz_core::request::RequestView;
+use zeebe_authz_core::text::{Keep, clip};
+use zeebe_authz_core::token::bearer::{bearer_token, check_jwt_shape};
+use zeebe_authz_core::token::verify::{
     parse_header, principal_from_claims, unverified_claims, unverified_issuer, verify,
 };
-use crate::token::{Principal, unix_now};
+use zeebe_authz_core::token::{Principal, unix_now};
 
 /// One config's worth of Check state. A reload builds a new one and swaps it in whole, so a
 /// Check sees one config from its start to its end, never half of two.
-pub(crate) struct Generation {
+pub struct Generation {
     /// 1 for the config the process started with, +1 per reload.
     pub(crate) number: u64,
     /// The realms, by host.
-    pub(crate) realms: Realms,
+    pub realms: Realms,
     /// Verified tokens. Kept across reloads while the token settings stay the same; entries
     /// are keyed by each realm's `cache_id`, which changes when anything they were derived
     /// from changes.
-    pub(crate) cache: Arc<TokenCache>,
+    pub cache: Arc<TokenCache>,
     /// Token limits and cache settings.
     pub(crate) token: TokenSettings,
     /// The identity header names.
@@ -49,7 +50,7 @@ pub(crate) struct Generation {
 
 /// How a decision takes the caller's token.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Credentials<'a> {
+pub enum Credentials<'a> {
     /// As `serve` does: the bearer token, verified against the realm's keys (cached).
     Verified,
     /// The bearer token's claims, its signature not checked (`explain` offline).
@@ -95,7 +96,7 @@ impl Authorizer {
     }
 
     /// The generation in force.
-    pub(crate) fn current(&self) -> Arc<Generation> {
+    pub fn current(&self) -> Arc<Generation> {
         self.current.load_full()
     }
 
@@ -150,7 +151,7 @@ impl Authorizer {
 
     /// [`Authorizer::decide`] with the token taken as `credentials` say (`serve` verifies it;
     /// `zeebe-authz explain` offline takes its claims on trust): everything else is the same.
-    pub(crate) async fn decide_with(
+    pub async fn decide_with(
         &self,
         view: &RequestView<'_>,
         deadline: Option<Instant>,

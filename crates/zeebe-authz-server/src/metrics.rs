@@ -13,8 +13,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::catalog::RPCS;
-use crate::outcome::{Outcome, PathLabel, RealmMode};
+use zeebe_authz_core::catalog::RPCS;
+use zeebe_authz_core::outcome::{Outcome, PathLabel, RealmMode};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DecisionLabels {

@@ -10,12 +10,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ahash::AHashMap;
 use sha2::{Digest as _, Sha256};
 
-use crate::config::{RealmConfig, RealmMode};
-use crate::host::Authority;
 use crate::jwks::JwksCache;
-use crate::policy::Policy;
-use crate::text::HeaderText;
-use crate::token::verify::TokenRules;
+use zeebe_authz_core::config::{RealmConfig, RealmMode};
+use zeebe_authz_core::host::Authority;
+use zeebe_authz_core::policy::Policy;
+use zeebe_authz_core::text::HeaderText;
+use zeebe_authz_core::token::verify::TokenRules;
 
 /// One realm, ready to serve.
 pub struct Realm {
@@ -29,20 +29,20 @@ pub struct Realm {
     /// What `cache_id` stands for.
     fingerprint: [u8; 32],
     /// Name for logs and headers (escaped for its header once, here).
-    pub(crate) name: Arc<HeaderText>,
+    pub name: Arc<HeaderText>,
     /// Whether denies are enforced.
-    pub(crate) mode: RealmMode,
+    pub mode: RealmMode,
     /// What tokens must satisfy.
-    pub(crate) rules: TokenRules,
+    pub rules: TokenRules,
     /// The compiled policy.
-    pub(crate) policy: Arc<Policy>,
+    pub policy: Arc<Policy>,
     /// The realm's keys.
     pub(crate) jwks: Arc<JwksCache>,
 }
 
 /// Which rule of [`Realms::for_host`] chose a realm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum HostMatch {
+pub enum HostRule {
     /// The host (with its port, if any) is one of the realm's hosts.
     Exact,
     /// The host without its port is one of the realm's hosts.
@@ -128,34 +128,34 @@ impl Realms {
     }
 
     /// The realm protecting `host`: an exact match, then the host without its port, then the
-    /// `*` realm. Hosts are compared in the normal form of `crate::host` (lower case, one
+    /// `*` realm. Hosts are compared in the normal form of `zeebe_authz_core::host` (lower case, one
     /// trailing dot dropped), in which the config's hosts were stored.
     pub fn for_host(&self, host: &str) -> Option<&Realm> {
         self.matching(host).map(|(realm, _)| realm)
     }
 
     /// [`Realms::for_host`], saying which of its rules chose the realm.
-    pub(crate) fn matching(&self, host: &str) -> Option<(&Realm, HostMatch)> {
+    pub fn matching(&self, host: &str) -> Option<(&Realm, HostRule)> {
         if self.by_host.is_empty() {
             // Only a `*` realm (or none): nothing to normalize or look up.
-            return self.any_host.map(|i| (&self.realms[i], HostMatch::AnyHost));
+            return self.any_host.map(|i| (&self.realms[i], HostRule::AnyHost));
         }
         let authority = Authority::parse(host);
         let exact = || {
             self.by_host
                 .get(&*authority.joined(host))
-                .map(|&i| (i, HostMatch::Exact))
+                .map(|&i| (i, HostRule::Exact))
         };
         let without_port = || {
             authority.port.and_then(|_| {
                 self.by_host
                     .get(&*authority.name)
-                    .map(|&i| (i, HostMatch::WithoutPort))
+                    .map(|&i| (i, HostRule::WithoutPort))
             })
         };
         exact()
             .or_else(without_port)
-            .or(self.any_host.map(|i| (i, HostMatch::AnyHost)))
+            .or(self.any_host.map(|i| (i, HostRule::AnyHost)))
             .map(|(i, how)| (&self.realms[i], how))
     }
 

@@ -7,7 +7,7 @@
 //!   changes: an editor's rewrite or rename, and Kubernetes' ConfigMap update (a new
 //!   timestamped folder, then the `..data` symlink swapped to it), which a watch on the old
 //!   file would miss. SIGHUP reloads at once.
-//! - **All or nothing**: the new config is compiled completely first (the same `config::load`
+//! - **All or nothing**: the new config is compiled completely first (the same `disk::load_config`
 //!   as at startup). On any error the last good config stays in force and every error is
 //!   logged with its `file:line:col`; the same broken contents are not retried until they
 //!   change.
@@ -28,11 +28,11 @@ use anyhow::Context as _;
 use sha2::{Digest as _, Sha256};
 
 use crate::authorizer::Authorizer;
-use crate::config::{self, Config, Listen, RealmConfig};
-use crate::diag::InvalidConfig;
 use crate::jwks::{JwksCache, JwksSource, http_client};
 use crate::metrics::Metrics;
 use crate::realm::Realms;
+use zeebe_authz_core::config::{Config, Listen, RealmConfig};
+use zeebe_authz_core::diag::InvalidConfig;
 
 /// Where and how often to look for a changed config.
 #[derive(Debug, Clone)]
@@ -153,7 +153,7 @@ impl Reloader {
         // names for the first time is hashed when it is first known, just after.
         let loaded = tokio::task::spawn_blocking(move || {
             let before = read_hashes(&watched);
-            let (loaded, sources) = config::load_tracked(&path);
+            let (loaded, sources) = crate::disk::load_config_tracked(&path);
             let seen: Seen = sources
                 .iter()
                 .map(|p| match before.iter().find(|(b, _)| b == p) {
@@ -371,7 +371,7 @@ fn read_hashes(files: &[PathBuf]) -> Seen {
 }
 
 fn read_hash(file: &Path) -> Option<[u8; 32]> {
-    crate::diag::read_file(file)
+    crate::disk::read_file(file)
         .ok()
         .map(|bytes| Sha256::digest(&bytes).into())
 }

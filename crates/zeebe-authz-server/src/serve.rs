@@ -6,34 +6,34 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
 
 use crate::admin::{self, AdminState};
 use crate::authorizer::Authorizer;
-use crate::config::Config;
-use crate::jwks::{JwksCache, KeySet};
+use crate::jwks::JwksCache;
 use crate::metrics::Metrics;
 use crate::realm::Realms;
+use zeebe_authz_core::config::Config;
+use zeebe_authz_core::keyset::KeySet;
 
 /// What a caller adds to a plain `serve`: keys to install before the first fetch, routes for
 /// the admin port, and where to reload the config from. Dev mode uses the first two,
 /// production the last.
 #[derive(Default)]
-pub struct Extras {
+pub struct ServeExtras {
     /// A JWKS document installed into every realm's key cache at start.
-    pub(crate) preloaded_jwks: Option<String>,
+    pub preloaded_jwks: Option<String>,
     /// Routes merged into the admin server's.
-    pub(crate) admin_routes: axum::Router,
+    pub admin_routes: axum::Router,
     /// Reload the config from its file (on change, on SIGHUP).
     pub reload: Option<crate::reload::ReloadOptions>,
 }
 
-impl Extras {
+impl ServeExtras {
     /// Plain `serve` reloading its config as `options` say.
-    pub fn reloading(options: crate::reload::ReloadOptions) -> Extras {
-        Extras {
+    pub fn reloading(options: crate::reload::ReloadOptions) -> ServeExtras {
+        ServeExtras {
             reload: Some(options),
-            ..Extras::default()
+            ..ServeExtras::default()
         }
     }
 }
@@ -82,7 +82,7 @@ pub fn build(
 pub async fn serve(
     config: Config,
     listeners: Listeners,
-    extras: Extras,
+    extras: ServeExtras,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     // Before anything answers: SIGHUP's default action ends the process.
@@ -93,7 +93,7 @@ pub async fn serve(
         for cache in &caches {
             cache.install(KeySet::from_jwks(
                 doc.as_bytes(),
-                tokio::time::Instant::now(),
+                tokio::time::Instant::now().into_std(),
             )?);
         }
     }
@@ -131,11 +131,7 @@ pub async fn serve(
         let _ = stop_tx.send(true);
     });
 
-    // tonic's `tcp_nodelay` only applies to listeners it binds itself: set it on the incoming
-    // stream, or Nagle delays small Check responses by up to 40 ms.
-    let incoming = TcpIncoming::from(listeners.check).with_nodelay(Some(true));
-    let incoming =
-        tonic::codegen::tokio_stream::StreamExt::map(incoming, |conn| conn.map(CopiedWrites::new));
+    let incoming = crate::coalesce::coalesced_incoming(listeners.check);
     let result = tonic::transport::Server::builder()
         .add_service(crate::envoy::service::authorization_server(authorizer))
         .serve_with_incoming_shutdown(incoming, check_stop)
@@ -144,139 +140,8 @@ pub async fn serve(
     result.context("Check server failed")
 }
 
-/// A Check connection that tells h2 it has no vectored writes, so that h2 copies a response
-/// of up to 1 KiB into its write buffer. With vectored writes h2 copies only DATA payloads
-/// under 256 bytes and sends a larger one as a separate chunk that must be written before
-/// any other frame is buffered: a ~280-byte `CheckResponse` (three identity headers and the
-/// metadata) then cost two `writev`s per Check instead of one for several (1.92 against the
-/// allow-all server's 0.94 per Check, ~6 µs more system time per Check). Copying 300 bytes
-/// costs next to nothing. The two thresholds are h2's internals, read from h2 0.4.20 (the
-/// version in Cargo.lock; `CHAIN_THRESHOLD` and `CHAIN_THRESHOLD_WITHOUT_VECTORED_IO` in
-/// `src/codec/framed_write.rs`): re-read them when h2 is upgraded.
-///
-/// It also coalesces h2's writes across the Checks that are ready at the same time. h2
-/// flushes whenever its connection task runs, and tokio runs a task woken by another one next
-/// (its LIFO slot): each Check that completes wakes the connection task, which then writes
-/// that one answer alone, one `sendto` per Check however many are queued behind it. So the
-/// first flush of a batch only yields (the task wakes itself, which puts it at the back of
-/// the run queue), and the write happens on the next flush, after the Checks already
-/// runnable have answered. The price is one trip through the run queue per flush: for a lone
-/// request a few hundred nanoseconds, under load the time of the Checks queued ahead. On a
-/// multi-thread runtime an idle worker may steal the woken task at once, which costs a
-/// thread wake-up and coalesces less, never correctness. At most [`COALESCED_BYTES`] (plus
-/// one write of h2's) are held before they are sent; a burst's buffer is not kept.
-pub(crate) struct CopiedWrites {
-    io: tokio::net::TcpStream,
-    /// What h2 wrote and the socket has not taken yet, from `sent` on.
-    pending: Vec<u8>,
-    sent: usize,
-    /// The current flush has yielded once already.
-    yielded: bool,
-}
-
-/// Held writes are sent once they reach this many bytes, flush or not.
-const COALESCED_BYTES: usize = 64 * 1024;
-
-impl CopiedWrites {
-    pub(crate) fn new(io: tokio::net::TcpStream) -> CopiedWrites {
-        CopiedWrites {
-            io,
-            pending: Vec::new(),
-            sent: 0,
-            yielded: false,
-        }
-    }
-
-    /// Writes out everything held.
-    fn poll_send(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        while self.sent < self.pending.len() {
-            let n = std::task::ready!(tokio::io::AsyncWrite::poll_write(
-                std::pin::Pin::new(&mut self.io),
-                cx,
-                &self.pending[self.sent..],
-            ))?;
-            if n == 0 {
-                return std::task::Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
-            }
-            self.sent += n;
-        }
-        if self.pending.capacity() > KEPT_CAPACITY {
-            // A burst's buffer is given back, so an idle connection holds little.
-            self.pending = Vec::new();
-        } else {
-            self.pending.clear();
-        }
-        self.sent = 0;
-        std::task::Poll::Ready(Ok(()))
-    }
-}
-
-/// The write buffer a connection keeps between batches (a batch of ordinary answers fits).
-const KEPT_CAPACITY: usize = 16 * 1024;
-
-impl tokio::io::AsyncRead for CopiedWrites {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl tokio::io::AsyncWrite for CopiedWrites {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        if this.pending.len() >= COALESCED_BYTES {
-            std::task::ready!(this.poll_send(cx))?;
-        }
-        this.pending.extend_from_slice(buf);
-        std::task::Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        if this.sent < this.pending.len() && !this.yielded {
-            this.yielded = true;
-            cx.waker().wake_by_ref();
-            return std::task::Poll::Pending;
-        }
-        std::task::ready!(this.poll_send(cx))?;
-        this.yielded = false;
-        std::pin::Pin::new(&mut this.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        std::task::ready!(this.poll_send(cx))?;
-        std::pin::Pin::new(&mut this.io).poll_shutdown(cx)
-    }
-    // `is_write_vectored` stays false (the default): that is the point.
-}
-
-impl tonic::transport::server::Connected for CopiedWrites {
-    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
-
-    fn connect_info(&self) -> Self::ConnectInfo {
-        self.io.connect_info()
-    }
-}
-
 /// Resolves on Ctrl-C or SIGTERM (what Kubernetes sends), and logs it.
-pub(crate) async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -296,76 +161,4 @@ pub(crate) async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("Shutting down");
-}
-
-#[cfg(test)]
-mod tests {
-    use std::future::poll_fn;
-    use std::pin::Pin;
-    use std::task::Poll;
-
-    use tokio::io::{AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
-
-    use super::*;
-
-    async fn pair() -> (CopiedWrites, tokio::net::TcpStream) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap());
-        let (client, accepted) = tokio::join!(client, listener.accept());
-        (CopiedWrites::new(accepted.unwrap().0), client.unwrap())
-    }
-
-    #[tokio::test]
-    async fn held_writes_go_out_in_one_piece_on_the_flush_after_one_yield() {
-        let (mut conn, mut peer) = pair().await;
-        for part in [&b"one "[..], b"two ", b"three"] {
-            conn.write_all(part).await.unwrap();
-        }
-        assert_eq!(
-            conn.pending, b"one two three",
-            "nothing is sent before a flush"
-        );
-        // The first poll of a flush yields (and wakes itself); the next one sends.
-        let mut polls = 0;
-        poll_fn(|cx| {
-            polls += 1;
-            Pin::new(&mut conn).poll_flush(cx)
-        })
-        .await
-        .unwrap();
-        assert_eq!(polls, 2);
-        assert!(conn.pending.is_empty() && !conn.yielded);
-        let mut got = [0u8; 13];
-        peer.read_exact(&mut got).await.unwrap();
-        assert_eq!(&got, b"one two three");
-        // A flush with nothing held returns at once.
-        let ready = poll_fn(|cx| Poll::Ready(Pin::new(&mut conn).poll_flush(cx))).await;
-        assert!(matches!(ready, Poll::Ready(Ok(()))));
-    }
-
-    #[tokio::test]
-    async fn more_than_the_bound_is_sent_without_a_flush_and_shutdown_sends_the_rest() {
-        let (mut conn, mut peer) = pair().await;
-        // The peer reads from the start, so no socket buffer size matters.
-        let reader = tokio::spawn(async move {
-            let mut all = Vec::new();
-            peer.read_to_end(&mut all).await.unwrap();
-            all
-        });
-        let big = vec![7u8; COALESCED_BYTES + 10];
-        conn.write_all(&big).await.unwrap();
-        // The next write finds the bound reached and sends what is held first; the burst's
-        // buffer is not kept.
-        conn.write_all(b"tail").await.unwrap();
-        assert_eq!(conn.pending, b"tail");
-        assert!(conn.pending.capacity() <= KEPT_CAPACITY);
-        conn.shutdown().await.unwrap();
-        drop(conn);
-        let all = reader.await.unwrap();
-        assert_eq!(all.len(), big.len() + 4);
-        assert!(all.ends_with(b"tail") && all[..big.len()] == big[..]);
-        // Nothing vectored: h2 copies small frames into its own buffer (see the type's doc).
-        let (conn, _peer) = pair().await;
-        assert!(!conn.is_write_vectored());
-    }
 }

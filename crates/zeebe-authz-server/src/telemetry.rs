@@ -33,7 +33,7 @@ impl Drop for Guard {
 }
 
 /// The tracing layer exporting spans, when the environment asks for traces.
-pub(crate) fn layer<S>() -> Option<(OpenTelemetryLayer<S, SdkTracer>, Guard)>
+pub fn layer<S>() -> Option<(OpenTelemetryLayer<S, SdkTracer>, Guard)>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {

@@ -31,12 +31,7 @@ use std::time::Duration;
 use quick_cache::UnitWeighter;
 use quick_cache::sync::{Cache, DefaultLifecycle};
 
-use super::{Principal, unix_now};
-
-/// Default number of cached principals.
-pub(crate) const DEFAULT_CAPACITY: u64 = 100_000;
-/// Default longest time an entry lives, whatever its token's `exp`.
-pub(crate) const DEFAULT_MAX_TTL: Duration = Duration::from_secs(300);
+use zeebe_authz_core::token::{Principal, unix_now};
 
 /// A cache key: the realm's token cache id and a 128-bit keyed hash of the token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +90,7 @@ type Table = Cache<TokenKey, Entry, UnitWeighter, PassThrough, DefaultLifecycle<
 const SECRET_BYTES: usize = 192;
 
 /// See the module docs.
-pub(crate) struct TokenCache {
+pub struct TokenCache {
     cache: Table,
     secret: Box<[u8; SECRET_BYTES]>,
     leeway: u64,
@@ -158,7 +153,7 @@ impl TokenCache {
     }
 
     /// Number of entries.
-    pub(crate) fn len(&self) -> u64 {
+    pub fn len(&self) -> u64 {
         self.cache.len() as u64
     }
 }
@@ -184,6 +179,7 @@ fn random_secret() -> Box<[u8; SECRET_BYTES]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use zeebe_authz_core::config::settings::DEFAULT_CACHE_MAX_TTL as DEFAULT_MAX_TTL;
 
     #[test]
     fn each_cache_draws_its_own_secret() {
@@ -194,7 +190,7 @@ mod tests {
                 && a.iter().collect::<std::collections::BTreeSet<_>>().len() > 64
         );
     }
-    use crate::policy::Grants;
+    use zeebe_authz_core::policy::Grants;
 
     fn principal(exp: u64) -> Arc<Principal> {
         Arc::new(Principal {

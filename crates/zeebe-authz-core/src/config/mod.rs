@@ -15,21 +15,24 @@ use serde_saphyr::Spanned;
 
 use crate::claims::ClaimPath;
 use crate::decision::{IdentityHeaders, IdentitySet, MetadataSet};
-use crate::diag::{Diagnostics, InvalidConfig, Span, parse_yaml, read_source, resolve_relative};
-use crate::jwks::JwksSettings;
+use crate::diag::{Diagnostics, Span, parse_yaml, resolve_relative};
+use crate::files::{Files, read_source};
 pub use crate::outcome::RealmMode;
 use crate::policy::{self, Policy};
 use crate::token::bearer::DEFAULT_MAX_TOKEN_BYTES;
-use crate::token::cache::{DEFAULT_CAPACITY, DEFAULT_MAX_TTL};
+
+pub mod settings;
+pub use settings::JwksSettings;
+use settings::{DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_MAX_TTL};
 
 /// Exit code for configuration errors (`EX_USAGE` in sysexits.h).
-pub(crate) const EXIT_CONFIG: i32 = 64;
+pub const EXIT_CONFIG: i32 = 64;
 /// The default Check (ext_authz gRPC) address.
-pub(crate) const DEFAULT_CHECK_ADDR: &str = "0.0.0.0:9000";
+pub const DEFAULT_CHECK_ADDR: &str = "0.0.0.0:9000";
 /// The default admin HTTP address.
-pub(crate) const DEFAULT_ADMIN_ADDR: &str = "0.0.0.0:9001";
+pub const DEFAULT_ADMIN_ADDR: &str = "0.0.0.0:9001";
 /// The default clock leeway for token times.
-pub(crate) const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 
 /// The file as written.
 #[derive(Debug, Deserialize)]
@@ -149,8 +152,8 @@ impl Default for TokenSettings {
         TokenSettings {
             leeway: DEFAULT_LEEWAY,
             max_bytes: DEFAULT_MAX_TOKEN_BYTES,
-            cache_capacity: DEFAULT_CAPACITY,
-            cache_max_ttl: DEFAULT_MAX_TTL,
+            cache_capacity: DEFAULT_CACHE_CAPACITY,
+            cache_max_ttl: DEFAULT_CACHE_MAX_TTL,
         }
     }
 }
@@ -189,63 +192,49 @@ pub struct Config {
     /// Realms in file order.
     pub realms: Vec<RealmConfig>,
     /// JWKS cache timing.
-    pub(crate) jwks: JwksSettings,
+    pub jwks: JwksSettings,
     /// Extra CA certificates (PEM) for Keycloak's TLS.
-    pub(crate) ca_bundle: Option<Vec<u8>>,
+    pub ca_bundle: Option<Vec<u8>>,
     /// Token settings.
-    pub(crate) token: TokenSettings,
+    pub token: TokenSettings,
     /// Identity header names.
-    pub(crate) identity_headers: IdentityHeaders,
+    pub identity_headers: IdentityHeaders,
     /// Which answers carry the dynamic metadata.
-    pub(crate) dynamic_metadata: MetadataSet,
+    pub dynamic_metadata: MetadataSet,
     /// Every file the config was compiled from (itself, its policies, the CA bundle): what a
     /// reload watches.
-    pub(crate) sources: Vec<PathBuf>,
+    pub sources: Vec<PathBuf>,
     /// What compiled but is probably not meant (an owner no token can be, a grant of no
     /// rpc): `serve` logs these at startup and on each reload.
-    pub(crate) warnings: Vec<crate::diag::Diagnostic>,
+    pub warnings: Vec<crate::diag::Diagnostic>,
 }
 
 impl Config {
     /// Logs the config's warnings, one line each, for the operator reading `serve`'s log.
-    pub(crate) fn log_warnings(&self) {
+    pub fn log_warnings(&self) {
         for w in &self.warnings {
             tracing::warn!(finding = %w, "Config compiled with a warning");
         }
     }
 }
 
-/// Reads and compiles a config file (and the policies it names).
-pub fn load(path: &Path) -> Result<Config, InvalidConfig> {
-    load_tracked(path).0
-}
-
-/// [`load`], and every file it read or tried to read (the config, its policies, the CA
-/// bundle), also when it failed: what a reload watches.
-pub(crate) fn load_tracked(path: &Path) -> (Result<Config, InvalidConfig>, Vec<PathBuf>) {
-    let mut diags = Diagnostics::default();
-    let mut sources = vec![path.to_path_buf()];
-    let config = read_source(path, &mut diags)
-        .and_then(|(file, text)| compile_tracked(&file, &text, &mut diags, &mut sources));
-    let result = match config {
-        Some(mut c) if !diags.has_errors() => {
-            c.warnings = diags.into_vec();
-            Ok(c)
-        }
-        _ => Err(InvalidConfig(diags.into_vec())),
-    };
-    (result, sources)
-}
-
-/// Compiles config text; `None` when an error was recorded in `diags`.
-pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<Config> {
-    compile_tracked(file, text, diags, &mut vec![file.to_path_buf()])
-}
-
-/// [`compile`], adding to `sources` each file it reads or tries to read.
-fn compile_tracked(
+/// Compiles config text, reading the files it names through `files`; `None` when an error
+/// was recorded in `diags`.
+pub fn compile(
     file: &Arc<Path>,
     text: &str,
+    files: &dyn Files,
+    diags: &mut Diagnostics,
+) -> Option<Config> {
+    compile_tracked(file, text, files, diags, &mut vec![file.to_path_buf()])
+}
+
+/// [`compile`], adding to `sources` each file it reads or tries to read (the config, its
+/// policies, the CA bundle), also when it fails: what a reload watches.
+pub fn compile_tracked(
+    file: &Arc<Path>,
+    text: &str,
+    files: &dyn Files,
     diags: &mut Diagnostics,
     sources: &mut Vec<PathBuf>,
 ) -> Option<Config> {
@@ -253,6 +242,7 @@ fn compile_tracked(
     let errors_before = diags.error_count();
     let mut c = Compiler {
         file,
+        files,
         diags,
         sources,
     };
@@ -307,10 +297,8 @@ fn compile_tracked(
         if !c.sources.contains(&path) {
             c.sources.push(path.clone());
         }
-        match crate::diag::read_file(&path) {
-            Ok(pem) if reqwest::Certificate::from_pem_bundle(&pem).is_ok_and(|v| !v.is_empty()) => {
-                Some(pem)
-            }
+        match c.files.read(&path) {
+            Ok(pem) if c.files.holds_certificates(&pem) => Some(pem),
             Ok(_) => {
                 c.diags.error(
                     Span::of(file, p),
@@ -425,6 +413,7 @@ fn compile_tracked(
 
 struct Compiler<'a> {
     file: &'a Arc<Path>,
+    files: &'a dyn Files,
     diags: &'a mut Diagnostics,
     sources: &'a mut Vec<PathBuf>,
 }
@@ -588,8 +577,9 @@ impl Compiler<'_> {
             if !self.sources.contains(&policy_path) {
                 self.sources.push(policy_path.clone());
             }
-            let policy = if policy_path.is_file() {
-                policy::compile_file(&policy_path, self.diags)
+            let policy = if self.files.is_file(&policy_path) {
+                read_source(self.files, &policy_path, self.diags)
+                    .and_then(|(file, text)| policy::compile(&file, &text, self.diags))
             } else {
                 self.diags
                     .error(
@@ -656,7 +646,7 @@ fn claim_path(raw: &RawClaimPath) -> ClaimPath {
 }
 
 /// Parses `250ms`, `10s`, `5m`, `1h` (a whole number and a unit).
-pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
+pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit())?;
     let (n, unit) = s.split_at(split);
@@ -671,12 +661,12 @@ pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
 }
 
 /// A duration command-line argument (`500ms`, `5s`, `1m`; zero allowed): clap's value parser.
-pub(crate) fn duration_arg(s: &str) -> Result<Duration, String> {
+pub fn duration_arg(s: &str) -> Result<Duration, String> {
     parse_duration(s).ok_or_else(|| format!("'{s}' is not a duration such as 500ms, 5s or 1m"))
 }
 
 /// A duration command-line argument that must not be zero (timeouts): clap's value parser.
-pub(crate) fn positive_duration_arg(s: &str) -> Result<Duration, String> {
+pub fn positive_duration_arg(s: &str) -> Result<Duration, String> {
     match duration_arg(s)? {
         d if d.is_zero() => Err(format!("'{s}' is zero; a timeout must be longer")),
         d => Ok(d),

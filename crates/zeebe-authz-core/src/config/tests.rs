@@ -1,12 +1,28 @@
 //! Unit tests of the parent module.
 use super::*;
 
+/// The files these tests write to a temporary folder, read as the server reads them (no size
+/// bound or device check: the tests write only small regular files).
+struct Disk;
+
+impl Files for Disk {
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+    fn is_file(&self, path: &Path) -> bool {
+        path.is_file()
+    }
+    fn holds_certificates(&self, pem: &[u8]) -> bool {
+        pem::parse_many(pem).is_ok_and(|p| p.iter().any(|p| p.tag() == "CERTIFICATE"))
+    }
+}
+
 fn compile_in(dir: &Path, text: &str) -> (Option<Config>, Diagnostics) {
     let path = dir.join("config.yaml");
     std::fs::write(&path, text).unwrap();
     let mut d = Diagnostics::default();
     let file: Arc<Path> = Arc::from(path.as_path());
-    (compile(&file, text, &mut d), d)
+    (compile(&file, text, &Disk, &mut d), d)
 }
 
 fn tempdir(name: &str) -> std::path::PathBuf {
@@ -36,7 +52,7 @@ fn jwks_and_token_durations_are_bounded() {
             "realms:\n  - {{name: a, issuer: 'https://kc/realms/a', audiences: [z], hosts: ['*'], policy: p.yaml}}\n{key}: {value}\n"
         );
         let mut diags = Diagnostics::default();
-        let _ = compile(&file, &text, &mut diags);
+        let _ = compile(&file, &text, &Disk, &mut diags);
         assert!(
             diags
                 .items()
@@ -109,31 +125,6 @@ fn policy_errors_are_reported_with_the_policy_file() {
     assert!(c.is_none());
     assert!(d.items()[0].span.file.ends_with("p.yaml"));
     std::fs::remove_dir_all(dir).unwrap();
-}
-
-/// An owner no token can be is only a warning; `serve` must still get to log it, so a loaded
-/// config carries its warnings.
-#[test]
-fn a_loaded_config_keeps_its_warnings_for_serve_to_log() {
-    let dir = tempdir("warn");
-    std::fs::write(
-        dir.join("p.yaml"),
-        "authorizations:\n  - {owner: {client: w}, resource_type: x-RPC, resource_ids: [Topology], permissions: [x-CALL]}\n",
-    )
-    .unwrap();
-    let path = dir.join("config.yaml");
-    std::fs::write(
-        &path,
-        "realms:\n  - {name: a, issuer: 'https://kc/realms/a', audiences: [z], hosts: ['*'], policy: p.yaml}\n",
-    )
-    .unwrap();
-    let config = load(&path).unwrap();
-    let found: Vec<String> = config.warnings.iter().map(ToString::to_string).collect();
-    assert!(
-        found.len() == 1 && found[0].contains("identity.client_id_claim is not set"),
-        "{found:?}"
-    );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -1055,7 +1055,7 @@ mod tests {
     fn the_table_in_docs_is_generated_from_this_one() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/docs/camunda-rpc-permissions.md"
+            "/../../docs/camunda-rpc-permissions.md"
         );
         let rendered = render_table();
         if std::env::var_os("ZEEBE_AUTHZ_BLESS").is_some() {

@@ -11,13 +11,13 @@ use serde_saphyr::Spanned;
 use sha2::Digest as _;
 
 use super::condition::{
-    ConditionKind, Conditions, FieldSource, Pattern, TenantRule, field_source, is_valid_tenant_id,
+    ConditionKind, Conditions, FieldSource, Pattern, RawTenant, compile_tenant, field_source,
 };
 use super::dialect::{self, RawAuthorization, RawDialect, RawIdentity, RawMappingRule};
 use super::{ConditionSource, Grant, GrantSource, PathRule, Policy, RpcReads};
 use crate::body::FieldSelection;
 use crate::catalog::{Rpc, RpcSet};
-use crate::diag::{Diagnostics, InvalidConfig, Span, parse_yaml, read_source};
+use crate::diag::{Diagnostics, InvalidConfig, Span, parse_yaml, suggest};
 
 /// The policy file as written.
 #[derive(Debug, Deserialize)]
@@ -70,25 +70,11 @@ struct RawWhen {
     signal_name: Option<Spanned<Vec<String>>>,
 }
 
-/// `tenant: held` or `tenant: [tenant-a, <default>]`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub(super) enum RawTenant {
-    Keyword(String),
-    List(Vec<String>),
-}
-
-/// Reads and compiles a policy file.
-pub fn compile_file(path: &Path, diags: &mut Diagnostics) -> Option<Policy> {
-    let (file, text) = read_source(path, diags)?;
-    compile(&file, &text, diags)
-}
-
 /// The default policy (`policies/default.yaml`), embedded.
-pub const DEFAULT_POLICY: &str = include_str!("../../policies/default.yaml");
+pub const DEFAULT_POLICY: &str = include_str!("../../../../policies/default.yaml");
 /// The dev policy (the default policy plus tenant and job-type conditions), embedded for
 /// `serve --dev` and bench.
-pub const DEV_POLICY: &str = include_str!("../../policies/dev.yaml");
+pub const DEV_POLICY: &str = include_str!("../../../../policies/dev.yaml");
 
 /// Compiles an embedded policy (`name` shows in diagnostics); an error is a bug of the build.
 pub fn embedded(name: &str, text: &str) -> Result<Policy, InvalidConfig> {
@@ -343,41 +329,6 @@ fn compile_when(
     conditions
 }
 
-/// Compiles `held` or a list of tenant ids (a grant's `when.tenant`, an authorization's
-/// `tenants`).
-pub(super) fn compile_tenant(
-    file: &Arc<Path>,
-    k: &str,
-    t: &Spanned<RawTenant>,
-    diags: &mut Diagnostics,
-) -> Option<TenantRule> {
-    let span = Span::of(file, t);
-    match &t.value {
-        RawTenant::Keyword(w) if w == "held" => Some(TenantRule::Held),
-        RawTenant::Keyword(other) => {
-            diags
-                .error(span, k, format!("'{other}' is neither 'held' nor a list of tenant ids"))
-                .hint("use `held` (the tenants in the caller's token) or a list such as `[tenant-a, <default>]`");
-            None
-        }
-        RawTenant::List(ids) => {
-            for id in ids.iter().filter(|id| !is_valid_tenant_id(id)) {
-                diags
-                    .error(span.clone(), k, format!("'{id}' is not a valid tenant id"))
-                    .hint("tenant ids match ^[\\w.-]{1,31}$; the default tenant is <default>");
-            }
-            if ids.is_empty() {
-                diags
-                    .error(span, k, "empty tenant list allows no tenant")
-                    .hint("list tenant ids or use `held`");
-            }
-            Some(TenantRule::Listed(
-                ids.iter().map(|i| i.as_str().into()).collect(),
-            ))
-        }
-    }
-}
-
 /// Resolves a list of rpc names, group names and `*` into a set, reporting unknown names
 /// with a "did you mean" hint.
 fn resolve_rpcs<'g>(
@@ -414,31 +365,6 @@ fn resolve_rpcs<'g>(
         }
     }
     set
-}
-
-/// The closest candidate to `name` by edit distance (case-insensitive), if close enough to be
-/// a plausible typo.
-pub fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    let lower = name.to_ascii_lowercase();
-    candidates
-        .map(|c| (edit_distance(&lower, &c.to_ascii_lowercase()), c))
-        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]
@@ -575,13 +501,14 @@ mod tests {
 
     #[test]
     fn every_shipped_policy_compiles_cleanly() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies");
         let mut seen = 0;
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             let mut d = Diagnostics::default();
+            let text = std::fs::read_to_string(&path).unwrap();
             assert!(
-                compile_file(&path, &mut d).is_some(),
+                compile(&Arc::from(path.as_path()), &text, &mut d).is_some(),
                 "{}: {:?}",
                 path.display(),
                 d.items()

@@ -7,8 +7,15 @@
 //! CreateProcessInstanceWithResult. DeployProcess carries no tenant field but always deploys
 //! to the default tenant, so a tenant condition sees `<default>` there.
 
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
 use crate::body::FieldPath;
 use crate::catalog::{FieldKind, MESSAGES, Rpc};
+use crate::diag::{Diagnostics, Span};
 use crate::text::{Keep, clip};
 
 /// The default tenant's id; an empty tenant id in a request means this tenant.
@@ -46,7 +53,7 @@ impl ConditionKind {
     ];
 
     /// The key in a policy's `when:` block.
-    pub(crate) fn key(self) -> &'static str {
+    pub fn key(self) -> &'static str {
         match self {
             ConditionKind::Tenant => "tenant",
             ConditionKind::JobType => "job_type",
@@ -58,7 +65,7 @@ impl ConditionKind {
     }
 
     /// How deny messages name the value.
-    pub(crate) fn noun(self) -> &'static str {
+    pub fn noun(self) -> &'static str {
         match self {
             ConditionKind::Tenant => "tenant",
             ConditionKind::JobType => "job type",
@@ -81,7 +88,8 @@ impl ConditionKind {
         }
     }
 
-    pub(crate) fn index(self) -> usize {
+    /// The kind's position in declaration order.
+    pub fn index(self) -> usize {
         self as usize
     }
 }
@@ -158,7 +166,7 @@ pub(crate) fn is_valid_tenant_id(id: &str) -> bool {
 
 /// A value pattern: text with `*` wildcards (`payment*`, `*-refund`, `order-*-v2`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Pattern {
+pub struct Pattern {
     source: Box<str>,
     parts: Box<[Box<str>]>,
 }
@@ -220,14 +228,14 @@ impl Pattern {
     }
 
     /// The pattern as written.
-    pub(crate) fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &str {
         &self.source
     }
 }
 
 /// Which tenants a tenant condition allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum TenantRule {
+pub enum TenantRule {
     /// The tenants the caller's token holds (the realm's `tenants_claim`).
     Held,
     /// A fixed list of tenant ids.
@@ -248,11 +256,11 @@ pub(crate) struct Unmet {
 
 /// The conditions of one grant: all must hold (for the kinds the rpc carries).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Conditions {
+pub struct Conditions {
     /// The tenant rule, if any.
-    pub(crate) tenant: Option<TenantRule>,
+    pub tenant: Option<TenantRule>,
     /// Value patterns by kind (never `Tenant`).
-    pub(crate) patterns: Vec<(ConditionKind, Box<[Pattern]>)>,
+    pub patterns: Vec<(ConditionKind, Box<[Pattern]>)>,
 }
 
 impl Conditions {
@@ -329,6 +337,49 @@ fn display_list<'a>(items: impl Iterator<Item = &'a str>) -> String {
         "none".into()
     } else {
         v.join(", ")
+    }
+}
+
+/// `tenant: held` or `tenant: [tenant-a, <default>]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawTenant {
+    Keyword(String),
+    List(Vec<String>),
+}
+
+/// Compiles `held` or a list of tenant ids (a grant's `when.tenant`, an authorization's
+/// `tenants`).
+pub(super) fn compile_tenant(
+    file: &Arc<Path>,
+    k: &str,
+    t: &Spanned<RawTenant>,
+    diags: &mut Diagnostics,
+) -> Option<TenantRule> {
+    let span = Span::of(file, t);
+    match &t.value {
+        RawTenant::Keyword(w) if w == "held" => Some(TenantRule::Held),
+        RawTenant::Keyword(other) => {
+            diags
+                .error(span, k, format!("'{other}' is neither 'held' nor a list of tenant ids"))
+                .hint("use `held` (the tenants in the caller's token) or a list such as `[tenant-a, <default>]`");
+            None
+        }
+        RawTenant::List(ids) => {
+            for id in ids.iter().filter(|id| !is_valid_tenant_id(id)) {
+                diags
+                    .error(span.clone(), k, format!("'{id}' is not a valid tenant id"))
+                    .hint("tenant ids match ^[\\w.-]{1,31}$; the default tenant is <default>");
+            }
+            if ids.is_empty() {
+                diags
+                    .error(span, k, "empty tenant list allows no tenant")
+                    .hint("list tenant ids or use `held`");
+            }
+            Some(TenantRule::Listed(
+                ids.iter().map(|i| i.as_str().into()).collect(),
+            ))
+        }
     }
 }
 

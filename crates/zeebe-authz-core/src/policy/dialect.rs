@@ -19,11 +19,11 @@ use serde_json::Value;
 use serde_saphyr::Spanned;
 
 use super::camunda::{self, OwnerType, Permission, ResourceType};
-use super::compile::{RawTenant, compile_tenant, suggest};
-use super::condition::{Conditions, Pattern};
+use super::condition::{Conditions, Pattern, RawTenant, compile_tenant};
 use super::{Grant, GrantSource};
 use crate::catalog::{Rpc, RpcSet};
 use crate::claims::ClaimPath;
+use crate::diag::suggest;
 use crate::diag::{Diagnostics, Span};
 
 /// `identity:` as written.
@@ -71,26 +71,29 @@ struct RawOwner {
 
 /// Who a token is, in the dialect's terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Identity {
+pub struct Identity {
     /// The username claim (Camunda's default: `sub`).
-    pub(crate) username: ClaimPath,
+    pub username: ClaimPath,
     /// The client id claim; unset, no token is a client (Camunda has no default either).
-    pub(crate) client_id: Option<ClaimPath>,
+    pub client_id: Option<ClaimPath>,
     /// A list claim of group ids.
-    pub(crate) groups: Option<ClaimPath>,
+    pub groups: Option<ClaimPath>,
     /// A list claim of role ids (an extension: Camunda keeps role membership in the engine).
-    pub(crate) roles: Option<ClaimPath>,
+    pub roles: Option<ClaimPath>,
     /// A token with both a username and a client id is the user (Camunda's
     /// `prefer-username-claim`); by default it is the client.
-    pub(crate) prefer_username: bool,
+    pub prefer_username: bool,
 }
 
 /// A mapping rule: matches when the claim equals the value, or is a list containing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct MappingRule {
-    pub(crate) id: Box<str>,
-    pub(crate) claim: ClaimPath,
-    pub(crate) value: Box<str>,
+pub struct MappingRule {
+    /// The rule's id, which authorizations name as owner.
+    pub id: Box<str>,
+    /// The claim it reads.
+    pub claim: ClaimPath,
+    /// The value the claim must equal or contain.
+    pub value: Box<str>,
 }
 
 impl MappingRule {
@@ -107,9 +110,11 @@ impl MappingRule {
 /// The dialect of a compiled policy: how owners are read from tokens, and which grants each
 /// owner holds.
 #[derive(Debug)]
-pub(crate) struct Dialect {
-    pub(crate) identity: Identity,
-    pub(crate) mapping_rules: Box<[MappingRule]>,
+pub struct Dialect {
+    /// Where owners are read from a token.
+    pub identity: Identity,
+    /// The mapping rules, in file order.
+    pub mapping_rules: Box<[MappingRule]>,
     /// `"client:payments-worker"` → grant indexes.
     pub(crate) by_owner: AHashMap<Box<str>, Box<[u16]>>,
     /// The top-level claims [`Dialect::owners`] reads (the first key of each identity claim
@@ -132,7 +137,7 @@ impl Dialect {
     }
 
     /// The owner keys a token's claims resolve to.
-    pub(crate) fn owners(&self, claims: &Value) -> Vec<String> {
+    pub fn owners(&self, claims: &Value) -> Vec<String> {
         let text = |c: &ClaimPath| {
             c.get(claims)
                 .and_then(Value::as_str)
@@ -680,7 +685,7 @@ mod tests {
         p.unwrap_or_else(|| panic!("{:?}", d.items()))
     }
 
-    const EXAMPLE: &str = include_str!("../../policies/camunda-8.8.yaml");
+    const EXAMPLE: &str = include_str!("../../../../policies/camunda-8.8.yaml");
 
     fn rpc(name: &str) -> crate::catalog::Rpc {
         crate::catalog::Rpc::from_name(name).unwrap()

@@ -17,11 +17,11 @@ pub struct Grants {
     pub(crate) conditional: Box<[u16]>,
     /// The job-activating rpcs when the token holds an x-JOB_TYPE authorization (through any
     /// of its owners): then only x-JOB_TYPE authorizations grant them.
-    pub(crate) pinned: RpcSet,
+    pub pinned: RpcSet,
 }
 
 /// Whether `g` loses the `pinned` rpcs: a Camunda-dialect authorization other than x-JOB_TYPE.
-pub(crate) fn is_pinned_out(g: &Grant, pinned: RpcSet) -> bool {
+pub fn is_pinned_out(g: &Grant, pinned: RpcSet) -> bool {
     !pinned.is_empty()
         && g.authorization()
             .is_some_and(|a| a.resource != ResourceType::XJobType)
@@ -143,7 +143,7 @@ impl Policy {
 
     /// [`Policy::authorize`], telling `trace` each conditional grant it checked and how that
     /// went, in order (`zeebe-authz explain`).
-    pub(crate) fn authorize_traced(
+    pub fn authorize_traced(
         &self,
         grants: &Grants,
         tenants: &[Box<str>],

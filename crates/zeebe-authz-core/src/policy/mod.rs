@@ -21,10 +21,10 @@ use ahash::AHashMap;
 
 use crate::catalog::{Rpc, RpcSet};
 
-pub use compile::{DEFAULT_POLICY, DEV_POLICY, compile, compile_file, embedded, suggest};
+pub use compile::{DEFAULT_POLICY, DEV_POLICY, compile, embedded};
 pub use dialect::Authorization;
-pub(crate) use dialect::Dialect;
-pub(crate) use eval::{Grants, RpcDeny, is_pinned_out};
+pub use dialect::{Dialect, Identity, MappingRule};
+pub use eval::{Grants, RpcDeny, is_pinned_out};
 
 use crate::body::FieldSelection;
 use crate::diag::Span;
@@ -67,12 +67,12 @@ pub struct Grant {
     /// The rpcs it grants.
     pub rpcs: RpcSet,
     /// Conditions on request fields, if any.
-    pub(crate) conditions: Option<Arc<Conditions>>,
+    pub conditions: Option<Arc<Conditions>>,
     /// The rpcs of `rpcs` on which a condition applies (they carry a constrained field); the
     /// others are granted unconditionally.
     pub conditional_rpcs: RpcSet,
     /// Where the grant is written (its `permission`, or an authorization's `owner`).
-    pub(crate) span: Span,
+    pub span: Span,
     /// Whether it is a grant or a Camunda-dialect authorization.
     pub source: GrantSource,
 }
@@ -104,7 +104,7 @@ pub(crate) enum ConditionSource {
 
 impl Policy {
     /// SHA-256 of the text it was compiled from.
-    pub(crate) fn digest(&self) -> &[u8; 32] {
+    pub fn digest(&self) -> &[u8; 32] {
         &self.digest
     }
 
@@ -114,12 +114,12 @@ impl Policy {
     }
 
     /// The Camunda dialect, if the policy uses it.
-    pub(crate) fn dialect(&self) -> Option<&Dialect> {
+    pub fn dialect(&self) -> Option<&Dialect> {
         self.dialect.as_ref()
     }
 
     /// Whether a permission named after an rpc grants that rpc (Identity PoC style).
-    pub(crate) fn rpc_named_permissions(&self) -> bool {
+    pub fn rpc_named_permissions(&self) -> bool {
         self.rpc_named_permissions
     }
 
@@ -152,7 +152,7 @@ impl Policy {
     /// The rpcs some grant allows only under conditions on request fields: the authorizer must
     /// see their body, and Istio cannot decide them natively (`zeebe-authz istio` sends them
     /// to the CUSTOM provider).
-    pub(crate) fn conditional_rpcs(&self) -> RpcSet {
+    pub fn conditional_rpcs(&self) -> RpcSet {
         self.grants
             .iter()
             .fold(RpcSet::EMPTY, |s, g| s.union(g.conditional_rpcs))
@@ -176,7 +176,7 @@ impl Grant {
 
     /// Whether the grant only applies under conditions on request fields (then a broader
     /// unconditional grant shadows it, but it shadows nothing).
-    pub(crate) fn is_conditional(&self) -> bool {
+    pub fn is_conditional(&self) -> bool {
         !self.conditional_rpcs.is_empty()
     }
 }

@@ -2,11 +2,11 @@
 //!
 //! - [`bearer`] takes the token out of the header (scheme, size and charset checks).
 //! - [`verify`] verifies signature and claims against a realm's keys and rules (cold path).
-//! - [`cache`] keeps verified principals so the hot path does no crypto and no JSON.
+//!
+//! Keeping verified principals, so the hot path does no crypto and no JSON, is the server's
+//! token cache.
 
 pub mod bearer;
-pub mod cache;
-pub use crate::claims;
 pub mod verify;
 
 use crate::policy::Grants;

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 
 use super::Principal;
 use crate::claims::ClaimPath;
-use crate::jwks::VerifyKey;
+use crate::keyset::VerifyKey;
 use crate::outcome::{Deny, Outcome};
 use crate::policy::Policy;
 use crate::text::{Keep, clip};
@@ -685,7 +685,7 @@ mod tests {
                 crate::policy::embedded("dev", crate::policy::DEV_POLICY).unwrap(),
                 crate::policy::embedded(
                     "camunda-8.8",
-                    include_str!("../../policies/camunda-8.8.yaml"),
+                    include_str!("../../../../policies/camunda-8.8.yaml"),
                 )
                 .unwrap(),
             ]

@@ -1,10 +1,10 @@
-//! The Envoy boundary: the only module that knows Envoy's ext_authz types and tonic. It reads
-//! a `CheckRequest` into the pure `crate::request::RequestView`, asks the
-//! [`crate::authorizer::Authorizer`] for a decision and turns it into a `CheckResponse`.
+//! The Envoy boundary: the only module that knows Envoy's ext_authz types. It reads a
+//! `CheckRequest` into the core's `RequestView` ([`read`]), asks the
+//! [`crate::authorizer::Authorizer`] for a verdict ([`service`]) and writes the one
+//! `CheckResponse` from it (`wire`).
 
-pub mod request;
-pub mod response;
+pub mod read;
 pub mod service;
 mod wire;
 
-pub use service::check;
+pub use service::{check, response_bytes};

@@ -3,8 +3,8 @@
 use envoy_types::ext_authz::v3::pb::CheckRequest;
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::HttpRequest;
 
-use crate::body::RequestBody;
-use crate::request::RequestView;
+use zeebe_authz_core::body::RequestBody;
+use zeebe_authz_core::request::RequestView;
 
 /// The header Envoy adds when it cut the body at `max_request_bytes`.
 pub(crate) const PARTIAL_BODY_HEADER: &str = "x-envoy-auth-partial-body";

@@ -10,27 +10,34 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use envoy_types::ext_authz::v3::pb::{CheckRequest, CheckResponse};
-use prost::Message as _;
 use tokio::time::Instant;
 use tonic::codec::{Codec, EncodeBuf, Encoder};
 use tonic::codegen::{BoxFuture, Context, Poll, Service, StdError, http};
 use tonic::{Request, Response, Status};
 
-use super::request::view;
+use super::read::view;
 use crate::authorizer::Authorizer;
-use crate::decision::Verdict;
+use zeebe_authz_core::decision::Verdict;
 
-/// Answers one Check: Envoy's request → the decision → Envoy's response. Never fails: every
-/// problem is a deny with a reason. `deadline`: see `Authorizer::decide`.
+/// Decides one Check as the service does, without gRPC: Envoy's request → the verdict (timed
+/// into `check_duration_seconds` as the service times it). Never fails: every problem is a
+/// deny with a reason. `deadline`: see `Authorizer::decide`. [`response_bytes`] writes the
+/// answer Envoy would get.
 pub async fn check(
     authorizer: &Authorizer,
     request: &CheckRequest,
     deadline: Option<Instant>,
-) -> CheckResponse {
-    let verdict = decide(authorizer, request, deadline).await;
+) -> Verdict {
+    decide(authorizer, request, deadline).await
+}
+
+/// The `CheckResponse` the service sends for `verdict`, as the protobuf bytes written (the
+/// service writes them into tonic's buffer instead). Benches count this encoding with the
+/// decision; tests and the fuzz harness decode it as Envoy does.
+pub fn response_bytes(verdict: &Verdict) -> Vec<u8> {
     let mut bytes = Vec::new();
-    super::wire::encode_check_response(&verdict, &mut bytes);
-    CheckResponse::decode(&bytes[..]).expect("our own encoding of a CheckResponse decodes")
+    super::wire::encode_check_response(verdict, &mut bytes);
+    bytes
 }
 
 /// The verdict on one Check, timed. The response is written from it as tonic sends it, into
@@ -142,12 +149,12 @@ impl tonic::server::UnaryService<CheckRequest> for CheckMethod {
 /// The W3C trace context headers of the request Envoy forwards (as `view` reads headers).
 fn trace_headers(request: &CheckRequest) -> std::collections::HashMap<String, String> {
     const NAMES: [&str; 2] = ["traceparent", "tracestate"];
-    let Some(http) = super::request::http(request) else {
+    let Some(http) = super::read::http(request) else {
         return Default::default();
     };
     NAMES
         .iter()
-        .zip(super::request::headers(http, &NAMES))
+        .zip(super::read::headers(http, &NAMES))
         .filter_map(|(name, value)| Some(((*name).to_owned(), value?.to_owned())))
         .collect()
 }

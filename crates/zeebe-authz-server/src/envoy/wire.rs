@@ -1,12 +1,22 @@
 //! The one place a `CheckResponse` is made: written as protobuf bytes straight from the
 //! verdict into one buffer, which tonic sends as the message.
 //!
+//! What a verdict turns into: a deny is always a `CheckResponse` (never a tonic error: Envoy
+//! treats an error as an outage and, configured fail-open, would let the call through), with
+//! the HTTP status Envoy maps back to the gRPC status for gRPC clients, an explicit
+//! `grpc-status` and a percent-encoded `grpc-message`. An allow carries the identity headers,
+//! overwriting what a client sent. Every answer carries the decision as dynamic metadata
+//! (namespace `envoy.filters.http.ext_authz`), for Envoy's access log: `decision_id`,
+//! `reason`, `rpc`, `realm` and `subject` when known, `dry_run: true` when the realm only
+//! reports. The escaping of `grpc-message` and of the identity header values is the core's
+//! `text`, so a principal's and a realm's header values are escaped once, when they are made.
+//!
 //! Building envoy-types' `CheckResponse` first would cost a `String` per header name and value,
 //! a `HashMap` (with SipHash) and a `String` per metadata key and value, and a second walk to
 //! encode them: about a dozen allocations per Check, on the hot path. The bytes are
 //! a valid encoding of that message (prost orders the fields differently; both decode to the
-//! same message, which the tests check by decoding the bytes with prost), and
-//! [`super::check`] gives the message itself, decoded from them, for tests and tools.
+//! same message, which the tests check by decoding the bytes with prost); benches, tools and
+//! the fuzz harness get the same bytes from [`super::response_bytes`].
 //!
 //! The texts of the answer are gathered first ([`Answer`]); every message's length is then
 //! computed from them, so each length prefix is written before its message, in one pass with
@@ -25,10 +35,10 @@ use std::borrow::Cow;
 
 use bytes::BufMut;
 
-use crate::decision::{Decision, Verdict};
-use crate::outcome::GrpcCode;
+use zeebe_authz_core::decision::{Decision, Verdict};
+use zeebe_authz_core::outcome::GrpcCode;
 
-use crate::text::percent_encode_grpc_message;
+use zeebe_authz_core::text::percent_encode_grpc_message;
 
 /// `HeaderValueOption.HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD`.
 const OVERWRITE_IF_EXISTS_OR_ADD: u8 = 2;
@@ -435,153 +445,4 @@ fn put_varint(out: &mut impl Sink, mut value: u64) {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use envoy_types::ext_authz::v3::pb::{CheckResponse, HttpResponse};
-    use envoy_types::pb::google::protobuf::value::Kind as ValueKind;
-    use proptest::prelude::*;
-    use prost::Message as _;
-
-    use super::*;
-    use crate::decision::{DecisionId, IdentityHeaders, IdentitySet, MetadataSet};
-    use crate::outcome::{Deny, Outcome, PathLabel};
-    use crate::token::Principal;
-
-    proptest! {
-        /// Texts of any length and content (the lengths are computed before the bytes are
-        /// written: `encode_check_response` asserts that they agree) decode to what they say.
-        #[test]
-        fn any_answer_decodes_to_what_it_says(
-            subject in "(.|[ %\\r\\n]){0,200}",
-            client_id in "(.|[ %]){0,150}",
-            realm in "([a-z]|[ %\\r\\u{e9}]){0,140}",
-            reason in ".{0,300}",
-            deny in any::<bool>(),
-            dry_run in any::<bool>(),
-            send in 0..3usize,
-            metadata in 0..3usize,
-        ) {
-            let principal = Arc::new(Principal {
-                subject: subject.as_str().into(),
-                client_id: client_id.as_str().into(),
-                grants: Default::default(),
-                tenants: Default::default(),
-                expires_at: 0,
-            });
-            let decision = if deny {
-                Decision::Deny(Deny::new(Outcome::MissingPermission, reason.clone()))
-            } else {
-                Decision::Allow { principal: principal.clone() }
-            };
-            let send = [IdentitySet::All, IdentitySet::Subject, IdentitySet::None][send];
-            let metadata = [MetadataSet::All, MetadataSet::Denies, MetadataSet::None][metadata];
-            let verdict = Verdict {
-                id: DecisionId::generated(1, 2),
-                decision,
-                dry_run,
-                realm: (!realm.is_empty()).then(|| Arc::new(realm.as_str().into())),
-                principal: Some(principal),
-                path: PathLabel::Other,
-                headers: Arc::new(IdentityHeaders { send, ..IdentityHeaders::default() }),
-                metadata,
-            };
-            let mut bytes = Vec::new();
-            encode_check_response(&verdict, &mut bytes);
-            let r = CheckResponse::decode(&bytes[..]).unwrap();
-            let carried = match metadata {
-                MetadataSet::All => true,
-                MetadataSet::Denies => deny,
-                MetadataSet::None => false,
-            };
-            prop_assert_eq!(r.dynamic_metadata.is_some(), carried);
-            let fields = r.dynamic_metadata.map(|m| m.fields).unwrap_or_default();
-            if carried {
-                prop_assert_eq!(
-                fields["subject"].kind.clone(),
-                Some(ValueKind::StringValue(subject.clone()))
-            );
-                prop_assert_eq!(fields.contains_key("dry_run"), dry_run);
-                prop_assert_eq!(fields.contains_key("realm"), !realm.is_empty());
-            }
-            match r.http_response.unwrap() {
-                HttpResponse::DeniedResponse(denied) => {
-                    prop_assert!(deny && !dry_run);
-                    let status = r.status.unwrap();
-                    prop_assert_eq!(status.code, 7);
-                    prop_assert_eq!(denied.headers.len(), 3);
-                    // `grpc-message` is the status message escaped, whether or not escaping
-                    // changed it.
-                    let grpc_message = denied
-                        .headers
-                        .iter()
-                        .filter_map(|h| h.header.as_ref())
-                        .find(|h| h.key == "grpc-message")
-                        .map(|h| h.value.clone());
-                    prop_assert_eq!(
-                        grpc_message,
-                        Some(percent_encode_grpc_message(&status.message).into_owned())
-                    );
-                }
-                HttpResponse::OkResponse(ok) => {
-                    prop_assert!(!deny || dry_run);
-                    let values = [&subject, &client_id, &realm];
-                    let sent = verdict.headers.sent();
-                    let expected = (0..3)
-                        .filter(|&i| sent[i] && !values[i].is_empty() && !realm.is_empty())
-                        .count();
-                    prop_assert_eq!(ok.headers.len(), expected);
-                    prop_assert_eq!(ok.headers_to_remove.len(), 3 - expected);
-                    // The header forms kept with the principal and the realm are what
-                    // escaping the texts at answer time gives.
-                    let names = [
-                        &*verdict.headers.subject,
-                        &*verdict.headers.client_id,
-                        &*verdict.headers.realm,
-                    ];
-                    for h in ok.headers.iter().filter_map(|h| h.header.as_ref()) {
-                        let i = names.iter().position(|n| *n == h.key).unwrap();
-                        prop_assert_eq!(
-                            &h.value,
-                            &*crate::text::percent_encode_header_value(values[i])
-                        );
-                    }
-                }
-                other => prop_assert!(false, "{other:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn varint_lengths_match_the_encoding() {
-        for v in [
-            0,
-            1,
-            127,
-            128,
-            16_383,
-            16_384,
-            u64::from(u32::MAX),
-            u64::MAX,
-        ] {
-            let mut out = Vec::new();
-            put_varint(&mut out, v);
-            assert_eq!(varint_len(v), out.len(), "{v}");
-        }
-    }
-
-    #[test]
-    fn metadata_keys_are_written_as_prost_writes_them() {
-        for (field, name) in [
-            (&DECISION_ID[..], "decision_id"),
-            (&REASON[..], "reason"),
-            (&RPC[..], "rpc"),
-            (&REALM[..], "realm"),
-            (&SUBJECT[..], "subject"),
-        ] {
-            let mut expected = Vec::new();
-            prost::encoding::string::encode(1, &name.to_string(), &mut expected);
-            assert_eq!(field, &expected[..], "{name}");
-        }
-    }
-}
+mod tests;

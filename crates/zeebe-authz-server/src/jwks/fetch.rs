@@ -9,8 +9,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::{JwksError, JwksSource, KeySet, MAX_DOCUMENT_BYTES};
-use crate::diag::error_chain;
+use zeebe_authz_core::keyset::{JwksError, KeySet};
+
+use super::{JwksSource, MAX_DOCUMENT_BYTES};
+use zeebe_authz_core::diag::error_chain;
 
 /// GETs a realm's documents with a timeout and a size bound.
 pub struct Fetcher<'a> {
@@ -20,13 +22,13 @@ pub struct Fetcher<'a> {
 
 impl<'a> Fetcher<'a> {
     /// A fetcher whose every request may take `timeout`.
-    pub(crate) fn new(client: &'a reqwest::Client, timeout: Duration) -> Fetcher<'a> {
+    pub fn new(client: &'a reqwest::Client, timeout: Duration) -> Fetcher<'a> {
         Fetcher { client, timeout }
     }
 
     /// The realm's JWKS URL: the explicit one, else `jwks_uri` of the issuer's discovery
     /// document (`<issuer>/.well-known/openid-configuration`, both Keycloak issuer forms).
-    pub(crate) async fn jwks_uri(&self, source: &JwksSource) -> Result<Arc<str>, JwksError> {
+    pub async fn jwks_uri(&self, source: &JwksSource) -> Result<Arc<str>, JwksError> {
         if let Some(uri) = &source.jwks_uri {
             return Ok(uri.clone());
         }
@@ -50,13 +52,9 @@ impl<'a> Fetcher<'a> {
     }
 
     /// The keys at `uri`, stamped `fetched_at`.
-    pub(crate) async fn key_set(
-        &self,
-        uri: &str,
-        fetched_at: Instant,
-    ) -> Result<KeySet, JwksError> {
+    pub async fn key_set(&self, uri: &str, fetched_at: Instant) -> Result<KeySet, JwksError> {
         let body = self.get(uri).await?;
-        KeySet::from_jwks(&body, fetched_at)
+        KeySet::from_jwks(&body, fetched_at.into_std())
     }
 
     /// GETs `url`: a success status and at most [`MAX_DOCUMENT_BYTES`] within the timeout.

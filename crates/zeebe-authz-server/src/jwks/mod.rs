@@ -39,45 +39,15 @@ use tokio::time::Instant;
 
 use crate::metrics::Metrics;
 
+use zeebe_authz_core::config::JwksSettings;
+use zeebe_authz_core::keyset::{JwksError, KeySet};
+
 mod fetch;
-mod keyset;
 
 pub use fetch::{Fetcher, discovery_url, http_client};
-pub use keyset::{JwksError, KeyLookup, KeySet, VerifyKey};
 
 /// The largest JWKS or discovery document we accept.
 pub const MAX_DOCUMENT_BYTES: usize = 1 << 20;
-
-/// The default least time between two fetches: Keycloak sees at most one fetch a second.
-pub(crate) const DEFAULT_REFETCH_COOLDOWN: Duration = Duration::from_secs(1);
-/// The default timeout of one fetch.
-pub(crate) const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Timing of the JWKS cache.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JwksSettings {
-    /// How often keys are refreshed in the background.
-    pub refresh_interval: Duration,
-    /// The least time between the starts of two fetches (of any cause): bounds what a spray of
-    /// unknown `kid`s costs Keycloak, and how long a Check may wait for a rotated key.
-    pub refetch_cooldown: Duration,
-    /// How long one fetch may take. Below the Check timeout `zeebe-authz istio` generates
-    /// (2 s), so a Check waiting on a hanging Keycloak gets the fetch's own error, not Envoy's.
-    pub fetch_timeout: Duration,
-    /// How long the last good keys stay usable when Keycloak cannot be reached.
-    pub keys_max_age: Duration,
-}
-
-impl Default for JwksSettings {
-    fn default() -> Self {
-        JwksSettings {
-            refresh_interval: Duration::from_secs(300),
-            refetch_cooldown: DEFAULT_REFETCH_COOLDOWN,
-            fetch_timeout: DEFAULT_FETCH_TIMEOUT,
-            keys_max_age: Duration::from_secs(12 * 3600),
-        }
-    }
-}
 
 /// Where a realm's keys come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,7 +132,7 @@ pub(crate) enum KeyWait {
 
 /// Why a fetch was made (a metrics label).
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum FetchCause {
+pub enum FetchCause {
     /// The first load at startup.
     Startup,
     /// The periodic refresh.
@@ -267,7 +237,7 @@ impl JwksCache {
     /// Keycloak has been unreachable for that long must not keep accepting tokens forever).
     pub(crate) fn keys(&self) -> Option<Arc<KeySet>> {
         let keys = self.current.load_full()?;
-        (keys.fetched_at.elapsed() <= self.settings.keys_max_age).then_some(keys)
+        (Instant::from_std(keys.fetched_at).elapsed() <= self.settings.keys_max_age).then_some(keys)
     }
 
     /// Whether usable keys are loaded (readiness).
@@ -330,7 +300,7 @@ impl JwksCache {
 
     /// Fetches as soon as the schedule allows and waits for that fetch to end (startup, the
     /// periodic refresh, bench).
-    pub(crate) async fn fetch_now(self: &Arc<Self>, cause: FetchCause) -> Result<(), JwksError> {
+    pub async fn fetch_now(self: &Arc<Self>, cause: FetchCause) -> Result<(), JwksError> {
         let mut updates = self.fetches.subscribe();
         let target = self.request_fetch(cause);
         loop {

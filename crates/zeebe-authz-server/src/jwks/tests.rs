@@ -4,11 +4,11 @@ use std::time::Duration;
 use jsonwebtoken::Algorithm;
 
 use super::*;
-use crate::issuer::{SigningKey, jwks};
+use zeebe_authz_core::signing::{SigningKey, jwks};
 
 fn keyset(now: Instant) -> KeySet {
     let key = SigningKey::generate_for(Algorithm::ES256, "k1").unwrap();
-    KeySet::from_jwks(jwks(&[&key]).to_string().as_bytes(), now).unwrap()
+    KeySet::from_jwks(jwks(&[&key]).to_string().as_bytes(), now.into_std()).unwrap()
 }
 
 fn cache(settings: JwksSettings) -> (JwksCache, Arc<Metrics>) {
