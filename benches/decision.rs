@@ -11,16 +11,16 @@ use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use envoy_types::ext_authz::v3::pb::CheckRequest;
-use zeebe_authz::authorizer::Authorizer;
+use zeebe_authz_server::authorizer::Authorizer;
 use zeebe_authz::bench::mix::{BodyFields, Minter, RpcMix, prepare};
 use zeebe_authz::bench::target::bench_config;
-use zeebe_authz::body::{FieldPath, FieldSelection, read_fields, unframe};
+use zeebe_authz_core::body::{FieldPath, FieldSelection, read_fields, unframe};
 use zeebe_authz::dev::AUDIENCE;
-use zeebe_authz::diag::Diagnostics;
-use zeebe_authz::issuer::{SigningKey, jwks};
-use zeebe_authz::jwks::KeySet;
-use zeebe_authz::metrics::Metrics;
-use zeebe_authz::policy::{Policy, compile};
+use zeebe_authz_core::diag::Diagnostics;
+use zeebe_authz_core::signing::{SigningKey, jwks};
+use zeebe_authz_core::keyset::KeySet;
+use zeebe_authz_server::metrics::Metrics;
+use zeebe_authz_core::policy::{Policy, compile};
 
 const ISSUER: &str = "http://127.0.0.1:8080/realms/bench";
 const HOST: &str = "zeebe-gateway:26500";
@@ -43,11 +43,11 @@ fn compiled(name: &str) -> Arc<Policy> {
 fn authorizer(policy: Arc<Policy>, key: &SigningKey) -> Arc<Authorizer> {
     let config = bench_config(ISSUER, policy);
     let (authorizer, caches) =
-        zeebe_authz::server::build(&config, Arc::new(Metrics::new())).expect("the config builds");
+        zeebe_authz_server::serve::build(&config, Arc::new(Metrics::new())).expect("the config builds");
     let doc = jwks(&[key]).to_string();
     for cache in caches {
         cache.install(
-            KeySet::from_jwks(doc.as_bytes(), tokio::time::Instant::now()).expect("a valid JWKS"),
+            KeySet::from_jwks(doc.as_bytes(), tokio::time::Instant::now().into_std()).expect("a valid JWKS"),
         );
     }
     authorizer
@@ -75,8 +75,14 @@ fn request(key: &SigningKey, rpc: RpcMix, permissions: &[&str], tenants: &[&str]
 }
 
 fn code(authorizer: &Authorizer, rt: &tokio::runtime::Runtime, req: &CheckRequest) -> i32 {
-    let response = rt.block_on(zeebe_authz::envoy::check(authorizer, req, None));
-    response.status.map_or(0, |s| s.code)
+    let verdict = rt.block_on(zeebe_authz_server::envoy::check(authorizer, req, None));
+    verdict.status().map_or(0, |(code, _)| code as i32)
+}
+
+/// One Check as the service answers it: the verdict, and the `CheckResponse` bytes written.
+async fn answer(authorizer: &Authorizer, req: &CheckRequest) -> Vec<u8> {
+    let verdict = zeebe_authz_server::envoy::check(authorizer, req, None).await;
+    zeebe_authz_server::envoy::response_bytes(&verdict)
 }
 
 fn bench_check(c: &mut Criterion) {
@@ -115,19 +121,19 @@ fn bench_check(c: &mut Criterion) {
     let mut group = c.benchmark_group("check_cache_hit");
     group.bench_function("topology", |b| {
         b.to_async(&rt)
-            .iter(|| zeebe_authz::envoy::check(&default, &topology, None))
+            .iter(|| answer(&default, &topology))
     });
     group.bench_function("create_process_instance/body_free", |b| {
         b.to_async(&rt)
-            .iter(|| zeebe_authz::envoy::check(&dev, &body_free, None))
+            .iter(|| answer(&dev, &body_free))
     });
     group.bench_function("create_process_instance/body_aware_tenant", |b| {
         b.to_async(&rt)
-            .iter(|| zeebe_authz::envoy::check(&dev, &body_aware, None))
+            .iter(|| answer(&dev, &body_aware))
     });
     group.bench_function("activate_jobs/body_aware_job_type", |b| {
         b.to_async(&rt)
-            .iter(|| zeebe_authz::envoy::check(&dev, &jobs, None))
+            .iter(|| answer(&dev, &jobs))
     });
     group.finish();
 }
@@ -138,7 +144,7 @@ fn bench_body(c: &mut Criterion) {
         bpmn_process_id: "order-process".into(),
         job_type: "payment-card".into(),
     });
-    let frame = zeebe_authz::body::frame(&calls[0].message);
+    let frame = zeebe_authz_core::body::frame(&calls[0].message);
     let mut plan = FieldSelection::default();
     // CreateProcessInstanceRequest: bpmnProcessId = 2, tenantId = 6.
     let process = plan.add(FieldPath {

@@ -11,11 +11,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::Algorithm;
 use zeebe_authz::dev::AUDIENCE;
-use zeebe_authz::issuer::{SigningKey, access_token_claims, alg_name, jwks};
-use zeebe_authz::jwks::{KeyLookup, KeySet};
-use zeebe_authz::token::claims::ClaimPath;
-use zeebe_authz::token::unix_now;
-use zeebe_authz::token::verify::{TokenRules, parse_header, verify};
+use zeebe_authz_core::signing::{SigningKey, access_token_claims, alg_name, jwks};
+use zeebe_authz_core::keyset::{KeyLookup, KeySet};
+use zeebe_authz_core::claims::ClaimPath;
+use zeebe_authz_core::token::unix_now;
+use zeebe_authz_core::token::verify::{TokenRules, parse_header, verify};
 
 const ISSUER: &str = "http://127.0.0.1:8080/realms/camunda";
 
@@ -49,7 +49,7 @@ fn bench_verify(c: &mut Criterion) {
             .expect("signing");
         let keys = KeySet::from_jwks(
             jwks(&[&key]).to_string().as_bytes(),
-            tokio::time::Instant::now(),
+            tokio::time::Instant::now().into_std(),
         )
         .expect("a valid JWKS");
         let header = parse_header(&token).expect("a valid header");

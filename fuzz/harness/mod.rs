@@ -27,25 +27,27 @@ use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, 
 use jsonwebtoken::Algorithm;
 use prost::Message as _;
 use serde_json::{Value, json};
-use zeebe_authz::authorizer::Authorizer;
-use zeebe_authz::body::RequestBody;
-use zeebe_authz::body::{self, FieldPath, FieldSelection, MAX_DECOMPRESSED_BYTES};
-use zeebe_authz::catalog::{GATEWAY_PATH_PREFIX, Rpc};
-use zeebe_authz::config::{self, RealmConfig, RealmMode, TokenSettings};
-use zeebe_authz::decision::{IdentityHeaders, IdentitySet, MetadataSet};
-use zeebe_authz::diag::{Diagnostics, Severity};
-use zeebe_authz::issuer::{SigningKey, access_token_claims};
-use zeebe_authz::jwks::{JwksCache, JwksSettings, JwksSource, KeyLookup, KeySet, http_client};
+use zeebe_authz_server::authorizer::Authorizer;
+use zeebe_authz_core::body::RequestBody;
+use zeebe_authz_core::body::{self, FieldPath, FieldSelection, MAX_DECOMPRESSED_BYTES};
+use zeebe_authz_core::catalog::{GATEWAY_PATH_PREFIX, Rpc};
+use zeebe_authz_core::config::{self, RealmConfig, RealmMode, TokenSettings};
+use zeebe_authz_core::decision::{IdentityHeaders, IdentitySet, MetadataSet};
+use zeebe_authz_core::diag::{Diagnostics, Severity};
+use zeebe_authz_core::signing::{SigningKey, access_token_claims};
+use zeebe_authz_core::config::JwksSettings;
+use zeebe_authz_core::keyset::{KeyLookup, KeySet};
+use zeebe_authz_server::jwks::{JwksCache, JwksSource, http_client};
 use zeebe_authz::lint::{FileKind, lint_source};
-use zeebe_authz::metrics::Metrics;
-use zeebe_authz::policy::condition::{ConditionKind, FieldSource, field_source};
-use zeebe_authz::policy::{self, Policy};
-use zeebe_authz::proto;
-use zeebe_authz::realm::Realms;
-use zeebe_authz::token::Principal;
-use zeebe_authz::token::bearer::{DEFAULT_MAX_TOKEN_BYTES, bearer_token, check_jwt_shape};
-use zeebe_authz::token::claims::ClaimPath;
-use zeebe_authz::token::verify::{
+use zeebe_authz_server::metrics::Metrics;
+use zeebe_authz_core::policy::condition::{ConditionKind, FieldSource, field_source};
+use zeebe_authz_core::policy::{self, Policy};
+use zeebe_authz_core::proto;
+use zeebe_authz_server::realm::Realms;
+use zeebe_authz_core::token::Principal;
+use zeebe_authz_core::token::bearer::{DEFAULT_MAX_TOKEN_BYTES, bearer_token, check_jwt_shape};
+use zeebe_authz_core::claims::ClaimPath;
+use zeebe_authz_core::token::verify::{
     TokenRules, parse_header, principal_from_claims, unverified_claims, unverified_issuer, verify,
 };
 
@@ -68,7 +70,7 @@ fn camunda_policy() -> &'static Policy {
     POLICY.get_or_init(|| {
         policy::embedded(
             "policies/camunda-8.8.yaml",
-            include_str!("../policies/camunda-8.8.yaml"),
+            include_str!("../../policies/camunda-8.8.yaml"),
         )
         .unwrap_or_else(|e| panic!("the Camunda example policy does not compile: {e}"))
     })
@@ -123,7 +125,7 @@ fn dev_policy() -> &'static Arc<Policy> {
     POLICY.get_or_init(|| {
         let file: Arc<Path> = Arc::from(Path::new("policies/dev.yaml"));
         let mut diags = Diagnostics::default();
-        let policy = policy::compile(&file, zeebe_authz::policy::DEV_POLICY, &mut diags)
+        let policy = policy::compile(&file, zeebe_authz_core::policy::DEV_POLICY, &mut diags)
             .unwrap_or_else(|| panic!("the dev policy does not compile: {:?}", diags.items()));
         Arc::new(policy)
     })
@@ -192,8 +194,8 @@ fn token_world() -> &'static TokenWorld {
         let pem_text = pem::encode(&pem::Pem::new("PRIVATE KEY", pkcs8.as_ref().to_vec()));
         let key = SigningKey::from_pkcs8_pem(Algorithm::ES256, FUZZ_KID, &pem_text)
             .expect("ES256 PKCS #8 loads as a signing key");
-        let doc = zeebe_authz::issuer::jwks(&[&key]).to_string();
-        let keys = KeySet::from_jwks(doc.as_bytes(), tokio::time::Instant::now())
+        let doc = zeebe_authz_core::signing::jwks(&[&key]).to_string();
+        let keys = KeySet::from_jwks(doc.as_bytes(), tokio::time::Instant::now().into_std())
             .expect("the issuer's JWKS loads");
         let rules = RULE_SPECS
             .iter()
@@ -829,7 +831,7 @@ pub fn config(data: &[u8]) {
     }
     let file: Arc<Path> = Arc::from(repo_root().join("examples/fuzzed-config.yaml"));
     let mut diags = Diagnostics::default();
-    let compiled = config::compile(&file, &text, &mut diags);
+    let compiled = config::compile(&file, &text, &zeebe_authz_server::disk::Disk, &mut diags);
     assert_compile_and_lint_agree(compiled.is_some(), &diags, &file, &text, FileKind::Config);
     let _ = lint_source(&file, &text, None);
     let Some(config) = compiled else { return };
@@ -907,7 +909,7 @@ const ALGORITHMS: [Algorithm; 10] = [
 
 /// The input as a JWKS document: never panics; a loaded set has keys, at most one per JWK.
 pub fn jwks(data: &[u8]) {
-    let Ok(set) = KeySet::from_jwks(data, tokio::time::Instant::now()) else {
+    let Ok(set) = KeySet::from_jwks(data, tokio::time::Instant::now().into_std()) else {
         return;
     };
     assert!(!set.is_empty(), "a loaded key set is empty");
@@ -1027,8 +1029,8 @@ fn check_world() -> &'static CheckWorld {
             .zip([&dev_key, &other_key])
             .map(|(config, key)| {
                 let cache = key_cache(&config, &metrics);
-                let doc = zeebe_authz::issuer::jwks(&[key]).to_string();
-                let keys = KeySet::from_jwks(doc.as_bytes(), tokio::time::Instant::now())
+                let doc = zeebe_authz_core::signing::jwks(&[key]).to_string();
+                let keys = KeySet::from_jwks(doc.as_bytes(), tokio::time::Instant::now().into_std())
                     .expect("the issuer's JWKS loads");
                 cache.install(keys);
                 (config, cache)
@@ -1046,7 +1048,7 @@ fn check_world() -> &'static CheckWorld {
             edit(&mut c);
             c
         };
-        let now = zeebe_authz::token::unix_now();
+        let now = zeebe_authz_core::token::unix_now();
         let sign = |key: &SigningKey, c: &Value| key.sign(c).expect("signing");
         let unsigned = format!(
             "{}.{}.",
@@ -1156,10 +1158,13 @@ fn check_world() -> &'static CheckWorld {
     })
 }
 
-/// The one call of `Authorizer::check`, so a signature change is a one-line change.
+/// The one call of `envoy::check`, so a signature change is a one-line change: the verdict,
+/// and the bytes the service writes for it, decoded as Envoy decodes them.
 async fn run_check(authorizer: &Authorizer, request: &CheckRequest) -> CheckResponse {
     let deadline = tokio::time::Instant::now() + CHECK_DEADLINE;
-    zeebe_authz::envoy::check(authorizer, request, Some(deadline)).await
+    let verdict = zeebe_authz_server::envoy::check(authorizer, request, Some(deadline)).await;
+    let bytes = zeebe_authz_server::envoy::response_bytes(&verdict);
+    CheckResponse::decode(&bytes[..]).expect("the service's CheckResponse bytes decode")
 }
 
 /// Host spellings a [`Call`] picks from; one more index takes the call's text.

@@ -19,12 +19,12 @@ fn load_with_policy(name: &str, args: &[&str]) -> LoadReport {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("policies")
         .join(name);
-    let mut diags = zeebe_authz::diag::Diagnostics::default();
-    let policy = zeebe_authz::policy::compile_file(&path, &mut diags).expect("the policy compiles");
+    let mut diags = zeebe_authz_core::diag::Diagnostics::default();
+    let policy = zeebe_authz_server::disk::compile_policy_file(&path, &mut diags).expect("the policy compiles");
     load_under(std::sync::Arc::new(policy), args)
 }
 
-fn load_under(policy: std::sync::Arc<zeebe_authz::policy::Policy>, args: &[&str]) -> LoadReport {
+fn load_under(policy: std::sync::Arc<zeebe_authz_core::policy::Policy>, args: &[&str]) -> LoadReport {
     let argv = ["zeebe-authz", "bench", "load", "--client-threads", "1"]
         .iter()
         .chain(args);

@@ -12,9 +12,9 @@ use envoy_types::ext_authz::v3::pb::CheckResponse;
 use envoy_types::pb::google::protobuf::value::Kind;
 use prost::Message as _;
 use serde_json::{Value, json};
-use zeebe_authz::body::frame;
-use zeebe_authz::issuer::SigningKey;
-use zeebe_authz::proto;
+use zeebe_authz_core::body::frame;
+use zeebe_authz_core::signing::SigningKey;
+use zeebe_authz_core::proto;
 
 use crate::util::*;
 

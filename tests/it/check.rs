@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 use serde_json::json;
-use zeebe_authz::issuer::{SigningKey, access_token_claims};
+use zeebe_authz_core::signing::{SigningKey, access_token_claims};
 
 use crate::util::*;
 
@@ -147,7 +147,7 @@ async fn invalid_tokens_are_unauthenticated_with_a_reason_and_never_echoed() {
     let (kc, key, authz) = setup().await;
     let iss = kc.issuer.clone();
     let forger = SigningKey::generate("kc-1").unwrap(); // same kid, other key
-    let now = zeebe_authz::token::unix_now();
+    let now = zeebe_authz_core::token::unix_now();
     let none_token = {
         let t = token(&key, &iss, &["write:*"]);
         let mut parts = t.split('.');
@@ -367,7 +367,7 @@ async fn kid_flood_costs_at_most_one_fetch_per_cooldown() {
     // At most MAX_KEY_WAITERS Checks wait for keys; the rest are told to retry at once.
     let overloaded = answers.iter().filter(|(c, _)| *c == UNAVAILABLE).count();
     assert!(
-        overloaded <= 300 - zeebe_authz::jwks::MAX_KEY_WAITERS,
+        overloaded <= 300 - zeebe_authz_server::jwks::MAX_KEY_WAITERS,
         "{answers:?}"
     );
     for (c, m) in &answers {
@@ -505,7 +505,7 @@ async fn unknown_kid_while_keycloak_is_unreachable_is_unavailable_not_unauthenti
     let issuer = kc.issuer.clone();
     let stranger = SigningKey::generate("kc-9").unwrap();
     let t = token(&stranger, &issuer, &["read:*"]);
-    let huge = vec![b' '; zeebe_authz::jwks::MAX_DOCUMENT_BYTES + 1];
+    let huge = vec![b' '; zeebe_authz_server::jwks::MAX_DOCUMENT_BYTES + 1];
     for failure in [
         JwksFailure::Status(503),
         JwksFailure::Body(b"<html>gateway timeout</html>".to_vec()),

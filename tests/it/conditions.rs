@@ -5,9 +5,9 @@ use std::io::Write as _;
 
 use prost::Message as _;
 use serde_json::json;
-use zeebe_authz::body::frame;
-use zeebe_authz::issuer::SigningKey;
-use zeebe_authz::proto;
+use zeebe_authz_core::body::frame;
+use zeebe_authz_core::signing::SigningKey;
+use zeebe_authz_core::proto;
 
 use crate::util::*;
 

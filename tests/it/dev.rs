@@ -7,8 +7,8 @@ use std::process::{Command, Stdio};
 use envoy_types::ext_authz::v3::pb::HttpResponse;
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use prost::Message as _;
-use zeebe_authz::body::frame;
-use zeebe_authz::proto;
+use zeebe_authz_core::body::frame;
+use zeebe_authz_core::proto;
 
 use crate::util::*;
 
@@ -204,7 +204,7 @@ async fn dev_mode_prints_four_working_tokens() {
 #[tokio::test]
 async fn bench_mints_tokens_a_dev_server_accepts_with_the_given_key() {
     let scratch = Scratch::new();
-    let key = zeebe_authz::issuer::SigningKey::generate("dev-1").unwrap();
+    let key = zeebe_authz_core::signing::SigningKey::generate("dev-1").unwrap();
     let pem = scratch.write("dev-key.pem", &key.to_pkcs8_pem().unwrap());
     let server = DevServer::start(&["--dev-key".as_ref(), pem.as_os_str()]);
     let (check_addr, issuer) = (&server.check_addr, &server.issuer);
@@ -237,7 +237,7 @@ async fn bench_mints_tokens_a_dev_server_accepts_with_the_given_key() {
     // A key the server does not have: every token refused.
     let other = scratch.write(
         "other.pem",
-        &zeebe_authz::issuer::SigningKey::generate("dev-1")
+        &zeebe_authz_core::signing::SigningKey::generate("dev-1")
             .unwrap()
             .to_pkcs8_pem()
             .unwrap(),

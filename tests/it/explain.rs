@@ -6,8 +6,8 @@ use envoy_types::pb::google::protobuf::value::Kind;
 use prost::Message as _;
 use serde_json::{Value, json};
 use zeebe_authz::explain::{Call, Caller, explain};
-use zeebe_authz::issuer::SigningKey;
-use zeebe_authz::proto::{
+use zeebe_authz_core::signing::SigningKey;
+use zeebe_authz_core::proto::{
     ActivateJobsRequest, CreateProcessInstanceRequest, DeployResourceRequest, PublishMessageRequest,
 };
 
@@ -42,7 +42,7 @@ fn requests() -> Vec<Request> {
         };
         out.push(Request {
             rpc: "CreateProcessInstance",
-            body: zeebe_authz::body::frame(&cpi.encode_to_vec()),
+            body: zeebe_authz_core::body::frame(&cpi.encode_to_vec()),
             json: Some(json!({"bpmnProcessId": "order", "tenantId": tenant})),
         });
         let msg = PublishMessageRequest {
@@ -52,7 +52,7 @@ fn requests() -> Vec<Request> {
         };
         out.push(Request {
             rpc: "PublishMessage",
-            body: zeebe_authz::body::frame(&msg.encode_to_vec()),
+            body: zeebe_authz_core::body::frame(&msg.encode_to_vec()),
             json: Some(json!({"name": "paid", "tenantId": tenant})),
         });
         let deploy = DeployResourceRequest {
@@ -61,7 +61,7 @@ fn requests() -> Vec<Request> {
         };
         out.push(Request {
             rpc: "DeployResource",
-            body: zeebe_authz::body::frame(&deploy.encode_to_vec()),
+            body: zeebe_authz_core::body::frame(&deploy.encode_to_vec()),
             json: Some(json!({"tenantId": tenant})),
         });
     }
@@ -73,7 +73,7 @@ fn requests() -> Vec<Request> {
         };
         out.push(Request {
             rpc: "ActivateJobs",
-            body: zeebe_authz::body::frame(&jobs.encode_to_vec()),
+            body: zeebe_authz_core::body::frame(&jobs.encode_to_vec()),
             json: Some(json!({"type": job_type, "tenantIds": ["tenant-a"]})),
         });
     }
@@ -119,7 +119,7 @@ async fn explain_decides_every_case_as_serve_does() {
     ));
     let authz = Authz::start(&config_text, &policy).await;
     authz.wait_ready().await;
-    let config = zeebe_authz::config::load(&authz.dir().join("config.yaml")).unwrap();
+    let config = zeebe_authz_server::disk::load_config(&authz.dir().join("config.yaml")).unwrap();
 
     let with_tenants = |permissions: &[&str], tenants: &[&str]| {
         token_with(&key, &kc.issuer, permissions, |c| {
@@ -206,7 +206,7 @@ async fn offline_explain_reads_claims_without_the_signature_and_says_so() {
     let scratch = Scratch::new();
     scratch.write("default.yaml", &default_policy());
     let path = scratch.write("config.yaml", &one_realm_config(&kc.issuer));
-    let config = zeebe_authz::config::load(&path).unwrap();
+    let config = zeebe_authz_server::disk::load_config(&path).unwrap();
     kc.stop().await;
     // Keycloak is gone: offline needs no keys; the signature is reported as not verified.
     let forged = token(
@@ -282,7 +282,7 @@ async fn explain_names_the_camunda_owners_a_token_resolves_to() {
         "config.yaml",
         &one_realm_config("https://kc.example.com/realms/camunda"),
     );
-    let config = zeebe_authz::config::load(&path).unwrap();
+    let config = zeebe_authz_server::disk::load_config(&path).unwrap();
     let call = |rpc: &str, claims: Value, request: Option<Value>| Call {
         host: "h".into(),
         rpc: rpc.into(),

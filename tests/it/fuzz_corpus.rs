@@ -1,6 +1,6 @@
 //! The fuzz corpora on stable: every file of `fuzz/corpus/<target>/` and
 //! `fuzz/regressions/<target>/` goes through the same function the fuzz target runs
-//! (`fuzz/harness.rs`), so `cargo test` keeps every seed and every past crash passing without
+//! (`fuzz/harness/mod.rs`), so `cargo test` keeps every seed and every past crash passing without
 //! nightly or cargo-fuzz. A missing or empty corpus folder fails: a replay of nothing proves
 //! nothing.
 //!
@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 
 use prost::Message as _;
 use serde_json::json;
-use zeebe_authz::body::frame;
-use zeebe_authz::catalog::Rpc;
-use zeebe_authz::issuer::{SigningKey, access_token_claims};
-use zeebe_authz::proto;
+use zeebe_authz_core::body::frame;
+use zeebe_authz_core::catalog::Rpc;
+use zeebe_authz_core::signing::{SigningKey, access_token_claims};
+use zeebe_authz_core::proto;
 
-#[path = "../../fuzz/harness.rs"]
+#[path = "../../fuzz/harness/mod.rs"]
 mod harness;
 
 use harness::{Call, MessageChoice};

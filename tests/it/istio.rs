@@ -12,11 +12,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use zeebe_authz::body::RequestBody;
-use zeebe_authz::catalog::{GATEWAY_PATH_PREFIX, Rpc};
-use zeebe_authz::config::{self, Config, RealmMode};
+use zeebe_authz_core::body::RequestBody;
+use zeebe_authz_core::catalog::{GATEWAY_PATH_PREFIX, Rpc};
+use zeebe_authz_core::config::{Config, RealmMode};
 use zeebe_authz::istio::{self, GeneratedFile, IstioOptions, Mode};
-use zeebe_authz::policy::PathRule;
+use zeebe_authz_core::policy::PathRule;
 
 use crate::util::Scratch;
 
@@ -927,7 +927,7 @@ fn the_config_in_the_config_map_compiles_in_place() {
     for (name, text) in data {
         scratch.write(name, text);
     }
-    let config = config::load(&scratch.0.join("config.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let config = zeebe_authz_server::disk::load_config(&scratch.0.join("config.yaml")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.listen.check.port(), 9000);
     assert_eq!(config.listen.admin.port(), 9001);
     assert_eq!(
@@ -1121,20 +1121,20 @@ fn authorizer_verdict(config: &Config, call: &Call) -> (bool, bool) {
         return (false, dry_run);
     }
     let policy = &realm.policy;
-    let would_allow = match zeebe_authz::catalog::parse_path(&call.path) {
-        zeebe_authz::catalog::PathTarget::Rpc(rpc) => {
+    let would_allow = match zeebe_authz_core::catalog::parse_path(&call.path) {
+        zeebe_authz_core::catalog::PathTarget::Rpc(rpc) => {
             let grants = policy.grants_for(call.permissions.iter().copied());
             policy
                 .authorize(&grants, &[], rpc, &RequestBody::default())
                 .is_ok()
         }
-        zeebe_authz::catalog::PathTarget::UnknownRpc(_) => {
+        zeebe_authz_core::catalog::PathTarget::UnknownRpc(_) => {
             policy.unknown_rpcs() == PathRule::Authenticated
         }
-        zeebe_authz::catalog::PathTarget::OtherService => {
+        zeebe_authz_core::catalog::PathTarget::OtherService => {
             policy.other_paths() == PathRule::Authenticated
         }
-        zeebe_authz::catalog::PathTarget::MalformedRpc(_) => false,
+        zeebe_authz_core::catalog::PathTarget::MalformedRpc(_) => false,
     };
     (would_allow, dry_run)
 }
@@ -1160,7 +1160,7 @@ const PERMISSION_SETS: &[&[&str]] = &[
 /// Compares Istio (with the authorizer behind CUSTOM) with the authorizer alone, on every
 /// combination of host, port, path, token issuer and permissions.
 fn assert_istio_agrees_with_the_authorizer(config_path: &Path, options: &IstioOptions) {
-    let config = config::load(config_path).unwrap_or_else(|e| panic!("{e}"));
+    let config = zeebe_authz_server::disk::load_config(config_path).unwrap_or_else(|e| panic!("{e}"));
     let files = generate(config_path, options);
     let claim_key = "request.auth.claims[permissions][zeebe-api]";
     let mut issuers: Vec<Option<String>> =
@@ -1645,7 +1645,7 @@ fn policy<'a>(p: &'a Parsed, name: &str) -> &'a AuthorizationPolicy {
 #[test]
 fn a_dry_run_realm_sends_every_call_to_the_authorizer_and_its_native_rules_are_dry_run() {
     let (_s, config) = mixed_setup_in("dry-run", "enforce");
-    let loaded = config::load(&config).unwrap_or_else(|e| panic!("{e}"));
+    let loaded = zeebe_authz_server::disk::load_config(&config).unwrap_or_else(|e| panic!("{e}"));
     let files = generate(&config, &IstioOptions::default());
     let realm_a = "https://kc.example.com/realms/a/*";
     let realm_rest = "https://kc.example.com/realms/rest/*";

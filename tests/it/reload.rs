@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use envoy_types::ext_authz::v3::pb::{CheckResponse, HttpResponse};
 use envoy_types::pb::google::protobuf::value::Kind;
-use zeebe_authz::issuer::SigningKey;
+use zeebe_authz_core::signing::SigningKey;
 
 use crate::util::*;
 
@@ -124,14 +124,14 @@ async fn a_configmap_update_by_symlink_swap_is_reloaded() {
         std::os::unix::fs::symlink(format!("..data/{file}"), scratch.0.join(file)).unwrap();
     }
     let path = scratch.0.join("config.yaml");
-    let reload = zeebe_authz::reload::ReloadOptions {
+    let reload = zeebe_authz_server::reload::ReloadOptions {
         path: path.clone(),
         interval: Some(RELOAD_EVERY),
     };
     let authz = Authz::start_from(
         scratch,
         path,
-        zeebe_authz::server::Extras::reloading(reload),
+        zeebe_authz_server::serve::ServeExtras::reloading(reload),
     )
     .await;
     authz.wait_ready().await;

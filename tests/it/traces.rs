@@ -17,7 +17,7 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message as _;
 use tokio::sync::mpsc;
-use zeebe_authz::issuer::{SigningKey, access_token_claims};
+use zeebe_authz_core::signing::{SigningKey, access_token_claims};
 
 use crate::util::*;
 

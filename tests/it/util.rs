@@ -18,9 +18,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
-use zeebe_authz::issuer::{SigningKey, access_token_claims};
-use zeebe_authz::reload::ReloadOptions;
-use zeebe_authz::server::Extras;
+use zeebe_authz_core::signing::{SigningKey, access_token_claims};
+use zeebe_authz_server::reload::ReloadOptions;
+use zeebe_authz_server::serve::ServeExtras;
 
 /// The realm path Keycloak (Quarkus) uses.
 pub const REALM: &str = "camunda";
@@ -163,7 +163,7 @@ impl Authz {
         let scratch = Scratch::new();
         scratch.write("default.yaml", policy);
         let path = scratch.write("config.yaml", config);
-        Authz::start_from(scratch, path, Extras::default()).await
+        Authz::start_from(scratch, path, ServeExtras::default()).await
     }
 
     /// As [`Authz::start`], reloading `config.yaml` (and what it names) every `interval`.
@@ -175,17 +175,17 @@ impl Authz {
             path: path.clone(),
             interval: Some(interval),
         };
-        Authz::start_from(scratch, path, Extras::reloading(reload)).await
+        Authz::start_from(scratch, path, ServeExtras::reloading(reload)).await
     }
 
     /// Starts the server with the config at `path` (inside `scratch`, which it keeps).
-    pub async fn start_from(scratch: Scratch, path: PathBuf, extras: Extras) -> Authz {
-        let config = zeebe_authz::config::load(&path).unwrap_or_else(|e| panic!("{e}"));
-        let listeners = zeebe_authz::server::Listeners::bind(&config).await.unwrap();
+    pub async fn start_from(scratch: Scratch, path: PathBuf, extras: ServeExtras) -> Authz {
+        let config = zeebe_authz_server::disk::load_config(&path).unwrap_or_else(|e| panic!("{e}"));
+        let listeners = zeebe_authz_server::serve::Listeners::bind(&config).await.unwrap();
         let check_addr = listeners.check.local_addr().unwrap();
         let admin_addr = listeners.admin.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(zeebe_authz::server::serve(
+        let task = tokio::spawn(zeebe_authz_server::serve::serve(
             config,
             listeners,
             extras,

@@ -51,7 +51,7 @@ impl Span {
     }
 
     /// A span at a line and column.
-    pub(crate) fn at(file: &Arc<Path>, line: u64, column: u64) -> Span {
+    pub fn at(file: &Arc<Path>, line: u64, column: u64) -> Span {
         Span {
             file: file.clone(),
             line,

@@ -56,7 +56,7 @@ pub fn percent_encode_grpc_message(message: &str) -> Cow<'_, str> {
 /// and `alice` would reach the gateway as one subject) are percent-encoded. Escaping rather
 /// than dropping keeps distinct subjects distinct, and the value decodes back exactly.
 /// Borrowed when clean. The hot path does not call this: [`HeaderText`] keeps its result.
-pub(crate) fn percent_encode_header_value(value: &str) -> Cow<'_, str> {
+pub fn percent_encode_header_value(value: &str) -> Cow<'_, str> {
     // The usual id (visible ASCII, no `%`, no space) in one branch-free pass that vectorizes;
     // anything else takes the byte-by-byte rule.
     let visible = value.bytes().fold(true, |ok, b| {
