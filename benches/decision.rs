@@ -11,16 +11,16 @@ use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use envoy_types::ext_authz::v3::pb::CheckRequest;
-use zeebe_authz_server::authorizer::Authorizer;
 use zeebe_authz::bench::mix::{BodyFields, Minter, RpcMix, prepare};
 use zeebe_authz::bench::target::bench_config;
-use zeebe_authz_core::body::{FieldPath, FieldSelection, read_fields, unframe};
 use zeebe_authz::dev::AUDIENCE;
+use zeebe_authz_core::body::{FieldPath, FieldSelection, read_fields, unframe};
 use zeebe_authz_core::diag::Diagnostics;
-use zeebe_authz_core::signing::{SigningKey, jwks};
 use zeebe_authz_core::keyset::KeySet;
-use zeebe_authz_server::metrics::Metrics;
 use zeebe_authz_core::policy::{Policy, compile};
+use zeebe_authz_core::signing::{SigningKey, jwks};
+use zeebe_authz_server::authorizer::Authorizer;
+use zeebe_authz_server::metrics::Metrics;
 
 const ISSUER: &str = "http://127.0.0.1:8080/realms/bench";
 const HOST: &str = "zeebe-gateway:26500";
@@ -42,12 +42,13 @@ fn compiled(name: &str) -> Arc<Policy> {
 /// The server's authorizer under `policy`, trusting `key`.
 fn authorizer(policy: Arc<Policy>, key: &SigningKey) -> Arc<Authorizer> {
     let config = bench_config(ISSUER, policy);
-    let (authorizer, caches) =
-        zeebe_authz_server::serve::build(&config, Arc::new(Metrics::new())).expect("the config builds");
+    let (authorizer, caches) = zeebe_authz_server::serve::build(&config, Arc::new(Metrics::new()))
+        .expect("the config builds");
     let doc = jwks(&[key]).to_string();
     for cache in caches {
         cache.install(
-            KeySet::from_jwks(doc.as_bytes(), tokio::time::Instant::now().into_std()).expect("a valid JWKS"),
+            KeySet::from_jwks(doc.as_bytes(), tokio::time::Instant::now().into_std())
+                .expect("a valid JWKS"),
         );
     }
     authorizer
@@ -120,20 +121,16 @@ fn bench_check(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("check_cache_hit");
     group.bench_function("topology", |b| {
-        b.to_async(&rt)
-            .iter(|| answer(&default, &topology))
+        b.to_async(&rt).iter(|| answer(&default, &topology))
     });
     group.bench_function("create_process_instance/body_free", |b| {
-        b.to_async(&rt)
-            .iter(|| answer(&dev, &body_free))
+        b.to_async(&rt).iter(|| answer(&dev, &body_free))
     });
     group.bench_function("create_process_instance/body_aware_tenant", |b| {
-        b.to_async(&rt)
-            .iter(|| answer(&dev, &body_aware))
+        b.to_async(&rt).iter(|| answer(&dev, &body_aware))
     });
     group.bench_function("activate_jobs/body_aware_job_type", |b| {
-        b.to_async(&rt)
-            .iter(|| answer(&dev, &jobs))
+        b.to_async(&rt).iter(|| answer(&dev, &jobs))
     });
     group.finish();
 }

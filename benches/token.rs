@@ -11,9 +11,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::Algorithm;
 use zeebe_authz::dev::AUDIENCE;
-use zeebe_authz_core::signing::{SigningKey, access_token_claims, alg_name, jwks};
-use zeebe_authz_core::keyset::{KeyLookup, KeySet};
 use zeebe_authz_core::claims::ClaimPath;
+use zeebe_authz_core::keyset::{KeyLookup, KeySet};
+use zeebe_authz_core::signing::{SigningKey, access_token_claims, alg_name, jwks};
 use zeebe_authz_core::token::unix_now;
 use zeebe_authz_core::token::verify::{TokenRules, parse_header, verify};
 

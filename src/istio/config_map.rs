@@ -1,7 +1,18 @@
 //! The authorizer's ConfigMap: the config rewritten for the cluster, its policies verbatim and
 //! the CA bundle.
 
-use super::*;
+use super::ADMIN_PORT;
+use super::CONFIG_DIR;
+use super::GRPC_PORT;
+use super::IstioError;
+use super::yaml::Yaml;
+use super::yaml_doc;
+use std::collections::BTreeMap;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::path::PathBuf;
+use zeebe_authz_core::config::Config;
+use zeebe_authz_core::diag::resolve_relative;
 
 /// The ConfigMap's files: the config rewritten for the cluster (listen addresses, policy and
 /// CA paths inside [`CONFIG_DIR`]), each policy verbatim, and the CA bundle if any.

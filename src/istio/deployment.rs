@@ -1,7 +1,21 @@
 //! The authorizer's own objects: ServiceAccount, ConfigMap, Service and Deployment.
 
+use super::ADMIN_PORT;
+use super::CONFIG_DIR;
+use super::GRPC_PORT;
+use super::IstioError;
+use super::NAME;
+use super::PART_OF_LABEL;
+use super::model::{
+    Capabilities, ConfigMapData, ConfigMapRef, Container, ContainerPort, ContainerSecurityContext,
+    DeploymentSpec, EnvVar, HttpGet, LabelSelector, Object, PodSecurityContext, PodSpec,
+    PodTemplate, Probe, Resources, SeccompProfile, ServiceAccountBody, ServicePort, ServiceSpec,
+    Spec, TemplateMeta, Volume, VolumeMount,
+};
+use super::yaml_doc;
+use std::collections::BTreeMap;
+
 use super::render::Generator;
-use super::*;
 
 impl Generator<'_> {
     pub(super) fn authorizer(

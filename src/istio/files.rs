@@ -1,6 +1,10 @@
 //! Writing generated files, finding stale ones, and comparing with what is on disk (`--check`).
 
-use super::*;
+use super::GENERATED_MARKER;
+use super::GeneratedFile;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::path::PathBuf;
 
 /// Writes `files` under `out`, and removes generated files of the same mode folders that are
 /// no longer generated (recognised by [`GENERATED_MARKER`]; other files are left alone).

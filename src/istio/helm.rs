@@ -11,12 +11,23 @@
 //! Settings the config leaves out are written empty (`""` or `~`): the chart then leaves them
 //! out too, and the binary's defaults apply, as they do for the config itself.
 
+use super::GENERATED_MARKER;
+use super::IstioError;
+use super::NAME;
+use super::args::IstioOptions;
+use super::args::Mode;
+use super::config_map::config_map_data;
+use super::config_map::display_path;
+use super::enforcement;
+use super::yaml::Yaml;
+use super::yaml_doc;
+use std::path::Path;
+
 use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 
 use super::render::Generator;
-use super::*;
 
 /// A config section the chart has values for: its name in the config, in the chart, and its
 /// settings (snake_case in the config, camelCase in the chart).

@@ -38,25 +38,19 @@ mod telemetry;
 pub mod yaml;
 
 pub use args::{IstioArgs, IstioOptions, Mode, ModeArg, parse_labels};
-use config_map::{config_map_data, display_path};
+use config_map::config_map_data;
 pub use files::{differences, stale_files, write_files};
 use render::Generator;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use enforcement::{
-    Enforcement, HostScope, InvalidForIstio, RealmEnforcement, gateway_paths_pattern, rpc_path,
-};
-use model::*;
-use yaml::Yaml;
-use zeebe_authz_core::catalog::{Rpc, RpcSet};
-use zeebe_authz_core::config::{Config, EXIT_CONFIG};
-use zeebe_authz_core::diag::{InvalidConfig, resolve_relative};
+use enforcement::InvalidForIstio;
+use zeebe_authz_core::config::EXIT_CONFIG;
+use zeebe_authz_core::diag::InvalidConfig;
 
 /// The authorizer's gRPC (ext_authz Check) port in the cluster.
 pub(crate) const GRPC_PORT: u16 = 9000;

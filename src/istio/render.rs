@@ -3,7 +3,39 @@
 //! (the authorizer's own objects are in [`super::authorizer`], the access log provider and its
 //! Telemetry in [`super::telemetry`]).
 
-use super::*;
+use super::AUTHZ_POLICY_API;
+use super::DRY_RUN_ANNOTATION;
+use super::GENERATED_MARKER;
+use super::GRPC_PORT;
+use super::GeneratedFile;
+use super::IstioError;
+use super::MAX_REQUEST_BYTES;
+use super::NAME;
+use super::NAME_LABEL;
+use super::PART_OF_LABEL;
+use super::args::IstioOptions;
+use super::args::Mode;
+use super::config_map::display_path;
+use super::enforcement::Enforcement;
+use super::enforcement::HostScope;
+use super::enforcement::RealmEnforcement;
+use super::enforcement::gateway_paths_pattern;
+use super::enforcement::rpc_path;
+use super::model::{
+    AuthorizationPolicySpec, BodyInCheck, Condition, EnvoyExtAuthzGrpc, ExtensionProvider,
+    GatewaySpec, JwtRule, Kustomization, Labels, Listener, MeshConfig, MeshValues, Object,
+    ObjectMeta, Operation, Provider, ProviderKind, RequestAuthenticationSpec, Rule, RuleFrom,
+    RuleTo, Source, Spec, TargetRef, WorkloadSelector,
+};
+use super::object_name;
+use super::proto_duration;
+use super::yaml_doc;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::collections::BTreeSet;
+use std::path::Path;
+use zeebe_authz_core::catalog::Rpc;
+use zeebe_authz_core::catalog::RpcSet;
 
 pub(super) struct Generator<'a> {
     pub(super) mode: Mode,

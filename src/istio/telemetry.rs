@@ -7,8 +7,15 @@
 //! names the decision, in dry-run too. Calls Istio answered alone (a native rule, a 401 from
 //! RequestAuthentication) carry no metadata; their `response_code_details` say who answered.
 
+use super::ACCESS_LOG_PROVIDER;
+use super::args::Mode;
+use super::model::{
+    AccessLogFormat, AccessLogging, EnvoyFileAccessLog, ExtensionProvider, Object, Provider,
+    ProviderKind, Spec, TargetRef, TelemetrySpec,
+};
+use std::collections::BTreeMap;
+
 use super::render::Generator;
-use super::*;
 
 /// The dynamic metadata namespace of Envoy's HTTP ext_authz filter (a literal in Envoy, not
 /// the filter's configured name).

@@ -9,6 +9,7 @@ mod dev;
 mod explain;
 mod fuzz_corpus;
 mod istio;
+mod keys;
 mod layout;
 mod lint;
 mod reload;
