@@ -135,6 +135,9 @@ mod seeds;
 
 use seeds::*;
 
+/// Every seed this file makes is committed under its name (their bytes differ between runs:
+/// keys are generated anew). With `ZEEBE_AUTHZ_WRITE_SEEDS=1` it (re)writes them instead;
+/// files of other names are left alone.
 #[test]
 fn every_seed_is_committed() {
     let owned = |seeds: Vec<(&str, Vec<u8>)>| -> Seeds {

@@ -626,7 +626,3 @@ pub(crate) fn copies(dir: &str, ext: &str) -> Seeds {
 
 /// Named seed files.
 pub(crate) type Seeds = Vec<(String, Vec<u8>)>;
-
-/// Every seed this file makes is committed under its name (their bytes differ between runs:
-/// keys are generated anew). With `ZEEBE_AUTHZ_WRITE_SEEDS=1` it (re)writes them instead;
-/// files of other names are left alone.
