@@ -92,8 +92,9 @@ pub(crate) fn check_world() -> &'static CheckWorld {
             .map(|(config, key)| {
                 let cache = key_cache(&config, &metrics);
                 let doc = zeebe_authz_core::signing::jwks(&[key]).to_string();
-                let keys = KeySet::from_jwks(doc.as_bytes(), tokio::time::Instant::now().into_std())
-                    .expect("the issuer's JWKS loads");
+                let keys =
+                    KeySet::from_jwks(doc.as_bytes(), tokio::time::Instant::now().into_std())
+                        .expect("the issuer's JWKS loads");
                 cache.install(keys);
                 (config, cache)
             })

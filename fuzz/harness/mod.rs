@@ -29,29 +29,29 @@ use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, 
 use jsonwebtoken::Algorithm;
 use prost::Message as _;
 use serde_json::{Value, json};
-use zeebe_authz_server::authorizer::Authorizer;
+use zeebe_authz::lint::{FileKind, lint_source};
 use zeebe_authz_core::body::RequestBody;
 use zeebe_authz_core::body::{self, FieldPath, FieldSelection, MAX_DECOMPRESSED_BYTES};
 use zeebe_authz_core::catalog::{GATEWAY_PATH_PREFIX, Rpc};
+use zeebe_authz_core::claims::ClaimPath;
+use zeebe_authz_core::config::JwksSettings;
 use zeebe_authz_core::config::{self, RealmConfig, RealmMode, TokenSettings};
 use zeebe_authz_core::decision::{IdentityHeaders, IdentitySet, MetadataSet};
 use zeebe_authz_core::diag::{Diagnostics, Severity};
-use zeebe_authz_core::signing::{SigningKey, access_token_claims};
-use zeebe_authz_core::config::JwksSettings;
 use zeebe_authz_core::keyset::{KeyLookup, KeySet};
-use zeebe_authz_server::jwks::{JwksCache, JwksSource, http_client};
-use zeebe_authz::lint::{FileKind, lint_source};
-use zeebe_authz_server::metrics::Metrics;
 use zeebe_authz_core::policy::condition::{ConditionKind, FieldSource, field_source};
 use zeebe_authz_core::policy::{self, Policy};
 use zeebe_authz_core::proto;
-use zeebe_authz_server::realm::Realms;
+use zeebe_authz_core::signing::{SigningKey, access_token_claims};
 use zeebe_authz_core::token::Principal;
 use zeebe_authz_core::token::bearer::{DEFAULT_MAX_TOKEN_BYTES, bearer_token, check_jwt_shape};
-use zeebe_authz_core::claims::ClaimPath;
 use zeebe_authz_core::token::verify::{
     TokenRules, parse_header, principal_from_claims, unverified_claims, unverified_issuer, verify,
 };
+use zeebe_authz_server::authorizer::Authorizer;
+use zeebe_authz_server::jwks::{JwksCache, JwksSource, http_client};
+use zeebe_authz_server::metrics::Metrics;
+use zeebe_authz_server::realm::Realms;
 
 mod body;
 mod call;

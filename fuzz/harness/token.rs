@@ -184,7 +184,12 @@ pub fn token(data: &[u8]) {
 /// the leeway), `nbf`/`iat` not in the future, the exact `iss`, an accepted `aud`, and the
 /// principal built from exactly these claims. Numeric dates count in whole seconds (RFC 7519
 /// allows fractions; they are truncated).
-pub(crate) fn check_principal(payload: &[u8], spec: &RuleSpec, principal: &Principal, policy: &Policy) {
+pub(crate) fn check_principal(
+    payload: &[u8],
+    spec: &RuleSpec,
+    principal: &Principal,
+    policy: &Policy,
+) {
     let claims: Value = serde_json::from_slice(payload)
         .unwrap_or_else(|e| panic!("verify accepted a payload that is not JSON ({e})"));
     assert!(claims.is_object(), "verify accepted a non-object payload");

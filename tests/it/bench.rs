@@ -20,11 +20,15 @@ fn load_with_policy(name: &str, args: &[&str]) -> LoadReport {
         .join("policies")
         .join(name);
     let mut diags = zeebe_authz_core::diag::Diagnostics::default();
-    let policy = zeebe_authz_server::disk::compile_policy_file(&path, &mut diags).expect("the policy compiles");
+    let policy = zeebe_authz_server::disk::compile_policy_file(&path, &mut diags)
+        .expect("the policy compiles");
     load_under(std::sync::Arc::new(policy), args)
 }
 
-fn load_under(policy: std::sync::Arc<zeebe_authz_core::policy::Policy>, args: &[&str]) -> LoadReport {
+fn load_under(
+    policy: std::sync::Arc<zeebe_authz_core::policy::Policy>,
+    args: &[&str],
+) -> LoadReport {
     let argv = ["zeebe-authz", "bench", "load", "--client-threads", "1"]
         .iter()
         .chain(args);

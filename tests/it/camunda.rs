@@ -13,8 +13,8 @@ use envoy_types::pb::google::protobuf::value::Kind;
 use prost::Message as _;
 use serde_json::{Value, json};
 use zeebe_authz_core::body::frame;
-use zeebe_authz_core::signing::SigningKey;
 use zeebe_authz_core::proto;
+use zeebe_authz_core::signing::SigningKey;
 
 use crate::util::*;
 

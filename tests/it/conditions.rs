@@ -6,8 +6,8 @@ use std::io::Write as _;
 use prost::Message as _;
 use serde_json::json;
 use zeebe_authz_core::body::frame;
-use zeebe_authz_core::signing::SigningKey;
 use zeebe_authz_core::proto;
+use zeebe_authz_core::signing::SigningKey;
 
 use crate::util::*;
 

@@ -6,10 +6,10 @@ use envoy_types::pb::google::protobuf::value::Kind;
 use prost::Message as _;
 use serde_json::{Value, json};
 use zeebe_authz::explain::{Call, Caller, explain};
-use zeebe_authz_core::signing::SigningKey;
 use zeebe_authz_core::proto::{
     ActivateJobsRequest, CreateProcessInstanceRequest, DeployResourceRequest, PublishMessageRequest,
 };
+use zeebe_authz_core::signing::SigningKey;
 
 use crate::util::*;
 

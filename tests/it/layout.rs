@@ -91,18 +91,21 @@ fn normal_dependencies(meta: &serde_json::Value, package: &str) -> BTreeSet<Stri
 fn the_core_depends_on_no_runtime_network_or_envoy_crate() {
     let meta = metadata();
     let core = normal_dependencies(&meta, CORE);
-    let found: Vec<&&str> = NOT_IN_CORE
-        .iter()
-        .filter(|c| core.contains(**c))
-        .collect();
+    let found: Vec<&&str> = NOT_IN_CORE.iter().filter(|c| core.contains(**c)).collect();
     assert!(
         found.is_empty(),
         "{CORE} depends on {found:?} (run `cargo tree -p {CORE} -e normal -i <crate>` to see through what)"
     );
     // The walk sees what it should: the core's own dependencies, and the server's runtime.
-    assert!(core.contains("prost") && core.contains("serde_json"), "{core:?}");
+    assert!(
+        core.contains("prost") && core.contains("serde_json"),
+        "{core:?}"
+    );
     let server = normal_dependencies(&meta, SERVER);
-    assert!(server.contains("tokio") && server.contains(CORE), "{server:?}");
+    assert!(
+        server.contains("tokio") && server.contains(CORE),
+        "{server:?}"
+    );
     assert!(!server.contains(TOOLS), "the server depends on the tools");
 }
 
@@ -248,7 +251,10 @@ fn paths_in(code: &str) -> Vec<Vec<String>> {
             rest.push('\n');
             continue;
         }
-        if statement.as_ref().is_some_and(|s| s.trim_end().ends_with(';')) {
+        if statement
+            .as_ref()
+            .is_some_and(|s| s.trim_end().ends_with(';'))
+        {
             let s = statement.take().unwrap();
             expand(s.trim_end().trim_end_matches(';'), &[], &mut out);
         }

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proptest::prelude::*;
+use zeebe_authz::lint::{self, FileKind, LintOptions};
 use zeebe_authz_core::diag::{Diagnostic, Severity};
 use zeebe_authz_core::signing::SigningKey;
-use zeebe_authz::lint::{self, FileKind, LintOptions};
 
 use crate::util::{Scratch, keycloak, keycloak_on};
 

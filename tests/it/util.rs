@@ -181,7 +181,9 @@ impl Authz {
     /// Starts the server with the config at `path` (inside `scratch`, which it keeps).
     pub async fn start_from(scratch: Scratch, path: PathBuf, extras: ServeExtras) -> Authz {
         let config = zeebe_authz_server::disk::load_config(&path).unwrap_or_else(|e| panic!("{e}"));
-        let listeners = zeebe_authz_server::serve::Listeners::bind(&config).await.unwrap();
+        let listeners = zeebe_authz_server::serve::Listeners::bind(&config)
+            .await
+            .unwrap();
         let check_addr = listeners.check.local_addr().unwrap();
         let admin_addr = listeners.admin.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

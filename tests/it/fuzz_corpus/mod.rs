@@ -14,8 +14,8 @@ use prost::Message as _;
 use serde_json::json;
 use zeebe_authz_core::body::frame;
 use zeebe_authz_core::catalog::Rpc;
-use zeebe_authz_core::signing::{SigningKey, access_token_claims};
 use zeebe_authz_core::proto;
+use zeebe_authz_core::signing::{SigningKey, access_token_claims};
 
 #[path = "../../../fuzz/harness/mod.rs"]
 mod harness;

@@ -12,10 +12,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use zeebe_authz::istio::{self, GeneratedFile, IstioOptions, Mode};
 use zeebe_authz_core::body::RequestBody;
 use zeebe_authz_core::catalog::{GATEWAY_PATH_PREFIX, Rpc};
 use zeebe_authz_core::config::{Config, RealmMode};
-use zeebe_authz::istio::{self, GeneratedFile, IstioOptions, Mode};
 use zeebe_authz_core::policy::PathRule;
 
 use crate::util::Scratch;

@@ -316,7 +316,8 @@ fn the_config_in_the_config_map_compiles_in_place() {
     for (name, text) in data {
         scratch.write(name, text);
     }
-    let config = zeebe_authz_server::disk::load_config(&scratch.0.join("config.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let config = zeebe_authz_server::disk::load_config(&scratch.0.join("config.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.listen.check.port(), 9000);
     assert_eq!(config.listen.admin.port(), 9001);
     assert_eq!(

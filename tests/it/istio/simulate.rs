@@ -78,7 +78,11 @@ pub(crate) fn rule_matches(rule: &Rule, call: &Call, claim_key: &str) -> bool {
     from && to && when
 }
 
-pub(crate) fn policies_match(policies: &[&AuthorizationPolicy], call: &Call, claim_key: &str) -> bool {
+pub(crate) fn policies_match(
+    policies: &[&AuthorizationPolicy],
+    call: &Call,
+    claim_key: &str,
+) -> bool {
     policies.iter().any(|p| {
         p.spec
             .rules
@@ -100,10 +104,10 @@ pub(crate) fn is_dry_run(policy: &AuthorizationPolicy) -> bool {
 /// What Istio decides: CUSTOM (asking `authorizer`), then DENY, then ALLOW. Dry-run policies
 /// are not enforced.
 pub(crate) fn istio_allows(
-    pub(crate) policies: &[AuthorizationPolicy],
-    pub(crate) call: &Call,
-    pub(crate) claim_key: &str,
-    pub(crate) authorizer: impl Fn(&Call) -> bool,
+    policies: &[AuthorizationPolicy],
+    call: &Call,
+    claim_key: &str,
+    authorizer: impl Fn(&Call) -> bool,
 ) -> bool {
     let of = |a: Action| {
         policies
@@ -127,10 +131,10 @@ pub(crate) fn istio_allows(
 /// policies apart from the enforced ones (pilot's builder: shadow rules hold the dry-run
 /// policies only), and dry-run DENY ones apart from the enforced DENY ones.
 pub(crate) fn istio_would_allow(
-    pub(crate) policies: &[AuthorizationPolicy],
-    pub(crate) call: &Call,
-    pub(crate) claim_key: &str,
-    pub(crate) authorizer_would: impl Fn(&Call) -> bool,
+    policies: &[AuthorizationPolicy],
+    call: &Call,
+    claim_key: &str,
+    authorizer_would: impl Fn(&Call) -> bool,
 ) -> bool {
     let dry_run = |a: Action| {
         policies
@@ -225,7 +229,8 @@ pub(crate) const PERMISSION_SETS: &[&[&str]] = &[
 /// Compares Istio (with the authorizer behind CUSTOM) with the authorizer alone, on every
 /// combination of host, port, path, token issuer and permissions.
 pub(crate) fn assert_istio_agrees_with_the_authorizer(config_path: &Path, options: &IstioOptions) {
-    let config = zeebe_authz_server::disk::load_config(config_path).unwrap_or_else(|e| panic!("{e}"));
+    let config =
+        zeebe_authz_server::disk::load_config(config_path).unwrap_or_else(|e| panic!("{e}"));
     let files = generate(config_path, options);
     let claim_key = "request.auth.claims[permissions][zeebe-api]";
     let mut issuers: Vec<Option<String>> =
