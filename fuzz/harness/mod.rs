@@ -53,21 +53,29 @@ use zeebe_authz_server::jwks::{JwksCache, JwksSource, http_client};
 use zeebe_authz_server::metrics::Metrics;
 use zeebe_authz_server::realm::Realms;
 
-mod body;
+// One file per target (`<target>.rs`); the modules are named `<target>_target` so that they
+// do not shadow the crate modules of the same names imported above.
+#[path = "body.rs"]
+mod body_target;
 mod call;
-mod check;
-mod config;
-mod jwks;
-mod policy;
-mod token;
+#[path = "check.rs"]
+mod check_target;
+#[path = "config.rs"]
+mod config_target;
+#[path = "jwks.rs"]
+mod jwks_target;
+#[path = "policy.rs"]
+mod policy_target;
+#[path = "token.rs"]
+mod token_target;
 
-pub use body::*;
+pub use body_target::*;
 pub use call::*;
-pub use check::*;
-pub use config::*;
-pub use jwks::*;
-pub use policy::*;
-pub use token::*;
+pub use check_target::*;
+pub use config_target::*;
+pub use jwks_target::*;
+pub use policy_target::*;
+pub use token_target::*;
 
 /// A target: the name of its `fuzz_targets/` file and corpus folders, and its body.
 pub type Target = (&'static str, fn(&[u8]));

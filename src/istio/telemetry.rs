@@ -113,6 +113,7 @@ impl Generator<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::istio::yaml_doc;
 
     #[test]
     fn log_fields_name_the_authorizer_metadata_quoted() {

@@ -1,9 +1,6 @@
 //! The Check contract against a Keycloak-shaped issuer: allow, every deny code, identity
 //! headers, key rotation, Keycloak outages, `kid` floods and realm isolation.
 
-use std::time::Duration;
-
-use jsonwebtoken::Algorithm;
 use serde_json::json;
 use zeebe_authz_core::signing::{SigningKey, access_token_claims};
 

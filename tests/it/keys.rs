@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 use serde_json::json;
-use zeebe_authz_core::signing::{SigningKey, access_token_claims};
+use zeebe_authz_core::signing::SigningKey;
 
-use crate::check::{OK, PERMISSION_DENIED, UNAUTHENTICATED, UNAVAILABLE, setup};
+use crate::check::{OK, UNAUTHENTICATED, UNAVAILABLE, setup};
 use crate::util::*;
 
 #[tokio::test]

@@ -156,6 +156,11 @@ impl TokenCache {
     pub fn len(&self) -> u64 {
         self.cache.len() as u64
     }
+
+    /// Whether the cache holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.cache.is_empty()
+    }
 }
 
 /// A secret for the key hash, from the operating system's random source (aws-lc's

@@ -20,7 +20,7 @@ fn policy(text: &str) -> Policy {
     p.unwrap_or_else(|| panic!("{:?}", d.items()))
 }
 
-const EXAMPLE: &str = include_str!("../../../../policies/camunda-8.8.yaml");
+const EXAMPLE: &str = include_str!("../../../../../policies/camunda-8.8.yaml");
 
 fn rpc(name: &str) -> crate::catalog::Rpc {
     crate::catalog::Rpc::from_name(name).unwrap()

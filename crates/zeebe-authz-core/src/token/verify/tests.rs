@@ -191,7 +191,7 @@ fn policies() -> [&'static Policy; 2] {
             crate::policy::embedded("dev", crate::policy::DEV_POLICY).unwrap(),
             crate::policy::embedded(
                 "camunda-8.8",
-                include_str!("../../../../policies/camunda-8.8.yaml"),
+                include_str!("../../../../../policies/camunda-8.8.yaml"),
             )
             .unwrap(),
         ]
