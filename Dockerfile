@@ -10,10 +10,12 @@ ARG RUST_VERSION=1.95
 
 FROM docker.io/library/rust:${RUST_VERSION}-bookworm AS builder
 WORKDIR /src
-# Everything the build reads: the manifest and lock file, the build script and the protos it
+# Everything the build reads: the workspace manifest and lock file, the core and server crates
+# (with the core's build script), the protos it
 # compiles, the sources, the policies embedded with include_str!, and the bench targets that
 # Cargo.toml declares (cargo refuses a manifest whose declared targets are missing).
-COPY Cargo.toml Cargo.lock build.rs ./
+COPY Cargo.toml Cargo.lock ./
+COPY crates ./crates
 COPY proto ./proto
 COPY policies ./policies
 COPY benches ./benches

@@ -161,7 +161,7 @@ fn dev_policy() -> &'static Arc<Policy> {
 fn repo_root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     match manifest.parent() {
-        Some(parent) if manifest.join("harness.rs").is_file() => parent.to_path_buf(),
+        Some(parent) if manifest.join("harness").is_dir() => parent.to_path_buf(),
         _ => manifest.to_path_buf(),
     }
 }
