@@ -214,3 +214,143 @@ def test_the_enc_key_never_verifies(keycloak: Keycloak, kc_zeebe: gateway_pb2_gr
             token = jwt.encode(body, private, algorithm=alg, headers={"kid": enc["kid"]})
         outcome = topology(kc_zeebe, token)
         assert outcome.code == UNAUTHENTICATED, (alg, outcome)
+
+
+# -- key rotation as an operator does it ------------------------------------------------------
+
+
+def forged(body: dict, kid: str) -> str:
+    """A token with Keycloak's claims, signed by a key no JWKS lists, naming `kid`."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return jwt.encode(body, key, algorithm="RS256", headers={"kid": kid})
+
+
+class Load:
+    """A steady load: one thread calling Topology in a loop with each token of `tokens()`
+    in turn (the list may grow), recording (start, end, token name, status) per call."""
+
+    def __init__(self, zeebe: gateway_pb2_grpc.GatewayStub):
+        self.zeebe = zeebe
+        self.tokens: dict[str, str] = {}
+        self.calls: list[tuple[float, float, str, grpc.StatusCode, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="keycloak-load", daemon=True)
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for name, token in list(self.tokens.items()):
+                began = time.monotonic()
+                outcome = topology(self.zeebe, token)
+                self.calls.append((began, time.monotonic(), name, outcome.code, outcome.details))
+            if not self.tokens:
+                self._stop.wait(0.01)
+
+    def wait_calls(self, name: str, count: int, after: float) -> None:
+        wait_until(
+            lambda: sum(1 for c in self.calls if c[2] == name and c[0] >= after) >= count,
+            60,
+            f"{count} calls with the {name} token",
+        )
+
+
+def fetches(authz: Authz) -> float:
+    return authz.metric("zeebe_authz_jwks_fetches_total")
+
+
+def test_key_rotation_as_an_operator_does_it(
+    keycloak: Keycloak, kc_zeebe: gateway_pb2_grpc.GatewayStub, kc_authz: Authz
+) -> None:
+    """A new RS256 key provider with a higher priority, then the old one passive, then removed,
+    all through the admin REST API, under a steady load of calls with old and new tokens:
+    no false deny while the old key is listed; once the authorizer has fetched a JWKS without
+    it, the old tokens are refused from the first Check on (those it had verified and cached
+    before too); and never more than one JWKS fetch per cooldown."""
+    admin = keycloak.admin
+    [old] = [p for p in admin.key_providers() if p["providerId"] == "rsa-generated" and p["config"].get("algorithm", ["RS256"]) == ["RS256"] and p["config"].get("active", ["true"]) == ["true"] and int(p["config"]["priority"][0]) >= 100]
+    old_token = keycloak.token("zeebe-writer")
+    old_kid = header(old_token)["kid"]
+    fetches_before, began = fetches(kc_authz), time.monotonic()
+
+    with Load(kc_zeebe) as load:
+        load.tokens["old"] = old_token
+        load.wait_calls("old", 5, began)
+
+        new_provider = admin.add_key_provider(
+            "rsa-rotated", "rsa-generated", {"priority": str(int(old["config"]["priority"][0]) + 100), "algorithm": "RS256"}
+        )
+        new_token = keycloak.token("zeebe-writer")
+        assert header(new_token)["kid"] != old_kid
+        load.tokens["new"] = new_token
+        load.wait_calls("new", 5, time.monotonic())
+
+        admin.set_key_provider(old["id"], active="false")
+        assert old_kid in {k["kid"] for k in keycloak.jwks()["keys"]}, "a passive key stays listed"
+        assert header(keycloak.token("zeebe-writer"))["kid"] != old_kid
+        load.wait_calls("old", 5, time.monotonic())
+        listed_until = time.monotonic()
+
+        admin.remove_key_provider(old["id"])
+        assert old_kid not in {k["kid"] for k in keycloak.jwks()["keys"]}
+        # The authorizer learns of the removal at its next fetch: a kid it does not know makes
+        # one now (instead of waiting for refresh_interval).
+        seen = fetches(kc_authz)
+        unknown = topology(kc_zeebe, forged(claims(new_token), "not-a-keycloak-kid"))
+        assert unknown.code == UNAUTHENTICATED, unknown
+        kc_authz.wait_metric("zeebe_authz_jwks_fetches_total", seen + 1, at_least=True)
+        fetched = time.monotonic()
+        load.wait_calls("old", 5, fetched)
+        load.wait_calls("new", 5, fetched)
+    elapsed = time.monotonic() - began
+    calls = list(load.calls)
+    admin.set_key_provider(new_provider, priority="150")
+
+    false_denies = [c for c in calls if c[1] <= listed_until and c[3] != OK]
+    assert not false_denies, f"{len(false_denies)} false denies while the old key was listed: {false_denies[:3]}"
+    assert all(c[3] == OK for c in calls if c[2] == "new"), [c for c in calls if c[2] == "new" and c[3] != OK][:3]
+    after = [c for c in calls if c[2] == "old" and c[0] >= fetched]
+    assert after and all(c[3] == UNAUTHENTICATED for c in after), (
+        f"old-key tokens after the JWKS without the key: {[(c[3].name, c[4]) for c in after[:3]]}"
+    )
+    total = fetches(kc_authz) - fetches_before
+    assert total <= int(elapsed / REFETCH_COOLDOWN) + 1, f"{total} JWKS fetches in {elapsed:.1f}s"
+
+
+# -- Keycloak goes away and comes back -------------------------------------------------------
+
+
+def test_keycloak_stopped_and_started_again(
+    keycloak: Keycloak, kc_zeebe: gateway_pb2_grpc.GatewayStub, kc_authz: Authz, workdir: Path
+) -> None:
+    """While Keycloak is down, the keys the authorizer has keep serving (a token it never saw,
+    signed by a cached key, is allowed); an unknown kid is 14 UNAVAILABLE (it may be
+    Keycloak's new key); once Keycloak is back, the authorizer fetches again by itself. The
+    downtime is also when an operator takes a `kc.sh export` (the lint test reads it)."""
+    seen, unseen = keycloak.token("zeebe-writer"), keycloak.token("zeebe-reader")
+    assert topology(kc_zeebe, seen).code == OK
+    keycloak.stop()
+    try:
+        assert topology(kc_zeebe, seen).code == OK
+        served = topology(kc_zeebe, unseen)
+        assert served.code == OK, served
+        unknown = topology(kc_zeebe, forged(claims(seen), "kid-while-down"))
+        assert unknown.code == UNAVAILABLE, unknown
+        keycloak.export_realm(workdir / "keycloak-export.json")
+        # Still serving after minutes of downtime.
+        assert topology(kc_zeebe, unseen).code == OK
+    finally:
+        keycloak.start()
+    assert kc_authz.admin_status("/readyz") == 200
+    recovered = topology(kc_zeebe, forged(claims(seen), "kid-after-restart"))
+    # Keycloak answers again: the kid is now known to be nobody's (16), not an outage (14).
+    assert recovered.code == UNAUTHENTICATED, recovered
+    assert topology(kc_zeebe, keycloak.token("zeebe-writer")).code == OK

@@ -267,8 +267,8 @@ class Keycloak:
         env = dict(os.environ)
         env["KC_BOOTSTRAP_ADMIN_USERNAME"] = ADMIN_USER
         env["KC_BOOTSTRAP_ADMIN_PASSWORD"] = ADMIN_PASSWORD
-        # Fewer JIT threads and a small heap: two cores are shared with everything else.
-        env["JAVA_OPTS_APPEND"] = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xms64m -Xmx512m"
+        # C1 only: less JIT work at startup on two shared cores.
+        env["JAVA_OPTS_APPEND"] = "-XX:TieredStopAtLevel=1"
         return env
 
     def _db_url(self) -> str:
