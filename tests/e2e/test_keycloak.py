@@ -9,6 +9,7 @@ What real Keycloak 26 does that our Keycloak-shaped issuer (src/issuer) did not,
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from zeebe_grpc import gateway_pb2 as pb
 from zeebe_grpc import gateway_pb2_grpc
 
-from support.authz import DEV_POLICY, Authz, config_yaml
+from support.authz import DEV_POLICY, Authz, config_yaml, find_binary
 from support.calls import bearer, invoke
 from support.envoy import Envoy
 from support.gateway import StubGateway
@@ -354,3 +355,94 @@ def test_keycloak_stopped_and_started_again(
     # Keycloak answers again: the kid is now known to be nobody's (16), not an outage (14).
     assert recovered.code == UNAUTHENTICATED, recovered
     assert topology(kc_zeebe, keycloak.token("zeebe-writer")).code == OK
+
+
+# -- lint --keycloak-realm on what Keycloak exported ------------------------------------------
+
+
+def lint(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(find_binary()), "lint", *args], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
+
+
+def test_lint_against_the_live_export(keycloak_server: Keycloak, workdir: Path, tmp_path: Path) -> None:
+    """The `kc.sh export` taken while Keycloak was down (the restart test) checks the suite's
+    own config cleanly but for notes; a config whose issuer, audience, claims and permissions
+    Keycloak does not match gets each finding."""
+    export = workdir / "keycloak-export.json"
+    if not export.is_file():  # the restart test did not run (-k): take one now
+        keycloak_server.stop()
+        keycloak_server.export_realm(export)
+    config = tmp_path / "config.yaml"
+    config.write_text(authz_config(f"http://127.0.0.1:{keycloak_server.port}/realms/camunda-platform"))
+    done = lint("--keycloak-realm", str(export), str(config))
+    # Every M2M client with a zeebe-api role matches a grant of the dev policy.
+    assert done.returncode == 0 and done.stdout == "", done.stdout + done.stderr
+
+    # The default policy names write:* and read:* only: the tenant and worker clients get a
+    # token for zeebe-api that no grant matches (notes, at their line in the export).
+    default = tmp_path / "default.yaml"
+    default.write_text(config_yaml(f"http://127.0.0.1:{keycloak_server.port}/realms/camunda-platform"))
+    done = lint("--keycloak-realm", str(export), str(default))
+    assert done.returncode == 0, done.stdout + done.stderr
+    notes = sorted(line.split(": note: ")[1].split(":")[0] for line in done.stdout.splitlines())
+    assert notes == ["clients['zeebe-tenant']", "clients['zeebe-worker']"], done.stdout
+    line = next(n for n, text in enumerate(export.read_text().splitlines(), 1) if '"clientId" : "zeebe-tenant"' in text)
+    assert f"{export}:{line}:" in done.stdout, done.stdout
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        config_yaml(
+            f"http://127.0.0.1:{keycloak_server.port}/realms/camunda-platform",
+            DEV_POLICY,
+            audiences=("operate-api",),
+            tenants_claim="tenant_ids",
+        ).replace('"hosts"', '"permissions_claim": "permissions.zeebe-api", "hosts"')
+    )
+    done = lint("--keycloak-realm", str(export), str(bad))
+    assert done.returncode == 1, done.stdout + done.stderr
+    out = done.stdout
+    assert "error: realms[0].audiences: no client of realm 'camunda-platform' gets 'operate-api'" in out, out
+    assert "warning: realms[0].tenants_claim: no protocol mapper of realm 'camunda-platform' writes the claim 'tenant_ids'" in out, out
+
+    other = tmp_path / "other.yaml"
+    other.write_text(authz_config(f"http://127.0.0.1:{keycloak_server.port}/realms/other"))
+    done = lint("--keycloak-realm", str(export), str(other))
+    assert done.returncode == 1 and "is not of the exported realm 'camunda-platform'" in done.stdout, done.stdout
+
+
+# -- the other issuer form: /auth/realms/R ----------------------------------------------------
+
+
+def test_the_auth_issuer_form(keycloak_server: Keycloak, workdir: Path, kc_gateway: StubGateway) -> None:
+    """Keycloak before 17, and Camunda's Helm chart to this day, serve realms under /auth. The
+    same server (same port, same database) restarted from the build with
+    `--http-relative-path=/auth`: its tokens' `iss` is `/auth/realms/R`, discovery and keys are
+    under it, and an authorizer configured with that issuer allows them, and refuses a token of
+    the `/realms/R` form (another issuer)."""
+    if keycloak_server.proc is None or keycloak_server.variant:
+        keycloak_server.stop()
+        keycloak_server.start(variant="")
+    root_token = keycloak_server.token("zeebe-writer")
+    keycloak_server.stop()
+    keycloak_server.start(variant="auth")
+    try:
+        assert keycloak_server.issuer == f"http://127.0.0.1:{keycloak_server.port}/auth/realms/camunda-platform"
+        token = keycloak_server.token("zeebe-writer")
+        assert claims(token)["iss"] == keycloak_server.issuer
+        assert keycloak_server.discovery()["jwks_uri"] == f"{keycloak_server.issuer}/protocol/openid-connect/certs"
+        proc = Authz(workdir / "kc-auth-authz", authz_config(keycloak_server.issuer), name="zeebe-authz-keycloak-auth")
+        with running(proc, lambda p: p.start().wait_ready()) as authz:
+            with running(Envoy(workdir / "kc-auth-envoy", kc_gateway.address, authz.check_addr, name="envoy-keycloak-auth")) as envoy:
+                with grpc.insecure_channel(envoy.address) as channel:
+                    zeebe = gateway_pb2_grpc.GatewayStub(channel)
+                    assert topology(zeebe, token).code == OK
+                    refused = create_instance(zeebe, keycloak_server.token("zeebe-reader"))
+                    assert refused.code == PERMISSION_DENIED, refused
+                    # Same keys, same realm, the other issuer form: another issuer.
+                    assert header(root_token)["kid"] == header(token)["kid"]
+                    other_form = topology(zeebe, root_token)
+                    assert other_form.code == UNAUTHENTICATED, other_form
+    finally:
+        keycloak_server.stop()
