@@ -600,21 +600,17 @@ impl RealmExport {
                         );
                     }
                 }
-                "oidc-usersessionmodel-note-mapper" => {
+                "oidc-usersessionmodel-note-mapper"
                     if matches!(config("user.session.note"), Some("client_id" | "clientId"))
-                        && principal.service_account_of.is_some()
-                    {
-                        set_at(&mut claims, &claim, Value::String(client.id.clone()));
-                    }
+                        && principal.service_account_of.is_some() =>
+                {
+                    set_at(&mut claims, &claim, Value::String(client.id.clone()));
                 }
-                "oidc-usermodel-attribute-mapper" | "oidc-usermodel-property-mapper" => {
-                    if config("user.attribute") == Some("username") {
-                        set_at(
-                            &mut claims,
-                            &claim,
-                            Value::String(principal.username.clone()),
-                        );
-                    }
+                "oidc-usermodel-attribute-mapper" | "oidc-usermodel-property-mapper"
+                    if config("user.attribute") == Some("username") =>
+                {
+                    let username = Value::String(principal.username.clone());
+                    set_at(&mut claims, &claim, username);
                 }
                 "oidc-hardcoded-claim-mapper" => {
                     if let Some(value) = config("claim.value") {

@@ -9,6 +9,8 @@ What real Keycloak 26 does that our Keycloak-shaped issuer (src/issuer) did not,
 
 from __future__ import annotations
 
+import base64
+import json
 import subprocess
 import threading
 import time
@@ -194,20 +196,19 @@ def test_es512_is_refused_as_unsupported(keycloak: Keycloak, kc_zeebe: gateway_p
 def test_the_enc_key_never_verifies(keycloak: Keycloak, kc_zeebe: gateway_pb2_grpc.GatewayStub) -> None:
     """Keycloak lists its RSA-OAEP `enc` key in every JWKS. A token signed with that very key
     (its private half is in the realm file) and naming it is refused, under RS256 and PS256."""
-    import json
-
     realm = json.loads(REALM_FILE.read_text())
     [provider] = [p for p in realm["components"]["org.keycloak.keys.KeyProvider"] if p["providerId"] == "rsa-enc-generated"]
-    pem = "-----BEGIN PRIVATE KEY-----\n" + provider["config"]["privateKey"][0] + "\n-----END PRIVATE KEY-----\n"
-    private = serialization.load_pem_private_key(pem.encode(), password=None)
+    # Keycloak keeps it as base64 PKCS#1 DER.
+    der = base64.b64decode(provider["config"]["privateKey"][0])
+    private = serialization.load_der_private_key(der, password=None)
     [enc] = [k for k in keycloak.jwks()["keys"] if k.get("use") == "enc"]
+    modulus = base64.urlsafe_b64decode(enc["n"] + "=" * (-len(enc["n"]) % 4))
+    assert private.public_key().public_numbers().n == int.from_bytes(modulus), "the JWKS's enc key"
     body = claims(keycloak.token("zeebe-writer"))
     for alg in ("RS256", "PS256", "RSA-OAEP"):
         if alg == "RSA-OAEP":
             token = jwt.encode(body, private, algorithm="RS256", headers={"kid": enc["kid"]})
             head, rest = token.split(".", 1)
-            import base64
-
             patched = {"alg": "RSA-OAEP", "typ": "JWT", "kid": enc["kid"]}
             head = base64.urlsafe_b64encode(json.dumps(patched).encode()).rstrip(b"=").decode()
             token = f"{head}.{rest}"
