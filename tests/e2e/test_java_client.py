@@ -1,0 +1,156 @@
+"""Camunda's Java client (`io.camunda:camunda-client-java` 8.8.14, tests/e2e/java/client-driver)
+in gRPC mode (`preferRestOverGrpc(false)`), with its own OAuth flow: client credentials at the
+token endpoint, the token cached in a file of the test's own, sent as `authorization: Bearer`.
+Through Envoy and zeebe-authz to the grpc-java stub gateway (tests/e2e/java/gateway-stub),
+which hands out jobs to pollers (ActivateJobs) and to open job streams (StreamActivatedJobs).
+
+The OAuth clients, the token endpoint and the authorizer's realm come from the `java_idp`
+fixture (see its docstring for which identity provider it is).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support.dev_server import DevServer
+from support.envoy import Envoy, closed_loopback_port
+from support.java import JavaGateway, run_java_client
+from support.process import running
+
+DENIED = "PERMISSION_DENIED"
+
+
+@dataclass
+class Idp:
+    """Where the Java client gets its tokens, and the Envoy it calls."""
+
+    token_url: str
+    audience: str
+    clients: dict[str, tuple[str, str]]  # role → (client id, secret)
+    envoy: Envoy
+
+
+@pytest.fixture(scope="module")
+def java_gateway(workdir: Path) -> Iterator[JavaGateway]:
+    with running(JavaGateway(workdir / "java-client-gateway")) as proc:
+        yield proc
+
+
+@pytest.fixture(scope="module")
+def java_idp(workdir: Path, java_gateway: JavaGateway) -> Iterator[Idp]:
+    """`serve --dev`'s realm: its Keycloak-shaped token endpoint (client credentials), its four
+    roles (`policies/dev.yaml`: write:*, read:*, tenant:write, worker:payment), and the Envoy
+    bootstrap it writes for the gateway given."""
+    listen = f"127.0.0.1:{closed_loopback_port()}"
+    dev = DevServer(workdir / "java-dev", gateway=java_gateway.address, envoy_listen=listen)
+    with running(dev):
+        envoy = Envoy(workdir / "java-envoy", java_gateway.address, "", name="envoy-java", bootstrap_file=dev.envoy_config)
+        with running(envoy):
+            yield Idp(
+                token_url=dev.token_url,
+                audience=dev.export("ZEEBE_TOKEN_AUDIENCE"),
+                clients={role: dev.client(role.upper()) for role in ("write", "read", "worker")},
+                envoy=envoy,
+            )
+
+
+def java_client(idp: Idp, home: Path, role: str, *scenarios: str, tenant: str | None = None) -> list[dict[str, Any]]:
+    client_id, secret = idp.clients[role]
+    home.mkdir(parents=True, exist_ok=True)
+    env = {
+        "ZEEBE_GRPC_ADDRESS": f"http://{idp.envoy.address}",
+        "CAMUNDA_TOKEN_URL": idp.token_url,
+        "CAMUNDA_CLIENT_ID": client_id,
+        "CAMUNDA_CLIENT_SECRET": secret,
+        "CAMUNDA_AUDIENCE": idp.audience,
+        "CAMUNDA_CREDENTIALS_CACHE": str(home / f"credentials-{role}.yaml"),
+        "HOME": str(home),
+    }
+    if tenant:
+        env["CAMUNDA_TENANT_ID"] = tenant
+    return run_java_client(env, *scenarios)
+
+
+def by_scenario(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {r["scenario"]: r for r in results}
+
+
+def test_java_client_topology_and_create_instance(java_idp: Idp, java_gateway: JavaGateway, tmp_path: Path) -> None:
+    before = len(java_gateway.calls())
+    results = by_scenario(java_client(java_idp, tmp_path, "write", "topology", "create-instance:order-process"))
+    topology, created = results["topology"], results["create-instance:order-process"]
+    assert topology["ok"] and topology["brokers"] == 1 and topology["gatewayVersion"] == "8.8.14", topology
+    assert created["ok"] and created["bpmnProcessId"] == "order-process", created
+    calls = java_gateway.calls(before)
+    # gRPC mode: both calls reached the gRPC gateway, with the token the client fetched itself
+    # and the subject the authorizer set.
+    assert [c.rpc for c in calls] == ["Topology", "CreateProcessInstance"]
+    write_id = java_idp.clients["write"][0]
+    for call in calls:
+        assert call.values("authorization")[0].startswith("Bearer ey"), call
+        assert call.values("x-zeebe-authz-subject"), call
+    assert calls[1].request["bpmnProcessId"] == "order-process"
+    assert calls[1].request.get("tenantId") == "<default>"  # the Java client's default tenant
+    assert write_id
+
+
+def test_java_job_worker_gets_its_job_types_by_stream_and_poll(
+    java_idp: Idp, java_gateway: JavaGateway, tmp_path: Path
+) -> None:
+    """A worker for `payment` (worker:payment grants `payment*`) gets one job from its job
+    stream and one from ActivateJobs, and completes both; a worker for `shipping` gets nothing:
+    both its stream and its polls are refused before the gateway."""
+    stream_key, poll_key, shipping_key = 2251799813690001, 2251799813690002, 2251799813690003
+    java_gateway.hold_streams(True)
+    try:
+        java_gateway.offer_job("payment", stream_key, via="stream")
+        java_gateway.offer_job("payment", poll_key, via="poll")
+        java_gateway.offer_job("shipping", shipping_key, via="stream")
+        java_gateway.offer_job("shipping", shipping_key, via="poll")
+        before = len(java_gateway.calls())
+        results = by_scenario(java_client(java_idp, tmp_path, "worker", "worker:payment:2:30", "worker:shipping:1:3"))
+    finally:
+        java_gateway.hold_streams(False)
+    payment, shipping = results["worker:payment:2:30"], results["worker:shipping:1:3"]
+    assert payment["ok"], payment
+    assert sorted(job["key"] for job in payment["handled"]) == [stream_key, poll_key], payment
+    assert shipping["ok"] and shipping["handled"] == [], shipping
+
+    calls = java_gateway.calls(before)
+    rpcs = {(c.rpc, c.request.get("type")) for c in calls if c.rpc in ("ActivateJobs", "StreamActivatedJobs")}
+    assert ("StreamActivatedJobs", "payment") in rpcs and ("ActivateJobs", "payment") in rpcs, rpcs
+    assert not any(job_type == "shipping" for _, job_type in rpcs), rpcs
+    completed = sorted(int(c.request["jobKey"]) for c in calls if c.rpc == "CompleteJob")
+    assert completed == [stream_key, poll_key]
+
+
+def test_refused_calls_as_the_java_user_sees_them(java_idp: Idp, java_gateway: JavaGateway, tmp_path: Path) -> None:
+    """What a Java developer sees when the authorizer refuses: a ClientStatusException whose
+    status is PERMISSION_DENIED and whose message is the authorizer's reason."""
+    before = len(java_gateway.calls())
+    worker = by_scenario(
+        java_client(java_idp, tmp_path, "worker", "activate:shipping", "stream:shipping:3", "create-instance:order-process")
+    )
+    reader = by_scenario(java_client(java_idp, tmp_path, "read", "topology", "create-instance:order-process"))
+    assert reader["topology"]["ok"], reader["topology"]
+    expected = {
+        ("worker", "activate:shipping"): "zeebe-authz: ActivateJobs: job type 'shipping' not allowed (allowed: payment*)",
+        ("worker", "stream:shipping:3"): "zeebe-authz: StreamActivatedJobs: job type 'shipping' not allowed (allowed: payment*)",
+        ("worker", "create-instance:order-process"): "zeebe-authz: CreateProcessInstance requires permission",
+        ("read", "create-instance:order-process"): "zeebe-authz: CreateProcessInstance requires permission",
+    }
+    for (role, scenario), reason in expected.items():
+        result = (worker if role == "worker" else reader)[scenario]
+        assert not result["ok"], result
+        assert result["exception"] == "io.camunda.client.api.command.ClientStatusException", result
+        assert result["code"] == DENIED, result
+        assert result["description"].startswith(reason), result
+        # The message the Java user reads carries the reason and the decision id to explain.
+        assert reason in result["message"] and "zeebe-authz explain shows why" in result["message"], result
+    assert [c.rpc for c in java_gateway.calls(before)] == ["Topology"]
