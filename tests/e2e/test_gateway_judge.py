@@ -558,3 +558,63 @@ def test_the_cases_cover_every_condition_kind_and_both_answers(verdicts: dict[st
         answers = {verdicts[n].authorizer_denied for n, c in CASES.items() if c.token == token}
         assert answers == {True, False}, token
     assert any(v.gateway_decoded is None for v in verdicts.values())
+
+
+# -- the Python stub gateway (grpc-core, Python protobuf) against grpc-java ----------------------
+
+# Where the Python stub gateway of the other e2e files (support/gateway.py: grpc-core and
+# Python's protobuf) takes a call differently from grpc-java, found by this corpus. The rest of
+# the suite uses it only where none of these matter (see the module doc).
+PYTHON_STUB_DIFFERENCES: dict[str, str] = {
+    # grpc-core inflates one gzip member and refuses the frame when bytes follow it.
+    "multi-member/a+b": "grpc-core refuses a second gzip member; grpc-java reads it (tenant-b)",
+    "multi-member/b+a": "grpc-core refuses a second gzip member; grpc-java reads it (tenant-a)",
+    "multi-member/payment+shipping": "grpc-core refuses a second gzip member; grpc-java reads it",
+    "multi-member/a+empty-member": "grpc-core refuses a second gzip member, even an empty one",
+    "multi-member/message-split-across-members": "grpc-core refuses a second gzip member",
+    "multi-member/a+non-gzip-bytes": "grpc-core refuses bytes after the member; grpc-java ignores them",
+    "gzip-header/a+b-fname-fextra": "grpc-core refuses a second gzip member",
+    "gzip-header/a+b-right-header-crc": "grpc-core refuses a second gzip member",
+    "gzip-header/a+b-wrong-header-crc": "grpc-core refuses the bytes after member a; grpc-java ignores them",
+    "gzip-header/a+b-reserved-flag-bits": "grpc-core refuses a second gzip member",
+    "gzip-header/b-fname-fextra+a": "grpc-core refuses a second gzip member",
+    "gzip-header/b-right-header-crc+a": "grpc-core refuses a second gzip member",
+    "gzip-header/b-reserved-flag-bits+a": "grpc-core refuses a second gzip member",
+    # Python's protobuf refuses a key or a length beyond 32 bits; protobuf-java keeps the low 32
+    # bits (field 6, length 8: tenant-b).
+    "keys/wide-5-bytes": "Python protobuf refuses the key; protobuf-java reads field 6",
+    "keys/wide-10-bytes": "Python protobuf refuses the key; protobuf-java reads field 6",
+    "length/wide-10-bytes-low-bits-8": "Python protobuf refuses the length; protobuf-java reads 8 bytes",
+    # Frames grpc-core takes and grpc-java refuses.
+    "flag/1-deflate": "grpc-core inflates deflate; grpc-java has no deflate decompressor by default",
+    "flag/2-reserved-bit": "grpc-core takes flag 2; grpc-java: reserved bits not zero",
+    "gzip/empty-payload": "grpc-core takes an empty compressed payload as an empty message; grpc-java refuses it",
+    "frames/two-messages": "grpc-core runs the first of two messages; grpc-java: Too many requests",
+}
+
+
+@pytest.fixture(scope="module")
+def python_stub_verdicts(gateway) -> dict[str, tuple[raw_grpc.RawOutcome, list[dict[str, Any]]]]:
+    from google.protobuf.json_format import MessageToDict
+
+    out = {}
+    for name, case in CASES.items():
+        before = len(gateway.calls())
+        outcome = send(gateway.address, case, None)
+        out[name] = (outcome, [MessageToDict(c.request) for c in gateway.calls()[before:]])
+    return out
+
+
+def test_where_the_python_stub_gateway_differs_from_grpc_java(
+    verdicts: dict[str, Verdict], python_stub_verdicts
+) -> None:
+    """The same bodies, straight to the Python stub gateway and straight to grpc-java: where one
+    takes a call the other refuses, or decodes other fields, it is listed above."""
+    differ = {}
+    for name, verdict in verdicts.items():
+        outcome, decoded = python_stub_verdicts[name]
+        python = decoded[0] if outcome.grpc_status == 0 and len(decoded) == 1 else None
+        if python != verdict.gateway_decoded:
+            differ[name] = f"python stub {python if python is not None else outcome}; grpc-java {verdict.gateway_decoded}"
+    report = "\n".join(f"{name}: {what}"[:300] for name, what in sorted(differ.items()))
+    assert set(differ) == set(PYTHON_STUB_DIFFERENCES), report
