@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from support.calls import decision_id, reason_of
 from support.dev_server import DevServer
 from support.envoy import Envoy, closed_loopback_port
 from support.java import JavaGateway, run_java_client
@@ -139,18 +140,37 @@ def test_refused_calls_as_the_java_user_sees_them(java_idp: Idp, java_gateway: J
     )
     reader = by_scenario(java_client(java_idp, tmp_path, "read", "topology", "create-instance:order-process"))
     assert reader["topology"]["ok"], reader["topology"]
+    # The commands throw the client's ClientStatusException; a job stream's future fails with
+    # grpc-java's own StatusRuntimeException (the client does not wrap stream errors).
+    client_status = "io.camunda.client.api.command.ClientStatusException"
     expected = {
-        ("worker", "activate:shipping"): "zeebe-authz: ActivateJobs: job type 'shipping' not allowed (allowed: payment*)",
-        ("worker", "stream:shipping:3"): "zeebe-authz: StreamActivatedJobs: job type 'shipping' not allowed (allowed: payment*)",
-        ("worker", "create-instance:order-process"): "zeebe-authz: CreateProcessInstance requires permission",
-        ("read", "create-instance:order-process"): "zeebe-authz: CreateProcessInstance requires permission",
+        ("worker", "activate:shipping"): (
+            client_status,
+            "zeebe-authz: ActivateJobs: job type 'shipping' not allowed (allowed: payment*)",
+        ),
+        ("worker", "stream:shipping:3"): (
+            "io.grpc.StatusRuntimeException",
+            "zeebe-authz: StreamActivatedJobs: job type 'shipping' not allowed (allowed: payment*)",
+        ),
+        ("worker", "create-instance:order-process"): (
+            client_status,
+            "zeebe-authz: CreateProcessInstance requires permission write:*, tenant:write, CreateProcessInstance in permissions.zeebe-api",
+        ),
+        ("read", "create-instance:order-process"): (
+            client_status,
+            "zeebe-authz: CreateProcessInstance requires permission write:*, tenant:write, CreateProcessInstance in permissions.zeebe-api",
+        ),
     }
-    for (role, scenario), reason in expected.items():
+    for (role, scenario), (exception, reason) in expected.items():
         result = (worker if role == "worker" else reader)[scenario]
         assert not result["ok"], result
-        assert result["exception"] == "io.camunda.client.api.command.ClientStatusException", result
+        assert result["exception"] == exception, result
         assert result["code"] == DENIED, result
         assert result["description"].startswith(reason), result
-        # The message the Java user reads carries the reason and the decision id to explain.
-        assert reason in result["message"] and "zeebe-authz explain shows why" in result["message"], result
+        # The message the Java user reads: the reason and the decision id to explain (grpc-java's
+        # own exception puts the status code first).
+        shown = reason if exception == client_status else f"{DENIED}: {reason}"
+        assert result["message"].startswith(shown), result
+        assert decision_id(result["message"]) and result["message"] == shown + result["message"][len(shown) :], result
+        assert reason_of(result["message"][len(shown) - len(reason) :]) == reason, result
     assert [c.rpc for c in java_gateway.calls(before)] == ["Topology"]
