@@ -108,7 +108,7 @@ def test_java_job_worker_gets_its_job_types_by_stream_and_poll(
     stream and one from ActivateJobs, and completes both; a worker for `shipping` gets nothing:
     both its stream and its polls are refused before the gateway."""
     stream_key, poll_key, shipping_key = 2251799813690001, 2251799813690002, 2251799813690003
-    java_gateway.hold_streams(True)
+    java_gateway.queue_jobs(True)
     try:
         java_gateway.offer_job("payment", stream_key, via="stream")
         java_gateway.offer_job("payment", poll_key, via="poll")
@@ -117,7 +117,7 @@ def test_java_job_worker_gets_its_job_types_by_stream_and_poll(
         before = len(java_gateway.calls())
         results = by_scenario(java_client(java_idp, tmp_path, "worker", "worker:payment:2:30", "worker:shipping:1:3"))
     finally:
-        java_gateway.hold_streams(False)
+        java_gateway.queue_jobs(False)
     payment, shipping = results["worker:payment:2:30"], results["worker:shipping:1:3"]
     assert payment["ok"], payment
     assert sorted(job["key"] for job in payment["handled"]) == [stream_key, poll_key], payment

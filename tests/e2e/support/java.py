@@ -62,6 +62,15 @@ class JavaCall:
     def values(self, key: str) -> list[str]:
         return self.metadata.get(key.lower(), [])
 
+    @property
+    def message(self) -> Any:
+        """The request as a message of Camunda's zeebe-grpc 8.4 stubs (fields those stubs lack
+        are left out), for tests written against the Python stub gateway's records."""
+        from google.protobuf import json_format
+        from zeebe_grpc import gateway_pb2
+
+        return json_format.ParseDict(self.request, getattr(gateway_pb2, f"{self.rpc}Request")(), ignore_unknown_fields=True)
+
 
 class JavaGateway:
     def __init__(self, workdir: Path, name: str = "java-gateway"):
@@ -136,9 +145,10 @@ class JavaGateway:
         """Queues a job (its key) for the next ActivateJobs (`poll`) or open stream (`stream`)."""
         self._http("POST", "/jobs", type=job_type, key=key, via=via)
 
-    def hold_streams(self, hold: bool) -> None:
-        """Whether StreamActivatedJobs stays open (a job worker's stream) or ends at once."""
-        self._http("POST", "/streams", hold=str(hold).lower())
+    def queue_jobs(self, queue: bool) -> None:
+        """`True`: a job worker's gateway (ActivateJobs long-polls the queued jobs, job streams
+        stay open and get queued jobs); `False` (the default): each answers one job at once."""
+        self._http("POST", "/mode", jobs="queue" if queue else "canned")
 
 
 def run_java_client(env: dict[str, str], *scenarios: str, timeout: float = 120.0) -> list[dict[str, Any]]:

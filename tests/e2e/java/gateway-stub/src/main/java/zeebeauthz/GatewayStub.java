@@ -63,9 +63,10 @@ import java.util.concurrent.TimeUnit;
  *   <li>{@code GET /calls?since=N}: the records from the N-th on (a JSON array);
  *   <li>{@code POST /jobs?type=T&via=poll|stream&key=K}: queue a job of type T with key K for the
  *       next ActivateJobs (poll) or StreamActivatedJobs (stream) of that type;
- *   <li>{@code POST /streams?hold=true|false}: whether StreamActivatedJobs stays open and pushes
- *       queued jobs as they come (a job worker), or answers one canned job and ends (the
- *       default, which a test reads to its end).
+ *   <li>{@code POST /mode?jobs=queue|canned}: in {@code queue} mode (a job worker's gateway)
+ *       ActivateJobs long-polls the queued jobs (up to its requestTimeout, at most 1 s) and
+ *       StreamActivatedJobs stays open, pushing queued jobs as they come; in {@code canned} mode
+ *       (the default) each answers one job of the requested type at once and ends.
  * </ul>
  *
  * <p>On start it prints one line, {@code {"grpc": PORT, "http": PORT}}, both on 127.0.0.1 with
@@ -81,7 +82,10 @@ public final class GatewayStub {
   private final Map<String, Deque<Long>> pollJobs = new HashMap<>();
   private final Map<String, Deque<Long>> streamJobs = new HashMap<>();
   private final List<OpenStream> openStreams = new ArrayList<>();
-  private volatile boolean holdStreams = false;
+  // `queue` mode (a job worker's gateway): ActivateJobs long-polls the queued jobs and
+  // StreamActivatedJobs stays open, pushing queued jobs. `canned` mode (the default): both answer
+  // one job of the requested type at once and end, so a test can read the call to its end.
+  private volatile boolean queueMode = false;
 
   private record OpenStream(String type, ServerCallStreamObserver<ActivatedJob> observer) {}
 
@@ -101,7 +105,7 @@ public final class GatewayStub {
     final HttpServer http = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
     http.createContext("/calls", stub::serveCalls);
     http.createContext("/jobs", stub::serveJobs);
-    http.createContext("/streams", stub::serveStreams);
+    http.createContext("/mode", stub::serveMode);
     http.start();
     System.out.println(
         "{\"grpc\": " + server.getPort() + ", \"http\": " + http.getAddress().getPort() + "}");
@@ -205,7 +209,7 @@ public final class GatewayStub {
       final Message empty) {
     if (rpc.equals("ActivateJobs")) {
       final ActivateJobsRequest activate = (ActivateJobsRequest) request;
-      final List<Long> keys = takePollJobs(activate);
+      final List<Long> keys = queueMode ? takePollJobs(activate) : List.of(2251799813685270L);
       if (!keys.isEmpty()) {
         final ActivateJobsResponse.Builder response = ActivateJobsResponse.newBuilder();
         for (final long key : keys) {
@@ -216,7 +220,7 @@ public final class GatewayStub {
       observer.onCompleted();
     } else if (rpc.equals("StreamActivatedJobs")) {
       final StreamActivatedJobsRequest open = (StreamActivatedJobsRequest) request;
-      if (!holdStreams) {
+      if (!queueMode) {
         observer.onNext(job(2251799813685320L, open.getType(), open.getWorker(), open.getTenantIdsList()));
         observer.onCompleted();
         return;
@@ -438,8 +442,13 @@ public final class GatewayStub {
     answer(exchange, 200, "{}");
   }
 
-  private void serveStreams(final HttpExchange exchange) throws IOException {
-    holdStreams = Boolean.parseBoolean(query(exchange).getOrDefault("hold", "false"));
+  private void serveMode(final HttpExchange exchange) throws IOException {
+    final String jobs = query(exchange).getOrDefault("jobs", "canned");
+    if (!(jobs.equals("queue") || jobs.equals("canned"))) {
+      answer(exchange, 400, "{\"error\": \"jobs=queue|canned\"}");
+      return;
+    }
+    queueMode = jobs.equals("queue");
     answer(exchange, 200, "{}");
   }
 }
