@@ -214,7 +214,8 @@ class Case:
     token: str
     # The whole request stream (one frame unless the case says otherwise).
     body: bytes
-    encoding: str | None = None
+    # `grpc-encoding`: one header, several (a tuple), or none.
+    encoding: str | tuple[str, ...] | None = None
 
 
 def tenant_rpc_bodies(tenant: str) -> dict[str, bytes]:
@@ -329,6 +330,8 @@ def cases() -> dict[str, Case]:
     out["flag/2-reserved-bit"] = Case("CreateProcessInstance", "tenant", frame(a, 2), gz)
     out["flag/1-gzip-trailing-space"] = Case("CreateProcessInstance", "tenant", compressed_a, "gzip ")
     out["flag/1-gzip-list"] = Case("CreateProcessInstance", "tenant", compressed_a, "gzip, identity")
+    out["flag/1-two-encoding-headers"] = Case("CreateProcessInstance", "tenant", compressed_a, ("identity", "gzip"))
+    out["flag/1-two-encoding-headers-gzip-first"] = Case("CreateProcessInstance", "tenant", compressed_a, ("gzip", "identity"))
     out["frames/empty-body"] = Case("CreateProcessInstance", "tenant", b"")
     out["frames/two-messages"] = Case("CreateProcessInstance", "tenant", frame(a) + frame(b))
     out["frames/length-short-by-one"] = Case("CreateProcessInstance", "tenant", frame(a)[:-1])
@@ -424,6 +427,9 @@ KNOWN_DIFFERENCES: dict[str, tuple[str, str]] = {
     # takes `GZIP` for gzip. The gateway refuses these calls itself (UNIMPLEMENTED).
     "flag/0-unknown-encoding": (ALLOWED_THOUGH_GATEWAY_REFUSES, "grpc-java: Can't find decompressor for br"),
     "flag/1-GZIP-upper-case": (ALLOWED_THOUGH_GATEWAY_REFUSES, "grpc-java: Can't find decompressor for GZIP"),
+    # Two `grpc-encoding` headers: grpc-java takes the last (gzip); Envoy hands the authorizer
+    # both joined ("identity,gzip"), which it refuses as an encoding it does not read.
+    "flag/1-two-encoding-headers": (REFUSED_THOUGH_GATEWAY_WOULD_ALLOW, "two grpc-encoding headers are refused"),
     # The authorizer checks UTF-8 only in the fields a condition reads; protobuf-java checks
     # every proto3 string and refuses the call.
     "utf8/invalid-variables": (ALLOWED_THOUGH_GATEWAY_REFUSES, "invalid UTF-8 in a field no condition reads"),
@@ -480,8 +486,8 @@ def send(address: str, case: Case, token: str | None) -> raw_grpc.RawOutcome:
     headers: list[tuple[str, str]] = []
     if token:
         headers.append(("authorization", f"Bearer {token}"))
-    if case.encoding:
-        headers.append(("grpc-encoding", case.encoding))
+    encodings = (case.encoding,) if isinstance(case.encoding, str) else case.encoding or ()
+    headers += [("grpc-encoding", encoding) for encoding in encodings]
     return raw_grpc.call(address, GATEWAY + case.rpc, case.body, headers=tuple(headers))
 
 
