@@ -11,7 +11,7 @@ fixture (see its docstring for which identity provider it is).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,16 @@ class Idp:
     audience: str
     clients: dict[str, tuple[str, str]]  # role → (client id, secret)
     envoy: Envoy
+    # The authorizer's JSON log events so far.
+    events: Callable[[], list[dict[str, Any]]]
+
+    def denied(self) -> list[str]:
+        """The details of every deny the authorizer logged so far."""
+        return [
+            e.get("fields", {}).get("detail", "")
+            for e in self.events()
+            if e.get("fields", {}).get("message") == "Denied"
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +68,7 @@ def java_idp(workdir: Path, java_gateway: JavaGateway) -> Iterator[Idp]:
                 audience=dev.export("ZEEBE_TOKEN_AUDIENCE"),
                 clients={role: dev.client(role.upper()) for role in ("write", "read", "worker")},
                 envoy=envoy,
+                events=dev.events,
             )
 
 
@@ -113,6 +124,7 @@ def test_java_job_worker_gets_its_job_types_by_stream_and_poll(
         java_gateway.offer_job("shipping", shipping_key, via="stream")
         java_gateway.offer_job("shipping", shipping_key, via="poll")
         before = len(java_gateway.calls())
+        denies_before = len(java_idp.denied())
         results = by_scenario(java_client(java_idp, tmp_path, "worker", "worker:payment:2:30", "worker:shipping:1:3"))
     finally:
         java_gateway.queue_jobs(False)
@@ -127,6 +139,11 @@ def test_java_job_worker_gets_its_job_types_by_stream_and_poll(
     assert not any(job_type == "shipping" for _, job_type in rpcs), rpcs
     completed = sorted(int(c.request["jobKey"]) for c in calls if c.rpc == "CompleteJob")
     assert completed == [stream_key, poll_key]
+    # The shipping worker did ask, by stream and by poll, and was refused each time.
+    denied = set(java_idp.denied()[denies_before:])
+    assert denied == {
+        f"{rpc}: job type 'shipping' not allowed (allowed: payment*)" for rpc in ("ActivateJobs", "StreamActivatedJobs")
+    }, denied
 
 
 def test_refused_calls_as_the_java_user_sees_them(java_idp: Idp, java_gateway: JavaGateway, tmp_path: Path) -> None:
