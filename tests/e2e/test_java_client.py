@@ -4,13 +4,12 @@ token endpoint, the token cached in a file of the test's own, sent as `authoriza
 Through Envoy and zeebe-authz to the grpc-java stub gateway (tests/e2e/java/gateway-stub),
 which hands out jobs to pollers (ActivateJobs) and to open job streams (StreamActivatedJobs).
 
-The OAuth clients, the token endpoint and the authorizer's realm come from the `java_idp`
-fixture (see its docstring for which identity provider it is).
+The OAuth clients, the token endpoint and the authorizer's realm are the real Keycloak's
+(`java_idp`: support/keycloak.py, the realm of tests/e2e/keycloak/).
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +17,11 @@ from typing import Any
 
 import pytest
 
+from support.authz import DEV_POLICY, Authz, config_yaml
 from support.calls import decision_id, reason_of
-from support.dev_server import DevServer
-from support.envoy import Envoy, closed_loopback_port
+from support.envoy import Envoy
 from support.java import JavaGateway, run_java_client
+from support.keycloak import CLIENT_SECRETS, Keycloak
 from support.process import running
 
 DENIED = "PERMISSION_DENIED"
@@ -54,21 +54,29 @@ def java_gateway(workdir: Path) -> Iterator[JavaGateway]:
 
 
 @pytest.fixture(scope="module")
-def java_idp(workdir: Path, java_gateway: JavaGateway) -> Iterator[Idp]:
-    """`serve --dev`'s realm: its Keycloak-shaped token endpoint (client credentials), its four
-    roles (`policies/dev.yaml`: write:*, read:*, tenant:write, worker:payment), and the Envoy
-    bootstrap it writes for the gateway given."""
-    listen = f"127.0.0.1:{closed_loopback_port()}"
-    dev = DevServer(workdir / "java-dev", gateway=java_gateway.address, envoy_listen=listen)
-    with running(dev):
-        envoy = Envoy(workdir / "java-envoy", java_gateway.address, "", name="envoy-java", bootstrap_file=dev.envoy_config)
-        with running(envoy):
+def java_idp(workdir: Path, java_gateway: JavaGateway, keycloak_server: Keycloak) -> Iterator[Idp]:
+    """The real Keycloak (support/keycloak.py, the session's) with the realm Camunda Identity
+    shapes: the Java client gets its tokens from Keycloak's own token endpoint (client
+    credentials) as the M2M clients `zeebe-writer` (write:*), `zeebe-reader` (read:*) and
+    `zeebe-worker` (worker:payment). zeebe-authz trusts that realm (issuer and audience only,
+    keys from discovery) with `policies/dev.yaml`, behind its own Envoy in front of the grpc-java
+    stub gateway."""
+    if keycloak_server.proc is None or keycloak_server.variant:
+        keycloak_server.stop()
+        keycloak_server.start(variant="")
+    config = config_yaml(keycloak_server.issuer, DEV_POLICY, tenants_claim="tenants", tenants_prefix="/tenants/")
+    authz = Authz(workdir / "java-authz", config, name="zeebe-authz-java")
+    with running(authz, lambda p: p.start().wait_ready()):
+        with running(Envoy(workdir / "java-envoy", java_gateway.address, authz.check_addr, name="envoy-java")) as envoy:
             yield Idp(
-                token_url=dev.token_url,
-                audience=dev.export("ZEEBE_TOKEN_AUDIENCE"),
-                clients={role: dev.client(role.upper()) for role in ("write", "read", "worker")},
+                token_url=keycloak_server.token_endpoint,
+                audience="zeebe-api",
+                clients={
+                    role: (client_id, CLIENT_SECRETS[client_id])
+                    for role, client_id in (("write", "zeebe-writer"), ("read", "zeebe-reader"), ("worker", "zeebe-worker"))
+                },
                 envoy=envoy,
-                events=dev.events,
+                events=authz.events,
             )
 
 
