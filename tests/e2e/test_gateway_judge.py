@@ -264,6 +264,11 @@ def cases() -> dict[str, Case]:
             "process",
             frame(msg("CreateProcessInstanceWithResult", request=pb.CreateProcessInstanceRequest(bpmnProcessId=process))),
         )
+    # By key alone (test_camunda_dialect.py's definition-key create): no id for a condition.
+    out["process/by-definition-key-only"] = Case(
+        "CreateProcessInstance", "process", frame(msg("CreateProcessInstance", processDefinitionKey=2251799813685249))
+    )
+    out["decision/by-key-only"] = Case("EvaluateDecision", "decision", frame(msg("EvaluateDecision", decisionKey=2251799813685300)))
     for decision in ("discount", "discounts"):
         out[f"decision/{decision}"] = Case("EvaluateDecision", "decision", frame(msg("EvaluateDecision", decisionId=decision)))
     for name in ("order-paid", "invoice-paid"):
@@ -593,10 +598,13 @@ PYTHON_STUB_DIFFERENCES: dict[str, str] = {
     "length/wide-10-bytes-low-bits-8": "Python protobuf refuses the length; protobuf-java reads 8 bytes",
     # Frames grpc-core takes and grpc-java refuses.
     "flag/1-deflate": "grpc-core inflates deflate; grpc-java has no deflate decompressor by default",
-    "flag/2-reserved-bit": "grpc-core takes flag 2; grpc-java: reserved bits not zero",
     "gzip/empty-payload": "grpc-core takes an empty compressed payload as an empty message; grpc-java refuses it",
     "frames/two-messages": "grpc-core runs the first of two messages; grpc-java: Too many requests",
 }
+# Where grpc-core answers differently from run to run (left out of the comparison): flag 2
+# (grpc-java: "reserved bits not zero") is mostly taken as an empty message, sometimes
+# refused (UNIMPLEMENTED "requires exactly one request message").
+PYTHON_STUB_UNSTABLE = {"flag/2-reserved-bit"}
 
 
 @pytest.fixture(scope="module")
@@ -618,6 +626,8 @@ def test_where_the_python_stub_gateway_differs_from_grpc_java(
     takes a call the other refuses, or decodes other fields, it is listed above."""
     differ = {}
     for name, verdict in verdicts.items():
+        if name in PYTHON_STUB_UNSTABLE:
+            continue
         outcome, decoded = python_stub_verdicts[name]
         python = decoded[0] if outcome.grpc_status == 0 and len(decoded) == 1 else None
         if python != verdict.gateway_decoded:
