@@ -48,7 +48,6 @@ public final class ClientDriver {
   private static final Duration REQUEST_TIMEOUT = Duration.ofSeconds(10);
 
   public static void main(final String[] args) throws Exception {
-    int failures = 0;
     try (CamundaClient client = client()) {
       for (final String scenario : args) {
         final Map<String, Object> out = new LinkedHashMap<>();
@@ -57,7 +56,6 @@ public final class ClientDriver {
           out.putAll(run(client, scenario.split(":")));
           out.put("ok", true);
         } catch (final Throwable e) {
-          failures++;
           out.put("ok", false);
           describe(unwrap(e), out);
         }
@@ -65,8 +63,8 @@ public final class ClientDriver {
         System.out.flush();
       }
     }
-    // Scenario failures are results (the test reads them); only a driver crash exits non-zero.
-    System.exit(0 * failures);
+    // A scenario's failure is a result (the test reads it); only a driver crash exits non-zero.
+    System.exit(0);
   }
 
   private static CamundaClient client() {
