@@ -9,6 +9,7 @@ mod dev;
 mod explain;
 mod fuzz_corpus;
 mod istio;
+mod keycloak_lint;
 mod keys;
 mod layout;
 mod lint;

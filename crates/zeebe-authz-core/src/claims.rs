@@ -29,7 +29,7 @@ impl ClaimPath {
 
     /// The top-level claim this path starts at (none for an empty path, which names the
     /// claims object itself).
-    pub(crate) fn root(&self) -> Option<&str> {
+    pub fn root(&self) -> Option<&str> {
         self.0.first().map(|s| &**s)
     }
 

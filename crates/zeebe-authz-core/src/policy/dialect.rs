@@ -116,7 +116,7 @@ pub struct Dialect {
     /// The mapping rules, in file order.
     pub mapping_rules: Box<[MappingRule]>,
     /// `"client:payments-worker"` → grant indexes.
-    pub(crate) by_owner: AHashMap<Box<str>, Box<[u16]>>,
+    pub by_owner: AHashMap<Box<str>, Box<[u16]>>,
     /// The top-level claims [`Dialect::owners`] reads (the first key of each identity claim
     /// path and mapping rule claim), sorted: a verified token's payload keeps only the members
     /// someone reads (`token::verify`).
