@@ -203,7 +203,9 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         (dev.config, dev.listeners, dev.extras)
     } else {
         let path = args.config.context("--config is required")?;
-        let config = match config::load(&path) {
+        let config = match config::load(&path).and_then(|c| {
+            crate::jwks::check_trust(&c, &path, crate::jwks::system_store_present()).map(|()| c)
+        }) {
             Ok(c) => c,
             Err(e) => {
                 eprint!("{e}");
