@@ -204,7 +204,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     } else {
         let path = args.config.context("--config is required")?;
         let config = match config::load(&path).and_then(|c| {
-            crate::jwks::check_trust(&c, &path, crate::jwks::system_store_present()).map(|()| c)
+            config::check_trust(&c, &path, crate::jwks::system_store_present()).map(|()| c)
         }) {
             Ok(c) => c,
             Err(e) => {

@@ -30,7 +30,7 @@ use sha2::{Digest as _, Sha256};
 use crate::authorizer::Authorizer;
 use crate::config::{self, Config, Listen, RealmConfig};
 use crate::diag::InvalidConfig;
-use crate::jwks::{JwksCache, JwksSource, check_trust, http_client, system_store_present};
+use crate::jwks::{JwksCache, JwksSource, http_client, system_store_present};
 use crate::metrics::Metrics;
 use crate::realm::Realms;
 
@@ -154,8 +154,8 @@ impl Reloader {
         let loaded = tokio::task::spawn_blocking(move || {
             let before = read_hashes(&watched);
             let (loaded, sources) = config::load_tracked(&path);
-            let loaded =
-                loaded.and_then(|c| check_trust(&c, &path, system_store_present()).map(|()| c));
+            let loaded = loaded
+                .and_then(|c| config::check_trust(&c, &path, system_store_present()).map(|()| c));
             let seen: Seen = sources
                 .iter()
                 .map(|p| match before.iter().find(|(b, _)| b == p) {

@@ -22,6 +22,10 @@ use crate::policy::{self, Policy};
 use crate::token::bearer::DEFAULT_MAX_TOKEN_BYTES;
 use crate::token::cache::{DEFAULT_CAPACITY, DEFAULT_MAX_TTL};
 
+mod trust;
+
+pub use trust::check_trust;
+
 /// Exit code for configuration errors (`EX_USAGE` in sysexits.h).
 pub(crate) const EXIT_CONFIG: i32 = 64;
 /// The default Check (ext_authz gRPC) address.

@@ -41,11 +41,9 @@ use crate::metrics::Metrics;
 
 mod fetch;
 mod keyset;
-mod roots;
 
-pub use fetch::{Fetcher, discovery_url, http_client};
+pub use fetch::{Fetcher, discovery_url, http_client, system_store_present};
 pub use keyset::{JwksError, KeyLookup, KeySet, VerifyKey};
-pub use roots::{check_trust, system_store_present};
 
 /// The largest JWKS or discovery document we accept.
 pub const MAX_DOCUMENT_BYTES: usize = 1 << 20;

@@ -1,30 +1,23 @@
-//! Where the JWKS client's trust comes from: the system's CA store, read the way rustls reads
-//! it (the distribution's bundle under `/etc/ssl`, or `SSL_CERT_FILE` / `SSL_CERT_DIR`), and
-//! `jwks.ca_bundle`.
+//! A config's key sources against the trust it has: an `https://` key source needs a CA to
+//! trust its certificate with, from `jwks.ca_bundle` or the system's store.
 //!
-//! A root without a CA store (a scratch or slim image without ca-certificates) needs none
-//! when nothing is fetched over https: dev mode and `http://` issuers start there, and a CA
-//! bundle is trusted on its own. The one config that cannot work there, an `https://` key
-//! source with neither, is a configuration error naming `jwks.ca_bundle`: at startup (exit 64,
-//! before a port is bound) and on reload (the last good config stays in force). An `http://`
-//! issuer whose discovery names an `https://` jwks_uri cannot be foreseen: that fetch fails
-//! as any untrusted certificate does, and the realm is not ready.
+//! A root without a CA store (a scratch or slim image without ca-certificates) needs none when
+//! nothing is fetched over https: dev mode and `http://` issuers start there, and a CA bundle
+//! is trusted on its own. The one config that cannot work there, an `https://` key source with
+//! neither, is a configuration error naming `jwks.ca_bundle`: at startup (exit 64, before a
+//! port is bound) and on reload (the last good config stays in force). An `http://` issuer
+//! whose discovery names an `https://` jwks_uri cannot be foreseen: that fetch fails as any
+//! untrusted certificate does, and the realm is not ready.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::Config;
+use super::Config;
 use crate::diag::{Diagnostics, InvalidConfig, Span};
-
-/// Whether the system CA store holds at least one certificate (read anew on each call:
-/// startup and each reload that makes a JWKS client).
-pub fn system_store_present() -> bool {
-    !rustls_native_certs::load_native_certs().certs.is_empty()
-}
 
 /// Refuses a config with an `https://` key source (its `jwks_uri`, else its issuer's
 /// discovery) and nothing to trust its certificate with: no `jwks.ca_bundle` and, per
-/// `system_store` (see [`system_store_present`]), no system CA store.
+/// `system_store` (`jwks::system_store_present`), no system CA store.
 pub fn check_trust(config: &Config, path: &Path, system_store: bool) -> Result<(), InvalidConfig> {
     if system_store || config.ca_bundle.is_some() {
         return Ok(());
