@@ -53,8 +53,10 @@ JOB = "zeebe-authz"
 TARGET_LABELS = {"job", "instance", "namespace", "pod", "service", "container", "endpoint"}
 # What Grafana substitutes: the job the dashboard's variable picks, every realm, a rate window
 # that holds a few of the test's one-second scrapes.
-DASHBOARD_VARIABLES = {"$__rate_interval": "20s", "${job}": JOB, "$job": JOB, "${realm}": ".*", "$realm": ".*"}
+RATE_WINDOW = "20s"
+DASHBOARD_VARIABLES = {"$__rate_interval": RATE_WINDOW, "${job}": JOB, "$job": JOB, "${realm}": ".*", "$realm": ".*"}
 PROMETHEUS_TIMEOUT = 60.0
+LOAD_TIMEOUT = 90.0
 
 
 def promtool(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -152,6 +154,7 @@ class Prometheus:
             )
         )
         self.proc: subprocess.Popen[bytes] | None = None
+        self.name = "prometheus"
         self.address = ""
         self.log_path = workdir / "prometheus.log"
 
@@ -191,14 +194,21 @@ class Prometheus:
         assert body["status"] == "success", body
         return body["data"]
 
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        data = self.api("query", query=expr)
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        data = self.api("query", query=expr, **({"time": f"{at:.3f}"} if at is not None else {}))
         assert data["resultType"] in ("vector", "scalar"), data
         return data["result"] if data["resultType"] == "vector" else [data["result"]]
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self) -> None:
         if self.proc is not None:
             stop_process(self.proc)
+
+
+def partners_issuer(down: int) -> str:
+    return f"http://127.0.0.1:{down}/realms/partners"
 
 
 def monitoring_config(issuer: KeycloakIssuer, down: int, capacity: int = 8) -> str:
@@ -210,7 +220,7 @@ def monitoring_config(issuer: KeycloakIssuer, down: int, capacity: int = 8) -> s
             # Its Keycloak is down: no keys ever, fetch errors, keys_unavailable.
             {
                 "name": "partners",
-                "issuer": f"http://127.0.0.1:{down}/realms/partners",
+                "issuer": partners_issuer(down),
                 "audiences": ["zeebe-api"],
                 "policy": str(DEFAULT_POLICY),
                 "hosts": ["partners.example"],
@@ -223,34 +233,32 @@ def monitoring_config(issuer: KeycloakIssuer, down: int, capacity: int = 8) -> s
 
 
 class Load:
-    """Calls through Envoy, for `seconds`: allowed, denied (several reasons), would-be denied in
-    the dry-run realm, refused for want of keys; many distinct tokens, each used more than
-    once, so the cache of 8 evicts hot entries."""
+    """Calls through Envoy until stopped: allowed, denied (several reasons), would-be denied in
+    the dry-run realm, refused for want of keys; 40 distinct tokens in turn, each used twice in
+    a row, so the small token cache evicts entries that were in use (hot)."""
 
-    def __init__(self, envoy: Envoy, issuer: KeycloakIssuer):
+    def __init__(self, envoy: Envoy, issuer: KeycloakIssuer, partners_issuer: str):
         self.envoy = envoy
         self.issuer = issuer
+        self.partners_issuer = partners_issuer
         self.calls = 0
+        self.stop = threading.Event()
 
-    def stub(self, channel: grpc.Channel) -> gateway_pb2_grpc.GatewayStub:
-        return gateway_pb2_grpc.GatewayStub(channel)
-
-    def run(self, seconds: float) -> None:
-        writer = [self.issuer.mint(["write:*"], client_id=f"writer-{i}") for i in range(24)]
+    def run(self) -> None:
+        writer = [self.issuer.mint(["write:*"], client_id=f"writer-{i}") for i in range(40)]
+        # A token of the realm whose Keycloak is down: its keys are asked for, and missing.
+        partner = self.issuer.mint(["write:*"], issuer=self.partners_issuer)
         reader = self.issuer.mint(["read:*"], client_id="reader")
         expired = self.issuer.mint(["write:*"], lifetime=-120)
         create = pb.CreateProcessInstanceRequest(bpmnProcessId="order-process", version=-1)
-        channels = {
-            host: grpc.insecure_channel(self.envoy.address, options=[("grpc.default_authority", host)])
+        channels = [
+            grpc.insecure_channel(self.envoy.address, options=[("grpc.default_authority", host)])
             for host in ("zeebe.example", "rollout.example", "partners.example")
-        }
+        ]
         try:
-            zeebe, rollout, partners = (self.stub(channels[h]) for h in channels)
-            deadline = time.monotonic() + seconds
-            round_ = 0
-            while time.monotonic() < deadline:
-                # Each writer token twice in a row: read again after it was cached (hot).
-                token = writer[round_ % len(writer)]
+            zeebe, rollout, partners = (gateway_pb2_grpc.GatewayStub(c) for c in channels)
+            while not self.stop.is_set():
+                token = writer[self.calls // 8 % len(writer)]
                 for _ in range(2):
                     invoke(zeebe.Topology, pb.TopologyRequest(), bearer(token))
                 invoke(zeebe.CreateProcessInstance, create, bearer(reader))  # missing_permission
@@ -258,19 +266,21 @@ class Load:
                 invoke(zeebe.Topology, pb.TopologyRequest(), bearer(expired))  # expired
                 invoke(rollout.CreateProcessInstance, create, bearer(reader))  # dry-run deny
                 invoke(rollout.Topology, pb.TopologyRequest(), bearer(reader))  # dry-run allow
-                invoke(partners.Topology, pb.TopologyRequest(), bearer(token))  # keys_unavailable
+                invoke(partners.Topology, pb.TopologyRequest(), bearer(partner))  # keys_unavailable
                 self.calls += 8
-                round_ += 1
         finally:
-            for channel in channels.values():
+            for channel in channels:
                 channel.close()
 
 
 class Loaded:
-    def __init__(self, authz: Authz, prometheus: Prometheus, scrape: str):
+    """The authorizer after the load, its Prometheus, its last scrape, when the load ended."""
+
+    def __init__(self, authz: Authz, prometheus: Prometheus, scrape: str, end: float):
         self.authz = authz
         self.prometheus = prometheus
         self.scrape = scrape
+        self.end = end
 
 
 @pytest.fixture(scope="module")
@@ -279,7 +289,8 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
     issuer = KeycloakIssuer().start()
     gateway = StubGateway().start()
     try:
-        config = monitoring_config(issuer, closed_loopback_port())
+        down = closed_loopback_port()
+        config = monitoring_config(issuer, down)
         authz = Authz(workdir / "authz", config, name="monitored", extra_args=("--reload-interval", "0s"))
 
         def start(p: Authz) -> None:
@@ -292,19 +303,31 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
             running(Envoy(workdir / "envoy", gateway.address, authz.check_addr)) as envoy,
             running(Prometheus(workdir / "prometheus", authz.admin_addr)) as prometheus,
         ):
-            load = Load(envoy, issuer)
-            worker = threading.Thread(target=load.run, args=(6.0,), name="monitoring-load")
+            load = Load(envoy, issuer, partners_issuer(down))
+            worker = threading.Thread(target=load.run, name="monitoring-load")
             worker.start()
-            # During the load, a good reload (a larger cache), then a broken one: the last good
-            # config stays in force.
-            authz.config_path.write_text(monitoring_config(issuer, closed_loopback_port(), capacity=16))
-            authz.sighup()
-            authz.wait_metric("zeebe_authz_config_generation", 2)
-            authz.config_path.write_text(config.replace("realms:", "realms: [", 1))
-            authz.sighup()
-            authz.wait_metric("zeebe_authz_config_reloads_total", 1, result="error")
-            worker.join()
-            assert load.calls >= 80, f"only {load.calls} calls in the load"
+            try:
+                # During the load, a good reload (a larger cache), then a broken one: the last
+                # good config stays in force.
+                authz.config_path.write_text(monitoring_config(issuer, down, capacity=16))
+                authz.sighup()
+                authz.wait_metric("zeebe_authz_config_generation", 2)
+                authz.config_path.write_text(config.replace("realms:", "realms: [", 1))
+                authz.sighup()
+                authz.wait_metric("zeebe_authz_config_reloads_total", 1, result="error")
+                # The cache of 16 has pushed out tokens in use...
+                authz.wait_metric("zeebe_authz_token_cache_evictions_total", 1, LOAD_TIMEOUT, at_least=True, queue="hot")
+                # ...and Prometheus has scraped the load for long enough that every rate window
+                # of the dashboard holds several samples of it.
+                wait_until(
+                    lambda: prometheus.query(f'count_over_time(zeebe_authz_check_duration_seconds_count{{job="{JOB}"}}[{RATE_WINDOW}]) >= 5'),
+                    LOAD_TIMEOUT,
+                    "prometheus scraped the load 5 times",
+                )
+            finally:
+                load.stop.set()
+                worker.join()
+            end = time.time()
             scrape = authz.admin_get("/metrics")
             # Prometheus has scraped the load's end: its count of decisions is the last one.
             final = sum(v for n, _, v in authz.metrics() if n == "zeebe_authz_decisions_total")
@@ -314,7 +337,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
                 return bool(result) and float(result[0]["value"][1]) >= final
 
             wait_until(scraped_all, PROMETHEUS_TIMEOUT, "prometheus scraped the load's last decisions")
-            yield Loaded(authz, prometheus, scrape)
+            yield Loaded(authz, prometheus, scrape, end)
     finally:
         gateway.stop()
         issuer.stop()
@@ -342,7 +365,8 @@ def selectors(node: Any) -> Iterator[tuple[str, list[dict[str, str]], set[str]]]
     """(metric name, matchers, label names the expression groups or matches on) for every
     vector selector of a parse_query tree."""
     if isinstance(node, dict):
-        if node.get("type") == "vectorSelector":
+        # Prometheus 3.16's tree has a matrix selector's name and matchers on the node itself.
+        if node.get("type") in ("vectorSelector", "matrixSelector") and "matchers" in node:
             yield node["name"], node["matchers"], set()
         grouping = set(node.get("grouping") or [])
         matching = set((node.get("matching") or {}).get("labels") or [])
@@ -469,9 +493,13 @@ def test_every_rule_loads_into_prometheus_healthy(loaded: Loaded) -> None:
 
 @pytest.mark.parametrize("index", range(len(dashboard_exprs())))
 def test_every_dashboard_query_returns_data(loaded: Loaded, index: int) -> None:
+    """Evaluated when the load ended (its rate windows hold the load): some series, and a
+    number in at least one of them (not only NaN, as a ratio of nothing would give)."""
     expr = substituted(dashboard_exprs()[index])
-    result = loaded.prometheus.query(expr)
+    result = loaded.prometheus.query(expr, at=loaded.end)
     assert result, f"no data for {expr}"
+    values = [float(r["value"][1]) for r in result]
+    assert any(v == v for v in values), f"only NaN for {expr}: {result}"
 
 
 def test_dashboard_variables_have_values(loaded: Loaded) -> None:
