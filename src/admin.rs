@@ -65,7 +65,8 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     let a = &state.authorizer;
     let generation = a.current();
     a.metrics().token_cache_entries(generation.cache.len());
-    a.metrics().token_cache_capacity(generation.cache.capacity());
+    a.metrics()
+        .token_cache_capacity(generation.cache.capacity());
     a.metrics()
         .realm_key_states(generation.realms.iter().map(|r| RealmKeyState {
             realm: r.name.as_str(),

@@ -514,7 +514,10 @@ mod tests {
         d.count(Outcome::KeysTimeout);
         m.token_cache_eviction(true);
         m.token_cache_capacity(100);
-        assert!(m.encode().contains("zeebe_authz_config_last_reload_successful 1\n"));
+        assert!(
+            m.encode()
+                .contains("zeebe_authz_config_last_reload_successful 1\n")
+        );
         m.config_reload(false, 1.0);
         let text = m.encode();
         for line in [

@@ -31,8 +31,8 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use quick_cache::{Lifecycle, UnitWeighter};
 use quick_cache::sync::Cache;
+use quick_cache::{Lifecycle, UnitWeighter};
 
 use super::{Principal, unix_now};
 

@@ -169,11 +169,16 @@ def render(
     namespace: str = NAMESPACE,
     release: str = RELEASE,
 ) -> list[dict[str, Any]]:
-    """`helm template` as objects."""
+    """`helm template` as objects, in the order of their templates' paths (Helm prints them
+    in its install order, by kind), each template's objects in the order it writes them."""
     args = ["template", release, str(CHART), "--namespace", namespace, "--kube-version", f"v{kube_version}"]
     for api in api_versions:
         args += ["--api-versions", api]
-    return [d for d in yaml.safe_load_all(helm(*args, values=values)) if d]
+    sourced = []
+    for i, text in enumerate(helm(*args, values=values).split("\n---\n")):
+        source = next((line[len("# Source: ") :] for line in text.splitlines() if line.startswith("# Source: ")), "")
+        sourced.extend((source, i, d) for d in yaml.safe_load_all(text) if d)
+    return [d for _, _, d in sorted(sourced, key=lambda t: t[:2])]
 
 
 def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -285,7 +290,9 @@ def test_chart_renders_what_zeebe_authz_istio_generates(config: str, mode: str, 
     generated = generate_manifests(tmp_path, source, mode)
 
     def istio(docs):
-        return [without_chart_labels(d) for d in docs if d["apiVersion"].startswith(ISTIO_GROUPS)]
+        # In kind and name order: Helm prints one template's objects in its install order.
+        objects = [without_chart_labels(d) for d in docs if d["apiVersion"].startswith(ISTIO_GROUPS)]
+        return sorted(objects, key=lambda d: (d["kind"], d["metadata"]["name"]))
 
     assert istio(chart) == istio(generated)
     assert len(istio(chart)) >= 4
