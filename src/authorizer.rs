@@ -482,12 +482,11 @@ fn log_deny(
     );
 }
 
-fn new_cache(token: &TokenSettings, metrics: &Arc<Metrics>) -> TokenCache {
-    let metrics = metrics.clone();
+fn new_cache(token: &TokenSettings, metrics: &Metrics) -> TokenCache {
     TokenCache::with_eviction_hook(
         token.cache_capacity,
         token.cache_max_ttl,
         token.leeway.as_secs(),
-        Arc::new(move |hot| metrics.token_cache_eviction(hot)),
+        Arc::new(metrics.token_cache_eviction_counter()),
     )
 }

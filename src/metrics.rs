@@ -413,12 +413,23 @@ impl Metrics {
         }
     }
 
-    /// Counts a still-valid token evicted from the cache for room (`hot`: from the hot queue).
-    pub(crate) fn token_cache_eviction(&self, hot: bool) {
-        let queue = if hot { "hot" } else { "cold" };
-        self.token_cache_evictions
-            .get_or_create(&EvictionLabels { queue })
-            .inc();
+    /// A counter of still-valid tokens evicted from the cache for room, to call with `true`
+    /// for one from the hot queue. Both series are made here, once (it runs under a cache
+    /// shard's lock, so it only increments an atomic).
+    pub(crate) fn token_cache_eviction_counter(&self) -> impl Fn(bool) + Send + Sync + 'static {
+        let counter = |queue| {
+            self.token_cache_evictions
+                .get_or_create(&EvictionLabels { queue })
+                .clone()
+        };
+        let (hot, cold) = (counter("hot"), counter("cold"));
+        move |is_hot| {
+            if is_hot {
+                hot.inc();
+            } else {
+                cold.inc();
+            }
+        }
     }
 
     /// Sets the token cache's capacity.
@@ -466,7 +477,8 @@ impl Default for Metrics {
 mod tests {
     use std::time::Duration;
 
-    use super::*;
+    use super::{Metrics, RealmKeyState};
+    use crate::outcome::{Outcome, RealmMode};
 
     #[test]
     fn realm_key_states_follow_the_realms_in_force() {
@@ -512,7 +524,7 @@ mod tests {
         d.count(Outcome::Allow);
         d.count(Outcome::MissingPermission);
         d.count(Outcome::KeysTimeout);
-        m.token_cache_eviction(true);
+        m.token_cache_eviction_counter()(true);
         m.token_cache_capacity(100);
         assert!(
             m.encode()
@@ -524,6 +536,7 @@ mod tests {
             "zeebe_authz_realm_decisions_total{realm=\"camunda\",result=\"allow\",mode=\"dry-run\"} 1\n",
             "zeebe_authz_realm_decisions_total{realm=\"camunda\",result=\"deny\",mode=\"dry-run\"} 2\n",
             "zeebe_authz_token_cache_evictions_total{queue=\"hot\"} 1\n",
+            "zeebe_authz_token_cache_evictions_total{queue=\"cold\"} 0\n",
             "zeebe_authz_token_cache_capacity 100\n",
             "zeebe_authz_config_last_reload_successful 0\n",
         ] {

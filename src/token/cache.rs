@@ -355,10 +355,11 @@ mod tests {
 
 #[cfg(test)]
 mod eviction_tests {
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
-    use super::*;
+    use super::{DEFAULT_MAX_TTL, TokenCache};
     use crate::policy::Grants;
+    use crate::token::{Principal, unix_now};
 
     fn principal(exp: u64) -> Arc<Principal> {
         Arc::new(Principal {
