@@ -13,6 +13,7 @@ use sha2::{Digest as _, Sha256};
 use crate::config::{RealmConfig, RealmMode};
 use crate::host::Authority;
 use crate::jwks::JwksCache;
+use crate::metrics::RealmDecisions;
 use crate::policy::Policy;
 use crate::text::HeaderText;
 use crate::token::verify::TokenRules;
@@ -38,6 +39,8 @@ pub struct Realm {
     pub(crate) policy: Arc<Policy>,
     /// The realm's keys.
     pub(crate) jwks: Arc<JwksCache>,
+    /// Its decision counters (`zeebe_authz_realm_decisions_total`).
+    pub(crate) decisions: RealmDecisions,
 }
 
 /// Which rule of [`Realms::for_host`] chose a realm.
@@ -110,6 +113,7 @@ impl Realms {
                 claimed.push(cache_id);
                 Realm {
                     index,
+                    decisions: jwks.metrics().realm_decisions(&c.name, c.mode),
                     cache_id,
                     fingerprint,
                     name: Arc::new(HeaderText::from(&*c.name)),

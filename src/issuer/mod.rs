@@ -256,6 +256,14 @@ pub(crate) fn discovery(issuer: &str) -> Value {
 
 /// The claims of a Keycloak client-credentials access token carrying Camunda Identity
 /// permissions for `audience`, valid for `ttl_secs` from now.
+///
+/// Shaped as Keycloak 26 writes them in a realm Identity set up (tests/e2e/test_keycloak.py
+/// pins the real ones): `aud` is an array from the audience-resolve mapper, `account` beside the
+/// API (the realm's default roles hold `account` client roles), and the client-role mapper
+/// writes those roles under `permissions.account` too; the service-account scope's mapper names
+/// the client in `client_id` (Keycloak before 26 wrote `clientId`). One difference is kept on
+/// purpose: `sub` is `service-account-<client>` (readable in tests and dev logs), where
+/// Keycloak puts the service-account user's id (a UUID).
 pub fn access_token_claims(
     issuer: &str,
     audience: &str,
@@ -267,21 +275,23 @@ pub fn access_token_claims(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let subject = format!("service-account-{client_id}");
+    let account = ["manage-account", "manage-account-links", "view-profile"];
     json!({
         "exp": now + ttl_secs,
         "iat": now,
         "jti": format!("{:x}", rand_u64()),
         "iss": issuer,
-        "aud": audience,
+        "aud": [audience, "account"],
         "sub": subject,
         "typ": "Bearer",
         "azp": client_id,
-        "scope": "profile email",
-        "clientId": client_id,
+        "acr": "1",
+        "scope": "camunda-identity email profile",
+        "client_id": client_id,
         "preferred_username": format!("service-account-{client_id}"),
-        "realm_access": {"roles": ["default-roles-camunda-platform"]},
-        "resource_access": {audience: {"roles": permissions}},
-        "permissions": {audience: permissions},
+        "realm_access": {"roles": ["offline_access", "uma_authorization", "default-roles-camunda-platform"]},
+        "resource_access": {audience: {"roles": permissions}, "account": {"roles": account}},
+        "permissions": {audience: permissions, "account": account},
     })
 }
 

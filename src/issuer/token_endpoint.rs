@@ -30,7 +30,7 @@ const CLIENT_CREDENTIALS: &str = "client_credentials";
 /// account), and what its access tokens carry.
 #[derive(Debug, Clone)]
 pub struct OAuthClient {
-    /// `client_id` (also the token's `azp` and `clientId`).
+    /// `client_id` (also the token's `azp` and, as in Keycloak 26, `client_id`).
     pub id: String,
     /// `client_secret`.
     pub secret: String,
@@ -287,7 +287,9 @@ mod tests {
         assert_eq!(issued.body["expires_in"], 5);
         let claims = claims_of(&issued);
         assert_eq!(claims["iss"], ISSUER);
-        assert_eq!(claims["aud"], "zeebe-api");
+        // As Keycloak 26 writes it for an Identity realm: an array, `account` beside the API.
+        assert_eq!(claims["aud"], json!(["zeebe-api", "account"]));
+        assert_eq!(claims["client_id"], "dev-tenant");
         assert_eq!(claims["azp"], "dev-tenant");
         assert_eq!(claims["permissions"]["zeebe-api"], json!(["tenant:write"]));
         assert_eq!(claims["tenants"], json!(["tenant-a"]));

@@ -275,6 +275,21 @@ impl JwksCache {
         self.keys().is_some()
     }
 
+    /// How long ago the keys in use were fetched (usable or not), if any were (`/metrics`).
+    pub(crate) fn keys_age(&self) -> Option<Duration> {
+        self.current.load().as_ref().map(|k| k.fetched_at.elapsed())
+    }
+
+    /// How long keys stay usable without a successful fetch (`/metrics`).
+    pub(crate) fn keys_max_age(&self) -> Duration {
+        self.settings.keys_max_age
+    }
+
+    /// The process's metrics (a realm built on this cache makes its counters there).
+    pub(crate) fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
     /// Installs keys directly (dev mode, tests).
     pub fn install(&self, keys: KeySet) {
         self.current.store(Some(Arc::new(keys)));

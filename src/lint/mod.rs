@@ -16,6 +16,7 @@
 //! any error or warning, `EXIT_USAGE` when a file cannot be read or the arguments are wrong.
 
 mod camunda;
+mod keycloak;
 mod migrate;
 mod online;
 
@@ -114,6 +115,11 @@ pub struct LintArgs {
     /// a config's realms use their own.
     #[arg(long, default_value = DEFAULT_PERMISSIONS_CLAIM, requires = "camunda_version")]
     pub(crate) permissions_claim: String,
+    /// Also check each config against this Keycloak realm export (`kc.sh export`, or the admin
+    /// console's partial export): the issuer's realm, the audience, the claims the policy
+    /// reads, the permissions its grants name, and the clients that match no grant.
+    #[arg(long, value_name = "EXPORT.json")]
+    pub(crate) keycloak_realm: Option<PathBuf>,
     /// Print the gateway rpc → Camunda permission table (Markdown) and exit.
     #[arg(long, exclusive = true)]
     pub(crate) camunda_table: bool,
@@ -131,6 +137,8 @@ pub struct LintOptions {
     pub kind: Option<FileKind>,
     /// Check issuers online, with this per-request timeout.
     pub online: Option<Duration>,
+    /// Check configs against this Keycloak realm export.
+    pub keycloak_realm: Option<PathBuf>,
 }
 
 /// A file that could not be read at all: a usage error, not a finding.
@@ -158,6 +166,7 @@ pub(crate) async fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
     let options = LintOptions {
         kind: args.kind,
         online: args.online.then_some(args.timeout),
+        keycloak_realm: args.keycloak_realm.clone(),
     };
     let findings = match lint_files(&args.files, &options).await {
         Ok(f) => f,
@@ -267,6 +276,17 @@ pub async fn lint_files(
         })?;
         sources.push((Arc::<Path>::from(path.as_path()), bytes));
     }
+    let export = match &options.keycloak_realm {
+        Some(path) => {
+            let bytes = crate::diag::read_file(path).map_err(|source| UnreadableFile {
+                path: path.clone(),
+                source,
+            })?;
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            Some((Arc::<Path>::from(path.as_path()), text))
+        }
+        None => None,
+    };
     let mut all = Vec::new();
     for (file, bytes) in sources {
         let linted = match std::str::from_utf8(&bytes) {
@@ -290,6 +310,9 @@ pub async fn lint_files(
         all.extend(linted.diagnostics);
         if let (Some(timeout), Some(config)) = (options.online, &linted.config) {
             all.extend(online::check_issuers(config, timeout).await);
+        }
+        if let (Some((path, text)), Some(config)) = (&export, &linted.config) {
+            all.extend(keycloak::check(config, path, text));
         }
     }
     Ok(sort_by_place(dedup(all)))

@@ -9,6 +9,9 @@ What real Keycloak 26 does that our Keycloak-shaped issuer (src/issuer) did not,
 
 from __future__ import annotations
 
+import base64
+import json
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from zeebe_grpc import gateway_pb2 as pb
 from zeebe_grpc import gateway_pb2_grpc
 
-from support.authz import DEV_POLICY, Authz, config_yaml
+from support.authz import DEV_POLICY, Authz, config_yaml, find_binary
 from support.calls import bearer, invoke
 from support.envoy import Envoy
 from support.gateway import StubGateway
@@ -190,23 +193,42 @@ def test_es512_is_refused_as_unsupported(keycloak: Keycloak, kc_zeebe: gateway_p
     kc_authz.wait_metric("zeebe_authz_decisions_total", before + 1, reason="unsupported_algorithm")
 
 
+def test_ed448_is_refused(keycloak: Keycloak, kc_zeebe: gateway_pb2_grpc.GatewayStub) -> None:
+    """Keycloak's eddsa-generated provider also offers Ed448 (`alg: EdDSA`, `crv: Ed448`); the
+    README claims EdDSA over Ed25519 only. With the Ed448 key the active EdDSA key, its tokens
+    are refused, never allowed; the JWKS listing it does not stop the realm's other keys."""
+    admin = keycloak.admin
+    providers = {p["name"]: p["id"] for p in admin.key_providers()}
+    admin.set_key_provider(providers["alg-ed25519-key"], active="false")
+    admin.set_key_provider(providers["alg-ed448-key"], active="true")
+    try:
+        token = keycloak.token("alg-ed448", "alg-secret")
+        [jwk] = [k for k in keycloak.jwks()["keys"] if k["kid"] == header(token)["kid"]]
+        assert (header(token)["alg"], jwk["kty"], jwk["crv"]) == ("EdDSA", "OKP", "Ed448")
+        outcome = topology(kc_zeebe, token)
+        assert outcome.code == UNAUTHENTICATED, outcome
+        assert topology(kc_zeebe, keycloak.token("alg-es256", "alg-secret")).code == OK
+    finally:
+        admin.set_key_provider(providers["alg-ed448-key"], active="false")
+        admin.set_key_provider(providers["alg-ed25519-key"], active="true")
+
+
 def test_the_enc_key_never_verifies(keycloak: Keycloak, kc_zeebe: gateway_pb2_grpc.GatewayStub) -> None:
     """Keycloak lists its RSA-OAEP `enc` key in every JWKS. A token signed with that very key
     (its private half is in the realm file) and naming it is refused, under RS256 and PS256."""
-    import json
-
     realm = json.loads(REALM_FILE.read_text())
     [provider] = [p for p in realm["components"]["org.keycloak.keys.KeyProvider"] if p["providerId"] == "rsa-enc-generated"]
-    pem = "-----BEGIN PRIVATE KEY-----\n" + provider["config"]["privateKey"][0] + "\n-----END PRIVATE KEY-----\n"
-    private = serialization.load_pem_private_key(pem.encode(), password=None)
+    # Keycloak keeps it as base64 PKCS#1 DER.
+    der = base64.b64decode(provider["config"]["privateKey"][0])
+    private = serialization.load_der_private_key(der, password=None)
     [enc] = [k for k in keycloak.jwks()["keys"] if k.get("use") == "enc"]
+    modulus = base64.urlsafe_b64decode(enc["n"] + "=" * (-len(enc["n"]) % 4))
+    assert private.public_key().public_numbers().n == int.from_bytes(modulus), "the JWKS's enc key"
     body = claims(keycloak.token("zeebe-writer"))
     for alg in ("RS256", "PS256", "RSA-OAEP"):
         if alg == "RSA-OAEP":
             token = jwt.encode(body, private, algorithm="RS256", headers={"kid": enc["kid"]})
             head, rest = token.split(".", 1)
-            import base64
-
             patched = {"alg": "RSA-OAEP", "typ": "JWT", "kid": enc["kid"]}
             head = base64.urlsafe_b64encode(json.dumps(patched).encode()).rstrip(b"=").decode()
             token = f"{head}.{rest}"
@@ -278,7 +300,11 @@ def test_key_rotation_as_an_operator_does_it(
     admin = keycloak.admin
     [old] = [p for p in admin.key_providers() if p["providerId"] == "rsa-generated" and p["config"].get("algorithm", ["RS256"]) == ["RS256"] and p["config"].get("active", ["true"]) == ["true"] and int(p["config"]["priority"][0]) >= 100]
     old_token = keycloak.token("zeebe-writer")
+    # Signed by the old key too, but shown to the authorizer only after the key is gone: no
+    # cached verdict can answer for it.
+    unseen_old = keycloak.token("zeebe-reader")
     old_kid = header(old_token)["kid"]
+    assert header(unseen_old)["kid"] == old_kid
     fetches_before, began = fetches(kc_authz), time.monotonic()
 
     with Load(kc_zeebe) as load:
@@ -308,6 +334,7 @@ def test_key_rotation_as_an_operator_does_it(
         assert unknown.code == UNAUTHENTICATED, unknown
         kc_authz.wait_metric("zeebe_authz_jwks_fetches_total", seen + 1, at_least=True)
         fetched = time.monotonic()
+        unseen = topology(kc_zeebe, unseen_old)
         load.wait_calls("old", 5, fetched)
         load.wait_calls("new", 5, fetched)
     elapsed = time.monotonic() - began
@@ -317,6 +344,10 @@ def test_key_rotation_as_an_operator_does_it(
     false_denies = [c for c in calls if c[1] <= listed_until and c[3] != OK]
     assert not false_denies, f"{len(false_denies)} false denies while the old key was listed: {false_denies[:3]}"
     assert all(c[3] == OK for c in calls if c[2] == "new"), [c for c in calls if c[2] == "new" and c[3] != OK][:3]
+    assert unseen.code == UNAUTHENTICATED, f"an old-key token never seen before: {unseen}"
+    # The same for tokens the authorizer verified (and cached) while the key was listed: a
+    # withdrawn key must end its cached tokens too (issue 21's "cached tokens end with their
+    # withdrawn key", fixed on branch hardening).
     after = [c for c in calls if c[2] == "old" and c[0] >= fetched]
     assert after and all(c[3] == UNAUTHENTICATED for c in after), (
         f"old-key tokens after the JWKS without the key: {[(c[3].name, c[4]) for c in after[:3]]}"
@@ -354,3 +385,94 @@ def test_keycloak_stopped_and_started_again(
     # Keycloak answers again: the kid is now known to be nobody's (16), not an outage (14).
     assert recovered.code == UNAUTHENTICATED, recovered
     assert topology(kc_zeebe, keycloak.token("zeebe-writer")).code == OK
+
+
+# -- lint --keycloak-realm on what Keycloak exported ------------------------------------------
+
+
+def lint(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(find_binary()), "lint", *args], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
+
+
+def test_lint_against_the_live_export(keycloak_server: Keycloak, workdir: Path, tmp_path: Path) -> None:
+    """The `kc.sh export` taken while Keycloak was down (the restart test) checks the suite's
+    own config cleanly but for notes; a config whose issuer, audience, claims and permissions
+    Keycloak does not match gets each finding."""
+    export = workdir / "keycloak-export.json"
+    if not export.is_file():  # the restart test did not run (-k): take one now
+        keycloak_server.stop()
+        keycloak_server.export_realm(export)
+    config = tmp_path / "config.yaml"
+    config.write_text(authz_config(f"http://127.0.0.1:{keycloak_server.port}/realms/camunda-platform"))
+    done = lint("--keycloak-realm", str(export), str(config))
+    # Every M2M client with a zeebe-api role matches a grant of the dev policy.
+    assert done.returncode == 0 and done.stdout == "", done.stdout + done.stderr
+
+    # The default policy names write:* and read:* only: the tenant and worker clients get a
+    # token for zeebe-api that no grant matches (notes, at their line in the export).
+    default = tmp_path / "default.yaml"
+    default.write_text(config_yaml(f"http://127.0.0.1:{keycloak_server.port}/realms/camunda-platform"))
+    done = lint("--keycloak-realm", str(export), str(default))
+    assert done.returncode == 0, done.stdout + done.stderr
+    notes = sorted(line.split(": note: ")[1].split(":")[0] for line in done.stdout.splitlines())
+    assert notes == ["clients['zeebe-tenant']", "clients['zeebe-worker']"], done.stdout
+    line = next(n for n, text in enumerate(export.read_text().splitlines(), 1) if '"clientId" : "zeebe-tenant"' in text)
+    assert f"{export}:{line}:" in done.stdout, done.stdout
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        config_yaml(
+            f"http://127.0.0.1:{keycloak_server.port}/realms/camunda-platform",
+            DEV_POLICY,
+            audiences=("operate-api",),
+            tenants_claim="tenant_ids",
+        ).replace('"hosts"', '"permissions_claim": "permissions.zeebe-api", "hosts"')
+    )
+    done = lint("--keycloak-realm", str(export), str(bad))
+    assert done.returncode == 1, done.stdout + done.stderr
+    out = done.stdout
+    assert "error: realms[0].audiences: no client of realm 'camunda-platform' gets 'operate-api'" in out, out
+    assert "warning: realms[0].tenants_claim: no protocol mapper of realm 'camunda-platform' writes the claim 'tenant_ids'" in out, out
+
+    other = tmp_path / "other.yaml"
+    other.write_text(authz_config(f"http://127.0.0.1:{keycloak_server.port}/realms/other"))
+    done = lint("--keycloak-realm", str(export), str(other))
+    assert done.returncode == 1 and "is not of the exported realm 'camunda-platform'" in done.stdout, done.stdout
+
+
+# -- the other issuer form: /auth/realms/R ----------------------------------------------------
+
+
+def test_the_auth_issuer_form(keycloak_server: Keycloak, workdir: Path, kc_gateway: StubGateway) -> None:
+    """Keycloak before 17, and Camunda's Helm chart to this day, serve realms under /auth. The
+    same server (same port, same database) restarted from the build with
+    `--http-relative-path=/auth`: its tokens' `iss` is `/auth/realms/R`, discovery and keys are
+    under it, and an authorizer configured with that issuer allows them, and refuses a token of
+    the `/realms/R` form (another issuer)."""
+    if keycloak_server.proc is None or keycloak_server.variant:
+        keycloak_server.stop()
+        keycloak_server.start(variant="")
+    root_token = keycloak_server.token("zeebe-writer")
+    keycloak_server.stop()
+    keycloak_server.start(variant="auth")
+    try:
+        assert keycloak_server.issuer == f"http://127.0.0.1:{keycloak_server.port}/auth/realms/camunda-platform"
+        token = keycloak_server.token("zeebe-writer")
+        assert claims(token)["iss"] == keycloak_server.issuer
+        assert keycloak_server.discovery()["jwks_uri"] == f"{keycloak_server.issuer}/protocol/openid-connect/certs"
+        proc = Authz(workdir / "kc-auth-authz", authz_config(keycloak_server.issuer), name="zeebe-authz-keycloak-auth")
+        with running(proc, lambda p: p.start().wait_ready()) as authz:
+            with running(Envoy(workdir / "kc-auth-envoy", kc_gateway.address, authz.check_addr, name="envoy-keycloak-auth")) as envoy:
+                with grpc.insecure_channel(envoy.address) as channel:
+                    zeebe = gateway_pb2_grpc.GatewayStub(channel)
+                    assert topology(zeebe, token).code == OK
+                    refused = create_instance(zeebe, keycloak_server.token("zeebe-reader"))
+                    assert refused.code == PERMISSION_DENIED, refused
+                    # Same keys, same realm, the other issuer form: another issuer.
+                    assert header(root_token)["kid"] == header(token)["kid"]
+                    other_form = topology(zeebe, root_token)
+                    assert other_form.code == UNAUTHENTICATED, other_form
+    finally:
+        keycloak_server.stop()

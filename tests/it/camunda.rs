@@ -339,6 +339,9 @@ fn grants_token(key: &SigningKey, issuer: &str, caller: &Caller) -> String {
 
 fn dialect_token(key: &SigningKey, issuer: &str, caller: &Caller) -> String {
     token_with(key, issuer, &[], |c| {
+        // The base token is a service account's, which Keycloak 26 names in `client_id`; each
+        // caller's claims say the whole identity (a user's token has no `client_id`).
+        c.as_object_mut().unwrap().remove("client_id");
         for (k, v) in caller.claims.as_object().unwrap() {
             c[k] = v.clone();
         }

@@ -419,6 +419,7 @@ fn kind_can_be_forced() {
         &LintOptions {
             kind: Some(FileKind::Policy),
             online: None,
+            keycloak_realm: None,
         },
     );
     assert_eq!(forced.len(), 1);
@@ -428,6 +429,7 @@ fn kind_can_be_forced() {
         &LintOptions {
             kind: Some(FileKind::Config),
             online: None,
+            keycloak_realm: None,
         },
     );
     assert!(
@@ -452,6 +454,7 @@ fn online(timeout_ms: u64) -> LintOptions {
     LintOptions {
         kind: None,
         online: Some(Duration::from_millis(timeout_ms)),
+        keycloak_realm: None,
     }
 }
 

@@ -10,6 +10,7 @@ mod dev;
 mod explain;
 mod fuzz_corpus;
 mod istio;
+mod keycloak_lint;
 mod layout;
 mod lint;
 mod reload;

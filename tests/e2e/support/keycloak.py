@@ -2,25 +2,28 @@
 by scripts/keycloak into .keycloak/) on 127.0.0.1, with the Camunda realm of
 tests/e2e/keycloak/camunda-platform-realm.json, and talks to its token endpoint and admin REST API.
 
-The API the tests (and the Java client's tests) use:
+The API the tests (and the Java client's tests) use, on a `Keycloak` (conftest's `keycloak`
+fixture; `keycloak_server` is the session's instance in whatever state the last test left it):
 
-- `Keycloak(workdir).start()` starts it (HTTP on 127.0.0.1 and an ephemeral port, no
-  management interface: health and metrics are off, so Keycloak opens no second port) and
-  imports the realm file through the admin REST API; `stop()` ends it by pid; `start()` again
-  brings the same server back on the same port, with the same database (a restart).
-- `base_url` (`http://127.0.0.1:PORT` plus the relative path, e.g. `/auth`), `realm`,
-  `issuer` (`<base_url>/realms/<realm>`), `token_endpoint`, `jwks_uri`.
-- `token(client_id, secret=None)`: an access token by the client-credentials grant (the secret
-  defaults to the realm file's, `CLIENT_SECRETS`); `claims(token)` decodes one, unverified.
-- `admin`: an `AdminApi` (`get`, `post`, `put`, `delete` on `/admin/realms/<realm>/...`,
-  with a master-realm admin token renewed as needed), and the helpers built on it:
-  `key_providers()`, `add_key_provider()`, `set_key_provider()`, `remove_key_provider()`,
-  `jwks()`, `client()`, `partial_export()`.
-- `export_realm(path)`: `kc.sh export` of the realm into a file, as an operator takes a backup
-  (Keycloak must be stopped: the embedded H2 database has one writer).
+- `Keycloak(workdir).start()` starts it: HTTP on 127.0.0.1 and an ephemeral port (read from
+  Keycloak's `Listening on` line), no management interface (health and metrics are off), no
+  cluster ports (`--cache=local`), an H2 database under `workdir`; the first start imports the
+  realm file through the admin REST API. `stop()` ends it by pid. `start()` again is a restart:
+  same port, same database, same keys. `start(variant="auth")` restarts it from the build with
+  `--http-relative-path=/auth` (issuer `/auth/realms/R`), `start(variant="")` back at `/`.
+- `base_url` (`http://127.0.0.1:PORT`, plus `/auth` for that variant), `realm`, `issuer`
+  (`<base_url>/realms/<realm>`), `token_endpoint`, `jwks_uri`, `discovery()`, `jwks()`.
+- `token(client_id, secret=None, **params)`: an access token by the client-credentials grant
+  (the secret defaults to the realm file's, `CLIENT_SECRETS`); `claims(token)` and
+  `header(token)` decode one, unverified.
+- `admin`: an `AdminApi` (`get`, `post`, `put`, `delete` on `/admin/realms/<realm>/...` as the
+  master realm's admin), with `key_providers()`, `add_key_provider()`, `set_key_provider()`,
+  `remove_key_provider()`, `keys()`, `client()`, `partial_export()`.
+- `export_realm(path)`: `kc.sh export` of the realm (users included), as an operator takes a
+  backup; Keycloak must be stopped (the embedded H2 database has one writer).
+- `start_seconds`: how long each start took.
 
-Start time is what dominates: see docs/src/keycloak.md for the figures. A missing install is an
-error naming the command that makes it, never a skip.
+A missing install is an error naming the command that makes it, never a skip.
 """
 
 from __future__ import annotations
@@ -380,7 +383,7 @@ class Keycloak:
             self._log_file = None
 
     def export_realm(self, path: Path) -> dict[str, Any]:
-        """`kc.sh export --realm R --file PATH --users realm_file` on the (stopped) server's
+        """`kc.sh export --realm R --file PATH --users same_file` on the (stopped) server's
         database, as an operator takes a realm backup; the export, parsed."""
         if self.proc is not None:
             raise RuntimeError("kc.sh export needs the server stopped (the H2 database has one writer)")
@@ -391,7 +394,7 @@ class Keycloak:
                 "--optimized",
                 f"--realm={self.realm}",
                 f"--file={path}",
-                "--users=realm_file",
+                "--users=same_file",
                 f"--db-url={self._db_url()}",
             ],
             env=self._env(),
