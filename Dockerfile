@@ -7,8 +7,13 @@
 # reference the image as zeebe-authz:<crate version> (change it with `zeebe-authz istio --image`).
 
 ARG RUST_VERSION=1.95
+# The two bases, as build arguments so a check can put local bases in their place without
+# editing this file (scripts/image builds it on debootstrapped Debian bookworm bases):
+# BUILDER_IMAGE needs cargo and a C compiler on PATH, RUNTIME_IMAGE glibc and libgcc_s.
+ARG BUILDER_IMAGE=docker.io/library/rust:${RUST_VERSION}-bookworm
+ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
 
-FROM docker.io/library/rust:${RUST_VERSION}-bookworm AS builder
+FROM ${BUILDER_IMAGE} AS builder
 WORKDIR /src
 # Everything the build reads: the workspace manifest and lock file, the core and server crates
 # (with the core's build script), the protos it
@@ -24,7 +29,7 @@ RUN cargo build --release --locked --bin zeebe-authz \
     && cp target/release/zeebe-authz /zeebe-authz
 
 # glibc, libgcc and CA certificates, no shell, no package manager; runs as uid/gid 65532.
-FROM gcr.io/distroless/cc-debian12:nonroot
+FROM ${RUNTIME_IMAGE}
 COPY --from=builder /zeebe-authz /usr/local/bin/zeebe-authz
 USER 65532:65532
 # 9000: ext_authz gRPC (Check); 9001: admin HTTP (/healthz, /readyz, /metrics).

@@ -206,7 +206,14 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         (dev.config, dev.listeners, dev.extras)
     } else {
         let path = args.config.context("--config is required")?;
-        let config = match zeebe_authz_server::disk::load_config(&path) {
+        let config = match zeebe_authz_server::disk::load_config(&path).and_then(|c| {
+            zeebe_authz_core::config::check_trust(
+                &c,
+                &path,
+                zeebe_authz_server::jwks::system_store_present(),
+            )
+            .map(|()| c)
+        }) {
             Ok(c) => c,
             Err(e) => {
                 eprint!("{e}");

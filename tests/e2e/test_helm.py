@@ -1,9 +1,11 @@
-"""The Helm chart (charts/zeebe-authz), offline: `helm lint` and `helm template` through Helm v4
-as a library (PyPI helm-python-sdk), every rendered object against Kubernetes' schemas
-(kubernetes-validate, strict) for the oldest and newest Kubernetes the chart claims, the Istio
-objects against Istio's CRD schemas (../shared/tools/validate-istio), the chart against
-`zeebe-authz istio` (the same ConfigMap and the same Istio objects from the same config), and
-the rendered config served by `zeebe-authz serve` against loopback issuers.
+"""The Helm chart (charts/zeebe-authz), offline: `helm lint` and `helm template` with the real Helm
+CLI (v4, built from its Go module by scripts/tools into .tools/bin), every rendered object against
+Kubernetes' schemas (kubernetes-validate, strict) for the oldest and newest Kubernetes the chart
+claims, the prometheus-operator objects against their CRD schemas, the Istio objects against
+Istio's CRD schemas (../shared/tools/validate-istio), the chart against `zeebe-authz istio` (the
+same ConfigMap and the same Istio objects from the same config), the alerting rules and the
+dashboard as the chart ships them against their files, and the rendered config served by
+`zeebe-authz serve` against loopback issuers.
 """
 
 from __future__ import annotations
@@ -19,13 +21,11 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from helm_python import _native
-from helm_python.chart import Chart, lint
-from helm_python.errors import HelmError
 
 from support.authz import REPO_ROOT, Authz, find_binary
 from support.issuer import KeycloakIssuer
 from support.process import running
+from support.tools import find_tool
 
 CHART = REPO_ROOT / "charts" / "zeebe-authz"
 EXAMPLES = CHART / "examples"
@@ -36,6 +36,36 @@ NAMESPACE = "camunda"
 ISTIO_GROUPS = ("security.istio.io/", "telemetry.istio.io/", "gateway.networking.k8s.io/")
 SHARED = Path(os.environ.get("ZEEBE_AUTHZ_SHARED", REPO_ROOT.parent / "shared"))
 VALIDATE_ISTIO = SHARED / "tools" / "validate-istio"
+MONITORING_API = "monitoring.coreos.com/v1"
+ALERTS = CHART / "files" / "alerts.yaml"
+DASHBOARD = CHART / "files" / "dashboard.json"
+
+
+class HelmError(RuntimeError):
+    """`helm` exited with an error; the message is its stderr."""
+
+
+def strict(schema: Any) -> Any:
+    """A CRD's structural schema as kubectl's strict field validation applies it: every object
+    that does not say what other properties it takes takes none (and its patterns in Python's
+    dialect)."""
+    if isinstance(schema, dict):
+        out = {k: strict(v) for k, v in schema.items()}
+        # Go's regexp takes a flag group anywhere; Python's only at the start.
+        if isinstance(out.get("pattern"), str) and out["pattern"].startswith("^(?i)"):
+            out["pattern"] = "(?i)^" + out["pattern"][len("^(?i)") :]
+        if out.get("type") == "object" and "properties" in out and "additionalProperties" not in out:
+            out["additionalProperties"] = False
+        return out
+    if isinstance(schema, list):
+        return [strict(v) for v in schema]
+    return schema
+
+
+# The prometheus-operator's own CRD schema (tests/e2e/data: its source and licence).
+PROMETHEUS_RULE_SCHEMA = strict(
+    yaml.safe_load((Path(__file__).parent / "data" / "prometheusrule-v1.schema.yaml").read_text())
+)
 
 # Everything optional switched on: autoscaling (so a PDB too), a ServiceMonitor, a
 # NetworkPolicy, a CA bundle from a Secret, policies from an existing ConfigMap.
@@ -46,6 +76,14 @@ EVERYTHING = {
     "jwks": {"caBundle": {"secretName": "keycloak-ca", "key": "ca.crt"}},
     "policiesConfigMap": "zeebe-authz-extra-policies",
     "logLevel": "info,zeebe_authz=debug",
+}
+
+# The alerting rules (a PrometheusRule) and the Grafana dashboard (a ConfigMap), both off by
+# default.
+MONITORING_ON = {
+    "serviceMonitor": {"enabled": True},
+    "prometheusRule": {"enabled": True, "labels": {"release": "prometheus"}},
+    "grafanaDashboard": {"enabled": True, "annotations": {"grafana_folder": "Camunda"}},
 }
 
 # The part of the prometheus-operator ServiceMonitor API (monitoring.coreos.com/v1) the chart
@@ -105,7 +143,22 @@ CASES = {
     "multi-realm-sidecar": lambda: load_values("multi-realm-sidecar.yaml"),
     "multi-realm-ambient": lambda: load_values("multi-realm-ambient.yaml"),
     "everything": lambda: EVERYTHING,
+    "monitoring": lambda: MONITORING_ON,
 }
+
+
+def helm(*args: str, values: dict[str, Any] | None = None) -> str:
+    """Runs the pinned Helm CLI with `values` on its standard input (`-f -`; JSON is YAML);
+    its stdout, or HelmError with its stderr."""
+    result = subprocess.run(
+        [str(find_tool("helm")), *args, "-f", "-"],
+        input=json.dumps(values or {}),
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise HelmError(result.stderr + result.stdout)
+    return result.stdout
 
 
 def render(
@@ -116,25 +169,16 @@ def render(
     namespace: str = NAMESPACE,
     release: str = RELEASE,
 ) -> list[dict[str, Any]]:
-    """`helm template` as objects. Chart.render() has no kube_version / api_versions options,
-    so this calls the library's helm_render with the options its C API takes."""
-    chart = Chart.load(CHART)
-    try:
-        opts = {
-            "name": release,
-            "namespace": namespace,
-            "kube_version": f"v{kube_version}",
-            "api_versions": list(api_versions),
-        }
-        out = _native.call_string("helm_render", chart._raw(), json.dumps(values or {}), json.dumps(opts))
-    finally:
-        chart.close()
-    docs = []
-    for path, text in sorted(json.loads(out).items()):
-        if path.endswith("NOTES.txt"):
-            continue
-        docs.extend(d for d in yaml.safe_load_all(text) if d)
-    return docs
+    """`helm template` as objects, in the order of their templates' paths (Helm prints them
+    in its install order, by kind), each template's objects in the order it writes them."""
+    args = ["template", release, str(CHART), "--namespace", namespace, "--kube-version", f"v{kube_version}"]
+    for api in api_versions:
+        args += ["--api-versions", api]
+    sourced = []
+    for i, text in enumerate(helm(*args, values=values).split("\n---\n")):
+        source = next((line[len("# Source: ") :] for line in text.splitlines() if line.startswith("# Source: ")), "")
+        sourced.extend((source, i, d) for d in yaml.safe_load_all(text) if d)
+    return [d for _, _, d in sorted(sourced, key=lambda t: t[:2])]
 
 
 def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -180,9 +224,18 @@ def without_chart_labels(obj: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
 def test_helm_lint_is_clean(case: str, kube_version: str) -> None:
-    report = lint(CHART, CASES[case](), strict=True, namespace=NAMESPACE, kube_version=f"v{kube_version}")
-    findings = [m for m in report["messages"] if m["severity"] >= 2]
-    assert report["errors"] == [] and findings == [], report
+    """`helm lint --strict`: no error and no warning (INFO notes, like a missing icon, pass)."""
+    out = helm("lint", str(CHART), "--strict", "--namespace", NAMESPACE, "--kube-version", f"v{kube_version}", values=CASES[case]())
+    assert "1 chart(s) linted, 0 chart(s) failed" in out, out
+    assert "[WARNING]" not in out and "[ERROR]" not in out, out
+
+
+def test_helm_lint_fails_on_values_that_render_broken_yaml() -> None:
+    """The lint above can fail: labels that are not a map make a template write invalid YAML.
+    (A template's `fail` is not one: Helm lints in lint mode, where `fail` only logs; `helm
+    template` refuses such values, tested below.)"""
+    with pytest.raises(HelmError, match=r"templates/dashboard.yaml: unable to parse YAML"):
+        helm("lint", str(CHART), "--strict", "--namespace", NAMESPACE, values={"grafanaDashboard": {"enabled": True, "labels": "oops"}})
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -194,13 +247,19 @@ def test_every_rendered_object_validates(case: str, kube_version: str) -> None:
         kinds.add(doc["kind"])
         if doc["apiVersion"].startswith(ISTIO_GROUPS):
             continue  # below, against Istio's CRDs
-        if doc["apiVersion"].startswith("monitoring.coreos.com/"):
+        if doc["kind"] == "ServiceMonitor":
             jsonschema.validate(doc, SERVICE_MONITOR_SCHEMA)
+            continue
+        if doc["kind"] == "PrometheusRule":
+            jsonschema.validate(doc, PROMETHEUS_RULE_SCHEMA)
             continue
         kubernetes_validate.validate(doc, kube_version, strict=True)
     assert {"ServiceAccount", "ConfigMap", "Service", "Deployment", "PodDisruptionBudget"} <= kinds
     if case == "everything":
         assert {"HorizontalPodAutoscaler", "ServiceMonitor", "NetworkPolicy"} <= kinds
+    if case == "monitoring":
+        assert {"ServiceMonitor", "PrometheusRule"} <= kinds
+        assert len(by_kind(docs, "ConfigMap")) == 2
 
 
 @pytest.mark.parametrize("case", ["multi-realm-sidecar", "multi-realm-ambient"])
@@ -231,7 +290,9 @@ def test_chart_renders_what_zeebe_authz_istio_generates(config: str, mode: str, 
     generated = generate_manifests(tmp_path, source, mode)
 
     def istio(docs):
-        return [without_chart_labels(d) for d in docs if d["apiVersion"].startswith(ISTIO_GROUPS)]
+        # In kind and name order: Helm prints one template's objects in its install order.
+        objects = [without_chart_labels(d) for d in docs if d["apiVersion"].startswith(ISTIO_GROUPS)]
+        return sorted(objects, key=lambda d: (d["kind"], d["metadata"]["name"]))
 
     assert istio(chart) == istio(generated)
     assert len(istio(chart)) >= 4
@@ -410,3 +471,70 @@ def test_serve_starts_on_the_rendered_config(case: str, tmp_path: Path) -> None:
     finally:
         for issuer in issuers:
             issuer.stop()
+
+
+# ---- alerts and dashboard ---------------------------------------------------------------
+
+
+def identities(docs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return sorted((d["kind"], d["metadata"]["name"]) for d in docs)
+
+
+def test_alerts_and_dashboard_are_not_rendered_unless_asked() -> None:
+    """Off by default: the defaults render exactly what they render with both toggles off, and
+    neither a PrometheusRule nor a second ConfigMap."""
+    apis = (MONITORING_API,)
+    default = render(api_versions=apis)
+    off = render({"prometheusRule": {"enabled": False}, "grafanaDashboard": {"enabled": False}}, api_versions=apis)
+    assert default == off
+    assert by_kind(default, "PrometheusRule") == []
+    assert [cm["metadata"]["name"] for cm in by_kind(default, "ConfigMap")] == ["zeebe-authz"]
+    on = render(MONITORING_ON, api_versions=apis)
+    assert set(identities(on)) - set(identities(default)) == {
+        ("ServiceMonitor", "zeebe-authz"),
+        ("PrometheusRule", "zeebe-authz"),
+        ("ConfigMap", "zeebe-authz-dashboard"),
+    }
+
+
+def test_prometheus_rule_is_the_rules_file_and_needs_the_operator_api() -> None:
+    assert by_kind(render(MONITORING_ON), "PrometheusRule") == []
+    [rule] = by_kind(render(MONITORING_ON, api_versions=(MONITORING_API,)), "PrometheusRule")
+    jsonschema.validate(rule, PROMETHEUS_RULE_SCHEMA)
+    assert rule["metadata"]["namespace"] == NAMESPACE
+    assert rule["metadata"]["labels"]["release"] == "prometheus"
+    assert rule["spec"] == yaml.safe_load(ALERTS.read_text())
+    alerts = [r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]]
+    assert len(alerts) == len(set(alerts)) >= 10
+    # Prometheus's templates reach the PrometheusRule as written, not consumed by Helm.
+    assert all("{{ $labels.instance }}" in str(r["annotations"]) or "{{ $labels.job }}" in str(r["annotations"]) for g in rule["spec"]["groups"] for r in g["rules"])
+
+
+def test_the_strict_rule_schema_refuses_a_misspelled_field() -> None:
+    """The validation above can fail: the operator would drop `expression`, kubectl --strict
+    refuses it, and so does the schema."""
+    [rule] = by_kind(render(MONITORING_ON, api_versions=(MONITORING_API,)), "PrometheusRule")
+    broken = copy.deepcopy(rule)
+    broken["spec"]["groups"][0]["rules"][0]["expression"] = broken["spec"]["groups"][0]["rules"][0].pop("expr")
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, PROMETHEUS_RULE_SCHEMA)
+
+
+@pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
+def test_dashboard_config_map_is_the_dashboard_for_grafanas_sidecar(kube_version: str) -> None:
+    docs = render(MONITORING_ON, kube_version=kube_version)
+    [cm] = [d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"] == "zeebe-authz-dashboard"]
+    kubernetes_validate.validate(cm, kube_version, strict=True)
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert cm["metadata"]["annotations"] == {"grafana_folder": "Camunda"}
+    assert list(cm["data"]) == ["zeebe-authz.json"]
+    dashboard = json.loads(cm["data"]["zeebe-authz.json"])
+    assert dashboard == json.loads(DASHBOARD.read_text())
+    assert dashboard["uid"] == "zeebe-authz"
+    # The dashboard works without the operator's API (it needs only Grafana's sidecar).
+    [custom] = [
+        d
+        for d in by_kind(render({"grafanaDashboard": {"enabled": True, "labels": {"dashboards": "camunda"}}}), "ConfigMap")
+        if d["metadata"]["name"] == "zeebe-authz-dashboard"
+    ]
+    assert custom["metadata"]["labels"]["dashboards"] == "camunda"

@@ -2,6 +2,7 @@
 //! on loopback, called through tonic exactly as Envoy calls it.
 
 mod bench;
+mod ca_store;
 mod camunda;
 mod check;
 mod conditions;

@@ -13,6 +13,7 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 
 use crate::authorizer::Authorizer;
+use crate::metrics::RealmKeyState;
 
 /// What the admin handlers read.
 #[derive(Clone)]
@@ -62,7 +63,17 @@ async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
 
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     let a = &state.authorizer;
-    a.metrics().token_cache_entries(a.current().cache.len());
+    let generation = a.current();
+    a.metrics().token_cache_entries(generation.cache.len());
+    a.metrics()
+        .token_cache_capacity(generation.cache.capacity());
+    a.metrics()
+        .realm_key_states(generation.realms.iter().map(|r| RealmKeyState {
+            realm: r.name.as_str(),
+            ready: r.jwks.is_ready(),
+            keys_age: r.jwks.keys_age(),
+            keys_max_age: r.jwks.keys_max_age(),
+        }));
     (
         [(
             header::CONTENT_TYPE,

@@ -79,7 +79,7 @@ impl Authorizer {
         let first = Generation {
             number: 1,
             realms,
-            cache: Arc::new(new_cache(token)),
+            cache: Arc::new(new_cache(token, &metrics)),
             token: token.clone(),
             headers: Arc::new(headers),
             metadata,
@@ -113,7 +113,7 @@ impl Authorizer {
         let cache = if current.token == *token {
             current.cache.clone()
         } else {
-            Arc::new(new_cache(token))
+            Arc::new(new_cache(token, &self.metrics))
         };
         Generation {
             number: current.number + 1,
@@ -170,6 +170,9 @@ impl Authorizer {
         // An unknown host has no realm, so no mode: it is always enforced.
         let mode = realm.map_or(RealmMode::Enforce, |r| r.mode);
         self.metrics.decision(path, decision.outcome(), mode);
+        if let Some(r) = realm {
+            r.decisions.count(decision.outcome());
+        }
         let id = view
             .request_id
             .and_then(DecisionId::from_request)
@@ -480,10 +483,11 @@ fn log_deny(
     );
 }
 
-fn new_cache(token: &TokenSettings) -> TokenCache {
-    TokenCache::new(
+fn new_cache(token: &TokenSettings, metrics: &Metrics) -> TokenCache {
+    TokenCache::with_eviction_hook(
         token.cache_capacity,
         token.cache_max_ttl,
         token.leeway.as_secs(),
+        Arc::new(metrics.token_cache_eviction_counter()),
     )
 }

@@ -129,3 +129,63 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// `config::check_trust` on configs loaded from disk (moved from the core: they write files).
+#[cfg(test)]
+mod trust_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use zeebe_authz_core::config::check_trust;
+
+    /// The keys `check_trust` refuses in a config with realms at `urls` (each an issuer, or
+    /// `issuer jwks_uri`), with or without a CA bundle and a system store.
+    fn refused(urls: &[&str], bundle: bool, system_store: bool) -> Vec<String> {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "zeebe-authz-roots-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/default.yaml");
+        let mut text = String::from("realms:\n");
+        for (i, url) in urls.iter().enumerate() {
+            let (issuer, jwks_uri) = match url.split_once(' ') {
+                Some((issuer, uri)) => (issuer, format!(", jwks_uri: '{uri}'")),
+                None => (*url, String::new()),
+            };
+            text += &format!(
+                "  - {{name: r{i}, issuer: '{issuer}', audiences: [z], hosts: [h{i}], policy: '{policy}'{jwks_uri}}}\n"
+            );
+        }
+        if bundle {
+            let ca = rcgen::generate_simple_self_signed(vec!["kc.example".to_string()]).unwrap();
+            std::fs::write(dir.join("ca.pem"), ca.cert.pem()).unwrap();
+            text += "jwks:\n  ca_bundle: ca.pem\n";
+        }
+        let path = dir.join("config.yaml");
+        std::fs::write(&path, &text).unwrap();
+        let config = crate::disk::load_config(&path);
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = config.unwrap_or_else(|e| panic!("{e}\n{text}"));
+        match check_trust(&config, &path, system_store) {
+            Ok(()) => Vec::new(),
+            Err(e) => e.0.into_iter().map(|d| d.key).collect(),
+        }
+    }
+
+    #[test]
+    fn only_an_https_source_without_bundle_or_system_store_is_refused() {
+        let https = "https://kc.example/realms/a";
+        let http = "http://kc.example/realms/b";
+        assert_eq!(refused(&[http, https], false, false), ["realms[1].issuer"]);
+        assert!(refused(&[http, https], false, true).is_empty());
+        assert!(refused(&[http, https], true, false).is_empty());
+        assert!(refused(&[http], false, false).is_empty());
+        // The source fetched is the jwks_uri when there is one, not the issuer's discovery.
+        let over_http = "https://kc.example/realms/c http://kc.internal/certs";
+        assert!(refused(&[over_http], false, false).is_empty());
+        let over_https = "http://kc.example/realms/d https://kc.internal/certs";
+        assert_eq!(refused(&[over_https], false, false), ["realms[0].jwks_uri"]);
+    }
+}

@@ -11,6 +11,7 @@ use ahash::AHashMap;
 use sha2::{Digest as _, Sha256};
 
 use crate::jwks::JwksCache;
+use crate::metrics::RealmDecisions;
 use zeebe_authz_core::config::{RealmConfig, RealmMode};
 use zeebe_authz_core::host::Authority;
 use zeebe_authz_core::policy::Policy;
@@ -38,6 +39,8 @@ pub struct Realm {
     pub policy: Arc<Policy>,
     /// The realm's keys.
     pub(crate) jwks: Arc<JwksCache>,
+    /// Its decision counters (`zeebe_authz_realm_decisions_total`).
+    pub(crate) decisions: RealmDecisions,
 }
 
 /// Which rule of [`Realms::for_host`] chose a realm.
@@ -110,6 +113,7 @@ impl Realms {
                 claimed.push(cache_id);
                 Realm {
                     index,
+                    decisions: jwks.metrics().realm_decisions(&c.name, c.mode),
                     cache_id,
                     fingerprint,
                     name: Arc::new(HeaderText::from(&*c.name)),

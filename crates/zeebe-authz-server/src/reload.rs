@@ -28,7 +28,7 @@ use anyhow::Context as _;
 use sha2::{Digest as _, Sha256};
 
 use crate::authorizer::Authorizer;
-use crate::jwks::{JwksCache, JwksSource, http_client};
+use crate::jwks::{JwksCache, JwksSource, http_client, system_store_present};
 use crate::metrics::Metrics;
 use crate::realm::Realms;
 use zeebe_authz_core::config::{Config, Listen, RealmConfig};
@@ -154,6 +154,9 @@ impl Reloader {
         let loaded = tokio::task::spawn_blocking(move || {
             let before = read_hashes(&watched);
             let (loaded, sources) = crate::disk::load_config_tracked(&path);
+            let loaded = loaded.and_then(|c| {
+                zeebe_authz_core::config::check_trust(&c, &path, system_store_present()).map(|()| c)
+            });
             let seen: Seen = sources
                 .iter()
                 .map(|p| match before.iter().find(|(b, _)| b == p) {

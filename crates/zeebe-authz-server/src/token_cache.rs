@@ -22,14 +22,17 @@
 //!   100k tokens took 68 MiB and a hit ~670 ns; here 36 MiB and ~80 ns.
 //! - **Size**: at most `capacity` entries (quick_cache's S3-FIFO eviction: entries seen once
 //!   leave first, so a flood of one-off tokens does not push out the hot ones).
+//! - **Evictions** of entries still valid are reported to an [`EvictionHook`] with their
+//!   queue (hot: read again after it was cached), so an operator sees a capacity too small
+//!   for the working set before the miss rate shows it.
 //! - **Failures** are not cached: an invalid token is verified (and refused) every time.
 
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use quick_cache::UnitWeighter;
-use quick_cache::sync::{Cache, DefaultLifecycle};
+use quick_cache::sync::Cache;
+use quick_cache::{Lifecycle, UnitWeighter};
 
 use zeebe_authz_core::token::{Principal, unix_now};
 
@@ -84,13 +87,56 @@ impl Hasher for PassThroughHasher {
     }
 }
 
-type Table = Cache<TokenKey, Entry, UnitWeighter, PassThrough, DefaultLifecycle<TokenKey, Entry>>;
+type Table = Cache<TokenKey, Entry, UnitWeighter, PassThrough, ReportEvictions>;
+
+/// Called for each still-valid entry the cache evicts for room; the argument says whether it
+/// left from the hot queue (it was read again after it was cached). Runs under a shard lock:
+/// it must be quick (the server's increments a counter).
+pub(crate) type EvictionHook = Arc<dyn Fn(bool) + Send + Sync>;
+
+/// The table's lifecycle: reports evictions of still-valid entries to the hook and, as
+/// quick_cache's default lifecycle does, stashes up to two evicted entries so their
+/// principals are dropped after the shard lock is released.
+#[derive(Clone)]
+struct ReportEvictions {
+    hook: Option<EvictionHook>,
+}
+
+impl ReportEvictions {
+    fn evicted(&self, stash: &mut [Option<Entry>; 2], hot: bool, entry: Entry) {
+        if let Some(hook) = &self.hook
+            && entry.valid_until >= unix_now()
+        {
+            hook(hot);
+        }
+        if let Some(slot) = stash.iter_mut().find(|s| s.is_none()) {
+            *slot = Some(entry);
+        }
+    }
+}
+
+impl Lifecycle<TokenKey, Entry> for ReportEvictions {
+    type RequestState = [Option<Entry>; 2];
+
+    fn begin_request(&self) -> Self::RequestState {
+        [None, None]
+    }
+
+    fn on_evict_cold(&self, stash: &mut Self::RequestState, _key: TokenKey, entry: Entry) {
+        self.evicted(stash, false, entry);
+    }
+
+    fn on_evict_hot(&self, stash: &mut Self::RequestState, _key: TokenKey, entry: Entry) {
+        self.evicted(stash, true, entry);
+    }
+}
 
 /// The length of the hash secret (XXH3's default secret is 192 bytes; 136 is its minimum).
 const SECRET_BYTES: usize = 192;
 
 /// See the module docs.
 pub struct TokenCache {
+    capacity: u64,
     cache: Table,
     secret: Box<[u8; SECRET_BYTES]>,
     leeway: u64,
@@ -106,8 +152,29 @@ struct Entry {
 
 impl TokenCache {
     /// A cache of at most `capacity` principals, each kept at most `max_ttl`.
+    #[cfg(test)]
     pub(crate) fn new(capacity: u64, max_ttl: Duration, leeway: u64) -> TokenCache {
+        TokenCache::with_hook(capacity, max_ttl, leeway, None)
+    }
+
+    /// [`TokenCache::new`], reporting evictions of still-valid entries to `hook`.
+    pub(crate) fn with_eviction_hook(
+        capacity: u64,
+        max_ttl: Duration,
+        leeway: u64,
+        hook: EvictionHook,
+    ) -> TokenCache {
+        TokenCache::with_hook(capacity, max_ttl, leeway, Some(hook))
+    }
+
+    fn with_hook(
+        capacity: u64,
+        max_ttl: Duration,
+        leeway: u64,
+        hook: Option<EvictionHook>,
+    ) -> TokenCache {
         TokenCache {
+            capacity,
             // quick_cache holds slightly fewer entries than asked (it kept 99,660 of 100,000):
             // ask 1 % more so `capacity` tokens fit.
             cache: {
@@ -117,7 +184,7 @@ impl TokenCache {
                     items as u64,
                     UnitWeighter,
                     PassThrough,
-                    DefaultLifecycle::default(),
+                    ReportEvictions { hook },
                 )
             },
             secret: random_secret(),
@@ -160,6 +227,11 @@ impl TokenCache {
     /// Whether the cache holds no entry.
     pub fn is_empty(&self) -> bool {
         self.cache.is_empty()
+    }
+
+    /// The most entries it holds (as configured).
+    pub fn capacity(&self) -> u64 {
+        self.capacity
     }
 }
 
@@ -279,5 +351,70 @@ mod tests {
             c.get(&k, now + 61).is_none(),
             "max_ttl caps a long token lifetime"
         );
+    }
+}
+
+#[cfg(test)]
+mod eviction_tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::TokenCache;
+    use zeebe_authz_core::config::settings::DEFAULT_CACHE_MAX_TTL as DEFAULT_MAX_TTL;
+    use zeebe_authz_core::policy::Grants;
+    use zeebe_authz_core::token::{Principal, unix_now};
+
+    fn principal(exp: u64) -> Arc<Principal> {
+        Arc::new(Principal {
+            subject: "s".into(),
+            client_id: "c".into(),
+            grants: Grants::default(),
+            tenants: Box::new([]),
+            expires_at: exp,
+        })
+    }
+
+    /// A cache of 10 whose hook records each report (`true`: hot).
+    fn reporting_cache() -> (TokenCache, Arc<Mutex<Vec<bool>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let cache = TokenCache::with_eviction_hook(
+            10,
+            DEFAULT_MAX_TTL,
+            0,
+            Arc::new(move |hot| sink.lock().unwrap().push(hot)),
+        );
+        (cache, seen)
+    }
+
+    #[test]
+    fn evictions_of_valid_entries_are_reported_with_their_queue() {
+        let (c, seen) = reporting_cache();
+        let live = unix_now() + 3600;
+        // Tokens read again after caching are hot; a stream of them twice the capacity must
+        // push hot entries out, and the one-off tokens that follow leave from the cold queue.
+        for i in 0..40 {
+            let k = c.key(0, &format!("hot-{i}"));
+            c.insert(k, principal(live));
+            assert!(c.get(&k, unix_now()).is_some());
+            assert!(c.get(&k, unix_now()).is_some());
+        }
+        for i in 0..40 {
+            c.insert(c.key(0, &format!("cold-{i}")), principal(live));
+        }
+        let seen = seen.lock().unwrap();
+        assert!(seen.contains(&true), "no hot eviction reported: {seen:?}");
+        assert!(seen.contains(&false), "no cold eviction reported: {seen:?}");
+        assert!(c.len() <= 11);
+        assert_eq!(c.capacity(), 10);
+    }
+
+    #[test]
+    fn evictions_of_expired_entries_are_not_reported() {
+        let (c, seen) = reporting_cache();
+        for i in 0..40 {
+            c.insert(c.key(0, &format!("old-{i}")), principal(1));
+        }
+        assert!(c.len() <= 11);
+        assert_eq!(*seen.lock().unwrap(), Vec::<bool>::new());
     }
 }

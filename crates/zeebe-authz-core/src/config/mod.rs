@@ -25,6 +25,10 @@ pub mod settings;
 pub use settings::JwksSettings;
 use settings::{DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_MAX_TTL};
 
+mod trust;
+
+pub use trust::check_trust;
+
 /// Exit code for configuration errors (`EX_USAGE` in sysexits.h).
 pub const EXIT_CONFIG: i32 = 64;
 /// The default Check (ext_authz gRPC) address.

@@ -94,15 +94,27 @@ pub fn discovery_url(issuer: &str) -> String {
     )
 }
 
+/// Whether the system has a CA store, the one rustls reads (the distribution's bundle under
+/// `/etc/ssl`, or `SSL_CERT_FILE` / `SSL_CERT_DIR`); read anew on each call (startup and each
+/// reload that makes a client). Without one, dev mode and `http://` issuers still start; see
+/// `config::check_trust` for the one config that cannot.
+pub fn system_store_present() -> bool {
+    !rustls_native_certs::load_native_certs().certs.is_empty()
+}
+
 /// Builds the HTTP client for JWKS fetches, trusting `ca_bundle` (PEM) in addition to the
-/// system roots when given.
+/// system roots when given. Without a system CA store it trusts the bundle alone, or nothing
+/// (then only `http://` works; see `roots` for the check that refuses an `https://` source).
 pub fn http_client(ca_bundle: Option<&[u8]>) -> Result<reqwest::Client, reqwest::Error> {
-    let mut builder =
+    let builder =
         reqwest::Client::builder().user_agent(concat!("zeebe-authz/", env!("CARGO_PKG_VERSION")));
-    if let Some(pem) = ca_bundle {
-        for cert in reqwest::Certificate::from_pem_bundle(pem)? {
-            builder = builder.add_root_certificate(cert);
-        }
+    let bundle = match ca_bundle {
+        Some(pem) => reqwest::Certificate::from_pem_bundle(pem)?,
+        None => Vec::new(),
+    };
+    if system_store_present() {
+        builder.tls_certs_merge(bundle).build()
+    } else {
+        builder.tls_certs_only(bundle).build()
     }
-    builder.build()
 }

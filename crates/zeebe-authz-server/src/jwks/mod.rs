@@ -44,7 +44,7 @@ use zeebe_authz_core::keyset::{JwksError, KeySet};
 
 mod fetch;
 
-pub use fetch::{Fetcher, discovery_url, http_client};
+pub use fetch::{Fetcher, discovery_url, http_client, system_store_present};
 
 /// The largest JWKS or discovery document we accept.
 pub const MAX_DOCUMENT_BYTES: usize = 1 << 20;
@@ -243,6 +243,21 @@ impl JwksCache {
     /// Whether usable keys are loaded (readiness).
     pub(crate) fn is_ready(&self) -> bool {
         self.keys().is_some()
+    }
+
+    /// How long ago the keys in use were fetched (usable or not), if any were (`/metrics`).
+    pub(crate) fn keys_age(&self) -> Option<Duration> {
+        self.current.load().as_ref().map(|k| k.fetched_at.elapsed())
+    }
+
+    /// How long keys stay usable without a successful fetch (`/metrics`).
+    pub(crate) fn keys_max_age(&self) -> Duration {
+        self.settings.keys_max_age
+    }
+
+    /// The process's metrics (a realm built on this cache makes its counters there).
+    pub(crate) fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Installs keys directly (dev mode, tests).
