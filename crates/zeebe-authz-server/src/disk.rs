@@ -147,7 +147,7 @@ mod trust_tests {
             N.fetch_add(1, Ordering::SeqCst)
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/default.yaml");
+        let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/default.yaml");
         let mut text = String::from("realms:\n");
         for (i, url) in urls.iter().enumerate() {
             let (issuer, jwks_uri) = match url.split_once(' ') {
