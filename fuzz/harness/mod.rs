@@ -3,7 +3,7 @@
 //! here what they share (the target table, the example and dev policies, the repository root).
 //!
 //! Each `fuzz/fuzz_targets/<name>.rs` includes this module and calls `harness::<name>`;
-//! `tests/it/fuzz_corpus.rs` includes it too and replays the committed corpora
+//! `tests/it/fuzz_corpus/` includes it too and replays the committed corpora
 //! (`fuzz/corpus/<name>/`, `fuzz/regressions/<name>/`) through the same functions, so plain
 //! `cargo test` on stable keeps every seed and every past crash passing. A target panics only
 //! when a property breaks, never on input the code merely refuses.

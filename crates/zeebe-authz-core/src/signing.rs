@@ -1,5 +1,9 @@
 //! The signing side of a Keycloak-shaped issuer: signing keys, their JWKS, and access tokens
-//! with the claims Keycloak and Camunda Identity put in them. Pure: no I/O.
+//! with the claims Keycloak and Camunda Identity put in them. No file or network I/O, but not
+//! deterministic: minting reads the OS random source (key generation) and the system clock
+//! (`iat`/`exp`). It sits in the core, not in the tools, because the tests of all three crates
+//! mint tokens and a tools-only home would make the server's tests depend on the binary crate;
+//! the Check path never calls it.
 //!
 //! `serve --dev` uses it to be its own issuer, `bench` to mint load, and the tests to play
 //! Keycloak. It signs with aws-lc (RS256 by default, as Keycloak does). Serving a realm's

@@ -35,7 +35,7 @@ use std::borrow::Cow;
 
 use bytes::BufMut;
 
-use zeebe_authz_core::decision::{Decision, Verdict};
+use zeebe_authz_core::decision::Verdict;
 use zeebe_authz_core::outcome::GrpcCode;
 
 use zeebe_authz_core::text::percent_encode_grpc_message;
@@ -108,19 +108,19 @@ enum Kind<'a> {
 
 impl<'a> Answer<'a> {
     fn of(verdict: &'a Verdict) -> Answer<'a> {
-        let kind = match (&verdict.decision, verdict.client_message()) {
-            (Decision::Deny(deny), Some(message)) => {
+        let kind = match verdict.status() {
+            Some((code, message)) => {
                 let escaped = match percent_encode_grpc_message(&message) {
                     Cow::Borrowed(_) => None,
                     Cow::Owned(escaped) => Some(escaped),
                 };
                 Kind::Denied {
-                    code: deny.outcome.code(),
+                    code,
                     message,
                     escaped,
                 }
             }
-            _ => Kind::Allowed(identity(verdict)),
+            None => Kind::Allowed(identity(verdict)),
         };
         // An answer without metadata leaves `dynamic_metadata` out entirely: Envoy then skips
         // storing it (and the `ext_authz_duration` it adds): ~8.4k of its instructions for the
