@@ -201,6 +201,7 @@ fn token_world() -> &'static TokenWorld {
                 issuer: ISSUER.into(),
                 audiences: spec.audiences.iter().map(|a| (*a).into()).collect(),
                 leeway: LEEWAY,
+                token_type: zeebe_authz::token::verify::TokenType::Required,
                 permissions_claim: ClaimPath::new(spec.permissions.iter().copied()),
                 tenants_claim: Some(ClaimPath::new(spec.tenants.iter().copied())),
                 tenants_prefix: spec.prefix.map(Into::into),
@@ -1011,6 +1012,8 @@ fn check_world() -> &'static CheckWorld {
             tenants_claim: Some(ClaimPath::new([DEV_TENANTS_CLAIM])),
             tenants_prefix: None,
             mode: RealmMode::Enforce,
+            token_type: zeebe_authz::token::verify::TokenType::Required,
+            engine_authorizations: false,
         };
         let metrics = shared_metrics();
         let configs = [
@@ -1593,7 +1596,8 @@ pub fn check(data: &[u8]) {
         .map(|c| build(world, c))
         .collect();
     let token_settings = TokenSettings {
-        cache_capacity: 64,
+        // Small (~64 ordinary principals), so eviction is fuzzed too.
+        cache_max_bytes: 16 << 10,
         ..TokenSettings::default()
     };
     let authorizer = Authorizer::new(

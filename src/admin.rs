@@ -62,7 +62,8 @@ async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
 
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     let a = &state.authorizer;
-    a.metrics().token_cache_entries(a.current().cache.len());
+    let cache = &a.current().cache;
+    a.metrics().token_cache_size(cache.len(), cache.weight());
     (
         [(
             header::CONTENT_TYPE,

@@ -54,6 +54,8 @@ pub struct Metrics {
     token_cache_hits: Counter,
     token_cache_misses: Counter,
     token_cache_entries: Gauge,
+    token_cache_bytes: Gauge,
+    check_connections: Gauge,
     config_reloads: Family<ReloadLabels, Counter>,
     config_info: Family<ConfigLabels, Gauge>,
     config_generation: Gauge,
@@ -114,6 +116,18 @@ impl Metrics {
             "Verified tokens currently cached",
             token_cache_entries.clone(),
         );
+        let token_cache_bytes = Gauge::default();
+        registry.register(
+            "token_cache_bytes",
+            "Estimated bytes the verified-token cache holds (bounded by token.cache_max_bytes)",
+            token_cache_bytes.clone(),
+        );
+        let check_connections = Gauge::default();
+        registry.register(
+            "check_connections",
+            "Open connections to the Check port (bounded by server.max_connections)",
+            check_connections.clone(),
+        );
         let config_reloads = Family::<ReloadLabels, Counter>::default();
         registry.register(
             "config_reloads",
@@ -153,6 +167,8 @@ impl Metrics {
             token_cache_hits,
             token_cache_misses,
             token_cache_entries,
+            token_cache_bytes,
+            check_connections,
         }
     }
 
@@ -228,10 +244,17 @@ impl Metrics {
         .inc();
     }
 
-    /// Sets the number of cached tokens.
-    pub(crate) fn token_cache_entries(&self, n: u64) {
+    /// Sets the number of cached tokens and their estimated bytes.
+    pub(crate) fn token_cache_size(&self, entries: u64, bytes: u64) {
         self.token_cache_entries
-            .set(i64::try_from(n).unwrap_or(i64::MAX));
+            .set(i64::try_from(entries).unwrap_or(i64::MAX));
+        self.token_cache_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    /// The open Check connections gauge (the server moves it as connections come and go).
+    pub(crate) fn check_connections(&self) -> &Gauge {
+        &self.check_connections
     }
 
     /// How many JWKS fetches with `result` were made for `realm` (unit tests).

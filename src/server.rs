@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
 
 use crate::admin::{self, AdminState};
 use crate::authorizer::Authorizer;
@@ -131,12 +130,27 @@ pub async fn serve(
         let _ = stop_tx.send(true);
     });
 
-    // tonic's `tcp_nodelay` only applies to listeners it binds itself: set it on the incoming
-    // stream, or Nagle delays small Check responses by up to 40 ms.
-    let incoming = TcpIncoming::from(listeners.check).with_nodelay(Some(true));
-    let incoming =
-        tonic::codegen::tokio_stream::StreamExt::map(incoming, |conn| conn.map(CopiedWrites::new));
+    // Our own accept loop (see `connections`): back-off when descriptors run out, a cap, and
+    // header and idle timeouts; tonic's keepalive pings find dead peers.
+    let settings = config.server;
+    let soft_limit = crate::connections::raise_fd_limit();
+    let cap = crate::connections::effective_cap(settings.max_connections, soft_limit);
+    tracing::info!(
+        max_connections = cap,
+        descriptor_limit = soft_limit,
+        header_timeout = ?settings.header_timeout,
+        idle_timeout = ?settings.idle_timeout,
+        "Check connections"
+    );
+    let incoming = crate::connections::incoming(
+        listeners.check,
+        settings,
+        cap,
+        authorizer.metrics().check_connections().clone(),
+    );
     let result = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(settings.keepalive_interval))
+        .http2_keepalive_timeout(Some(settings.keepalive_timeout))
         .add_service(crate::envoy::service::authorization_server(authorizer))
         .serve_with_incoming_shutdown(incoming, check_stop)
         .await;

@@ -14,13 +14,15 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::claims::ClaimPath;
+use crate::connections::ConnectionSettings;
 use crate::decision::{IdentityHeaders, IdentitySet, MetadataSet};
 use crate::diag::{Diagnostics, InvalidConfig, Span, parse_yaml, read_source, resolve_relative};
 use crate::jwks::JwksSettings;
 pub use crate::outcome::RealmMode;
 use crate::policy::{self, Policy};
 use crate::token::bearer::DEFAULT_MAX_TOKEN_BYTES;
-use crate::token::cache::{DEFAULT_CAPACITY, DEFAULT_MAX_TTL};
+use crate::token::cache::{DEFAULT_MAX_BYTES, DEFAULT_MAX_TTL};
+use crate::token::verify::TokenType;
 
 /// Exit code for configuration errors (`EX_USAGE` in sysexits.h).
 pub(crate) const EXIT_CONFIG: i32 = 64;
@@ -46,6 +48,18 @@ struct RawConfig {
     identity_headers: Option<RawHeaders>,
     #[serde(default)]
     dynamic_metadata: Option<RawMetadata>,
+    #[serde(default)]
+    server: Option<RawServer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    max_connections: Option<Spanned<usize>>,
+    header_timeout: Option<Spanned<String>>,
+    idle_timeout: Option<Spanned<String>>,
+    keepalive_interval: Option<Spanned<String>>,
+    keepalive_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,6 +91,12 @@ struct RawRealm {
     /// `enforce` (the default) or `dry-run`.
     #[serde(default)]
     mode: Option<Spanned<String>>,
+    /// `required` (the default) or `optional`: whether a token must name its type.
+    #[serde(default)]
+    token_type: Option<Spanned<String>>,
+    /// Whether Camunda's engine enforces its authorizations (default false).
+    #[serde(default)]
+    engine_authorizations: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,7 +121,9 @@ struct RawJwks {
 struct RawToken {
     leeway: Option<Spanned<String>>,
     max_bytes: Option<Spanned<usize>>,
+    /// Replaced by `cache_max_bytes`: refused with a hint.
     cache_capacity: Option<Spanned<u64>>,
+    cache_max_bytes: Option<Spanned<u64>>,
     cache_max_ttl: Option<Spanned<String>>,
 }
 
@@ -138,8 +160,8 @@ pub struct TokenSettings {
     pub leeway: Duration,
     /// Largest accepted token.
     pub max_bytes: usize,
-    /// Verified-token cache size.
-    pub cache_capacity: u64,
+    /// Bound of the verified-token cache's estimated weight, in bytes.
+    pub cache_max_bytes: u64,
     /// Longest life of a cache entry.
     pub cache_max_ttl: Duration,
 }
@@ -149,7 +171,7 @@ impl Default for TokenSettings {
         TokenSettings {
             leeway: DEFAULT_LEEWAY,
             max_bytes: DEFAULT_MAX_TOKEN_BYTES,
-            cache_capacity: DEFAULT_CAPACITY,
+            cache_max_bytes: DEFAULT_MAX_BYTES,
             cache_max_ttl: DEFAULT_MAX_TTL,
         }
     }
@@ -179,6 +201,10 @@ pub struct RealmConfig {
     pub tenants_prefix: Option<Box<str>>,
     /// Whether the realm's denies are enforced or only reported.
     pub mode: RealmMode,
+    /// Which token types pass for access tokens.
+    pub token_type: TokenType,
+    /// Whether the engine enforces its own authorizations (the policy was compiled so).
+    pub engine_authorizations: bool,
 }
 
 /// The compiled configuration.
@@ -198,6 +224,8 @@ pub struct Config {
     pub(crate) identity_headers: IdentityHeaders,
     /// Which answers carry the dynamic metadata.
     pub(crate) dynamic_metadata: MetadataSet,
+    /// The Check port's connection settings.
+    pub(crate) server: ConnectionSettings,
     /// Every file the config was compiled from (itself, its policies, the CA bundle): what a
     /// reload watches.
     pub(crate) sources: Vec<PathBuf>,
@@ -342,9 +370,23 @@ fn compile_tracked(
         max_bytes: rt
             .and_then(|t| t.max_bytes.as_ref())
             .map_or(td.max_bytes, |v| v.value),
-        cache_capacity: rt
-            .and_then(|t| t.cache_capacity.as_ref())
-            .map_or(td.cache_capacity, |v| v.value),
+        cache_max_bytes: match rt.and_then(|t| t.cache_max_bytes.as_ref()) {
+            None => td.cache_max_bytes,
+            Some(v) if (64 << 10..=64 << 30).contains(&v.value) => v.value,
+            Some(v) => {
+                c.diags
+                    .error(
+                        Span::of(file, v),
+                        "token.cache_max_bytes",
+                        format!(
+                            "{} is outside 65536 (64 KiB) to 68719476736 (64 GiB)",
+                            v.value
+                        ),
+                    )
+                    .hint("the default, 67108864 (64 MiB), holds ~250,000 ordinary tokens");
+                td.cache_max_bytes
+            }
+        },
         cache_max_ttl: c.duration_in(
             rt.and_then(|t| t.cache_max_ttl.as_ref()),
             "token.cache_max_ttl",
@@ -352,6 +394,16 @@ fn compile_tracked(
             Duration::ZERO..=Duration::from_secs(24 * 3600),
         ),
     };
+
+    if let Some(v) = rt.and_then(|t| t.cache_capacity.as_ref()) {
+        c.diags
+            .error(
+                Span::of(file, v),
+                "token.cache_capacity",
+                "the token cache is bounded by bytes now, not entries",
+            )
+            .hint("use token.cache_max_bytes (default 67108864, 64 MiB)");
+    }
 
     let hd = IdentityHeaders::default();
     let rh = raw.identity_headers.as_ref();
@@ -405,6 +457,47 @@ fn compile_tracked(
         }),
     };
 
+    let sd = ConnectionSettings::default();
+    let rs = raw.server.as_ref();
+    let server = ConnectionSettings {
+        max_connections: match rs.and_then(|s| s.max_connections.as_ref()) {
+            None => sd.max_connections,
+            Some(v) if v.value >= 1 => v.value,
+            Some(v) => {
+                c.diags.error(
+                    Span::of(file, v),
+                    "server.max_connections",
+                    "at least one connection must be allowed",
+                );
+                sd.max_connections
+            }
+        },
+        header_timeout: c.duration_in(
+            rs.and_then(|s| s.header_timeout.as_ref()),
+            "server.header_timeout",
+            sd.header_timeout,
+            ms(100)..=secs(3600),
+        ),
+        idle_timeout: c.duration_in(
+            rs.and_then(|s| s.idle_timeout.as_ref()),
+            "server.idle_timeout",
+            sd.idle_timeout,
+            secs(1)..=secs(7 * 24 * 3600),
+        ),
+        keepalive_interval: c.duration_in(
+            rs.and_then(|s| s.keepalive_interval.as_ref()),
+            "server.keepalive_interval",
+            sd.keepalive_interval,
+            secs(1)..=secs(24 * 3600),
+        ),
+        keepalive_timeout: c.duration_in(
+            rs.and_then(|s| s.keepalive_timeout.as_ref()),
+            "server.keepalive_timeout",
+            sd.keepalive_timeout,
+            secs(1)..=secs(3600),
+        ),
+    };
+
     let realms = c.realms(&raw.realms);
 
     if c.diags.error_count() > errors_before {
@@ -418,6 +511,7 @@ fn compile_tracked(
         token,
         identity_headers,
         dynamic_metadata,
+        server,
         sources: c.sources.clone(),
         warnings: Vec::new(),
     })
@@ -588,8 +682,12 @@ impl Compiler<'_> {
             if !self.sources.contains(&policy_path) {
                 self.sources.push(policy_path.clone());
             }
+            let engine_authorizations = r.engine_authorizations.unwrap_or(false);
+            let options = policy::PolicyOptions {
+                engine_authorizations,
+            };
             let policy = if policy_path.is_file() {
-                policy::compile_file(&policy_path, self.diags)
+                policy::compile_file_with(&policy_path, options, self.diags)
             } else {
                 self.diags
                     .error(
@@ -624,6 +722,28 @@ impl Compiler<'_> {
                     RealmMode::Enforce
                 }
             };
+            let token_type = match &r.token_type {
+                None => TokenType::default(),
+                Some(t) => TokenType::parse(&t.value).unwrap_or_else(|| {
+                    self.diags
+                        .error(
+                            Span::of(self.file, t),
+                            key("token_type"),
+                            format!("token_type '{}' is neither required nor optional", t.value),
+                        )
+                        .hint("required: a token must say it is an access token (typ Bearer, or the header typ at+jwt); optional: an untyped token passes too");
+                    TokenType::default()
+                }),
+            };
+            if token_type == TokenType::Optional {
+                self.diags
+                    .warning(
+                        r.token_type.as_ref().map_or(Span::of(self.file, &r.name), |t| Span::of(self.file, t)),
+                        key("token_type"),
+                        "token_type: optional takes a token that names no type for an access token: an ID token of an IdP that types none passes too",
+                    )
+                    .hint("keep required (the default) for Keycloak, which types every token");
+            }
             if let Some(policy) = policy {
                 out.push(RealmConfig {
                     name: r.name.value.as_str().into(),
@@ -641,6 +761,8 @@ impl Compiler<'_> {
                     tenants_claim,
                     tenants_prefix: r.tenants_prefix.as_ref().map(|p| p.value.as_str().into()),
                     mode,
+                    token_type,
+                    engine_authorizations,
                 });
             }
         }

@@ -100,8 +100,40 @@ pub fn embedded(name: &str, text: &str) -> Result<Policy, InvalidConfig> {
     }
 }
 
-/// Compiles policy text. Returns `None` when any error was recorded.
+/// What a realm tells the policy compiler about its Camunda.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PolicyOptions {
+    /// Whether the engine enforces its own authorizations (Camunda 8.8+ with
+    /// `camunda.security.authorizations.enabled`). When it does not (the default), an
+    /// authorization on named resources grants no rpc whose resource only the engine could
+    /// see (by key, or decided per subscription: CompleteJob, CancelProcessInstance,
+    /// BroadcastSignal, …): those need `resource_ids: ["*"]`.
+    pub engine_authorizations: bool,
+}
+
+/// [`compile_with`] the default options (the engine checks nothing).
 pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<Policy> {
+    compile_with(file, text, PolicyOptions::default(), diags)
+}
+
+/// [`compile_file`] with a realm's options.
+pub fn compile_file_with(
+    path: &Path,
+    options: PolicyOptions,
+    diags: &mut Diagnostics,
+) -> Option<Policy> {
+    let (file, text) = read_source(path, diags)?;
+    compile_with(&file, &text, options, diags)
+}
+
+/// Compiles policy text for a realm with `options`. Returns `None` when any error was
+/// recorded.
+pub fn compile_with(
+    file: &Arc<Path>,
+    text: &str,
+    options: PolicyOptions,
+    diags: &mut Diagnostics,
+) -> Option<Policy> {
     // An empty file is more likely one caught half-written (or a ConfigMap key gone) than a
     // wish to refuse every call; that is written `grants: []`.
     if text
@@ -197,6 +229,7 @@ pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
         },
         &groups,
         &mut grants,
+        options.engine_authorizations,
         diags,
     );
 
@@ -259,7 +292,12 @@ pub fn compile(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
         other_paths: raw.other_paths.unwrap_or(PathRule::Deny),
         granting_permissions,
         dialect,
-        digest: sha2::Sha256::digest(text.as_bytes()).into(),
+        // The options change the grants: a reload that flips them must not keep principals.
+        digest: sha2::Sha256::new()
+            .chain_update(text.as_bytes())
+            .chain_update([u8::from(options.engine_authorizations)])
+            .finalize()
+            .into(),
     })
 }
 

@@ -214,6 +214,7 @@ pub(super) fn compile(
     raw: &RawDialect<'_>,
     groups: &AHashMap<&str, RpcSet>,
     grants: &mut Vec<Grant>,
+    engine_checks: bool,
     diags: &mut Diagnostics,
 ) -> Option<Dialect> {
     if raw.identity.is_none() && raw.mapping_rules.is_empty() && raw.authorizations.is_empty() {
@@ -267,9 +268,16 @@ pub(super) fn compile(
     let mut by_owner: BTreeMap<String, Vec<u16>> = BTreeMap::new();
     for (i, a) in raw.authorizations.iter().enumerate() {
         let key = format!("authorizations[{i}]");
-        let Some((grant, (owner_type, owner_id))) =
-            compile_authorization(file, &key, i, a, &mapping_rules, groups, diags)
-        else {
+        let Some((grant, (owner_type, owner_id))) = compile_authorization(
+            file,
+            &key,
+            i,
+            a,
+            &mapping_rules,
+            groups,
+            engine_checks,
+            diags,
+        ) else {
             continue;
         };
         if let Some((problem, hint)) = owner_unresolvable(owner_type, &identity) {
@@ -402,6 +410,7 @@ fn compile_authorization(
     a: &RawAuthorization,
     mapping_rules: &[MappingRule],
     groups: &AHashMap<&str, RpcSet>,
+    engine_checks: bool,
     diags: &mut Diagnostics,
 ) -> Option<(Grant, (OwnerType, Box<str>))> {
     let errors_before = diags.error_count();
@@ -556,10 +565,33 @@ fn compile_authorization(
         }
         Some(r) => {
             let mut star_only = RpcSet::EMPTY;
+            // Rpcs whose resource only the engine sees: granted on any id when it checks.
+            let mut engine_decided = RpcSet::EMPTY;
             for &p in &permissions {
                 let (any, star) = camunda::rpcs_granted(r, p);
-                rpcs = rpcs.union(any);
+                let resolved = camunda::rpcs_resolved(r, p);
+                rpcs = rpcs.union(any.difference(resolved));
+                engine_decided = engine_decided.union(resolved);
                 star_only = star_only.union(star);
+            }
+            if wildcard || engine_checks {
+                rpcs = rpcs.union(engine_decided);
+            } else if !engine_decided.is_empty() {
+                star_warned = true;
+                diags
+                    .warning(
+                        ids_span.clone(),
+                        format!("{key}.resource_ids"),
+                        format!(
+                            "the engine checks no authorization here (the realm's engine_authorizations is false) and the edge cannot see which {type_name} they act on, so these ids grant no {}",
+                            engine_decided
+                                .iter()
+                                .map(Rpc::name)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                    .hint("grant them on resource_ids: [\"*\"], or set the realm's engine_authorizations: true where Camunda enforces its authorizations");
             }
             if wildcard {
                 rpcs = rpcs.union(star_only);
@@ -666,13 +698,22 @@ mod tests {
 
     use crate::body::{RequestBody, frame};
     use crate::diag::{Diagnostics, Severity};
-    use crate::policy::{Policy, RpcDeny, compile};
+    use crate::policy::{Policy, PolicyOptions, RpcDeny, compile_with};
     use crate::proto;
 
+    /// Compiles for a realm whose engine checks its authorizations (what most tests below
+    /// compare against); [`engine_off_rpcs_the_engine_decides_need_the_wildcard`] the default.
     fn compile_str(text: &str) -> (Option<Policy>, Diagnostics) {
+        compile_str_with(text, true)
+    }
+
+    fn compile_str_with(text: &str, engine_authorizations: bool) -> (Option<Policy>, Diagnostics) {
         let mut d = Diagnostics::default();
         let file: Arc<Path> = Arc::from(Path::new("c.yaml"));
-        (compile(&file, text, &mut d), d)
+        let options = PolicyOptions {
+            engine_authorizations,
+        };
+        (compile_with(&file, text, options, &mut d), d)
     }
 
     fn policy(text: &str) -> Policy {
@@ -854,6 +895,43 @@ mod tests {
             engine_words(decide(&p, &worker, "ActivateJobs", &activate(""))),
             "Insufficient permissions to perform operation 'x-ACTIVATE' on resource 'x-JOB_TYPE'"
         );
+    }
+
+    #[test]
+    fn engine_off_rpcs_the_engine_decides_need_the_wildcard() {
+        let text = "identity:\n  groups_claim: groups\nauthorizations:\n  - owner: {group: payments}\n    resource_type: PROCESS_DEFINITION\n    resource_ids: [order-process]\n    permissions: [CREATE_PROCESS_INSTANCE, UPDATE_PROCESS_INSTANCE]\n  - owner: {group: admins}\n    resource_type: PROCESS_DEFINITION\n    resource_ids: ['*']\n    permissions: [CREATE_PROCESS_INSTANCE]\n";
+        let (p, d) = compile_str_with(text, false);
+        let p = p.unwrap_or_else(|| panic!("{:?}", d.items()));
+        let lost: Vec<String> = d
+            .items()
+            .iter()
+            .filter(|w| w.severity == Severity::Warning)
+            .map(|w| w.to_string())
+            .collect();
+        assert_eq!(lost.len(), 1, "{lost:?}");
+        for rpc in ["BroadcastSignal", "CompleteJob", "SetVariables"] {
+            assert!(lost[0].contains(rpc), "{rpc} named in {}", lost[0]);
+        }
+        assert!(lost[0].contains("engine_authorizations"), "{}", lost[0]);
+        let team = json!({"groups": ["payments"]});
+        let admin = json!({"groups": ["admins"]});
+        let signal = proto::BroadcastSignalRequest {
+            signal_name: "go".into(),
+            ..Default::default()
+        };
+        assert!(decide(&p, &team, "BroadcastSignal", &signal).is_err());
+        assert!(
+            decide(&p, &admin, "BroadcastSignal", &signal).is_ok(),
+            "on *"
+        );
+        let create = proto::CreateProcessInstanceRequest {
+            bpmn_process_id: "order-process".into(),
+            ..Default::default()
+        };
+        assert!(decide(&p, &team, "CreateProcessInstance", &create).is_ok());
+        // Where the engine checks, the same authorization lets it decide.
+        let (p, _) = compile_str_with(text, true);
+        assert!(decide(&p.unwrap(), &team, "BroadcastSignal", &signal).is_ok());
     }
 
     #[test]

@@ -21,7 +21,10 @@ use ahash::AHashMap;
 
 use crate::catalog::{Rpc, RpcSet};
 
-pub use compile::{DEFAULT_POLICY, DEV_POLICY, compile, compile_file, embedded, suggest};
+pub use compile::{
+    DEFAULT_POLICY, DEV_POLICY, PolicyOptions, compile, compile_file, compile_file_with,
+    compile_with, embedded, suggest,
+};
 pub use dialect::Authorization;
 pub(crate) use dialect::Dialect;
 pub(crate) use eval::{Grants, RpcDeny, is_pinned_out};

@@ -8,6 +8,7 @@ mod conditions;
 mod dev;
 mod explain;
 mod fuzz_corpus;
+mod hardening;
 mod istio;
 mod layout;
 mod lint;
