@@ -46,7 +46,8 @@ use zeebe_authz::token::Principal;
 use zeebe_authz::token::bearer::{DEFAULT_MAX_TOKEN_BYTES, bearer_token, check_jwt_shape};
 use zeebe_authz::token::claims::ClaimPath;
 use zeebe_authz::token::verify::{
-    TokenRules, parse_header, principal_from_claims, unverified_claims, unverified_issuer, verify,
+    TokenRules, check_token_type, parse_header, principal_from_claims, unverified_claims,
+    unverified_issuer, verify,
 };
 
 /// A target: the name of its `fuzz_targets/` file and corpus folders, and its body.
@@ -307,8 +308,10 @@ pub fn token(data: &[u8]) {
         // `verify` keeps only the payload members someone reads: the same answer as the whole
         // payload, under the dev policy and the Camunda dialect's.
         for p in [policy, camunda_policy()] {
-            let whole = unverified_claims(&signed)
-                .and_then(|claims| principal_from_claims(&claims, rules, p, NOW));
+            let whole = unverified_claims(&signed).and_then(|claims| {
+                check_token_type(header.typ.as_deref(), &claims, rules.token_type)?;
+                principal_from_claims(&claims, rules, p, NOW)
+            });
             assert_eq!(
                 verify(&signed, &header, key, rules, p, NOW),
                 whole,

@@ -7,7 +7,7 @@
 //! the dot pick another realm (or none). A port is kept apart: a config may claim `gw:26500`
 //! for one realm and `gw` for every other port. IP literals take their one text form: an IPv6
 //! literal that of RFC 5952 (`[FD00:0:0:0:0:0:0:1]` → `[fd00::1]`, `[::FFFF:a00:1]` →
-//! `[::ffff:10.0.0.1]`, a bare `::1` → `[::1]`), as Rust's `Ipv6Addr` prints it; Envoy forwards
+//! `[::ffff:10.0.0.1]`, a bare `::1` → `[::1]`), as `core::net::Ipv6Addr` prints it; Envoy forwards
 //! the authority as written, so `[fd00:0::1]` must not slip past the realm of `[fd00::1]` to
 //! the `*` realm. Pure, and allocation-free for an authority that is already in normal form
 //! (lower case, no trailing dot, canonical literals).
@@ -62,7 +62,7 @@ fn canonical_ipv6(name: &str) -> Option<Cow<'_, str>> {
         None if name.contains(':') => name,
         None => return None,
     };
-    let addr: std::net::Ipv6Addr = inner.parse().ok()?;
+    let addr: core::net::Ipv6Addr = inner.parse().ok()?;
     let canonical = format!("[{addr}]");
     Some(if canonical == name {
         Cow::Borrowed(name)
@@ -82,7 +82,8 @@ fn split_port(authority: &str) -> (&str, Option<&str>) {
     let Some((name, port)) = authority.rsplit_once(':') else {
         return (authority, None);
     };
-    let bracketed = name.starts_with('[') && name.ends_with(']');
+    // `[v6].:port`: the trailing dot a careless client adds goes with the name.
+    let bracketed = name.starts_with('[') && (name.ends_with(']') || name.ends_with("]."));
     if name.is_empty() || (name.contains(':') && !bracketed) {
         // A bare IPv6 literal (`::1`) has no port.
         return (authority, None);

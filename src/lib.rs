@@ -5,8 +5,8 @@
 //! The data path of one Check, in module order:
 //! - [`server`]: binds nothing itself; runs the ext_authz service, admin server and key
 //!   refreshers on listeners and a shutdown signal passed in.
-//! - `connections`: the Check port's connections: accept with back-off, a cap, header and
-//!   idle timeouts.
+//!   `server::connections`: the Check port's connections (accept with back-off, a cap,
+//!   header and idle timeouts).
 //! - [`envoy`]: the Envoy boundary, the only module with Envoy's types and tonic: reads a
 //!   `CheckRequest` ([`envoy::request`]), answers within its `grpc-timeout`
 //!   ([`envoy::service`]), builds the one `CheckResponse` ([`envoy::response`]).
@@ -54,7 +54,6 @@ pub mod catalog;
 pub mod claims;
 pub mod cli;
 pub mod config;
-pub(crate) mod connections;
 pub mod decision;
 pub mod dev;
 pub mod diag;

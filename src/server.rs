@@ -7,6 +7,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
+pub(crate) mod connections;
+
 use crate::admin::{self, AdminState};
 use crate::authorizer::Authorizer;
 use crate::config::Config;
@@ -133,8 +135,8 @@ pub async fn serve(
     // Our own accept loop (see `connections`): back-off when descriptors run out, a cap, and
     // header and idle timeouts; tonic's keepalive pings find dead peers.
     let settings = config.server;
-    let soft_limit = crate::connections::raise_fd_limit();
-    let cap = crate::connections::effective_cap(settings.max_connections, soft_limit);
+    let soft_limit = connections::raise_fd_limit();
+    let cap = connections::effective_cap(settings.max_connections, soft_limit);
     tracing::info!(
         max_connections = cap,
         descriptor_limit = soft_limit,
@@ -142,7 +144,7 @@ pub async fn serve(
         idle_timeout = ?settings.idle_timeout,
         "Check connections"
     );
-    let incoming = crate::connections::incoming(
+    let incoming = connections::incoming(
         listeners.check,
         settings,
         cap,

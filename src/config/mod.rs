@@ -14,7 +14,6 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::claims::ClaimPath;
-use crate::connections::ConnectionSettings;
 use crate::decision::{IdentityHeaders, IdentitySet, MetadataSet};
 use crate::diag::{Diagnostics, InvalidConfig, Span, parse_yaml, read_source, resolve_relative};
 use crate::jwks::JwksSettings;
@@ -32,6 +31,43 @@ pub(crate) const DEFAULT_CHECK_ADDR: &str = "0.0.0.0:9000";
 pub(crate) const DEFAULT_ADMIN_ADDR: &str = "0.0.0.0:9001";
 /// The default clock leeway for token times.
 pub(crate) const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+
+/// The default cap on open Check connections (Envoy keeps a few per worker thread).
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// The default time a new connection has to complete its first request's headers.
+pub(crate) const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default time a connection may carry no request before it is closed.
+pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// The default interval of HTTP/2 keepalive pings on a connection that received nothing.
+pub(crate) const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(60);
+/// The default time a keepalive ping may go unanswered before the connection is closed.
+pub(crate) const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+/// The Check port's connection settings (`server:` in the config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionSettings {
+    /// The most open Check connections.
+    pub max_connections: usize,
+    /// How long a new connection may take to complete its first request's headers.
+    pub header_timeout: Duration,
+    /// How long a connection may carry no request.
+    pub idle_timeout: Duration,
+    /// HTTP/2 keepalive ping interval.
+    pub keepalive_interval: Duration,
+    /// How long a keepalive ping may go unanswered.
+    pub keepalive_timeout: Duration,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        ConnectionSettings {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
+            keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
+        }
+    }
+}
 
 /// The file as written.
 #[derive(Debug, Deserialize)]

@@ -365,7 +365,7 @@ pub(crate) fn self_issued_config(
         token: TokenSettings::default(),
         identity_headers: IdentityHeaders::default(),
         dynamic_metadata: MetadataSet::default(),
-        server: crate::connections::ConnectionSettings::default(),
+        server: crate::config::ConnectionSettings::default(),
         sources: Vec::new(),
         warnings: Vec::new(),
     }

@@ -235,7 +235,11 @@ pub fn camunda_reports(
         let title = path.display().to_string();
         match kind.or_else(|| detect_kind(&file, &text, &mut diags)) {
             Some(FileKind::Policy) => {
-                if let Some(p) = policy::compile(&file, &text, &mut diags) {
+                // The twin report compares with an engine that checks its authorizations.
+                let options = policy::PolicyOptions {
+                    engine_authorizations: version != CamundaVersion::V8_7,
+                };
+                if let Some(p) = policy::compile_with(&file, &text, options, &mut diags) {
                     out.push(report(&p, &title, permissions_claim));
                 }
             }
@@ -497,9 +501,27 @@ struct GrantShape {
 
 /// Compiles a policy and, when it compiles, runs the lint-only analyses on it.
 fn lint_policy(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) {
-    let Some(policy) = policy::compile(file, text, diags) else {
+    // A policy alone names no realm: it is compiled as for a Camunda that checks its
+    // authorizations, and what a realm with `engine_authorizations: false` (the default) would
+    // lose is told as notes (a config's realms get them as warnings).
+    let with_engine = policy::PolicyOptions {
+        engine_authorizations: true,
+    };
+    let Some(policy) = policy::compile_with(file, text, with_engine, diags) else {
         return;
     };
+    let mut without_engine = Diagnostics::default();
+    let _ = policy::compile(file, text, &mut without_engine);
+    for lost in without_engine
+        .into_vec()
+        .into_iter()
+        .filter(|d| d.message.contains("engine_authorizations is false"))
+    {
+        let note = diags.note(lost.span, lost.key, lost.message);
+        if let Some(hint) = lost.hint {
+            note.hint(hint);
+        }
+    }
     let shape: PolicyShape = serde_saphyr::from_str(text).unwrap_or_default();
     let grants_span = shape
         .grants

@@ -913,8 +913,8 @@ mod tests {
             assert!(lost[0].contains(rpc), "{rpc} named in {}", lost[0]);
         }
         assert!(lost[0].contains("engine_authorizations"), "{}", lost[0]);
-        let team = json!({"groups": ["payments"]});
-        let admin = json!({"groups": ["admins"]});
+        let team = json!({"sub": "ann", "groups": ["payments"]});
+        let admin = json!({"sub": "bob", "groups": ["admins"]});
         let signal = proto::BroadcastSignalRequest {
             signal_name: "go".into(),
             ..Default::default()

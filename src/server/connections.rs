@@ -36,51 +36,15 @@ use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::{Instant, Sleep};
 
-use crate::server::CopiedWrites;
+use super::CopiedWrites;
+use crate::config::ConnectionSettings;
 
-/// The default cap on open Check connections (Envoy keeps a few per worker thread).
-pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
-/// The default time a new connection has to complete its first request's headers.
-pub(crate) const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// The default time a connection may carry no request before it is closed.
-pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
-/// The default interval of HTTP/2 keepalive pings on a connection that received nothing.
-pub(crate) const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(60);
-/// The default time a keepalive ping may go unanswered before the connection is closed.
-pub(crate) const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Descriptors of the soft limit left to everything but Check connections.
 pub(crate) const RESERVED_FDS: u64 = 64;
 /// The first wait after `accept` failed for lack of resources.
 pub(crate) const MIN_ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 /// The longest wait between two `accept`s that fail for lack of resources.
 pub(crate) const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
-
-/// The Check port's connection settings (`server:` in the config).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnectionSettings {
-    /// The most open Check connections.
-    pub max_connections: usize,
-    /// How long a new connection may take to complete its first request's headers.
-    pub header_timeout: Duration,
-    /// How long a connection may carry no request.
-    pub idle_timeout: Duration,
-    /// HTTP/2 keepalive ping interval.
-    pub keepalive_interval: Duration,
-    /// How long a keepalive ping may go unanswered.
-    pub keepalive_timeout: Duration,
-}
-
-impl Default for ConnectionSettings {
-    fn default() -> Self {
-        ConnectionSettings {
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-            header_timeout: DEFAULT_HEADER_TIMEOUT,
-            idle_timeout: DEFAULT_IDLE_TIMEOUT,
-            keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
-            keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
-        }
-    }
-}
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit and returns the soft limit in force
 /// (logged). A failure is logged and leaves the limit as it was.
