@@ -812,8 +812,8 @@ def main() -> int:
                 key_pem.write_bytes(issuer.bench_key.private_key.private_bytes(
                     serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
                 volume_argv = [str(binary), "bench", "load", "--json", "--gateway", volume_addrs["volume"],
-                               "--key", str(key_pem), "--kid", BENCH_KID, "--issuer", issuer.url,
-                               "--rpcs", "mixed", "--permissions", "write:*", "--token-tenants", HELD,
+                               "--key", str(key_pem), "--key-id", BENCH_KID, "--issuer", issuer.url,
+                               "--rpc", "mixed", "--permissions", "write:*", "--token-tenants", HELD,
                                "--tenant", HELD, "--rate", str(opts.rate), "--concurrency", "256",
                                "--connections", "4", "--duration", f"{run_s:.0f}s", "--warmup", "0s"]
             attacker = None
