@@ -19,6 +19,7 @@ from support.authz import Authz, config_yaml
 from support.envoy import Envoy
 from support.gateway import StubGateway
 from support.issuer import KeycloakIssuer
+from support.keycloak import Keycloak
 from support.process import RUNNING, running
 
 LOG_TAIL_LINES = 40
@@ -80,3 +81,21 @@ def channel(envoy: Envoy) -> Iterator[grpc.Channel]:
     """A bare channel through Envoy, for calls the generated stub cannot make."""
     with grpc.insecure_channel(envoy.address) as chan:
         yield chan
+
+
+@pytest.fixture(scope="session")
+def keycloak_server(workdir: Path) -> Iterator[Keycloak]:
+    """The real Keycloak (scripts/keycloak), started once per run with the Camunda realm of
+    tests/e2e/keycloak/camunda-platform-realm.json; stopped at the end. Use `keycloak`."""
+    with running(Keycloak(workdir / "keycloak")) as server:
+        yield server
+
+
+@pytest.fixture
+def keycloak(keycloak_server: Keycloak) -> Keycloak:
+    """The session's Keycloak, running and served at `/` (a test that stopped it, or moved it
+    to `/auth`, leaves it to this fixture to bring it back)."""
+    if keycloak_server.proc is None or keycloak_server.variant != "":
+        keycloak_server.stop()
+        keycloak_server.start(variant="")
+    return keycloak_server

@@ -1,6 +1,8 @@
 """Conditions on what is inside the call (tenants, job types), decided on the gRPC body that
 Envoy forwards, end to end: Camunda's zeebe-grpc 8.4 stubs → Envoy 1.40 → zeebe-authz → the
-stub gateway.
+grpc-java stub gateway (tests/e2e/java/gateway-stub: the gateway's own grpc-java and
+protobuf-java, so what "reached the gateway" is what grpc-java decoded after its own
+decompression; test_gateway_judge.py replays these bodies and more, byte by byte).
 
 The authorizer here runs `policies/dev.yaml` with `tenants_claim: tenants`:
 - `tenant:write` grants every rpc, but on an rpc that carries a tenant every tenant of the
@@ -51,8 +53,8 @@ from support import fake_authz as fa
 from support.authz import DEV_POLICY, Authz, config_yaml
 from support.calls import Outcome, bearer, invoke, raw_unary, reason_of
 from support.envoy import MAX_REQUEST_BYTES, Envoy
-from support.gateway import StubGateway
 from support.issuer import KeycloakIssuer
+from support.java import JavaGateway
 from support.process import running
 
 OK = grpc.StatusCode.OK
@@ -122,6 +124,13 @@ def tenants_seen_by_gateway(rpc: str, request: Any) -> list[str]:
 
 
 @pytest.fixture(scope="module")
+def gateway(workdir: Path) -> Iterator[JavaGateway]:
+    """The grpc-java stub gateway, in place of the session's Python stub for this module."""
+    with running(JavaGateway(workdir / "conditions-java-gateway")) as proc:
+        yield proc
+
+
+@pytest.fixture(scope="module")
 def conditions_authz(workdir: Path, issuer: KeycloakIssuer) -> Iterator[Authz]:
     """zeebe-authz on the dev policy; the caller's tenants come from the `tenants` claim."""
     config = config_yaml(issuer.url, policy=DEV_POLICY, tenants_claim="tenants")
@@ -131,14 +140,14 @@ def conditions_authz(workdir: Path, issuer: KeycloakIssuer) -> Iterator[Authz]:
 
 
 @pytest.fixture(scope="module")
-def conditions_envoy(workdir: Path, gateway: StubGateway, conditions_authz: Authz) -> Iterator[Envoy]:
+def conditions_envoy(workdir: Path, gateway: JavaGateway, conditions_authz: Authz) -> Iterator[Envoy]:
     proxy = Envoy(workdir / "conditions-envoy", gateway.address, conditions_authz.check_addr, name="envoy-conditions")
     with running(proxy) as proc:
         yield proc
 
 
 @pytest.fixture(scope="module")
-def unaligned_client(workdir: Path, gateway: StubGateway, conditions_authz: Authz):
+def unaligned_client(workdir: Path, gateway: JavaGateway, conditions_authz: Authz):
     """The same authorizer behind an Envoy whose max_request_bytes is not a multiple of 16 KiB."""
     proxy = Envoy(
         workdir / "conditions-envoy-unaligned",
@@ -182,19 +191,20 @@ def write_all_token(issuer: KeycloakIssuer) -> str:
 class Call:
     """One call through Envoy, with what reached the stub gateway because of it."""
 
-    def __init__(self, gateway: StubGateway, rpc: str):
+    def __init__(self, gateway: JavaGateway, rpc: str):
         self.gateway = gateway
         self.rpc = rpc
         self._before = len(gateway.calls_of(rpc))
 
     def reached(self) -> list[Any]:
-        """The requests of this rpc that reached the gateway since the call was made."""
-        return [call.request for call in self.gateway.calls_of(self.rpc)[self._before :]]
+        """The requests of this rpc that reached the gateway since the call was made, as
+        grpc-java decoded them (as messages of the 8.4 stubs)."""
+        return [call.message for call in self.gateway.calls_of(self.rpc)[self._before :]]
 
 
 def call(
     client: gateway_pb2_grpc.GatewayStub,
-    gateway: StubGateway,
+    gateway: JavaGateway,
     rpc: str,
     request: Any,
     token: str,
@@ -251,7 +261,7 @@ def test_the_table_covers_every_tenant_carrying_rpc_of_the_8_4_stubs() -> None:
 
 
 @pytest.mark.parametrize("rpc", list(TENANT_RPCS))
-def test_tenant_token_is_allowed_in_its_tenant(client, gateway: StubGateway, tenant_token: str, rpc: str) -> None:
+def test_tenant_token_is_allowed_in_its_tenant(client, gateway: JavaGateway, tenant_token: str, rpc: str) -> None:
     outcome, reached = call(client, gateway, rpc, TENANT_RPCS[rpc](HELD), tenant_token)
     assert outcome.code == OK, outcome
     assert [tenants_seen_by_gateway(rpc, r) for r in reached] == [[HELD]]
@@ -260,19 +270,19 @@ def test_tenant_token_is_allowed_in_its_tenant(client, gateway: StubGateway, ten
 @pytest.mark.parametrize("tenant", [OTHER, ""], ids=["tenant-b", "default-tenant"])
 @pytest.mark.parametrize("rpc", list(TENANT_RPCS))
 def test_tenant_token_is_denied_in_another_tenant(
-    client, gateway: StubGateway, tenant_token: str, rpc: str, tenant: str
+    client, gateway: JavaGateway, tenant_token: str, rpc: str, tenant: str
 ) -> None:
     outcome, reached = call(client, gateway, rpc, TENANT_RPCS[rpc](tenant), tenant_token)
     assert_denied(outcome, reached, rpc, tenant_reason(tenant or DEFAULT))
 
 
-def test_default_tenant_by_its_name_is_denied_too(client, gateway: StubGateway, tenant_token: str) -> None:
+def test_default_tenant_by_its_name_is_denied_too(client, gateway: JavaGateway, tenant_token: str) -> None:
     rpc = "CreateProcessInstance"
     outcome, reached = call(client, gateway, rpc, TENANT_RPCS[rpc](DEFAULT), tenant_token)
     assert_denied(outcome, reached, rpc, tenant_reason(DEFAULT))
 
 
-def test_deploy_process_always_deploys_to_the_default_tenant(client, gateway: StubGateway, tenant_token: str) -> None:
+def test_deploy_process_always_deploys_to_the_default_tenant(client, gateway: JavaGateway, tenant_token: str) -> None:
     # The deprecated DeployProcess has no tenant field; Zeebe deploys it to <default>.
     request = pb.DeployProcessRequest(processes=[pb.ProcessRequestObject(name="order-process.bpmn", definition=BPMN)])
     outcome, reached = call(client, gateway, "DeployProcess", request, tenant_token)
@@ -280,7 +290,7 @@ def test_deploy_process_always_deploys_to_the_default_tenant(client, gateway: St
 
 
 @pytest.mark.parametrize("rpc", ["ActivateJobs", "StreamActivatedJobs"])
-def test_every_listed_tenant_must_be_held(client, gateway: StubGateway, tenant_token: str, rpc: str) -> None:
+def test_every_listed_tenant_must_be_held(client, gateway: JavaGateway, tenant_token: str, rpc: str) -> None:
     request = TENANT_RPCS[rpc](HELD)
     request.tenantIds.append(OTHER)
     outcome, reached = call(client, gateway, rpc, request, tenant_token)
@@ -288,7 +298,7 @@ def test_every_listed_tenant_must_be_held(client, gateway: StubGateway, tenant_t
 
 
 def test_a_token_holding_both_tenants_may_activate_in_both(
-    client, gateway: StubGateway, issuer: KeycloakIssuer
+    client, gateway: JavaGateway, issuer: KeycloakIssuer
 ) -> None:
     request = TENANT_RPCS["ActivateJobs"](HELD)
     request.tenantIds.append(OTHER)
@@ -298,7 +308,7 @@ def test_a_token_holding_both_tenants_may_activate_in_both(
     assert [list(r.tenantIds) for r in reached] == [[HELD, OTHER]]
 
 
-def test_a_token_without_tenants_is_denied_everywhere(client, gateway: StubGateway, issuer: KeycloakIssuer) -> None:
+def test_a_token_without_tenants_is_denied_everywhere(client, gateway: JavaGateway, issuer: KeycloakIssuer) -> None:
     rpc = "CreateProcessInstance"
     outcome, reached = call(client, gateway, rpc, TENANT_RPCS[rpc](HELD), issuer.mint(["tenant:write"]))
     assert_denied(outcome, reached, rpc, f"tenant '{HELD}' not allowed (token holds: none)")
@@ -314,7 +324,7 @@ def test_a_token_without_tenants_is_denied_everywhere(client, gateway: StubGatew
     ids=["CompleteJob", "CancelProcessInstance", "Topology"],
 )
 def test_rpcs_without_a_tenant_are_left_to_the_broker(
-    client, gateway: StubGateway, tenant_token: str, rpc: str, request_: Any
+    client, gateway: JavaGateway, tenant_token: str, rpc: str, request_: Any
 ) -> None:
     outcome, reached = call(client, gateway, rpc, request_, tenant_token)
     assert outcome.code == OK, outcome
@@ -327,7 +337,7 @@ def test_rpcs_without_a_tenant_are_left_to_the_broker(
 @pytest.mark.parametrize("job_type", ["payment", "payment-refund"])
 @pytest.mark.parametrize("rpc", ["ActivateJobs", "StreamActivatedJobs"])
 def test_worker_may_activate_payment_jobs(
-    client, gateway: StubGateway, worker_token: str, rpc: str, job_type: str
+    client, gateway: JavaGateway, worker_token: str, rpc: str, job_type: str
 ) -> None:
     request = TENANT_RPCS[rpc]("")
     request.type = job_type
@@ -339,21 +349,21 @@ def test_worker_may_activate_payment_jobs(
 
 
 @pytest.mark.parametrize("rpc", ["ActivateJobs", "StreamActivatedJobs"])
-def test_worker_may_not_activate_other_job_types(client, gateway: StubGateway, worker_token: str, rpc: str) -> None:
+def test_worker_may_not_activate_other_job_types(client, gateway: JavaGateway, worker_token: str, rpc: str) -> None:
     request = TENANT_RPCS[rpc]("")
     request.type = "shipping"
     outcome, reached = call(client, gateway, rpc, request, worker_token)
     assert_denied(outcome, reached, rpc, "job type 'shipping' not allowed (allowed: payment*)")
 
 
-def test_worker_may_complete_jobs(client, gateway: StubGateway, worker_token: str) -> None:
+def test_worker_may_complete_jobs(client, gateway: JavaGateway, worker_token: str) -> None:
     request = pb.CompleteJobRequest(jobKey=2251799813685270, variables='{"paid": true}')
     outcome, reached = call(client, gateway, "CompleteJob", request, worker_token)
     assert outcome.code == OK, outcome
     assert [r.jobKey for r in reached] == [2251799813685270]
 
 
-def test_worker_may_not_create_process_instances(client, gateway: StubGateway, worker_token: str) -> None:
+def test_worker_may_not_create_process_instances(client, gateway: JavaGateway, worker_token: str) -> None:
     rpc = "CreateProcessInstance"
     outcome, reached = call(client, gateway, rpc, TENANT_RPCS[rpc](""), worker_token)
     assert outcome.code == PERMISSION_DENIED, outcome
@@ -368,14 +378,14 @@ def test_worker_may_not_create_process_instances(client, gateway: StubGateway, w
 
 
 @pytest.mark.parametrize("rpc", list(TENANT_RPCS))
-def test_write_all_is_allowed_in_any_tenant(client, gateway: StubGateway, write_all_token: str, rpc: str) -> None:
+def test_write_all_is_allowed_in_any_tenant(client, gateway: JavaGateway, write_all_token: str, rpc: str) -> None:
     outcome, reached = call(client, gateway, rpc, TENANT_RPCS[rpc](OTHER), write_all_token)
     assert outcome.code == OK, outcome
     assert [tenants_seen_by_gateway(rpc, r) for r in reached] == [[OTHER]]
 
 
 def test_write_all_passes_a_call_larger_than_max_request_bytes(
-    client, gateway: StubGateway, write_all_token: str
+    client, gateway: JavaGateway, write_all_token: str
 ) -> None:
     # Envoy still sends the authorizer only the first 64 KiB, flagged partial: a grant
     # without conditions never reads it.
@@ -398,7 +408,7 @@ def compressible_request(tenant: str) -> pb.CreateProcessInstanceRequest:
 
 @pytest.mark.parametrize(("tenant", "allowed"), [(HELD, True), (OTHER, False)], ids=["tenant-a", "tenant-b"])
 def test_gzip_call_is_decided_on_its_content(
-    client, gateway: StubGateway, tenant_token: str, tenant: str, allowed: bool
+    client, gateway: JavaGateway, tenant_token: str, tenant: str, allowed: bool
 ) -> None:
     rpc = "CreateProcessInstance"
     outcome, reached = call(client, gateway, rpc, compressible_request(tenant), tenant_token, compression=GZIP)
@@ -411,7 +421,7 @@ def test_gzip_call_is_decided_on_its_content(
 
 @pytest.mark.parametrize(("tenant", "allowed"), [(HELD, True), (OTHER, False)], ids=["tenant-a", "tenant-b"])
 def test_gzip_header_on_an_uncompressed_frame_is_decided_on_its_content(
-    client, gateway: StubGateway, tenant_token: str, tenant: str, allowed: bool
+    client, gateway: JavaGateway, tenant_token: str, tenant: str, allowed: bool
 ) -> None:
     # Too small to shrink: grpc sends flag 0 under `grpc-encoding: gzip`.
     rpc = "CreateProcessInstance"
@@ -424,7 +434,7 @@ def test_gzip_header_on_an_uncompressed_frame_is_decided_on_its_content(
 
 
 def test_gzip_lets_a_large_but_compressible_call_fit_in_max_request_bytes(
-    client, gateway: StubGateway, tenant_token: str
+    client, gateway: JavaGateway, tenant_token: str
 ) -> None:
     # 100 KiB of variables compress to a few hundred bytes: Envoy buffers the compressed
     # frame whole, and the authorizer inflates it. Uncompressed, the same call is partial.
@@ -455,7 +465,7 @@ def big_request(tenant: str) -> pb.CreateProcessInstanceRequest:
 
 @pytest.mark.parametrize("tenant", [OTHER, HELD], ids=["tenant-b", "tenant-a"])
 def test_a_100_kib_call_is_denied_as_truncated_in_any_tenant(
-    client, gateway: StubGateway, tenant_token: str, tenant: str
+    client, gateway: JavaGateway, tenant_token: str, tenant: str
 ) -> None:
     # With the shipped 64 KiB, Envoy does not flag the cut body (see the module doc): the
     # authorizer denies it from the frame length.
@@ -468,14 +478,14 @@ def test_a_100_kib_call_is_denied_as_truncated_in_any_tenant(
 
 @pytest.mark.parametrize("tenant", [OTHER, HELD], ids=["tenant-b", "tenant-a"])
 def test_a_100_kib_call_flagged_partial_by_envoy_is_denied_in_any_tenant(
-    unaligned_client, gateway: StubGateway, tenant_token: str, tenant: str
+    unaligned_client, gateway: JavaGateway, tenant_token: str, tenant: str
 ) -> None:
     outcome, reached = call(unaligned_client, gateway, "CreateProcessInstance", big_request(tenant), tenant_token)
     assert_denied(outcome, reached, "CreateProcessInstance", PARTIAL_BODY_REASON)
 
 
 def test_a_call_of_exactly_max_request_bytes_is_decided_on_its_content(
-    client, gateway: StubGateway, tenant_token: str
+    client, gateway: JavaGateway, tenant_token: str
 ) -> None:
     request = pb.CreateProcessInstanceRequest(bpmnProcessId="order-process", tenantId=HELD)
     # Fill `variables` so that the whole gRPC frame (5-byte header + message) is 64 KiB exactly:
@@ -491,7 +501,7 @@ def test_a_call_of_exactly_max_request_bytes_is_decided_on_its_content(
 
 
 def test_last_occurrence_of_a_tenant_wins_as_in_the_gateway(
-    body_channel: grpc.Channel, gateway: StubGateway, tenant_token: str
+    body_channel: grpc.Channel, gateway: JavaGateway, tenant_token: str
 ) -> None:
     """Protobuf keeps the last value of a repeated singular field; so does the authorizer, so a
     body cannot show it one tenant and the gateway another."""
@@ -515,7 +525,7 @@ def test_last_occurrence_of_a_tenant_wins_as_in_the_gateway(
 
 
 def test_a_garbage_body_is_denied_with_a_reason(
-    body_channel: grpc.Channel, gateway: StubGateway, tenant_token: str
+    body_channel: grpc.Channel, gateway: JavaGateway, tenant_token: str
 ) -> None:
     method = raw_unary(body_channel, "/gateway_protocol.Gateway/CreateProcessInstance")
     seen = Call(gateway, "CreateProcessInstance")
@@ -538,7 +548,7 @@ def recorder() -> Iterator[fa.FakeAuthz]:
 
 
 @pytest.fixture(scope="module")
-def recorded_clients(workdir: Path, gateway: StubGateway, recorder: fa.FakeAuthz):
+def recorded_clients(workdir: Path, gateway: JavaGateway, recorder: fa.FakeAuthz):
     """Two Envoys asking the recorder: one with the shipped max_request_bytes, one unaligned."""
     clients = {}
     with contextlib.ExitStack() as stack:

@@ -117,10 +117,13 @@ def call(
             while not request_ended:
                 window = min(conn.local_flow_control_window(stream), conn.max_outbound_frame_size)
                 if len(unsent) > window:
-                    if window > 0:
-                        conn.send_data(stream, bytes(unsent[:window]))
-                        unsent = unsent[window:]
-                    break
+                    if window <= 0:
+                        break
+                    # One DATA frame; more while the window lasts (a peer that opened a large
+                    # window sends no WINDOW_UPDATE until it has seen data).
+                    conn.send_data(stream, bytes(unsent[:window]))
+                    unsent = unsent[window:]
+                    continue
                 conn.send_data(stream, bytes(unsent), end_stream=True)
                 request_ended = True
             sock.sendall(conn.data_to_send())
