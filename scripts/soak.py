@@ -594,7 +594,7 @@ def render(report: dict[str, Any], stats: Stats, trends: list[Trend], failures: 
         "",
         f"{report['threads']} client threads through one Envoy {report['envoy_version']} (`--concurrency 1`); "
         f"a signing key rotation every {report['rotate_seconds']:.0f} s (rotations: {report['rotations']}, "
-        f"old keys dropped: {report['drops']}); token cache capacity {CACHE_CAPACITY}; "
+        f"old keys dropped: {report['drops']}); token cache bound {CACHE_MAX_BYTES} bytes; "
         f"class shares {report['weights']}; "
         f"{total:,} calls ({total / run_s:,.0f}/s), {sum(errors.values())} errors; "
         f"JWKS fetches served by the issuer: {report['jwks_fetches']}; the authorizer's by result: "
@@ -713,8 +713,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("minutes", type=float, nargs="?", default=10.0, help="length of the load (default 10)")
     parser.add_argument("--binary", type=Path, help="zeebe-authz to soak (default: $ZEEBE_AUTHZ_BIN)")
-    parser.add_argument("--rate", type=int, default=5000,
-                        help="volume load through Envoy, calls/s, with `bench load` (default 5000; 0: none)")
+    parser.add_argument("--volume", choices=("max", "rate", "none"), default="max",
+                        help="volume load through Envoy with `bench load`: as fast as it goes (max, the default; "
+                             "issue 21's bar is 5,000 calls/s), at --rate (an open loop), or none")
+    parser.add_argument("--rate", type=int, default=5000, help="calls/s of --volume rate (default 5000)")
     parser.add_argument("--idle-connections", type=int, default=400,
                         help="idle attacker connections held to the Check port (default 400; 0: none)")
     opts = parser.parse_args()
@@ -793,7 +795,7 @@ def main() -> int:
                 return 1
 
             volume = None
-            if opts.rate > 0:
+            if opts.volume != "none":
                 bench = load_bench_script()
                 envoy_bin = bench.find_envoy()
                 bootstrap = {
@@ -814,8 +816,12 @@ def main() -> int:
                 volume_argv = [str(binary), "bench", "load", "--json", "--gateway", volume_addrs["volume"],
                                "--key", str(key_pem), "--key-id", BENCH_KID, "--issuer", issuer.url,
                                "--rpc", "mixed", "--permissions", "write:*", "--token-tenants", HELD,
-                               "--tenant", HELD, "--rate", str(opts.rate), "--concurrency", "256",
-                               "--connections", "4", "--duration", f"{run_s:.0f}s", "--warmup", "0s"]
+                               "--tenant", HELD, "--concurrency", "128", "--connections", "4",
+                               # Ends a little before the run, so its report is in before the judging.
+                               "--duration", f"{max(run_s - 15, 5):.0f}s", "--warmup", "0s"]
+                if opts.volume == "rate":
+                    # An open loop sends what fell behind too: bounded by count, not only time.
+                    volume_argv += ["--rate", str(opts.rate), "--requests", str(int(opts.rate * max(run_s - 15, 5)))]
             attacker = None
             say(f"soak: {opts.minutes:g} min, {threads} threads, rotation every {rotate_s:g}s, "
                 f"a sample every {sample_s:g}s, warm-up {warmup:.0f}s; output in {OUT.relative_to(ROOT)}/")
@@ -830,13 +836,13 @@ def main() -> int:
                                      name=f"soak-{i}", daemon=True)
                 w.start()
                 workers.append(w)
-            if opts.rate > 0:
+            if opts.volume != "none":
                 volume_out = open(OUT / "bench-load.json", "w")
                 stack.callback(volume_out.close)
                 volume = subprocess.Popen(volume_argv, stdout=volume_out, stderr=open(OUT / "bench-load.err", "w"),
                                           env={**os.environ, "RUST_LOG": "warn"})
                 stack.callback(lambda: volume.poll() is None and (volume.terminate(), volume.wait(timeout=10)))
-                say(f"volume load: {opts.rate}/s mixed rpcs through Envoy {volume_addrs['volume']} (bench load)")
+                say(f"volume load ({opts.volume}): mixed rpcs through Envoy {volume_addrs['volume']} (bench load)")
             if opts.idle_connections > 0:
                 attacker = IdleAttacker(authz.check_addr, opts.idle_connections).start()
                 stack.callback(attacker.close)
@@ -905,7 +911,7 @@ def main() -> int:
             volume_report: dict[str, Any] = {}
             if volume is not None:
                 try:
-                    volume.wait(timeout=60)
+                    volume.wait(timeout=120)
                     volume_report = json.loads((OUT / "bench-load.json").read_text() or "{}")
                 except (subprocess.TimeoutExpired, ValueError) as e:
                     volume_report = {"error": str(e)}
@@ -939,7 +945,7 @@ def main() -> int:
         failures.append(f"calls that reached the gateway differ from the allowed ones (allowed, reached): {mismatch}")
     if sum(calls.values()) == 0:
         failures.append("no call was made")
-    if opts.rate > 0:
+    if opts.volume != "none":
         if not volume_report or "error" in volume_report:
             failures.append(f"the volume load gave no report: {volume_report}")
         elif set(map(str, volume_report.get("decisions", {}))) - {"0"} or volume_report.get("errors"):
