@@ -948,7 +948,7 @@ def main() -> int:
     if opts.volume != "none":
         if not volume_report or "error" in volume_report:
             failures.append(f"the volume load gave no report: {volume_report}")
-        elif set(map(str, volume_report.get("decisions", {}))) - {"0"} or volume_report.get("errors"):
+        elif set(map(str, volume_report.get("decisions", {}))) - {"OK"} or volume_report.get("errors"):
             failures.append(f"the volume load saw denies or errors: {volume_report.get('decisions')} "
                             f"{volume_report.get('errors')}")
     trends = [trend(name, samples, warmup, elapsed, baseline[name]) for name in pids]
