@@ -25,6 +25,7 @@ fn bench_verify(c: &mut Criterion) {
         issuer: Arc::from(ISSUER),
         audiences: Box::new([AUDIENCE.into()]),
         leeway: 30,
+        token_type: zeebe_authz_core::token::verify::TokenType::Required,
         permissions_claim: ClaimPath::new(["permissions", AUDIENCE]),
         tenants_claim: None,
         tenants_prefix: None,

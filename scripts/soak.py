@@ -11,6 +11,13 @@ Ctrl-C or SIGTERM. The load stops when the run's time is up; each call has a 5 s
 Hidden knobs for quick iteration (the defaults are the soak): SOAK_ROTATE_SECONDS (60),
 SOAK_SAMPLE_SECONDS (10), SOAK_THREADS (6), SOAK_SEED (1), SOAK_WEIGHTS (e.g. `unknown_kid=0,hot=50`:
 the share of each class, see WEIGHTS).
+
+Beside the checked Python classes: the volume load, `zeebe-authz bench load --gateway` at
+`--rate` calls per second (default 5,000; 0: none) through a second Envoy in front of the same
+authorizer (a direct response behind ext_authz, so no Python gateway caps the rate), mixed
+rpcs with tokens of a key that stays listed; and an attacker holding `--idle-connections`
+(default 400) connections to the authorizer's Check port, half silent, half with an HTTP/2
+preface and no request, re-opened as soon as the authorizer closes them.
 """
 
 from __future__ import annotations
@@ -39,6 +46,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
+import importlib.machinery  # noqa: E402
+import importlib.util  # noqa: E402
+import selectors  # noqa: E402
+import socket  # noqa: E402
+
 import grpc  # noqa: E402
 from zeebe_grpc import gateway_pb2 as pb  # noqa: E402
 from zeebe_grpc import gateway_pb2_grpc  # noqa: E402
@@ -64,8 +76,12 @@ AUTHZ_DEADLINE = float(EXT_AUTHZ_TIMEOUT.rstrip("s"))
 # An UNAVAILABLE on an unknown kid is the deadline only if the call took about that long.
 DEADLINE_SLACK = 0.1
 # Small enough that distinct tokens fill the verified-token cache during the warm-up: after
-# it, a bounded cache adds no memory, so any growth is a leak.
-CACHE_CAPACITY = 2000
+# it, a bounded cache adds no memory, so any growth is a leak (~2,000 ordinary tokens).
+CACHE_MAX_BYTES = 512 * 1024
+# The key the volume load signs with: listed for the whole run, never rotated out.
+BENCH_KID = "soak-bench"
+# The HTTP/2 client preface and an empty SETTINGS frame: what a slow attacker sends.
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
 # Each access token is used at most this long (Keycloak's default lifetime is 300 s).
 TOKEN_REFRESH = 120.0
 # How much of the run is warm-up (excluded from the trends): 20 %, at most 2 minutes.
@@ -106,11 +122,13 @@ class RotatingIssuer(KeycloakIssuer):
         super().__init__()
         self._keys_lock = threading.Lock()
         self._signing_keys = [self.signing_key]  # oldest first
+        # The volume load's key: always listed (its tokens are cached for the whole run).
+        self.bench_key = RealmKey(kid=BENCH_KID)
 
     def jwks(self) -> dict[str, Any]:
         with self._keys_lock:
             keys = list(self._signing_keys)
-        return {"keys": [k.jwk() for k in reversed(keys)] + [self.encryption_key.jwk()]}
+        return {"keys": [k.jwk() for k in reversed(keys)] + [self.bench_key.jwk(), self.encryption_key.jwk()]}
 
     def listed(self) -> tuple[RealmKey, ...]:
         with self._keys_lock:
@@ -576,7 +594,7 @@ def render(report: dict[str, Any], stats: Stats, trends: list[Trend], failures: 
         "",
         f"{report['threads']} client threads through one Envoy {report['envoy_version']} (`--concurrency 1`); "
         f"a signing key rotation every {report['rotate_seconds']:.0f} s (rotations: {report['rotations']}, "
-        f"old keys dropped: {report['drops']}); token cache capacity {CACHE_CAPACITY}; "
+        f"old keys dropped: {report['drops']}); token cache bound {CACHE_MAX_BYTES} bytes; "
         f"class shares {report['weights']}; "
         f"{total:,} calls ({total / run_s:,.0f}/s), {sum(errors.values())} errors; "
         f"JWKS fetches served by the issuer: {report['jwks_fetches']}; the authorizer's by result: "
@@ -610,10 +628,97 @@ def render(report: dict[str, Any], stats: Stats, trends: list[Trend], failures: 
     return "\n".join(lines)
 
 
+class IdleAttacker:
+    """Holds `count` connections to `address` open and idle: half send nothing, half send the
+    HTTP/2 preface and SETTINGS and never a request. Each one the server closes is re-opened at
+    once (counted): the authorizer must keep its descriptors, memory and CPU flat regardless."""
+
+    def __init__(self, address: str, count: int) -> None:
+        host, _, port = address.rpartition(":")
+        self.target = (host, int(port))
+        self.count = count
+        self.closed_by_server = 0
+        self.connect_failures = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="idle-attacker", daemon=True)
+
+    def _open(self, sel: selectors.BaseSelector, slow: bool) -> None:
+        sock = socket.socket()
+        sock.settimeout(2.0)
+        try:
+            sock.connect(self.target)
+            if slow:
+                sock.sendall(H2_PREFACE)
+        except OSError:
+            self.connect_failures += 1
+            sock.close()
+            return
+        sock.setblocking(False)
+        sel.register(sock, selectors.EVENT_READ, slow)
+
+    def _run(self) -> None:
+        sel = selectors.DefaultSelector()
+        try:
+            for i in range(self.count):
+                if self.stop.is_set():
+                    return
+                self._open(sel, slow=i % 2 == 1)
+            while not self.stop.is_set():
+                for key, _ in sel.select(timeout=0.5):
+                    sock = key.fileobj
+                    try:
+                        data = sock.recv(65536)
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        data = b""
+                    if data:
+                        continue  # the server's SETTINGS and the like
+                    sel.unregister(sock)
+                    sock.close()
+                    self.closed_by_server += 1
+                    if not self.stop.is_set():
+                        self._open(sel, slow=key.data)
+                missing = self.count - len(sel.get_map())
+                for i in range(missing):
+                    if self.stop.is_set():
+                        break
+                    self._open(sel, slow=i % 2 == 1)
+                if missing:
+                    self.stop.wait(0.2)
+        finally:
+            for key in list(sel.get_map().values()):
+                key.fileobj.close()
+            sel.close()
+
+    def start(self) -> "IdleAttacker":
+        self.thread.start()
+        return self
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+
+def load_bench_script() -> Any:
+    """scripts/bench as a module: its Envoy bootstrap (direct response behind ext_authz)."""
+    loader = importlib.machinery.SourceFileLoader("zeebe_authz_bench", str(ROOT / "scripts" / "bench"))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("minutes", type=float, nargs="?", default=10.0, help="length of the load (default 10)")
     parser.add_argument("--binary", type=Path, help="zeebe-authz to soak (default: $ZEEBE_AUTHZ_BIN)")
+    parser.add_argument("--volume", choices=("max", "rate", "none"), default="max",
+                        help="volume load through Envoy with `bench load`: as fast as it goes (max, the default; "
+                             "issue 21's bar is 5,000 calls/s), at --rate (an open loop), or none")
+    parser.add_argument("--rate", type=int, default=5000, help="calls/s of --volume rate (default 5000)")
+    parser.add_argument("--idle-connections", type=int, default=400,
+                        help="idle attacker connections held to the Check port (default 400; 0: none)")
     opts = parser.parse_args()
     if opts.binary:
         os.environ["ZEEBE_AUTHZ_BIN"] = str(opts.binary.resolve())
@@ -665,7 +770,7 @@ def main() -> int:
             # The JWKS timing a deployment has: the product's defaults (refetch_cooldown 1 s,
             # fetch_timeout 1 s).
             config = config_yaml(issuer.url, policy=DEV_POLICY, tenants_claim="tenants")
-            config += f"token:\n  cache_capacity: {CACHE_CAPACITY}\n"
+            config += f"token:\n  cache_max_bytes: {CACHE_MAX_BYTES}\n"
             authz = stack.enter_context(running(SoakAuthz(OUT, config, name="zeebe-authz"),
                                                 lambda p: p.start().wait_ready()))
             envoy = stack.enter_context(running(Envoy(OUT, gateway.address, authz.check_addr, name="envoy")))
@@ -689,6 +794,35 @@ def main() -> int:
                     print(f"  {why}", file=sys.stderr)
                 return 1
 
+            volume = None
+            if opts.volume != "none":
+                bench = load_bench_script()
+                envoy_bin = bench.find_envoy()
+                bootstrap = {
+                    "admin": {"address": bench.socket_address("127.0.0.1:0")},
+                    "static_resources": {
+                        "listeners": [bench.envoy_listener("volume", [bench.ext_authz_filter("zeebe_authz")])],
+                        "clusters": [bench.h2_cluster("zeebe_authz", authz.check_addr)],
+                    },
+                }
+                bench.OUT.mkdir(parents=True, exist_ok=True)
+                volume_envoy, volume_addrs = bench.start_envoy(envoy_bin, bootstrap, workers=2)
+                stack.callback(volume_envoy.stop)
+                pids["envoy-volume"] = volume_envoy.proc.pid
+                key_pem = OUT / "bench-key.pem"
+                from cryptography.hazmat.primitives import serialization
+                key_pem.write_bytes(issuer.bench_key.private_key.private_bytes(
+                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+                volume_argv = [str(binary), "bench", "load", "--json", "--gateway", volume_addrs["volume"],
+                               "--key", str(key_pem), "--key-id", BENCH_KID, "--issuer", issuer.url,
+                               "--rpc", "mixed", "--permissions", "write:*", "--token-tenants", HELD,
+                               "--tenant", HELD, "--concurrency", "128", "--connections", "4",
+                               # Ends a little before the run, so its report is in before the judging.
+                               "--duration", f"{max(run_s - 15, 5):.0f}s", "--warmup", "0s"]
+                if opts.volume == "rate":
+                    # An open loop sends what fell behind too: bounded by count, not only time.
+                    volume_argv += ["--rate", str(opts.rate), "--requests", str(int(opts.rate * max(run_s - 15, 5)))]
+            attacker = None
             say(f"soak: {opts.minutes:g} min, {threads} threads, rotation every {rotate_s:g}s, "
                 f"a sample every {sample_s:g}s, warm-up {warmup:.0f}s; output in {OUT.relative_to(ROOT)}/")
             baseline = {name: sample_process(pid) for name, pid in pids.items()}
@@ -702,6 +836,17 @@ def main() -> int:
                                      name=f"soak-{i}", daemon=True)
                 w.start()
                 workers.append(w)
+            if opts.volume != "none":
+                volume_out = open(OUT / "bench-load.json", "w")
+                stack.callback(volume_out.close)
+                volume = subprocess.Popen(volume_argv, stdout=volume_out, stderr=open(OUT / "bench-load.err", "w"),
+                                          env={**os.environ, "RUST_LOG": "warn"})
+                stack.callback(lambda: volume.poll() is None and (volume.terminate(), volume.wait(timeout=10)))
+                say(f"volume load ({opts.volume}): mixed rpcs through Envoy {volume_addrs['volume']} (bench load)")
+            if opts.idle_connections > 0:
+                attacker = IdleAttacker(authz.check_addr, opts.idle_connections).start()
+                stack.callback(attacker.close)
+                say(f"attacker: {opts.idle_connections} idle connections held to {authz.check_addr}")
 
             end = started + run_s
             next_sample = started + sample_s
@@ -763,6 +908,16 @@ def main() -> int:
             for w in workers:
                 w.join(timeout=CALL_TIMEOUT + 1)
             stuck = [w.name for w in workers if w.is_alive()]
+            volume_report: dict[str, Any] = {}
+            if volume is not None:
+                try:
+                    volume.wait(timeout=120)
+                    volume_report = json.loads((OUT / "bench-load.json").read_text() or "{}")
+                except (subprocess.TimeoutExpired, ValueError) as e:
+                    volume_report = {"error": str(e)}
+            attack = ({"held": attacker.count, "closed_by_server": attacker.closed_by_server,
+                       "connect_failures": attacker.connect_failures} if attacker else {})
+            connections_metric = metric_lines(authz.admin_addr, "zeebe_authz_check_connections")
             elapsed = time.monotonic() - started
             final = {name: sample_process(pid) for name, pid in pids.items()}
             calls, _ = stats.counts()
@@ -790,6 +945,12 @@ def main() -> int:
         failures.append(f"calls that reached the gateway differ from the allowed ones (allowed, reached): {mismatch}")
     if sum(calls.values()) == 0:
         failures.append("no call was made")
+    if opts.volume != "none":
+        if not volume_report or "error" in volume_report:
+            failures.append(f"the volume load gave no report: {volume_report}")
+        elif set(map(str, volume_report.get("decisions", {}))) - {"OK"} or volume_report.get("errors"):
+            failures.append(f"the volume load saw denies or errors: {volume_report.get('decisions')} "
+                            f"{volume_report.get('errors')}")
     trends = [trend(name, samples, warmup, elapsed, baseline[name]) for name in pids]
     # Only the authorizer is judged; Envoy's figures are reported for comparison.
     failures += trends[0].failures
@@ -820,6 +981,11 @@ def main() -> int:
                      "procs": {n: vars(p) for n, p in s.procs.items()}} for s in samples],
         "trends": [vars(t) for t in trends],
         "failures": failures,
+        "volume_load": {k: volume_report.get(k) for k in ("throughput", "requests", "decisions", "errors",
+                                                          "latency_us", "elapsed_secs", "late")
+                        if k in volume_report} or volume_report,
+        "attacker": attack,
+        "check_connections_at_end": connections_metric,
     }
     (OUT / "report.json").write_text(json.dumps(report, indent=2))
     with open(OUT / "samples.csv", "w", newline="") as f:
@@ -842,6 +1008,10 @@ def main() -> int:
             print(f"  {err.line()}")
         print()
     print(summary)
+    if volume_report:
+        print(f"Volume load (bench load through Envoy): {json.dumps(report['volume_load'])}")
+    if attack:
+        print(f"Idle attacker: {json.dumps(attack)}; open Check connections at the end: {connections_metric}")
     say(f"samples: {(OUT / 'samples.csv').relative_to(ROOT)}, report: {(OUT / 'report.json').relative_to(ROOT)}, "
         f"logs: {OUT.relative_to(ROOT)}/zeebe-authz.log, envoy.log")
     return 1 if failures else 0

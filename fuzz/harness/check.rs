@@ -75,6 +75,8 @@ pub(crate) fn check_world() -> &'static CheckWorld {
             tenants_claim: Some(ClaimPath::new([DEV_TENANTS_CLAIM])),
             tenants_prefix: None,
             mode: RealmMode::Enforce,
+            token_type: zeebe_authz_core::token::verify::TokenType::Required,
+            engine_authorizations: false,
         };
         let metrics = shared_metrics();
         let configs = [
@@ -440,7 +442,8 @@ pub fn check(data: &[u8]) {
         .map(|c| build(world, c))
         .collect();
     let token_settings = TokenSettings {
-        cache_capacity: 64,
+        // Small (~64 ordinary principals), so eviction is fuzzed too.
+        cache_max_bytes: 16 << 10,
         ..TokenSettings::default()
     };
     let authorizer = Authorizer::new(

@@ -46,7 +46,8 @@ use zeebe_authz_core::signing::{SigningKey, access_token_claims};
 use zeebe_authz_core::token::Principal;
 use zeebe_authz_core::token::bearer::{DEFAULT_MAX_TOKEN_BYTES, bearer_token, check_jwt_shape};
 use zeebe_authz_core::token::verify::{
-    TokenRules, parse_header, principal_from_claims, unverified_claims, unverified_issuer, verify,
+    TokenRules, check_token_type, parse_header, principal_from_claims, unverified_claims,
+    unverified_issuer, verify,
 };
 use zeebe_authz_server::authorizer::Authorizer;
 use zeebe_authz_server::jwks::{JwksCache, JwksSource, http_client};

@@ -63,6 +63,7 @@ pub(crate) fn token_world() -> &'static TokenWorld {
                 issuer: ISSUER.into(),
                 audiences: spec.audiences.iter().map(|a| (*a).into()).collect(),
                 leeway: LEEWAY,
+                token_type: zeebe_authz_core::token::verify::TokenType::Required,
                 permissions_claim: ClaimPath::new(spec.permissions.iter().copied()),
                 tenants_claim: Some(ClaimPath::new(spec.tenants.iter().copied())),
                 tenants_prefix: spec.prefix.map(Into::into),
@@ -168,8 +169,10 @@ pub fn token(data: &[u8]) {
         // `verify` keeps only the payload members someone reads: the same answer as the whole
         // payload, under the dev policy and the Camunda dialect's.
         for p in [policy, camunda_policy()] {
-            let whole = unverified_claims(&signed)
-                .and_then(|claims| principal_from_claims(&claims, rules, p, NOW));
+            let whole = unverified_claims(&signed).and_then(|claims| {
+                check_token_type(header.typ.as_deref(), &claims, rules.token_type)?;
+                principal_from_claims(&claims, rules, p, NOW)
+            });
             assert_eq!(
                 verify(&signed, &header, key, rules, p, NOW),
                 whole,

@@ -55,7 +55,7 @@ const SECTIONS: [Section; 4] = [
         &[
             ("leeway", "leeway"),
             ("max_bytes", "maxBytes"),
-            ("cache_capacity", "cacheCapacity"),
+            ("cache_max_bytes", "cacheMaxBytes"),
             ("cache_max_ttl", "cacheMaxTtl"),
         ],
     ),

@@ -16,6 +16,7 @@
 //! any error or warning, `EXIT_USAGE` when a file cannot be read or the arguments are wrong.
 
 mod engine;
+mod issuers;
 mod keycloak;
 mod migrate;
 mod online;
@@ -248,7 +249,11 @@ pub fn camunda_reports(
         let title = path.display().to_string();
         match kind.or_else(|| detect_kind(&file, &text, &mut diags)) {
             Some(FileKind::Policy) => {
-                if let Some(p) = policy::compile(&file, &text, &mut diags) {
+                // The twin report compares with an engine that checks its authorizations.
+                let options = policy::PolicyOptions {
+                    engine_authorizations: version != CamundaVersion::V8_7,
+                };
+                if let Some(p) = policy::compile_with(&file, &text, options, &mut diags) {
                     out.push(report(&p, &title, permissions_claim));
                 }
             }
@@ -474,39 +479,11 @@ fn lint_config(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
                 .map_or_else(|| Span::file(file), |i| Span::of(file, i))
         })
         .collect();
-    warn_catch_all_sharing_an_issuer(&config, &issuer_spans, diags);
+    issuers::warn_catch_all_sharing_an_issuer(&config, &issuer_spans, diags);
     Some(LintedConfig {
         config,
         issuer_spans,
     })
-}
-
-/// A `*` realm that trusts the issuer of a realm with named hosts accepts that realm's tokens
-/// on every host no realm names: any spelling of a host the named realm misses (a trailing dot
-/// was the first found, an IP address or an internal service name are others) is then judged
-/// by the `*` realm's policy instead of the named one's.
-fn warn_catch_all_sharing_an_issuer(config: &Config, spans: &[Span], diags: &mut Diagnostics) {
-    let issuer = |r: &config::RealmConfig| r.issuer.trim_end_matches('/').to_string();
-    for (i, any) in config.realms.iter().enumerate() {
-        if !any.hosts.iter().any(|h| &**h == "*") {
-            continue;
-        }
-        for named in &config.realms {
-            if std::ptr::eq(named, any) || issuer(named) != issuer(any) {
-                continue;
-            }
-            diags
-                .warning(
-                    spans[i].clone(),
-                    format!("realms[{i}].issuer"),
-                    format!(
-                        "realm '{}' (hosts: *) trusts the same issuer as realm '{}': a token of '{}' is accepted on every host '{}' does not name (another spelling, an IP address) and judged by the policy of '{}'",
-                        any.name, named.name, named.name, named.name, any.name
-                    ),
-                )
-                .hint("give the catch-all realm its own Keycloak realm, or list every host explicitly");
-        }
-    }
 }
 
 /// The shape of a policy's grants as written, read leniently (the compile step reports schema
@@ -527,9 +504,27 @@ struct GrantShape {
 
 /// Compiles a policy and, when it compiles, runs the lint-only analyses on it.
 fn lint_policy(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) {
-    let Some(policy) = policy::compile(file, text, diags) else {
+    // A policy alone names no realm: it is compiled as for a Camunda that checks its
+    // authorizations, and what a realm with `engine_authorizations: false` (the default) would
+    // lose is told as notes (a config's realms get them as warnings).
+    let with_engine = policy::PolicyOptions {
+        engine_authorizations: true,
+    };
+    let Some(policy) = policy::compile_with(file, text, with_engine, diags) else {
         return;
     };
+    let mut without_engine = Diagnostics::default();
+    let _ = policy::compile(file, text, &mut without_engine);
+    for lost in without_engine
+        .into_vec()
+        .into_iter()
+        .filter(|d| d.message.contains("engine_authorizations is false"))
+    {
+        let note = diags.note(lost.span, lost.key, lost.message);
+        if let Some(hint) = lost.hint {
+            note.hint(hint);
+        }
+    }
     let shape: PolicyShape = serde_saphyr::from_str(text).unwrap_or_default();
     let grants_span = shape
         .grants

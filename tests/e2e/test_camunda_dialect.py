@@ -85,7 +85,7 @@ def dialect_gateway() -> Iterator[StubGateway]:
 
 @pytest.fixture(scope="module")
 def dialect_authz(workdir: Path, issuer: KeycloakIssuer) -> Iterator[Authz]:
-    proc = Authz(workdir / "dialect", config_yaml(issuer.url, policy=DIALECT_POLICY, identity_headers="all"), name="zeebe-authz-dialect")
+    proc = Authz(workdir / "dialect", config_yaml(issuer.url, policy=DIALECT_POLICY, identity_headers="all", engine_authorizations=True), name="zeebe-authz-dialect")
     with running(proc, lambda p: p.start().wait_ready()):
         yield proc
 
@@ -243,7 +243,7 @@ def oidc(workdir: Path) -> Iterator[OidcRealm]:
 @pytest.fixture(scope="module")
 def oidc_envoy(workdir: Path, oidc: OidcRealm, dialect_gateway: StubGateway) -> Iterator[Envoy]:
     """The dialect policy again, trusting the provider: the client is its token's `client_id`."""
-    config = config_yaml(oidc.issuer, policy=DIALECT_POLICY, audiences=(OIDC_RESOURCE,))
+    config = config_yaml(oidc.issuer, policy=DIALECT_POLICY, audiences=(OIDC_RESOURCE,), engine_authorizations=True)
     authz = Authz(workdir / "dialect-oidc-authz", config, name="zeebe-authz-dialect-oidc")
     with running(authz, lambda p: p.start().wait_ready()):
         proxy = Envoy(workdir / "dialect-oidc-envoy", dialect_gateway.address, authz.check_addr, name="envoy-dialect-oidc")

@@ -54,6 +54,10 @@ TARGET_LABELS = {"job", "instance", "namespace", "pod", "service", "container", 
 # What Grafana substitutes: the job the dashboard's variable picks, every realm, a rate window
 # that holds a few of the test's one-second scrapes.
 RATE_WINDOW = "20s"
+# The token cache after the reload: the least token.cache_max_bytes allows (~300 of the load's
+# tokens), fewer than the load's TOKENS, so entries in use are evicted.
+CACHE_MAX_BYTES = 64 << 10
+TOKENS = 600
 DASHBOARD_VARIABLES = {"$__rate_interval": RATE_WINDOW, "${job}": JOB, "$job": JOB, "${realm}": ".*", "$realm": ".*"}
 PROMETHEUS_TIMEOUT = 60.0
 LOAD_TIMEOUT = 90.0
@@ -211,7 +215,7 @@ def partners_issuer(down: int) -> str:
     return f"http://127.0.0.1:{down}/realms/partners"
 
 
-def monitoring_config(issuer: KeycloakIssuer, down: int, capacity: int = 8) -> str:
+def monitoring_config(issuer: KeycloakIssuer, down: int, max_bytes: int = 2 * CACHE_MAX_BYTES) -> str:
     realm = {"issuer": issuer.url, "audiences": ["zeebe-api"], "policy": str(DEFAULT_POLICY)}
     config = realms_config_yaml(
         [
@@ -229,12 +233,12 @@ def monitoring_config(issuer: KeycloakIssuer, down: int, capacity: int = 8) -> s
         refetch_cooldown="200ms",
         fetch_timeout="500ms",
     )
-    return config + f"token:\n  cache_capacity: {capacity}\n"
+    return config + f"token:\n  cache_max_bytes: {max_bytes}\n"
 
 
 class Load:
     """Calls through Envoy until stopped: allowed, denied (several reasons), would-be denied in
-    the dry-run realm, refused for want of keys; 40 distinct tokens in turn, each used twice in
+    the dry-run realm, refused for want of keys; TOKENS distinct tokens in turn, each used twice in
     a row, so the small token cache evicts entries that were in use (hot)."""
 
     def __init__(self, envoy: Envoy, issuer: KeycloakIssuer, partners_issuer: str):
@@ -245,7 +249,7 @@ class Load:
         self.stop = threading.Event()
 
     def run(self) -> None:
-        writer = [self.issuer.mint(["write:*"], client_id=f"writer-{i}") for i in range(40)]
+        writer = [self.issuer.mint(["write:*"], client_id=f"writer-{i}") for i in range(TOKENS)]
         # A token of the realm whose Keycloak is down: its keys are asked for, and missing.
         partner = self.issuer.mint(["write:*"], issuer=self.partners_issuer)
         reader = self.issuer.mint(["read:*"], client_id="reader")
@@ -307,15 +311,15 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
             worker = threading.Thread(target=load.run, name="monitoring-load")
             worker.start()
             try:
-                # During the load, a good reload (a larger cache), then a broken one: the last
+                # During the load, a good reload (a smaller cache), then a broken one: the last
                 # good config stays in force.
-                authz.config_path.write_text(monitoring_config(issuer, down, capacity=16))
+                authz.config_path.write_text(monitoring_config(issuer, down, max_bytes=CACHE_MAX_BYTES))
                 authz.sighup()
                 authz.wait_metric("zeebe_authz_config_generation", 2)
                 authz.config_path.write_text(config.replace("realms:", "realms: [", 1))
                 authz.sighup()
                 authz.wait_metric("zeebe_authz_config_reloads_total", 1, result="error")
-                # The cache of 16 has pushed out tokens in use...
+                # The small cache has pushed out tokens in use...
                 authz.wait_metric("zeebe_authz_token_cache_evictions_total", 1, LOAD_TIMEOUT, at_least=True, queue="hot")
                 # ...and Prometheus has scraped the load for long enough that every rate window
                 # of the dashboard holds several samples of it.
@@ -474,7 +478,7 @@ def test_the_load_produced_what_the_dashboard_shows(loaded: Loaded) -> None:
     assert m("zeebe_authz_token_cache_evictions_total", queue="hot") > 0
     assert m("zeebe_authz_config_last_reload_successful") == 0
     assert m("zeebe_authz_config_generation") == 2
-    assert m("zeebe_authz_token_cache_capacity") == 16
+    assert m("zeebe_authz_token_cache_max_bytes") == CACHE_MAX_BYTES
     assert m("zeebe_authz_jwks_keys_max_age_seconds", realm="camunda") == 12 * 3600
     assert 0 <= m("zeebe_authz_jwks_keys_age_seconds", realm="camunda") < 300
 

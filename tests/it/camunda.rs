@@ -333,6 +333,16 @@ async fn ask(
     authz.check(req).await
 }
 
+/// [`one_realm_config`] for a Camunda whose engine enforces its authorizations: what the
+/// grants of each pair stand for (the engine decides the rpcs the edge cannot see into).
+fn engine_checking(issuer: &str) -> String {
+    one_realm_config(issuer).replacen(
+        "    policy: default.yaml\n",
+        "    policy: default.yaml\n    engine_authorizations: true\n",
+        1,
+    )
+}
+
 fn grants_token(key: &SigningKey, issuer: &str, caller: &Caller) -> String {
     token(key, issuer, caller.permissions)
 }
@@ -353,7 +363,7 @@ type Decisions = BTreeMap<(String, &'static str, String, bool), (Seen, Seen)>;
 
 async fn decide_pair(kc: &Keycloak, key: &SigningKey, pair: &Pair) -> Decisions {
     // The reason label is read from the metadata, which a plain allow carries only when asked.
-    let config = answering_everything(&one_realm_config(&kc.issuer));
+    let config = answering_everything(&engine_checking(&kc.issuer));
     let grants = Authz::start(&config, pair.grants).await;
     let dialect = Authz::start(&config, &format!("{IDENTITY}{}", pair.dialect)).await;
     grants.wait_ready().await;
@@ -529,7 +539,7 @@ async fn dialect_denies_carry_the_engines_words_and_a_decision_id() {
         PAIRS[0].dialect,
         PAIRS[1].dialect.trim_start_matches("authorizations:\n")
     );
-    let authz = Authz::start(&one_realm_config(&kc.issuer), &policy).await;
+    let authz = Authz::start(&engine_checking(&kc.issuer), &policy).await;
     authz.wait_ready().await;
     let caller = |name: &str| {
         let c = callers().into_iter().find(|c| c.name == name).unwrap();

@@ -280,7 +280,12 @@ async fn explain_names_the_camunda_owners_a_token_resolves_to() {
     );
     let path = scratch.write(
         "config.yaml",
-        &one_realm_config("https://kc.example.com/realms/camunda"),
+        // The example is written for a Camunda that checks its authorizations.
+        &one_realm_config("https://kc.example.com/realms/camunda").replacen(
+            "    policy: default.yaml\n",
+            "    policy: default.yaml\n    engine_authorizations: true\n",
+            1,
+        ),
     );
     let config = zeebe_authz_server::disk::load_config(&path).unwrap();
     let call = |rpc: &str, claims: Value, request: Option<Value>| Call {

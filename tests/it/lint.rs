@@ -186,7 +186,9 @@ fn exit_codes_clean_findings_and_usage() {
 
 #[test]
 fn notes_inform_and_do_not_fail_lint() {
-    // The shipped Camunda example has x- extensions (notes) and nothing to fix.
+    // The shipped Camunda example has x- extensions (notes), two authorizations that a realm
+    // whose engine checks nothing would see lose rpcs (notes: a policy names no realm), and
+    // nothing to fix.
     let out = lint_bin(&["policies/camunda-8.8.yaml"]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8(out.stdout).unwrap();
@@ -196,8 +198,12 @@ fn notes_inform_and_do_not_fail_lint() {
     );
     assert!(stdout.lines().all(|l| l.contains(": note: ")), "{stdout}");
     assert!(
+        stdout.contains("engine_authorizations is false") && stdout.contains("BroadcastSignal"),
+        "{stdout}"
+    );
+    assert!(
         String::from_utf8_lossy(&out.stderr)
-            .contains("0 error(s), 0 warning(s), 2 note(s) in 1 file(s)")
+            .contains("0 error(s), 0 warning(s), 4 note(s) in 1 file(s)")
     );
     // A partial wildcard is a warning: exit 1.
     assert_eq!(

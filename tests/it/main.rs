@@ -9,6 +9,7 @@ mod conditions;
 mod dev;
 mod explain;
 mod fuzz_corpus;
+mod hardening;
 mod istio;
 mod keycloak_lint;
 mod keys;

@@ -107,7 +107,7 @@ settings that are set (empty ones keep the binary's defaults).
 {{- with .Values.token }}
 {{- with .leeway }}{{ $_ := set $token "leeway" . }}{{ end }}
 {{- with .maxBytes }}{{ $_ := set $token "max_bytes" (int64 .) }}{{ end }}
-{{- with .cacheCapacity }}{{ $_ := set $token "cache_capacity" (int64 .) }}{{ end }}
+{{- with .cacheMaxBytes }}{{ $_ := set $token "cache_max_bytes" (int64 .) }}{{ end }}
 {{- with .cacheMaxTtl }}{{ $_ := set $token "cache_max_ttl" . }}{{ end }}
 {{- end }}
 {{- if $token }}{{ $_ := set $config "token" $token }}{{ end }}

@@ -5,8 +5,12 @@
 //! its trailing root dot) is the same host as `zeebe.example`: Envoy forwards the authority as
 //! the client wrote it unless `strip_trailing_host_dot` is set, so the authorizer must not let
 //! the dot pick another realm (or none). A port is kept apart: a config may claim `gw:26500`
-//! for one realm and `gw` for every other port. Pure, and allocation-free for an authority that
-//! is already in normal form (lower case, no trailing dot).
+//! for one realm and `gw` for every other port. IP literals take their one text form: an IPv6
+//! literal that of RFC 5952 (`[FD00:0:0:0:0:0:0:1]` → `[fd00::1]`, `[::FFFF:a00:1]` →
+//! `[::ffff:10.0.0.1]`, a bare `::1` → `[::1]`), as `core::net::Ipv6Addr` prints it; Envoy forwards
+//! the authority as written, so `[fd00:0::1]` must not slip past the realm of `[fd00::1]` to
+//! the `*` realm. Pure, and allocation-free for an authority that is already in normal form
+//! (lower case, no trailing dot, canonical literals).
 
 use std::borrow::Cow;
 
@@ -27,7 +31,9 @@ impl<'a> Authority<'a> {
             .strip_suffix('.')
             .filter(|n| !n.is_empty())
             .unwrap_or(name);
-        let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        let name = if let Some(literal) = canonical_ipv6(name) {
+            literal
+        } else if name.bytes().any(|b| b.is_ascii_uppercase()) {
             Cow::Owned(name.to_ascii_lowercase())
         } else {
             Cow::Borrowed(name)
@@ -48,6 +54,23 @@ impl<'a> Authority<'a> {
     }
 }
 
+/// An IPv6 literal (`[v6]`, or bare `v6` as a careless config or client writes it) in its
+/// RFC 5952 form with brackets; `None` for anything else (names, IPv4, a zone id).
+fn canonical_ipv6(name: &str) -> Option<Cow<'_, str>> {
+    let inner = match name.strip_prefix('[') {
+        Some(rest) => rest.strip_suffix(']')?,
+        None if name.contains(':') => name,
+        None => return None,
+    };
+    let addr: core::net::Ipv6Addr = inner.parse().ok()?;
+    let canonical = format!("[{addr}]");
+    Some(if canonical == name {
+        Cow::Borrowed(name)
+    } else {
+        Cow::Owned(canonical)
+    })
+}
+
 /// The normal form of a host as a config lists it (`Zeebe.Example.` → `zeebe.example`).
 pub(crate) fn normalize(host: &str) -> String {
     Authority::parse(host).joined(host).into_owned()
@@ -59,7 +82,8 @@ fn split_port(authority: &str) -> (&str, Option<&str>) {
     let Some((name, port)) = authority.rsplit_once(':') else {
         return (authority, None);
     };
-    let bracketed = name.starts_with('[') && name.ends_with(']');
+    // `[v6].:port`: the trailing dot a careless client adds goes with the name.
+    let bracketed = name.starts_with('[') && (name.ends_with(']') || name.ends_with("]."));
     if name.is_empty() || (name.contains(':') && !bracketed) {
         // A bare IPv6 literal (`::1`) has no port.
         return (authority, None);
@@ -90,7 +114,7 @@ mod tests {
         assert_eq!(parts("gw:"), ("gw".into(), None));
         assert_eq!(parts("[::1]:26500"), ("[::1]".into(), Some("26500")));
         assert_eq!(parts("[::1]"), ("[::1]".into(), None));
-        assert_eq!(parts("::1"), ("::1".into(), None));
+        assert_eq!(parts("::1"), ("[::1]".into(), None));
         assert_eq!(parts("."), (".".into(), None));
         // Only one dot: `a..` is not `a`.
         assert_eq!(parts("a.."), ("a.".into(), None));
@@ -107,5 +131,62 @@ mod tests {
         assert_eq!(normalize("Zeebe.Example.:26500"), "zeebe.example:26500");
         assert_eq!(normalize("zeebe.example."), "zeebe.example");
         assert_eq!(normalize("*"), "*");
+    }
+
+    #[test]
+    fn ipv6_literals_take_their_rfc_5952_form() {
+        for (spelled, canonical) in [
+            ("[fd00:0:0:0:0:0:0:1]", "[fd00::1]"),
+            ("[FD00::0001]", "[fd00::1]"),
+            ("[fd00:0::0:1].", "[fd00::1]"),
+            ("[2001:db8:0:0:1:0:0:1]", "[2001:db8::1:0:0:1]"),
+            ("[::FFFF:a00:1]", "[::ffff:10.0.0.1]"),
+            ("[0:0:0:0:0:0:0:1]", "[::1]"),
+            ("::1", "[::1]"),
+        ] {
+            assert_eq!(parts(spelled), (canonical.into(), None), "{spelled}");
+        }
+        assert_eq!(normalize("[FD00::1]:26500"), "[fd00::1]:26500");
+        // Not a v6 literal: kept as written (lower case).
+        assert_eq!(parts("[fe80::1%25eth0]"), ("[fe80::1%25eth0]".into(), None));
+        assert_eq!(parts("[zz]"), ("[zz]".into(), None));
+        assert_eq!(parts("10.0.0.1:1"), ("10.0.0.1".into(), Some("1")));
+    }
+
+    proptest::proptest! {
+        /// Every spelling of an address (case, zero runs compressed or not, leading zeros, a
+        /// port, a trailing dot) has the normal form of the canonical one.
+        #[test]
+        fn every_spelling_of_an_ipv6_literal_normalizes_alike(
+            segments in proptest::array::uniform8(proptest::prop_oneof![
+                3 => proptest::strategy::Just(0u16),
+                1 => 0u16..=u16::MAX,
+            ]),
+            upper: bool,
+            pad: bool,
+            dot: bool,
+            port in proptest::option::of(1u16..=u16::MAX),
+        ) {
+            let addr = std::net::Ipv6Addr::from(segments);
+            let canonical = format!("[{addr}]");
+            // A spelling with every group written out, perhaps zero-padded and upper case.
+            let long: Vec<String> = segments
+                .iter()
+                .map(|s| if pad { format!("{s:04x}") } else { format!("{s:x}") })
+                .collect();
+            let mut spelled = format!("[{}]", long.join(":"));
+            if upper {
+                spelled = spelled.to_ascii_uppercase();
+            }
+            if dot {
+                spelled.push('.');
+            }
+            let port_text = port.map(|p| format!(":{p}")).unwrap_or_default();
+            let with_port = format!("{spelled}{port_text}");
+            proptest::prop_assert_eq!(normalize(&with_port), format!("{canonical}{port_text}"));
+            // The canonical form is its own normal form, borrowed.
+            let c = format!("{canonical}{port_text}");
+            proptest::prop_assert!(matches!(Authority::parse(&c).joined(&c), Cow::Borrowed(_)));
+        }
     }
 }

@@ -14,6 +14,10 @@ use std::time::Instant;
 /// A verification key from a JWKS, parsed once per algorithm it may verify (aws-lc
 /// `ParsedPublicKey`), so a verification does not rebuild the key.
 pub struct VerifyKey {
+    /// The key's identity across fetches: a hash of its `kid`, type and key material (the
+    /// same JWK listed by two fetches has the same id; a key withdrawn and another published
+    /// under its `kid` do not). The token cache ties each principal to it.
+    pub id: u64,
     /// The parsed key for each algorithm the key accepts.
     parsed: Box<[(Algorithm, ParsedPublicKey)]>,
     /// The algorithm family the key belongs to (RSA, EC, Ed).
@@ -112,6 +116,8 @@ impl std::fmt::Debug for VerifyKey {
 pub struct KeySet {
     by_kid: AHashMap<Box<str>, Arc<VerifyKey>>,
     without_kid: Vec<Arc<VerifyKey>>,
+    /// Every key's [`VerifyKey::id`] (a handful: a linear scan beats hashing).
+    ids: Box<[u64]>,
     /// When the keys were fetched (tokio clock).
     pub fetched_at: Instant,
     /// How many JWKs of the document were skipped (encryption keys, unsupported types).
@@ -131,6 +137,7 @@ impl KeySet {
         let mut set = KeySet {
             by_kid: AHashMap::new(),
             without_kid: Vec::new(),
+            ids: Box::new([]),
             fetched_at,
             skipped: 0,
         };
@@ -139,7 +146,7 @@ impl KeySet {
                 set.skipped += 1;
                 continue;
             };
-            match verify_key_from_jwk(&jwk) {
+            match verify_key_from_jwk(&jwk, jwk.common.key_id.as_deref().unwrap_or_default()) {
                 Some(key) => {
                     let key = Arc::new(key);
                     match jwk.common.key_id {
@@ -155,7 +162,18 @@ impl KeySet {
         if set.by_kid.is_empty() && set.without_kid.is_empty() {
             return Err(JwksError::NoSigningKeys);
         }
+        set.ids = set
+            .by_kid
+            .values()
+            .chain(&set.without_kid)
+            .map(|k| k.id)
+            .collect();
         Ok(set)
+    }
+
+    /// Whether the set holds the key with identity `id` ([`VerifyKey::id`]).
+    pub fn holds(&self, id: u64) -> bool {
+        self.ids.contains(&id)
     }
 
     /// Finds the key for a token header. With a `kid`, only that key; without one, the single
@@ -200,7 +218,7 @@ pub enum KeyLookup<'a> {
     AlgorithmMismatch,
 }
 
-fn verify_key_from_jwk(jwk: &Jwk) -> Option<VerifyKey> {
+fn verify_key_from_jwk(jwk: &Jwk, kid: &str) -> Option<VerifyKey> {
     if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
         return None;
     }
@@ -253,7 +271,19 @@ fn verify_key_from_jwk(jwk: &Jwk) -> Option<VerifyKey> {
     if parsed.is_empty() {
         return None;
     }
+    // The identity: kid, family, pinned algorithm and the public key bytes, length-prefixed
+    // so no two different keys share an input.
+    let mut identity = Vec::with_capacity(kid.len() + public_bytes.len() + 32);
+    for part in [
+        kid.as_bytes(),
+        format!("{family:?}/{alg:?}").as_bytes(),
+        &public_bytes,
+    ] {
+        identity.extend_from_slice(&(part.len() as u64).to_le_bytes());
+        identity.extend_from_slice(part);
+    }
     Some(VerifyKey {
+        id: xxhash_rust::xxh3::xxh3_64(&identity),
         parsed,
         family,
         alg,

@@ -110,6 +110,9 @@ outcomes! {
     WrongAudience => (Unauthenticated, "wrong_audience"),
     /// A required claim (`exp`, `iss`, `aud`) is missing or mistyped.
     InvalidClaims => (Unauthenticated, "invalid_claims"),
+    /// The token is typed as another kind than an access token (`typ` ID, Refresh, Logout, …),
+    /// or carries no type where the realm requires one.
+    WrongTokenType => (Unauthenticated, "wrong_token_type"),
     /// The token is valid but no grant allows the rpc.
     MissingPermission => (PermissionDenied, "missing_permission"),
     /// A grant allows the rpc, but not for this request's content (tenant, job type, …).

@@ -117,6 +117,11 @@ impl HeaderText {
     pub fn header_value(&self) -> &str {
         self.escaped.as_deref().unwrap_or(&self.text)
     }
+
+    /// The bytes it holds on the heap (the text and its escaped form).
+    pub fn heap_bytes(&self) -> usize {
+        self.text.len() + self.escaped.as_ref().map_or(0, |e| e.len())
+    }
 }
 
 impl From<&str> for HeaderText {

@@ -64,9 +64,10 @@ async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     let a = &state.authorizer;
     let generation = a.current();
-    a.metrics().token_cache_entries(generation.cache.len());
     a.metrics()
-        .token_cache_capacity(generation.cache.capacity());
+        .token_cache_size(generation.cache.len(), generation.cache.weight());
+    a.metrics()
+        .token_cache_max_bytes(generation.cache.max_bytes());
     a.metrics()
         .realm_key_states(generation.realms.iter().map(|r| RealmKeyState {
             realm: r.name.as_str(),

@@ -25,7 +25,8 @@ use zeebe_authz_core::request::RequestView;
 use zeebe_authz_core::text::{Keep, clip};
 use zeebe_authz_core::token::bearer::{bearer_token, check_jwt_shape};
 use zeebe_authz_core::token::verify::{
-    parse_header, principal_from_claims, unverified_claims, unverified_issuer, verify,
+    TokenType, check_token_type, parse_header, principal_from_claims, unverified_claims,
+    unverified_issuer, verify,
 };
 use zeebe_authz_core::token::{Principal, unix_now};
 
@@ -225,9 +226,12 @@ impl Authorizer {
             Credentials::Unverified => {
                 unverified_principal(realm, view.authorization, generation.token.max_bytes)
             }
-            Credentials::Claims(claims) => {
-                principal_from_claims(claims, &realm.rules, &realm.policy, unix_now()).map(Arc::new)
-            }
+            // Claims without a header: a `typ` naming another kind is refused, none passes.
+            Credentials::Claims(claims) => check_token_type(None, claims, TokenType::Optional)
+                .and_then(|()| {
+                    principal_from_claims(claims, &realm.rules, &realm.policy, unix_now())
+                })
+                .map(Arc::new),
         };
         let principal = match authenticated {
             Ok(p) => p,
@@ -326,13 +330,15 @@ impl Authorizer {
         let token = bearer_token(authorization, generation.token.max_bytes)?;
         let key = cache.key(realm.cache_id, token);
         let now = unix_now();
-        if let Some(p) = cache.get(&key, now) {
+        // A hit counts only while the realm's keys still hold the key that verified it.
+        if let Some(p) = cache.get(&key, now, |id| realm.jwks.holds_key(id)) {
             self.metrics.token_cache(true);
             return Ok(p);
         }
         self.metrics.token_cache(false);
-        let principal = Arc::new(self.verify(realm, token, now, deadline).await?);
-        cache.insert(key, principal.clone());
+        let (principal, key_id) = self.verify(realm, token, now, deadline).await?;
+        let principal = Arc::new(principal);
+        cache.insert(key, principal.clone(), key_id);
         Ok(principal)
     }
 
@@ -342,7 +348,7 @@ impl Authorizer {
         token: &str,
         now: u64,
         deadline: Option<Instant>,
-    ) -> Result<Principal, Deny> {
+    ) -> Result<(Principal, u64), Deny> {
         check_jwt_shape(token)?;
         let header = parse_header(token)?;
         let kid = header.kid.as_deref();
@@ -388,7 +394,9 @@ impl Authorizer {
             }
         };
         match keys.find(kid, header.alg) {
-            KeyLookup::Found(key) => verify(token, &header, key, &realm.rules, &realm.policy, now),
+            KeyLookup::Found(key) => {
+                verify(token, &header, key, &realm.rules, &realm.policy, now).map(|p| (p, key.id))
+            }
             KeyLookup::AlgorithmMismatch => Err(Deny::new(
                 Outcome::AlgorithmMismatch,
                 format!("token algorithm {:?} does not match its key", header.alg),
@@ -407,8 +415,9 @@ fn unverified_principal(
 ) -> Result<Arc<Principal>, Deny> {
     let token = bearer_token(authorization, max_bytes)?;
     check_jwt_shape(token)?;
-    parse_header(token)?;
+    let header = parse_header(token)?;
     let claims = unverified_claims(token)?;
+    check_token_type(header.typ.as_deref(), &claims, realm.rules.token_type)?;
     principal_from_claims(&claims, &realm.rules, &realm.policy, unix_now()).map(Arc::new)
 }
 
@@ -485,7 +494,7 @@ fn log_deny(
 
 fn new_cache(token: &TokenSettings, metrics: &Metrics) -> TokenCache {
     TokenCache::with_eviction_hook(
-        token.cache_capacity,
+        token.cache_max_bytes,
         token.cache_max_ttl,
         token.leeway.as_secs(),
         Arc::new(metrics.token_cache_eviction_counter()),

@@ -7,6 +7,8 @@
 //! The data path of one Check, in module order:
 //! - [`serve`]: binds nothing itself; runs the ext_authz service, admin server and key
 //!   refreshers on listeners and a shutdown signal passed in.
+//! - `connections`: the Check port's connections (accept with back-off, a cap, header and
+//!   idle timeouts), each written through [`coalesce`].
 //! - [`coalesce`]: the Check connection writer (h2's writes copied and coalesced).
 //! - [`envoy`]: the Envoy boundary, the only module with Envoy's types: reads a `CheckRequest`
 //!   into the core's request view ([`envoy::read`]), answers within its `grpc-timeout`
@@ -32,6 +34,7 @@
 pub(crate) mod admin;
 pub mod authorizer;
 pub mod coalesce;
+pub(crate) mod connections;
 pub mod disk;
 pub mod envoy;
 pub mod jwks;

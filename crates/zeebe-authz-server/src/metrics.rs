@@ -112,6 +112,8 @@ pub struct Metrics {
     token_cache_hits: Counter,
     token_cache_misses: Counter,
     token_cache_entries: Gauge,
+    token_cache_bytes: Gauge,
+    check_connections: Gauge,
     config_reloads: Family<ReloadLabels, Counter>,
     config_info: Family<ConfigLabels, Gauge>,
     config_generation: Gauge,
@@ -122,7 +124,7 @@ pub struct Metrics {
     jwks_keys_age: Family<RealmLabels, Gauge<f64, AtomicU64>>,
     jwks_keys_max_age: Family<RealmLabels, Gauge<f64, AtomicU64>>,
     token_cache_evictions: Family<EvictionLabels, Counter>,
-    token_cache_capacity: Gauge,
+    token_cache_max_bytes: Gauge,
     /// Unprefixed process metrics (`process_start_time_seconds`).
     process: Registry,
 }
@@ -182,6 +184,18 @@ impl Metrics {
             "token_cache_entries",
             "Verified tokens currently cached",
             token_cache_entries.clone(),
+        );
+        let token_cache_bytes = Gauge::default();
+        registry.register(
+            "token_cache_bytes",
+            "Estimated bytes the verified-token cache holds (bounded by token.cache_max_bytes)",
+            token_cache_bytes.clone(),
+        );
+        let check_connections = Gauge::default();
+        registry.register(
+            "check_connections",
+            "Open connections to the Check port (bounded by server.max_connections)",
+            check_connections.clone(),
         );
         let config_reloads = Family::<ReloadLabels, Counter>::default();
         registry.register(
@@ -248,11 +262,11 @@ impl Metrics {
             "Still-valid verified tokens evicted from the cache for room, by S3-FIFO queue (hot: seen again after it was cached)",
             token_cache_evictions.clone(),
         );
-        let token_cache_capacity = Gauge::default();
+        let token_cache_max_bytes = Gauge::default();
         registry.register(
-            "token_cache_capacity",
-            "The verified-token cache's capacity (token.cache_capacity)",
-            token_cache_capacity.clone(),
+            "token_cache_max_bytes",
+            "The bound of the verified-token cache's estimated bytes (token.cache_max_bytes)",
+            token_cache_max_bytes.clone(),
         );
         let mut process = Registry::default();
         let start_time = Gauge::<f64, AtomicU64>::default();
@@ -274,7 +288,7 @@ impl Metrics {
             jwks_keys_age,
             jwks_keys_max_age,
             token_cache_evictions,
-            token_cache_capacity,
+            token_cache_max_bytes,
             process,
             config_reloads,
             config_info,
@@ -290,6 +304,8 @@ impl Metrics {
             token_cache_hits,
             token_cache_misses,
             token_cache_entries,
+            token_cache_bytes,
+            check_connections,
         }
     }
 
@@ -366,10 +382,17 @@ impl Metrics {
         .inc();
     }
 
-    /// Sets the number of cached tokens.
-    pub(crate) fn token_cache_entries(&self, n: u64) {
+    /// Sets the number of cached tokens and their estimated bytes.
+    pub(crate) fn token_cache_size(&self, entries: u64, bytes: u64) {
         self.token_cache_entries
-            .set(i64::try_from(n).unwrap_or(i64::MAX));
+            .set(i64::try_from(entries).unwrap_or(i64::MAX));
+        self.token_cache_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    /// The open Check connections gauge (the server moves it as connections come and go).
+    pub(crate) fn check_connections(&self) -> &Gauge {
+        &self.check_connections
     }
 
     /// The decision counters of the realm `realm` in `mode`.
@@ -432,10 +455,10 @@ impl Metrics {
         }
     }
 
-    /// Sets the token cache's capacity.
-    pub(crate) fn token_cache_capacity(&self, capacity: u64) {
-        self.token_cache_capacity
-            .set(i64::try_from(capacity).unwrap_or(i64::MAX));
+    /// Sets the bound of the token cache's estimated bytes.
+    pub(crate) fn token_cache_max_bytes(&self, max_bytes: u64) {
+        self.token_cache_max_bytes
+            .set(i64::try_from(max_bytes).unwrap_or(i64::MAX));
     }
 
     /// How many JWKS fetches with `result` were made for `realm` (unit tests).
@@ -525,7 +548,7 @@ mod tests {
         d.count(Outcome::MissingPermission);
         d.count(Outcome::KeysTimeout);
         m.token_cache_eviction_counter()(true);
-        m.token_cache_capacity(100);
+        m.token_cache_max_bytes(100);
         assert!(
             m.encode()
                 .contains("zeebe_authz_config_last_reload_successful 1\n")
@@ -537,7 +560,7 @@ mod tests {
             "zeebe_authz_realm_decisions_total{realm=\"camunda\",result=\"deny\",mode=\"dry-run\"} 2\n",
             "zeebe_authz_token_cache_evictions_total{queue=\"hot\"} 1\n",
             "zeebe_authz_token_cache_evictions_total{queue=\"cold\"} 0\n",
-            "zeebe_authz_token_cache_capacity 100\n",
+            "zeebe_authz_token_cache_max_bytes 100\n",
             "zeebe_authz_config_last_reload_successful 0\n",
         ] {
             assert!(text.contains(line), "{line:?} missing from\n{text}");

@@ -91,6 +91,7 @@ impl Realms {
                     issuer: c.issuer,
                     audiences: c.audiences,
                     leeway,
+                    token_type: c.token_type,
                     permissions_claim: c.permissions_claim,
                     tenants_claim: c.tenants_claim,
                     tenants_prefix: c.tenants_prefix,

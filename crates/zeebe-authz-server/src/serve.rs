@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::admin::{self, AdminState};
 use crate::authorizer::Authorizer;
+use crate::connections;
 use crate::jwks::JwksCache;
 use crate::metrics::Metrics;
 use crate::realm::Realms;
@@ -131,8 +132,28 @@ pub async fn serve(
         let _ = stop_tx.send(true);
     });
 
-    let incoming = crate::coalesce::coalesced_incoming(listeners.check);
+    // Our own accept loop (see `connections`): back-off when descriptors run out, a cap, and
+    // header and idle timeouts; tonic's keepalive pings find dead peers. Each connection is
+    // written through `coalesce::CoalescedWrites`, with TCP_NODELAY set.
+    let settings = config.server;
+    let soft_limit = connections::raise_fd_limit();
+    let cap = connections::effective_cap(settings.max_connections, soft_limit);
+    tracing::info!(
+        max_connections = cap,
+        descriptor_limit = soft_limit,
+        header_timeout = ?settings.header_timeout,
+        idle_timeout = ?settings.idle_timeout,
+        "Check connections"
+    );
+    let incoming = connections::incoming(
+        listeners.check,
+        settings,
+        cap,
+        authorizer.metrics().check_connections().clone(),
+    );
     let result = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(settings.keepalive_interval))
+        .http2_keepalive_timeout(Some(settings.keepalive_timeout))
         .add_service(crate::envoy::service::authorization_server(authorizer))
         .serve_with_incoming_shutdown(incoming, check_stop)
         .await;

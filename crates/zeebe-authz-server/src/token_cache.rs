@@ -13,18 +13,30 @@
 //!   never share a key, whatever the hash. Storing hashes rather than tokens keeps 100k
 //!   entries small. The table hashes that key by passing it through ([`PassThrough`]): it is
 //!   already uniform and unknown to clients, so no hash-flooding defence is lost.
-//! - **Value**: `Arc<Principal>` and the unix second after which it is not used, never the
-//!   token.
-//! - **Expiry**: an entry is valid until its token's `exp` (plus leeway) and `max_ttl` after
-//!   it was cached at the latest, so a revoked permission is picked up within `max_ttl`. Each
-//!   hit compares that second with the clock; an expired entry is never returned, and is
-//!   evicted by capacity like any cold entry. No timer wheel: with moka's per-entry expiry
-//!   100k tokens took 68 MiB and a hit ~670 ns; here 36 MiB and ~80 ns.
-//! - **Size**: at most `capacity` entries (quick_cache's S3-FIFO eviction: entries seen once
-//!   leave first, so a flood of one-off tokens does not push out the hot ones).
+//! - **Value**: `Arc<Principal>`, the identity of the key that verified its token
+//!   ([`zeebe_authz_core::keyset::VerifyKey::id`]: `kid` and key material) and the unix second
+//!   after which it is not used, never the token.
+//! - **Expiry**: an entry is valid until its token's `exp` (plus leeway, saturating: an `exp`
+//!   near `u64::MAX` is cached like any other) and `max_ttl` after it was cached at the
+//!   latest, so a revoked permission is picked up within `max_ttl`. Each hit compares that
+//!   second with the clock; an expired entry is never returned, and is evicted by weight like
+//!   any cold entry. No timer wheel: with moka's per-entry expiry 100k tokens took 68 MiB and
+//!   a hit ~670 ns; here 36 MiB and ~80 ns.
+//! - **Withdrawn keys**: a hit is used only while the realm's current key set still holds
+//!   the key that verified it (the caller passes that test in): when Keycloak withdraws a key,
+//!   its cached tokens end at the next Check after the fetch that proved it gone, exactly as
+//!   a never-seen token of that key is refused. A rotation that keeps the old key listed
+//!   changes nothing (the identity is the `kid` and the key material, not the fetch).
+//! - **Size**: at most `max_bytes` of estimated weight ([`entry_weight`]: the principal's heap
+//!   and the entry's share of the table), so 100,000 small tokens fit in the default and
+//!   tokens with thousands of tenants take their real room instead of a fixed slot
+//!   (quick_cache's S3-FIFO eviction: entries seen once leave first, so a flood of one-off
+//!   tokens does not push out the hot ones). An entry heavier than one shard's share of the
+//!   bound is not cached (quick_cache). The weight is reported as
+//!   `zeebe_authz_token_cache_bytes`.
 //! - **Evictions** of entries still valid are reported to an [`EvictionHook`] with their
-//!   queue (hot: read again after it was cached), so an operator sees a capacity too small
-//!   for the working set before the miss rate shows it.
+//!   queue (hot: read again after it was cached), so an operator sees a bound too small for
+//!   the working set before the miss rate shows it.
 //! - **Failures** are not cached: an invalid token is verified (and refused) every time.
 
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -32,9 +44,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use quick_cache::sync::Cache;
-use quick_cache::{Lifecycle, UnitWeighter};
+use quick_cache::{Lifecycle, Weighter};
 
 use zeebe_authz_core::token::{Principal, unix_now};
+
+/// What one entry costs besides its principal's strings: the key, the entry, the `Arc`'s
+/// counts and the principal itself, and quick_cache's slot and index (measured with
+/// `zeebe-authz bench memory`: 248 B per ordinary token, all in).
+pub(crate) const ENTRY_OVERHEAD_BYTES: u64 = 192;
 
 /// A cache key: the realm's token cache id and a 128-bit keyed hash of the token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +104,26 @@ impl Hasher for PassThroughHasher {
     }
 }
 
-type Table = Cache<TokenKey, Entry, UnitWeighter, PassThrough, ReportEvictions>;
+type Table = Cache<TokenKey, Entry, EntryWeighter, PassThrough, ReportEvictions>;
+
+/// Weighs an entry by [`entry_weight`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EntryWeighter;
+
+impl Weighter<TokenKey, Entry> for EntryWeighter {
+    fn weight(&self, _key: &TokenKey, entry: &Entry) -> u64 {
+        entry.weight
+    }
+}
+
+/// The estimated bytes an entry for `p` holds: [`ENTRY_OVERHEAD_BYTES`] and the principal's
+/// heap (its strings, tenants and conditional grant indexes).
+pub(crate) fn entry_weight(p: &Principal) -> u64 {
+    let text = p.subject.heap_bytes() + p.client_id.heap_bytes();
+    let tenants: usize = p.tenants.iter().map(|t| t.len() + 16).sum();
+    let grants = p.grants.conditional.len() * 2;
+    ENTRY_OVERHEAD_BYTES + (text + tenants + grants) as u64
+}
 
 /// Called for each still-valid entry the cache evicts for room; the argument says whether it
 /// left from the hot queue (it was read again after it was cached). Runs under a shard lock:
@@ -136,7 +172,7 @@ const SECRET_BYTES: usize = 192;
 
 /// See the module docs.
 pub struct TokenCache {
-    capacity: u64,
+    max_bytes: u64,
     cache: Table,
     secret: Box<[u8; SECRET_BYTES]>,
     leeway: u64,
@@ -144,45 +180,49 @@ pub struct TokenCache {
 }
 
 #[derive(Clone)]
-struct Entry {
+pub(crate) struct Entry {
     principal: Arc<Principal>,
+    /// The identity of the key that verified the token
+    /// ([`zeebe_authz_core::keyset::VerifyKey::id`]).
+    key_id: u64,
     /// Unix second after which the entry is not used.
     valid_until: u64,
+    /// [`entry_weight`] of the principal, computed once.
+    weight: u64,
 }
 
 impl TokenCache {
-    /// A cache of at most `capacity` principals, each kept at most `max_ttl`.
+    /// A cache of at most `max_bytes` of principals (estimated), each kept at most `max_ttl`.
     #[cfg(test)]
-    pub(crate) fn new(capacity: u64, max_ttl: Duration, leeway: u64) -> TokenCache {
-        TokenCache::with_hook(capacity, max_ttl, leeway, None)
+    pub(crate) fn new(max_bytes: u64, max_ttl: Duration, leeway: u64) -> TokenCache {
+        TokenCache::with_hook(max_bytes, max_ttl, leeway, None)
     }
 
     /// [`TokenCache::new`], reporting evictions of still-valid entries to `hook`.
     pub(crate) fn with_eviction_hook(
-        capacity: u64,
+        max_bytes: u64,
         max_ttl: Duration,
         leeway: u64,
         hook: EvictionHook,
     ) -> TokenCache {
-        TokenCache::with_hook(capacity, max_ttl, leeway, Some(hook))
+        TokenCache::with_hook(max_bytes, max_ttl, leeway, Some(hook))
     }
 
     fn with_hook(
-        capacity: u64,
+        max_bytes: u64,
         max_ttl: Duration,
         leeway: u64,
         hook: Option<EvictionHook>,
     ) -> TokenCache {
         TokenCache {
-            capacity,
-            // quick_cache holds slightly fewer entries than asked (it kept 99,660 of 100,000):
-            // ask 1 % more so `capacity` tokens fit.
+            max_bytes,
             cache: {
-                let items = usize::try_from(capacity + capacity / 100).unwrap_or(usize::MAX);
+                // The table is sized for ordinary principals; it grows when they are smaller.
+                let items = usize::try_from(max_bytes / 256).unwrap_or(usize::MAX);
                 Table::with(
-                    items,
-                    items as u64,
-                    UnitWeighter,
+                    items.max(16),
+                    max_bytes,
+                    EntryWeighter,
                     PassThrough,
                     ReportEvictions { hook },
                 )
@@ -201,20 +241,40 @@ impl TokenCache {
         }
     }
 
-    /// The principal for a key, if cached and its token has not expired.
-    pub(crate) fn get(&self, key: &TokenKey, now: u64) -> Option<Arc<Principal>> {
+    /// The principal for a key, if cached, its token has not expired and `holds_key` says
+    /// the realm's keys still hold the key that verified it. An entry whose key is gone is
+    /// removed.
+    pub(crate) fn get(
+        &self,
+        key: &TokenKey,
+        now: u64,
+        holds_key: impl FnOnce(u64) -> bool,
+    ) -> Option<Arc<Principal>> {
         let e = self.cache.get(key)?;
-        (e.valid_until >= now).then_some(e.principal)
+        if e.valid_until < now {
+            return None;
+        }
+        if !holds_key(e.key_id) {
+            self.cache.remove(key);
+            return None;
+        }
+        Some(e.principal)
     }
 
-    /// Caches a verified principal.
-    pub(crate) fn insert(&self, key: TokenKey, principal: Arc<Principal>) {
-        let valid_until = (principal.expires_at + self.leeway).min(unix_now() + self.max_ttl);
+    /// Caches a principal verified by the key with identity `key_id`.
+    pub(crate) fn insert(&self, key: TokenKey, principal: Arc<Principal>, key_id: u64) {
+        let valid_until = principal
+            .expires_at
+            .saturating_add(self.leeway)
+            .min(unix_now().saturating_add(self.max_ttl));
+        let weight = entry_weight(&principal);
         self.cache.insert(
             key,
             Entry {
                 principal,
+                key_id,
                 valid_until,
+                weight,
             },
         );
     }
@@ -229,9 +289,14 @@ impl TokenCache {
         self.cache.is_empty()
     }
 
-    /// The most entries it holds (as configured).
-    pub fn capacity(&self) -> u64 {
-        self.capacity
+    /// The estimated bytes the entries hold ([`entry_weight`] summed).
+    pub fn weight(&self) -> u64 {
+        self.cache.weight()
+    }
+
+    /// The bound of [`TokenCache::weight`] (`token.cache_max_bytes`).
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
     }
 }
 
@@ -281,7 +346,7 @@ mod tests {
 
     #[test]
     fn keys_differ_by_realm_and_token() {
-        let c = TokenCache::new(10, DEFAULT_MAX_TTL, 0);
+        let c = TokenCache::new(1 << 20, DEFAULT_MAX_TTL, 0);
         assert_eq!(c.key(0, "a.b.c"), c.key(0, "a.b.c"));
         assert_ne!(c.key(0, "a.b.c"), c.key(1, "a.b.c"));
         assert_ne!(c.key(0, "a.b.c"), c.key(0, "a.b.d"));
@@ -297,7 +362,7 @@ mod tests {
 
     #[test]
     fn the_table_hash_is_the_keys_token_hash_with_its_realm() {
-        let c = TokenCache::new(10, DEFAULT_MAX_TTL, 0);
+        let c = TokenCache::new(1 << 20, DEFAULT_MAX_TTL, 0);
         let hash = |realm, token: &str| PassThrough.hash_one(c.key(realm, token));
         let key = c.key(3, "a.b.c");
         assert_eq!(
@@ -321,36 +386,78 @@ mod tests {
     fn keys_differ_by_process() {
         // The secret is drawn per cache: another process (or cache) keys the same token apart.
         let (a, b) = (
-            TokenCache::new(10, DEFAULT_MAX_TTL, 0),
-            TokenCache::new(10, DEFAULT_MAX_TTL, 0),
+            TokenCache::new(1 << 20, DEFAULT_MAX_TTL, 0),
+            TokenCache::new(1 << 20, DEFAULT_MAX_TTL, 0),
         );
         assert_ne!(a.key(0, "a.b.c"), b.key(0, "a.b.c"));
     }
 
     #[test]
     fn expired_principal_is_not_returned() {
-        let c = TokenCache::new(10, DEFAULT_MAX_TTL, 5);
+        let c = TokenCache::new(1 << 20, DEFAULT_MAX_TTL, 5);
         let now = unix_now();
         let k = c.key(0, "t");
-        c.insert(k, principal(now + 100));
-        assert!(c.get(&k, now).is_some());
-        assert!(c.get(&k, now + 106).is_none(), "past exp + leeway");
+        c.insert(k, principal(now + 100), 1);
+        assert!(c.get(&k, now, |_| true).is_some());
+        assert!(
+            c.get(&k, now + 106, |_| true).is_none(),
+            "past exp + leeway"
+        );
         let k2 = c.key(0, "old");
-        c.insert(k2, principal(now - 100));
-        assert!(c.get(&k2, now).is_none());
+        c.insert(k2, principal(now - 100), 1);
+        assert!(c.get(&k2, now, |_| true).is_none());
     }
 
     #[test]
     fn entries_live_at_most_max_ttl() {
-        let c = TokenCache::new(10, Duration::from_secs(60), 0);
+        let c = TokenCache::new(1 << 20, Duration::from_secs(60), 0);
         let now = unix_now();
         let k = c.key(0, "long-lived");
-        c.insert(k, principal(now + 3600));
-        assert!(c.get(&k, now + 59).is_some());
+        c.insert(k, principal(now + 3600), 1);
+        assert!(c.get(&k, now + 59, |_| true).is_some());
         assert!(
-            c.get(&k, now + 61).is_none(),
+            c.get(&k, now + 61, |_| true).is_none(),
             "max_ttl caps a long token lifetime"
         );
+    }
+
+    #[test]
+    fn exp_plus_leeway_saturates() {
+        let c = TokenCache::new(1 << 20, DEFAULT_MAX_TTL, 30);
+        let now = unix_now();
+        let k = c.key(0, "far");
+        c.insert(k, principal(u64::MAX), 1);
+        assert!(c.get(&k, now, |_| true).is_some());
+        assert!(
+            c.get(&k, now + 301, |_| true).is_none(),
+            "max_ttl still caps it"
+        );
+    }
+
+    #[test]
+    fn an_entry_whose_key_is_gone_is_not_returned_and_leaves() {
+        let c = TokenCache::new(1 << 20, DEFAULT_MAX_TTL, 0);
+        let now = unix_now();
+        let k = c.key(0, "t");
+        c.insert(k, principal(now + 100), 7);
+        assert!(c.get(&k, now, |id| id == 7).is_some());
+        assert!(c.get(&k, now, |id| id == 8).is_none());
+        assert_eq!(c.len(), 0);
+    }
+
+    #[test]
+    fn the_cache_is_bounded_by_weight() {
+        let c = TokenCache::new(256 << 10, DEFAULT_MAX_TTL, 0);
+        let now = unix_now();
+        let tenants: Box<[Box<str>]> = (0..200).map(|i| format!("tenant-{i:025}").into()).collect();
+        for i in 0..300 {
+            let mut p = (*principal(now + 100)).clone();
+            p.tenants = tenants.clone();
+            c.insert(c.key(0, &format!("t{i}")), Arc::new(p), 1);
+        }
+        assert!(c.weight() <= 256 << 10, "{}", c.weight());
+        assert!(c.weight() > 128 << 10, "{}", c.weight());
+        assert!(c.len() < 300);
     }
 }
 
@@ -373,12 +480,17 @@ mod eviction_tests {
         })
     }
 
+    /// Room for 10 principals of [`principal`].
+    fn ten() -> u64 {
+        10 * super::entry_weight(&principal(0))
+    }
+
     /// A cache of 10 whose hook records each report (`true`: hot).
     fn reporting_cache() -> (TokenCache, Arc<Mutex<Vec<bool>>>) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink = seen.clone();
         let cache = TokenCache::with_eviction_hook(
-            10,
+            ten(),
             DEFAULT_MAX_TTL,
             0,
             Arc::new(move |hot| sink.lock().unwrap().push(hot)),
@@ -394,25 +506,25 @@ mod eviction_tests {
         // push hot entries out, and the one-off tokens that follow leave from the cold queue.
         for i in 0..40 {
             let k = c.key(0, &format!("hot-{i}"));
-            c.insert(k, principal(live));
-            assert!(c.get(&k, unix_now()).is_some());
-            assert!(c.get(&k, unix_now()).is_some());
+            c.insert(k, principal(live), 1);
+            assert!(c.get(&k, unix_now(), |_| true).is_some());
+            assert!(c.get(&k, unix_now(), |_| true).is_some());
         }
         for i in 0..40 {
-            c.insert(c.key(0, &format!("cold-{i}")), principal(live));
+            c.insert(c.key(0, &format!("cold-{i}")), principal(live), 1);
         }
         let seen = seen.lock().unwrap();
         assert!(seen.contains(&true), "no hot eviction reported: {seen:?}");
         assert!(seen.contains(&false), "no cold eviction reported: {seen:?}");
         assert!(c.len() <= 11);
-        assert_eq!(c.capacity(), 10);
+        assert_eq!(c.max_bytes(), ten());
     }
 
     #[test]
     fn evictions_of_expired_entries_are_not_reported() {
         let (c, seen) = reporting_cache();
         for i in 0..40 {
-            c.insert(c.key(0, &format!("old-{i}")), principal(1));
+            c.insert(c.key(0, &format!("old-{i}")), principal(1), 1);
         }
         assert!(c.len() <= 11);
         assert_eq!(*seen.lock().unwrap(), Vec::<bool>::new());

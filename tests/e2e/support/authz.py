@@ -60,6 +60,7 @@ def config_yaml(
     fetch_timeout: str | None = None,
     identity_headers: str | None = None,
     dynamic_metadata: str | None = None,
+    engine_authorizations: bool | None = None,
 ) -> str:
     """A one-realm config in the format `serve` reads (JSON flow style is YAML too).
 
@@ -80,6 +81,8 @@ def config_yaml(
         realm["tenants_claim"] = tenants_claim
     if tenants_prefix is not None:
         realm["tenants_prefix"] = tenants_prefix
+    if engine_authorizations is not None:
+        realm["engine_authorizations"] = engine_authorizations
     return realms_config_yaml(
         [realm],
         refetch_cooldown=refetch_cooldown,

@@ -599,7 +599,7 @@ jwks:
 token:
   leeway: 30s
   max_bytes: 16384
-  cache_capacity: 1000
+  cache_max_bytes: 1048576
   cache_max_ttl: 5m
 identity_headers:
   subject: x-zeebe-authz-subject

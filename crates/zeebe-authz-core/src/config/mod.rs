@@ -21,10 +21,14 @@ pub use crate::outcome::RealmMode;
 use crate::policy::{self, Policy};
 use crate::token::bearer::DEFAULT_MAX_TOKEN_BYTES;
 
-pub mod settings;
-pub use settings::JwksSettings;
-use settings::{DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_MAX_TTL};
+use crate::token::verify::TokenType;
 
+pub mod settings;
+pub use settings::ConnectionSettings;
+pub use settings::JwksSettings;
+use settings::{DEFAULT_CACHE_MAX_BYTES, DEFAULT_CACHE_MAX_TTL};
+
+mod sections;
 mod trust;
 
 pub use trust::check_trust;
@@ -53,6 +57,18 @@ struct RawConfig {
     identity_headers: Option<RawHeaders>,
     #[serde(default)]
     dynamic_metadata: Option<RawMetadata>,
+    #[serde(default)]
+    server: Option<RawServer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    max_connections: Option<Spanned<usize>>,
+    header_timeout: Option<Spanned<String>>,
+    idle_timeout: Option<Spanned<String>>,
+    keepalive_interval: Option<Spanned<String>>,
+    keepalive_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,6 +100,12 @@ struct RawRealm {
     /// `enforce` (the default) or `dry-run`.
     #[serde(default)]
     mode: Option<Spanned<String>>,
+    /// `required` (the default) or `optional`: whether a token must name its type.
+    #[serde(default)]
+    token_type: Option<Spanned<String>>,
+    /// Whether Camunda's engine enforces its authorizations (default false).
+    #[serde(default)]
+    engine_authorizations: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,7 +130,9 @@ struct RawJwks {
 struct RawToken {
     leeway: Option<Spanned<String>>,
     max_bytes: Option<Spanned<usize>>,
+    /// Replaced by `cache_max_bytes`: refused with a hint.
     cache_capacity: Option<Spanned<u64>>,
+    cache_max_bytes: Option<Spanned<u64>>,
     cache_max_ttl: Option<Spanned<String>>,
 }
 
@@ -145,8 +169,8 @@ pub struct TokenSettings {
     pub leeway: Duration,
     /// Largest accepted token.
     pub max_bytes: usize,
-    /// Verified-token cache size.
-    pub cache_capacity: u64,
+    /// Bound of the verified-token cache's estimated weight, in bytes.
+    pub cache_max_bytes: u64,
     /// Longest life of a cache entry.
     pub cache_max_ttl: Duration,
 }
@@ -156,7 +180,7 @@ impl Default for TokenSettings {
         TokenSettings {
             leeway: DEFAULT_LEEWAY,
             max_bytes: DEFAULT_MAX_TOKEN_BYTES,
-            cache_capacity: DEFAULT_CACHE_CAPACITY,
+            cache_max_bytes: DEFAULT_CACHE_MAX_BYTES,
             cache_max_ttl: DEFAULT_CACHE_MAX_TTL,
         }
     }
@@ -186,6 +210,10 @@ pub struct RealmConfig {
     pub tenants_prefix: Option<Box<str>>,
     /// Whether the realm's denies are enforced or only reported.
     pub mode: RealmMode,
+    /// Which token types pass for access tokens.
+    pub token_type: TokenType,
+    /// Whether the engine enforces its own authorizations (the policy was compiled so).
+    pub engine_authorizations: bool,
 }
 
 /// The compiled configuration.
@@ -205,6 +233,8 @@ pub struct Config {
     pub identity_headers: IdentityHeaders,
     /// Which answers carry the dynamic metadata.
     pub dynamic_metadata: MetadataSet,
+    /// The Check port's connection settings.
+    pub server: ConnectionSettings,
     /// Every file the config was compiled from (itself, its policies, the CA bundle): what a
     /// reload watches.
     pub sources: Vec<PathBuf>,
@@ -264,38 +294,8 @@ pub fn compile_tracked(
         ),
     };
 
-    let defaults = JwksSettings::default();
+    let jwks = c.jwks_settings(raw.jwks.as_ref());
     let rj = raw.jwks.as_ref();
-    // Bounded: a zero cooldown would lift the rate limit Keycloak relies on, a zero timeout
-    // fail every fetch, and an enormous value overflow the clock.
-    let ms = Duration::from_millis;
-    let secs = Duration::from_secs;
-    let jwks = JwksSettings {
-        refresh_interval: c.duration_in(
-            rj.and_then(|j| j.refresh_interval.as_ref()),
-            "jwks.refresh_interval",
-            defaults.refresh_interval,
-            secs(1)..=secs(24 * 3600),
-        ),
-        refetch_cooldown: c.duration_in(
-            rj.and_then(|j| j.refetch_cooldown.as_ref()),
-            "jwks.refetch_cooldown",
-            defaults.refetch_cooldown,
-            ms(100)..=secs(3600),
-        ),
-        fetch_timeout: c.duration_in(
-            rj.and_then(|j| j.fetch_timeout.as_ref()),
-            "jwks.fetch_timeout",
-            defaults.fetch_timeout,
-            ms(10)..=secs(60),
-        ),
-        keys_max_age: c.duration_in(
-            rj.and_then(|j| j.keys_max_age.as_ref()),
-            "jwks.keys_max_age",
-            defaults.keys_max_age,
-            secs(1)..=secs(30 * 24 * 3600),
-        ),
-    };
     let ca_bundle = rj.and_then(|j| j.ca_bundle.as_ref()).and_then(|p| {
         let path = resolve_relative(file, &p.value);
         if !c.sources.contains(&path) {
@@ -322,28 +322,7 @@ pub fn compile_tracked(
         }
     });
 
-    let td = TokenSettings::default();
-    let rt = raw.token.as_ref();
-    let token = TokenSettings {
-        leeway: c.duration_in(
-            rt.and_then(|t| t.leeway.as_ref()),
-            "token.leeway",
-            td.leeway,
-            Duration::ZERO..=Duration::from_secs(3600),
-        ),
-        max_bytes: rt
-            .and_then(|t| t.max_bytes.as_ref())
-            .map_or(td.max_bytes, |v| v.value),
-        cache_capacity: rt
-            .and_then(|t| t.cache_capacity.as_ref())
-            .map_or(td.cache_capacity, |v| v.value),
-        cache_max_ttl: c.duration_in(
-            rt.and_then(|t| t.cache_max_ttl.as_ref()),
-            "token.cache_max_ttl",
-            td.cache_max_ttl,
-            Duration::ZERO..=Duration::from_secs(24 * 3600),
-        ),
-    };
+    let token = c.token_settings(raw.token.as_ref());
 
     let hd = IdentityHeaders::default();
     let rh = raw.identity_headers.as_ref();
@@ -397,6 +376,8 @@ pub fn compile_tracked(
         }),
     };
 
+    let server = c.server_settings(raw.server.as_ref());
+
     let realms = c.realms(&raw.realms);
 
     if c.diags.error_count() > errors_before {
@@ -410,6 +391,7 @@ pub fn compile_tracked(
         token,
         identity_headers,
         dynamic_metadata,
+        server,
         sources: c.sources.clone(),
         warnings: Vec::new(),
     })
@@ -581,9 +563,14 @@ impl Compiler<'_> {
             if !self.sources.contains(&policy_path) {
                 self.sources.push(policy_path.clone());
             }
+            let engine_authorizations = r.engine_authorizations.unwrap_or(false);
+            let options = policy::PolicyOptions {
+                engine_authorizations,
+            };
             let policy = if self.files.is_file(&policy_path) {
-                read_source(self.files, &policy_path, self.diags)
-                    .and_then(|(file, text)| policy::compile(&file, &text, self.diags))
+                read_source(self.files, &policy_path, self.diags).and_then(|(file, text)| {
+                    policy::compile_with(&file, &text, options, self.diags)
+                })
             } else {
                 self.diags
                     .error(
@@ -618,6 +605,28 @@ impl Compiler<'_> {
                     RealmMode::Enforce
                 }
             };
+            let token_type = match &r.token_type {
+                None => TokenType::default(),
+                Some(t) => TokenType::parse(&t.value).unwrap_or_else(|| {
+                    self.diags
+                        .error(
+                            Span::of(self.file, t),
+                            key("token_type"),
+                            format!("token_type '{}' is neither required nor optional", t.value),
+                        )
+                        .hint("required: a token must say it is an access token (typ Bearer, or the header typ at+jwt); optional: an untyped token passes too");
+                    TokenType::default()
+                }),
+            };
+            if token_type == TokenType::Optional {
+                self.diags
+                    .warning(
+                        r.token_type.as_ref().map_or(Span::of(self.file, &r.name), |t| Span::of(self.file, t)),
+                        key("token_type"),
+                        "token_type: optional takes a token that names no type for an access token: an ID token of an IdP that types none passes too",
+                    )
+                    .hint("keep required (the default) for Keycloak, which types every token");
+            }
             if let Some(policy) = policy {
                 out.push(RealmConfig {
                     name: r.name.value.as_str().into(),
@@ -635,6 +644,8 @@ impl Compiler<'_> {
                     tenants_claim,
                     tenants_prefix: r.tenants_prefix.as_ref().map(|p| p.value.as_str().into()),
                     mode,
+                    token_type,
+                    engine_authorizations,
                 });
             }
         }

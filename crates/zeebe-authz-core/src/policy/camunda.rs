@@ -528,6 +528,18 @@ pub fn rpcs_granted(resource: ResourceType, permission: Permission) -> (RpcSet, 
     (any_id, star_only)
 }
 
+/// Of the rpcs `rpcs_granted` grants on any id, those whose resource the edge cannot see
+/// (`ResourceId::Resolved`: sent by key, or decided per subscription like BroadcastSignal):
+/// an id list means something for them only where the engine checks it.
+pub fn rpcs_resolved(resource: ResourceType, permission: Permission) -> RpcSet {
+    RPC_TABLE
+        .iter()
+        .filter(|r| {
+            r.resource == resource && r.permission == permission && r.id == ResourceId::Resolved
+        })
+        .fold(RpcSet::EMPTY, |s, r| s.with(r.rpc()))
+}
+
 /// The rpcs x-JOB_TYPE/x-ACTIVATE grants (ActivateJobs, StreamActivatedJobs).
 pub fn job_type_rpcs() -> RpcSet {
     rpcs_granted(ResourceType::XJobType, Permission::XActivate).0

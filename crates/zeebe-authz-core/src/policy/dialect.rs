@@ -219,6 +219,7 @@ pub(super) fn compile(
     raw: &RawDialect<'_>,
     groups: &AHashMap<&str, RpcSet>,
     grants: &mut Vec<Grant>,
+    engine_checks: bool,
     diags: &mut Diagnostics,
 ) -> Option<Dialect> {
     if raw.identity.is_none() && raw.mapping_rules.is_empty() && raw.authorizations.is_empty() {
@@ -273,7 +274,7 @@ pub(super) fn compile(
     for (i, a) in raw.authorizations.iter().enumerate() {
         let key = format!("authorizations[{i}]");
         let Some((grant, (owner_type, owner_id))) =
-            compile_authorization(file, &key, i, a, &mapping_rules, groups, diags)
+            compile_authorization(file, i, a, &mapping_rules, groups, engine_checks, diags)
         else {
             continue;
         };
@@ -402,13 +403,14 @@ fn compile_identity(
 
 fn compile_authorization(
     file: &Arc<Path>,
-    key: &str,
     index: usize,
     a: &RawAuthorization,
     mapping_rules: &[MappingRule],
     groups: &AHashMap<&str, RpcSet>,
+    engine_checks: bool,
     diags: &mut Diagnostics,
 ) -> Option<(Grant, (OwnerType, Box<str>))> {
+    let key = &*format!("authorizations[{index}]");
     let errors_before = diags.error_count();
     let owner_span = Span::of(file, &a.owner);
     let o = &a.owner.value;
@@ -561,10 +563,33 @@ fn compile_authorization(
         }
         Some(r) => {
             let mut star_only = RpcSet::EMPTY;
+            // Rpcs whose resource only the engine sees: granted on any id when it checks.
+            let mut engine_decided = RpcSet::EMPTY;
             for &p in &permissions {
                 let (any, star) = camunda::rpcs_granted(r, p);
-                rpcs = rpcs.union(any);
+                let resolved = camunda::rpcs_resolved(r, p);
+                rpcs = rpcs.union(any.difference(resolved));
+                engine_decided = engine_decided.union(resolved);
                 star_only = star_only.union(star);
+            }
+            if wildcard || engine_checks {
+                rpcs = rpcs.union(engine_decided);
+            } else if !engine_decided.is_empty() {
+                star_warned = true;
+                diags
+                    .warning(
+                        ids_span.clone(),
+                        format!("{key}.resource_ids"),
+                        format!(
+                            "the engine checks no authorization here (the realm's engine_authorizations is false) and the edge cannot see which {type_name} they act on, so these ids grant no {}",
+                            engine_decided
+                                .iter()
+                                .map(Rpc::name)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                    .hint("grant them on resource_ids: [\"*\"], or set the realm's engine_authorizations: true where Camunda enforces its authorizations");
             }
             if wildcard {
                 rpcs = rpcs.union(star_only);

@@ -14,7 +14,7 @@ pub struct Grants {
     /// Rpcs granted without conditions.
     pub rpcs: RpcSet,
     /// Indexes of held grants with conditions (checked against the body).
-    pub(crate) conditional: Box<[u16]>,
+    pub conditional: Box<[u16]>,
     /// The job-activating rpcs when the token holds an x-JOB_TYPE authorization (through any
     /// of its owners): then only x-JOB_TYPE authorizations grant them.
     pub pinned: RpcSet,

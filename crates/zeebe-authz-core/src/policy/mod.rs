@@ -21,7 +21,7 @@ use ahash::AHashMap;
 
 use crate::catalog::{Rpc, RpcSet};
 
-pub use compile::{DEFAULT_POLICY, DEV_POLICY, compile, embedded};
+pub use compile::{DEFAULT_POLICY, DEV_POLICY, PolicyOptions, compile, compile_with, embedded};
 pub use dialect::Authorization;
 pub use dialect::{Dialect, Identity, MappingRule};
 pub use eval::{Grants, RpcDeny, is_pinned_out};

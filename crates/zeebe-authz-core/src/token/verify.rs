@@ -35,10 +35,83 @@ pub struct TokenRules {
     pub leeway: u64,
     /// Where the Identity permissions are.
     pub permissions_claim: ClaimPath,
+    /// Which token types are access tokens here (see [`check_token_type`]).
+    pub token_type: TokenType,
     /// Where the caller's tenants are (none configured: the caller holds no tenant).
     pub tenants_claim: Option<ClaimPath>,
     /// When set, only claim values with this prefix are tenants, with the prefix removed.
     pub tenants_prefix: Option<Box<str>>,
+}
+
+/// What a realm requires of a token's type (RFC 8725 §3.11: explicit typing keeps an ID,
+/// refresh or logout token from passing for an access token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenType {
+    /// The token must say it is an access token: `typ: Bearer` in the payload (Keycloak) or
+    /// the header `typ: at+jwt` (RFC 9068). The default.
+    #[default]
+    Required,
+    /// As `Required`, but a token that names no type at all is taken as an access token too
+    /// (an IdP that types none). A token typed as anything else is still refused.
+    Optional,
+}
+
+impl TokenType {
+    /// `required` or `optional`, as a config writes it.
+    pub fn parse(s: &str) -> Option<TokenType> {
+        match s {
+            "required" => Some(TokenType::Required),
+            "optional" => Some(TokenType::Optional),
+            _ => None,
+        }
+    }
+}
+
+/// Refuses a token whose type is not an access token's (`rule` says whether an untyped token
+/// passes). Keycloak types every token in the payload: `Bearer` for access tokens, `ID`,
+/// `Refresh`, `Offline`, `Logout` for the others; RFC 9068 types access tokens in the header
+/// (`at+jwt`), and other JWT kinds name themselves there too (`logout+jwt`, `secevent+jwt`).
+pub fn check_token_type(
+    header_typ: Option<&str>,
+    claims: &Value,
+    rule: TokenType,
+) -> Result<(), Deny> {
+    let header = header_typ.map(|t| {
+        let t = t.trim();
+        let t = t
+            .get(..12)
+            .filter(|p| p.eq_ignore_ascii_case("application/"))
+            .map_or(t, |_| &t[12..]);
+        t.to_ascii_lowercase()
+    });
+    let refuse = |what: String| {
+        Deny::new(
+            Outcome::WrongTokenType,
+            format!("{what}, not an access token (typ Bearer, or the header typ at+jwt)"),
+        )
+    };
+    if let Some(h) = header.as_deref()
+        && h.ends_with("+jwt")
+        && h != "at+jwt"
+    {
+        return Err(refuse(format!(
+            "token header typ is '{}'",
+            clip(h, 32, Keep::Graphic)
+        )));
+    }
+    match claims.get("typ") {
+        Some(Value::String(t)) if t == "Bearer" => Ok(()),
+        Some(Value::String(t)) => Err(refuse(format!(
+            "token typ is '{}'",
+            clip(t, 32, Keep::Graphic)
+        ))),
+        Some(_) => Err(refuse("token typ is not a string".to_string())),
+        None if header.as_deref() == Some("at+jwt") || rule == TokenType::Optional => Ok(()),
+        None => Err(Deny::new(
+            Outcome::WrongTokenType,
+            "token has no typ: an access token carries typ Bearer (Keycloak) or the header typ at+jwt (RFC 9068); a realm whose IdP types no token sets token_type: optional",
+        )),
+    }
 }
 
 /// The longest `kid` accepted (Keycloak's are 43 characters); a longer one is malformed, and
@@ -52,6 +125,8 @@ pub struct JwtHeader {
     pub alg: Algorithm,
     /// The key id.
     pub kid: Option<String>,
+    /// The header's `typ` (RFC 9068 access tokens: `at+jwt`).
+    pub typ: Option<String>,
 }
 
 /// Reads the header segment. Refuses `none`, HMAC and unknown algorithms by name, and any
@@ -63,6 +138,9 @@ pub fn parse_header(token: &str) -> Result<JwtHeader, Deny> {
     struct Raw {
         alg: Option<String>,
         kid: Option<String>,
+        /// Any JSON: a non-string `typ` reads as none here (the payload's decides then).
+        #[serde(default)]
+        typ: Option<Value>,
         /// Present at all (even `null`) means refused.
         #[serde(default, deserialize_with = "present")]
         crit: Option<Value>,
@@ -122,7 +200,14 @@ pub fn parse_header(token: &str) -> Result<JwtHeader, Deny> {
             ));
         }
     };
-    Ok(JwtHeader { alg, kid: raw.kid })
+    Ok(JwtHeader {
+        alg,
+        kid: raw.kid,
+        typ: raw
+            .typ
+            .and_then(|t| t.as_str().map(str::to_string))
+            .filter(|t| t.len() <= 64),
+    })
 }
 
 /// The `iss` of a token whose signature has not been checked. Only used to answer "wrong
@@ -166,6 +251,7 @@ pub fn verify(
     }
     // The claims are those of the signed input (header.payload), now verified.
     let claims = read_claims(signing_input, |name| reads_claim(name, rules, policy))?;
+    check_token_type(header.typ.as_deref(), &claims, rules.token_type)?;
     principal_from_claims(&claims, rules, policy, now)
 }
 
@@ -176,7 +262,7 @@ pub fn verify(
 fn reads_claim(name: &str, rules: &TokenRules, policy: &Policy) -> bool {
     matches!(
         name,
-        "exp" | "nbf" | "iat" | "iss" | "aud" | "sub" | "azp" | "client_id" | "clientId"
+        "exp" | "nbf" | "iat" | "iss" | "aud" | "sub" | "azp" | "client_id" | "clientId" | "typ"
     ) || rules.permissions_claim.root() == Some(name)
         || rules.tenants_claim.as_ref().and_then(ClaimPath::root) == Some(name)
         || policy.dialect().is_some_and(|d| d.reads_claim(name))

@@ -240,6 +240,14 @@ impl JwksCache {
         (Instant::from_std(keys.fetched_at).elapsed() <= self.settings.keys_max_age).then_some(keys)
     }
 
+    /// Whether the current keys, unless older than `keys_max_age`, hold the key with
+    /// identity `id` (a cached token's key): one atomic load and a scan of a few ids.
+    pub(crate) fn holds_key(&self, id: u64) -> bool {
+        self.current.load().as_ref().is_some_and(|keys| {
+            keys.holds(id) && keys.fetched_at.elapsed() <= self.settings.keys_max_age
+        })
+    }
+
     /// Whether usable keys are loaded (readiness).
     pub(crate) fn is_ready(&self) -> bool {
         self.keys().is_some()

@@ -6,13 +6,22 @@ use serde_json::json;
 
 use crate::body::{RequestBody, frame};
 use crate::diag::{Diagnostics, Severity};
-use crate::policy::{Policy, RpcDeny, compile};
+use crate::policy::{Policy, PolicyOptions, RpcDeny, compile_with};
 use crate::proto;
 
+/// Compiles for a realm whose engine checks its authorizations (what most tests below
+/// compare against); [`engine_off_rpcs_the_engine_decides_need_the_wildcard`] the default.
 fn compile_str(text: &str) -> (Option<Policy>, Diagnostics) {
+    compile_str_with(text, true)
+}
+
+fn compile_str_with(text: &str, engine_authorizations: bool) -> (Option<Policy>, Diagnostics) {
     let mut d = Diagnostics::default();
     let file: Arc<Path> = Arc::from(Path::new("c.yaml"));
-    (compile(&file, text, &mut d), d)
+    let options = PolicyOptions {
+        engine_authorizations,
+    };
+    (compile_with(&file, text, options, &mut d), d)
 }
 
 fn policy(text: &str) -> Policy {
@@ -193,6 +202,43 @@ fn a_request_sent_by_key_only_is_denied_without_an_empty_resource_id() {
         engine_words(decide(&p, &worker, "ActivateJobs", &activate(""))),
         "Insufficient permissions to perform operation 'x-ACTIVATE' on resource 'x-JOB_TYPE'"
     );
+}
+
+#[test]
+fn engine_off_rpcs_the_engine_decides_need_the_wildcard() {
+    let text = "identity:\n  groups_claim: groups\nauthorizations:\n  - owner: {group: payments}\n    resource_type: PROCESS_DEFINITION\n    resource_ids: [order-process]\n    permissions: [CREATE_PROCESS_INSTANCE, UPDATE_PROCESS_INSTANCE]\n  - owner: {group: admins}\n    resource_type: PROCESS_DEFINITION\n    resource_ids: ['*']\n    permissions: [CREATE_PROCESS_INSTANCE]\n";
+    let (p, d) = compile_str_with(text, false);
+    let p = p.unwrap_or_else(|| panic!("{:?}", d.items()));
+    let lost: Vec<String> = d
+        .items()
+        .iter()
+        .filter(|w| w.severity == Severity::Warning)
+        .map(|w| w.to_string())
+        .collect();
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    for rpc in ["BroadcastSignal", "CompleteJob", "SetVariables"] {
+        assert!(lost[0].contains(rpc), "{rpc} named in {}", lost[0]);
+    }
+    assert!(lost[0].contains("engine_authorizations"), "{}", lost[0]);
+    let team = json!({"sub": "ann", "groups": ["payments"]});
+    let admin = json!({"sub": "bob", "groups": ["admins"]});
+    let signal = proto::BroadcastSignalRequest {
+        signal_name: "go".into(),
+        ..Default::default()
+    };
+    assert!(decide(&p, &team, "BroadcastSignal", &signal).is_err());
+    assert!(
+        decide(&p, &admin, "BroadcastSignal", &signal).is_ok(),
+        "on *"
+    );
+    let create = proto::CreateProcessInstanceRequest {
+        bpmn_process_id: "order-process".into(),
+        ..Default::default()
+    };
+    assert!(decide(&p, &team, "CreateProcessInstance", &create).is_ok());
+    // Where the engine checks, the same authorization lets it decide.
+    let (p, _) = compile_str_with(text, true);
+    assert!(decide(&p.unwrap(), &team, "BroadcastSignal", &signal).is_ok());
 }
 
 #[test]

@@ -14,6 +14,7 @@ fn rfc_9068_client_id_names_the_client_when_there_is_no_azp() {
         issuer: "https://idp/realms/r".into(),
         audiences: Box::new(["https://zeebe.example.com".into()]),
         leeway: 0,
+        token_type: TokenType::Optional,
         permissions_claim: ClaimPath::new(["permissions", "https://zeebe.example.com"]),
         tenants_claim: None,
         tenants_prefix: None,
@@ -167,6 +168,7 @@ fn realm_rules() -> Vec<TokenRules> {
         issuer: "https://idp/realms/r".into(),
         audiences: Box::new(["zeebe-api".into()]),
         leeway: 5,
+        token_type: TokenType::Optional,
         permissions_claim: ClaimPath::new(permissions.iter().copied()),
         tenants_claim: tenants.map(|t| ClaimPath::new(t.iter().copied())),
         tenants_prefix: prefix.map(Into::into),
@@ -324,7 +326,8 @@ fn header_refuses_none_and_hmac_by_name() {
         parse_header(&t).unwrap(),
         JwtHeader {
             alg: Algorithm::RS256,
-            kid: Some("k1".into())
+            kid: Some("k1".into()),
+            typ: Some("JWT".into()),
         }
     );
 }
