@@ -68,8 +68,9 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
         .token_cache_size(generation.cache.len(), generation.cache.weight());
     a.metrics()
         .token_cache_max_bytes(generation.cache.max_bytes());
-    a.metrics()
-        .realm_key_states(generation.realms.iter().map(|r| RealmKeyState {
+    let text = a
+        .metrics()
+        .scrape(generation.realms.iter().map(|r| RealmKeyState {
             realm: r.name.as_str(),
             ready: r.jwks.is_ready(),
             keys_age: r.jwks.keys_age(),
@@ -80,6 +81,6 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        a.metrics().encode(),
+        text,
     )
 }

@@ -127,6 +127,8 @@ pub struct Metrics {
     token_cache_max_bytes: Gauge,
     /// Unprefixed process metrics (`process_start_time_seconds`).
     process: Registry,
+    /// Held by one scrape from its realm key state's update to its encoding (see `scrape`).
+    scrape: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -290,6 +292,7 @@ impl Metrics {
             token_cache_evictions,
             token_cache_max_bytes,
             process,
+            scrape: std::sync::Mutex::new(()),
             config_reloads,
             config_info,
             config_generation,
@@ -478,6 +481,20 @@ impl Metrics {
             .sum()
     }
 
+    /// One `/metrics` answer: the realms' key state recorded, then the registry encoded, under
+    /// one lock. `realm_key_states` clears the per-realm gauges before it sets them again, so
+    /// without the lock a concurrent scrape (an HA Prometheus pair) could encode in between and
+    /// answer without the realm series, restarting the `for:` timers of the realm alerts. A
+    /// sync mutex: nothing awaits while it is held, and only scrapes take it (never a Check).
+    pub(crate) fn scrape<'a>(&self, realms: impl IntoIterator<Item = RealmKeyState<'a>>) -> String {
+        let _one_scrape = self
+            .scrape
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.realm_key_states(realms);
+        self.encode()
+    }
+
     /// The registry in Prometheus text format.
     pub(crate) fn encode(&self) -> String {
         use prometheus_client::encoding::text::{encode_eof, encode_registry};
@@ -502,6 +519,39 @@ mod tests {
 
     use super::{Metrics, RealmKeyState};
     use zeebe_authz_core::outcome::{Outcome, RealmMode};
+
+    #[test]
+    fn concurrent_scrapes_lost_realm_series() {
+        // Two scrapes at once (an HA Prometheus pair): each must answer with every realm's
+        // series, never encode between the other's clear and its sets.
+        let m = Metrics::new();
+        let realms = || {
+            [RealmKeyState {
+                realm: "a",
+                ready: true,
+                keys_age: Some(Duration::from_secs(5)),
+                keys_max_age: Duration::from_secs(3600),
+            }]
+        };
+        let lost = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..2_000 {
+                        let text = m.scrape(realms());
+                        if !text.contains("zeebe_authz_realm_ready{realm=\"a\"} 1\n") {
+                            lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(
+            lost.into_inner(),
+            0,
+            "scrapes answered without realm a's series"
+        );
+    }
 
     #[test]
     fn realm_key_states_follow_the_realms_in_force() {
