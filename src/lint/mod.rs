@@ -467,6 +467,13 @@ fn lint_config(file: &Arc<Path>, text: &str, diags: &mut Diagnostics) -> Option<
         }
     }
     let config = config?;
+    // What `serve` refuses on this host: an https key source with no CA to trust it with.
+    config::report_untrusted_sources(
+        &config,
+        file,
+        zeebe_authz_server::jwks::system_store_present(),
+        diags,
+    );
     if config.realms.len() != locations.realms.len() {
         return None;
     }

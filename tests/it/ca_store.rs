@@ -197,3 +197,29 @@ async fn https_issuer_without_ca_store_or_bundle_was_not_a_config_error() {
     assert!(log.contains("set jwks.ca_bundle"), "{log}");
     assert!(!log.contains("Listening"), "{log}");
 }
+
+/// `lint` agrees with `serve` on the same host: a config serve refuses for want of a CA store
+/// is a lint error too (lint passed it before).
+#[test]
+fn lint_passed_a_config_serve_refuses_without_a_system_ca_store() {
+    let scratch = Scratch::new();
+    scratch.write("default.yaml", &default_policy());
+    let config = scratch.write(
+        "config.yaml",
+        &one_realm_config("https://127.0.0.1:9/realms/camunda"),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_zeebe-authz"))
+        .arg("lint")
+        .arg(&config)
+        .envs(NO_CA_STORE)
+        .output()
+        .expect("run zeebe-authz lint");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "lint passed:\n{text}");
+    assert!(
+        text.contains("realms[0].issuer: https://127.0.0.1:9/realms/camunda is fetched over https"),
+        "{text}"
+    );
+    assert!(text.contains("set jwks.ca_bundle"), "{text}");
+}

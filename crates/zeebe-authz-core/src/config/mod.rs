@@ -31,7 +31,7 @@ use settings::{DEFAULT_CACHE_MAX_BYTES, DEFAULT_CACHE_MAX_TTL};
 mod sections;
 mod trust;
 
-pub use trust::check_trust;
+pub use trust::{check_trust, report_untrusted_sources};
 
 /// Exit code for configuration errors (`EX_USAGE` in sysexits.h).
 pub const EXIT_CONFIG: i32 = 64;

@@ -19,11 +19,25 @@ use crate::diag::{Diagnostics, InvalidConfig, Span};
 /// discovery) and nothing to trust its certificate with: no `jwks.ca_bundle` and, per
 /// `system_store` (`jwks::system_store_present`), no system CA store.
 pub fn check_trust(config: &Config, path: &Path, system_store: bool) -> Result<(), InvalidConfig> {
-    if system_store || config.ca_bundle.is_some() {
-        return Ok(());
-    }
-    let file: Arc<Path> = path.into();
     let mut diags = Diagnostics::default();
+    report_untrusted_sources(config, &path.into(), system_store, &mut diags);
+    if diags.has_errors() {
+        Err(InvalidConfig(diags.into_vec()))
+    } else {
+        Ok(())
+    }
+}
+
+/// What `check_trust` refuses, as errors in `diags` (lint reports them beside its own).
+pub fn report_untrusted_sources(
+    config: &Config,
+    file: &Arc<Path>,
+    system_store: bool,
+    diags: &mut Diagnostics,
+) {
+    if system_store || config.ca_bundle.is_some() {
+        return;
+    }
     for (i, realm) in config.realms.iter().enumerate() {
         let (key, url) = match &realm.jwks_uri {
             Some(uri) => ("jwks_uri", uri),
@@ -32,7 +46,7 @@ pub fn check_trust(config: &Config, path: &Path, system_store: bool) -> Result<(
         if url.starts_with("https://") {
             diags
                 .error(
-                    Span::file(&file),
+                    Span::file(file),
                     format!("realms[{i}].{key}"),
                     format!(
                         "{url} is fetched over https, and this system has no CA certificates \
@@ -45,10 +59,5 @@ pub fn check_trust(config: &Config, path: &Path, system_store: bool) -> Result<(
                      certificate, or install the system's CA certificates",
                 );
         }
-    }
-    if diags.has_errors() {
-        Err(InvalidConfig(diags.into_vec()))
-    } else {
-        Ok(())
     }
 }
