@@ -17,9 +17,24 @@ pub(crate) const DEFAULT_ENVOY_LISTEN: &str = "127.0.0.1:26600";
 /// a DNS name (`STRICT_DNS`, e.g. `camunda-zeebe-gateway:26500` from inside a cluster).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct GatewayAddr {
-    host: String,
-    port: u16,
-    is_ip: bool,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) is_ip: bool,
+}
+
+impl GatewayAddr {
+    /// The same host on another port (the REST gateway beside the gRPC one).
+    pub(crate) fn with_port(&self, port: u16) -> Self {
+        Self {
+            port,
+            ..self.clone()
+        }
+    }
+
+    /// The Envoy cluster type that resolves it: `STATIC` for an IP, `STRICT_DNS` for a name.
+    pub(crate) fn cluster_type(&self) -> &'static str {
+        if self.is_ip { "STATIC" } else { "STRICT_DNS" }
+    }
 }
 
 impl std::fmt::Display for GatewayAddr {
@@ -67,15 +82,9 @@ pub(crate) fn gateway_arg(s: &str) -> Result<GatewayAddr, String> {
     })
 }
 
-/// The Envoy bootstrap: a listener on `listen` whose ext_authz filter asks `check` and whose
-/// router sends allowed calls to `gateway` over HTTP/2.
-pub(crate) fn envoy_bootstrap(
-    listen: SocketAddr,
-    check: SocketAddr,
-    gateway: &GatewayAddr,
-) -> String {
-    // Envoy connects to the authorizer: a wildcard bind address is reached on loopback.
-    let check = match check.ip() {
+/// How Envoy reaches the authorizer bound at `check`: a wildcard bind address on loopback.
+pub(crate) fn reachable(check: SocketAddr) -> SocketAddr {
+    match check.ip() {
         ip if ip.is_unspecified() && ip.is_ipv4() => {
             SocketAddr::from(([127, 0, 0, 1], check.port()))
         }
@@ -83,7 +92,17 @@ pub(crate) fn envoy_bootstrap(
             SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, check.port()))
         }
         _ => check,
-    };
+    }
+}
+
+/// The Envoy bootstrap: a listener on `listen` whose ext_authz filter asks `check` and whose
+/// router sends allowed calls to `gateway` over HTTP/2.
+pub(crate) fn envoy_bootstrap(
+    listen: SocketAddr,
+    check: SocketAddr,
+    gateway: &GatewayAddr,
+) -> String {
+    let check = reachable(check);
     let gateway_type = if gateway.is_ip {
         "STATIC"
     } else {
