@@ -8,7 +8,8 @@
 //! - `authorizer.yaml`: the authorizer's ServiceAccount, ConfigMap, Service and Deployment;
 //! - `request-authentication.yaml`: one RequestAuthentication per realm;
 //! - `authorization-policy.yaml`: DENY without a principal of the realm, native ALLOW rules,
-//!   and a CUSTOM policy for the calls the authorizer must decide ([`enforcement`] says which);
+//!   and a CUSTOM policy for the calls the authorizer must decide ([`enforcement`] says which;
+//!   on the REST port every call, `rest_door` says why);
 //!   for realms in `mode: dry-run`, the native rules in `istio.io/dry-run` policies instead;
 //! - `telemetry.yaml`: a Telemetry turning that access log on where the policies apply;
 //! - ambient only: `waypoint.yaml`, `gateway-service-patch.yaml` (the labels that route the
@@ -34,6 +35,7 @@ mod files;
 mod helm;
 pub mod model;
 mod render;
+mod rest_door;
 mod telemetry;
 pub mod yaml;
 

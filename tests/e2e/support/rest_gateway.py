@@ -12,6 +12,9 @@ Each endpoint is named by the operation it is: an endpoint with a gRPC twin by t
 (`POST /v2/jobs/activation` is `ActivateJobs`), a REST-only one by a name of its own (`POST
 /v2/user-tasks/search` is `SearchUserTasks`). An unknown path is a 404 problem detail.
 
+Run alone, it is a REST gateway for trying `serve --dev --envoy-config` without Camunda:
+`cd tests/e2e && ../../.venv/bin/python -m support.rest_gateway 127.0.0.1:8080`.
+
 Jobs: by default an activation answers one canned job of the requested type at once; with
 `long_poll=True` it hands out the jobs queued by `offer_job` (waiting up to the request's
 `requestTimeout`, at most `MAX_LONG_POLL` seconds), as a job worker's gateway does.
@@ -22,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -153,7 +157,7 @@ class StubRestGateway:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def start(self) -> StubRestGateway:
+    def start(self, listen: str = "127.0.0.1:0") -> StubRestGateway:
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -167,7 +171,8 @@ class StubRestGateway:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve  # noqa: N815
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        host, _, port = listen.rpartition(":")
+        self._server = ThreadingHTTPServer((host, int(port)), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name=self.name, daemon=True)
         self._thread.start()
@@ -326,3 +331,20 @@ class StubRestGateway:
                 if left <= 0:
                     return []
                 self._lock.wait(left)
+
+
+def main(argv: list[str]) -> int:
+    """Serves the stub on the address given (default 127.0.0.1:8080) until interrupted."""
+    gateway = StubRestGateway().start(argv[1] if len(argv) > 1 else "127.0.0.1:8080")
+    print(f"stub REST gateway on http://{gateway.address}/v2 (Ctrl-C to stop)", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        gateway.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
