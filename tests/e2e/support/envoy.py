@@ -11,6 +11,10 @@ bytes) in front of a router to the upstream gateway cluster (HTTP/2). Admin list
 127.0.0.1:0 too; its address comes from `--admin-address-path` and the listener's real port
 from `/listeners?format=json`.
 
+With `rest_gateway_addr`, a second listener (`zeebe-rest`, the REST door of a Camunda 8.8
+gateway: HTTP/1.1 and h2c downstream, HTTP/1.1 upstream) runs the same ext_authz filter, asking
+the same authorizer, in front of that address; its port is `rest_address`.
+
 Optionally (`Envoy(..., access_log=True)`) the connection manager also writes an access log:
 one JSON line per request to `<workdir>/<name>.access.log`, with the ext_authz filter's
 dynamic metadata (`%DYNAMIC_METADATA(envoy.filters.http.ext_authz:<key>)%`: decision_id,
