@@ -54,7 +54,7 @@ pub(crate) fn add_rest_door(bootstrap: &str, door: &RestDoor, check: SocketAddr)
                 route_config:
                   name: zeebe-rest
                   virtual_hosts:
-                    - name: zeebe-rest-gateway
+                    - name: rest-api
                       domains: ["*"]
                       routes:
                         # Every path: the authorizer allows only {base} operations the token

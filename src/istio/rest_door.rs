@@ -46,16 +46,18 @@ impl Generator<'_> {
     }
 
     /// The REST port's rules for `realm`, whose gRPC rules share `base` (ports and hosts).
-    pub(super) fn rest_rules(&self, realm: &RealmEnforcement, base: &Operation) -> Option<RealmRestRules> {
+    pub(super) fn rest_rules(
+        &self,
+        realm: &RealmEnforcement,
+        base: &Operation,
+    ) -> Option<RealmRestRules> {
         let port = self.rest_door()?;
         let guarded = Operation {
             ports: vec![port],
             not_paths: self.options.rest_pass_through.clone(),
             ..base.clone()
         };
-        let to = vec![RuleTo {
-            operation: guarded,
-        }];
+        let to = vec![RuleTo { operation: guarded }];
         let principal = vec![RuleFrom {
             source: Source {
                 request_principals: vec![realm.principal()],

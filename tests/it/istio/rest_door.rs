@@ -35,12 +35,30 @@ fn the_rest_port_is_the_authorizers_to_decide() {
     let config = zeebe_authz_server::disk::load_config(&example_config()).unwrap();
     let issuer = Some(config.realms[0].issuer.to_string());
     let options = IstioOptions::default();
-    for path in ["/v2/topology", "/v2/process-instances", "/v2;x=y/topology", "/%762/topology", "/operate/api"] {
+    for path in [
+        "/v2/topology",
+        "/v2/process-instances",
+        "/v2;x=y/topology",
+        "/%762/topology",
+        "/operate/api",
+    ] {
         // The authorizer's word is final on every path of the port, for a realm principal.
-        assert_eq!(verdicts(&options, &rest_call(path, issuer.clone()), true), [true, true], "{path}");
-        assert_eq!(verdicts(&options, &rest_call(path, issuer.clone()), false), [false, false], "{path}");
+        assert_eq!(
+            verdicts(&options, &rest_call(path, issuer.clone()), true),
+            [true, true],
+            "{path}"
+        );
+        assert_eq!(
+            verdicts(&options, &rest_call(path, issuer.clone()), false),
+            [false, false],
+            "{path}"
+        );
         // Without a token of the realm Istio refuses before asking.
-        assert_eq!(verdicts(&options, &rest_call(path, None), true), [false, false], "{path}");
+        assert_eq!(
+            verdicts(&options, &rest_call(path, None), true),
+            [false, false],
+            "{path}"
+        );
     }
 }
 
@@ -51,9 +69,15 @@ fn rest_pass_through_paths_and_other_ports_are_left_as_they_were() {
         ..IstioOptions::default()
     };
     // The web applications' paths pass without a token and without the authorizer.
-    assert_eq!(verdicts(&options, &rest_call("/operate/api/x", None), false), [true, true]);
+    assert_eq!(
+        verdicts(&options, &rest_call("/operate/api/x", None), false),
+        [true, true]
+    );
     // /v2 is still the authorizer's.
-    assert_eq!(verdicts(&options, &rest_call("/v2/topology", None), true), [false, false]);
+    assert_eq!(
+        verdicts(&options, &rest_call("/v2/topology", None), true),
+        [false, false]
+    );
     let mut management = rest_call("/actuator/prometheus", None);
     management.port = 9600;
     assert_eq!(verdicts(&options, &management, false), [true, true]);
@@ -65,5 +89,8 @@ fn rest_port_zero_leaves_the_rest_port_unguarded() {
         gateway_rest_port: 0,
         ..IstioOptions::default()
     };
-    assert_eq!(verdicts(&options, &rest_call("/v2/topology", None), false), [true, true]);
+    assert_eq!(
+        verdicts(&options, &rest_call("/v2/topology", None), false),
+        [true, true]
+    );
 }
