@@ -358,16 +358,7 @@ impl Generator<'_> {
         for realm in &self.enforcement.realms {
             let base = self.realm_operation(realm);
             // The REST door (super::rest_door): the authorizer decides every call there.
-            if let Some(rest) = self.rest_rules(realm, &base) {
-                custom.push(rest.custom);
-                allow.push(rest.allow);
-                allow_would_be.push(rest.allow_would_be);
-                if realm.dry_run {
-                    deny_dry_run.push(rest.require_principal);
-                } else {
-                    deny.push(rest.require_principal);
-                }
-            }
+            let rest = self.rest_rules(realm, &base);
             let require_principal = Rule {
                 from: vec![RuleFrom {
                     source: Source {
@@ -423,6 +414,16 @@ impl Generator<'_> {
                 allow.extend(realm_allow.iter().cloned());
             }
             allow_would_be.extend(realm_allow);
+            if let Some(rest) = rest {
+                custom.push(rest.custom);
+                allow.push(rest.allow);
+                allow_would_be.push(rest.allow_would_be);
+                if realm.dry_run {
+                    deny_dry_run.push(rest.require_principal);
+                } else {
+                    deny.push(rest.require_principal);
+                }
+            }
         }
         // The policies guard the gRPC and REST ports; the gateway's other ports (management)
         // and the REST port's pass-through paths keep working as before, since an ALLOW policy

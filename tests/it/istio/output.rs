@@ -284,7 +284,7 @@ fn default_output_parses_strictly_and_has_every_piece() {
                 Some("true"),
                 "ingress gateway traffic must go through the waypoint too"
             );
-            // ztunnel admits the gRPC port of the gateway pods only from the waypoint.
+            // ztunnel admits the gRPC and REST ports of the gateway pods only from the waypoint.
             let l4 = p
                 .policies
                 .iter()
@@ -297,9 +297,12 @@ fn default_output_parses_strictly_and_has_every_piece() {
                 from_waypoint.from[0].source.principals,
                 [format!("cluster.local/ns/camunda/sa/{}", gw.metadata.name)]
             );
-            assert_eq!(from_waypoint.to[0].operation.ports, ["26500"]);
+            assert_eq!(from_waypoint.to[0].operation.ports, ["26500", "8080"]);
             assert!(from_waypoint.when.is_empty(), "ztunnel enforces L4 only");
-            assert_eq!(l4.spec.rules[1].to[0].operation.not_ports, ["26500"]);
+            assert_eq!(
+                l4.spec.rules[1].to[0].operation.not_ports,
+                ["26500", "8080"]
+            );
             assert!(k.resources.contains(&"waypoint.yaml".to_string()));
         } else {
             assert!(p.gateways.is_empty() && p.patch.is_none());
