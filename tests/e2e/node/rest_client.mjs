@@ -105,7 +105,8 @@ async function runStep(camunda, step) {
       return { op: 'publish', ok: true, messageKey: published.messageKey ?? null }
     }
     case 'searchUserTasks': {
-      const found = await camunda.searchUserTasks({})
+      // A search is eventually consistent: the client wants to be told how long to poll (not at all).
+      const found = await camunda.searchUserTasks({}, { consistency: { waitUpToMs: 0 } })
       return { op: 'searchUserTasks', ok: true, items: found.items.length }
     }
     case 'worker':
