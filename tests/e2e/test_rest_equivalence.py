@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -281,24 +281,50 @@ def rest_answer(doors: Doors, twin: Twin, token: str | None, http2: bool) -> tup
     return rid, outcome, len(doors.rest_gateway.calls()) - before
 
 
-def judge_both_doors(doors: Doors, stub: gateway_pb2_grpc.GatewayStub, caller: str, case: str) -> None:
-    """The rpc and its twin, over gRPC, REST/1.1 and REST/2: one decision, each as its door says it."""
-    __tracebackhide__ = True
-    twin = TWINS[case]
-    token = doors.tokens[caller]
-    g_rid, g_out, g_reached = grpc_answer(doors, stub, twin, token)
-    rest = {f"rest/{'2' if h2 else '1.1'}": rest_answer(doors, twin, token, h2) for h2 in (False, True)}
-    ids = [g_rid] + [rid for rid, _, _ in rest.values()]
+@dataclass
+class Seen:
+    """What one logical request saw on each door: (request id, outcome, calls that reached the
+    door's gateway stub)."""
+
+    grpc: tuple[str, Outcome, int]
+    rest: dict[str, tuple[str, rest_client.RestOutcome, int]]
+    # Each request id's `reason` in Envoy's access log.
+    reasons: dict[str, str] = field(default_factory=dict)
+
+
+def call_both_doors(
+    doors: Doors, stub: gateway_pb2_grpc.GatewayStub, callers: tuple[str, ...]
+) -> dict[tuple[str, str], Seen]:
+    """Every (caller, case): the rpc over gRPC, and its twin over REST/1.1 and REST/2, one
+    after the other; then the decisions, read off the access log once for all of them."""
+    seen: dict[tuple[str, str], Seen] = {}
+    for caller in callers:
+        token = doors.tokens[caller]
+        for case, twin in TWINS.items():
+            seen[caller, case] = Seen(
+                grpc_answer(doors, stub, twin, token),
+                {f"rest/{'2' if h2 else '1.1'}": rest_answer(doors, twin, token, h2) for h2 in (False, True)},
+            )
+    ids = {rid for s in seen.values() for rid in [s.grpc[0], *(r[0] for r in s.rest.values())]}
     entries = doors.envoy.wait_access_log(
-        lambda entries: {e.get("request_id") for e in entries} >= set(ids), f"{caller} / {case}"
+        lambda entries: {e.get("request_id") for e in entries} >= ids, f"{len(ids)} requests", timeout=60
     )
-    reason = {e["request_id"]: e.get("reason", "-") for e in entries if e.get("request_id") in ids}
-    answers = [Answer("grpc", reason[g_rid], g_out.code.name, g_reached, g_out.details)]
-    for door, (rid, out, reached) in rest.items():
+    reasons = {e["request_id"]: e.get("reason", "-") for e in entries if e.get("request_id") in ids}
+    for s in seen.values():
+        s.reasons = reasons
+    return seen
+
+
+def judge_both_doors(seen: Seen, caller: str, case: str) -> None:
+    """One decision on gRPC, REST/1.1 and REST/2, each door saying it as its clients understand it."""
+    __tracebackhide__ = True
+    g_rid, g_out, g_reached = seen.grpc
+    answers = [Answer("grpc", seen.reasons[g_rid], g_out.code.name, g_reached, g_out.details)]
+    for door, (rid, out, reached) in seen.rest.items():
         detail = ""
         if out.status >= 400 and out.body:
             detail = json.dumps(out.json)
-        answers.append(Answer(door, reason[rid], str(out.status), reached, detail))
+        answers.append(Answer(door, seen.reasons[rid], str(out.status), reached, detail))
     table = "\n  ".join(str(a) for a in answers)
 
     # One decision on every door.
@@ -308,11 +334,11 @@ def judge_both_doors(doors: Doors, stub: gateway_pb2_grpc.GatewayStub, caller: s
     # Each door shows it as its clients understand it.
     if decided == "allowed":
         assert g_out.code not in GRPC_TO_HTTP, table
-        for door, (_, out, reached) in rest.items():
+        for door, (_, out, reached) in seen.rest.items():
             assert out.status < 400 and reached == 1, f"{door}: {out}\n  {table}"
     else:
         assert g_out.code in GRPC_TO_HTTP and g_reached == 0, table
-        for door, (_, out, reached) in rest.items():
+        for door, (_, out, reached) in seen.rest.items():
             assert out.status == GRPC_TO_HTTP[g_out.code] and reached == 0, f"{door}: {out}\n  {table}"
             problem = out.problem
             assert problem.get("status") == out.status, f"{door}: {problem}"
@@ -366,12 +392,15 @@ def dev_stub(dev_doors: Doors) -> Iterator[gateway_pb2_grpc.GatewayStub]:
         yield gateway_pb2_grpc.GatewayStub(channel)
 
 
+@pytest.fixture(scope="module")
+def dev_seen(dev_doors: Doors, dev_stub: gateway_pb2_grpc.GatewayStub) -> dict[tuple[str, str], Seen]:
+    return call_both_doors(dev_doors, dev_stub, DEV_CALLERS)
+
+
 @pytest.mark.parametrize("case", list(TWINS))
 @pytest.mark.parametrize("caller", DEV_CALLERS)
-def test_dev_tokens_decide_alike_on_both_doors(
-    dev_doors: Doors, dev_stub: gateway_pb2_grpc.GatewayStub, caller: str, case: str
-) -> None:
-    judge_both_doors(dev_doors, dev_stub, caller, case)
+def test_dev_tokens_decide_alike_on_both_doors(dev_seen: dict[tuple[str, str], Seen], caller: str, case: str) -> None:
+    judge_both_doors(dev_seen[caller, case], caller, case)
 
 
 # -- the Camunda 8.8 dialect -----------------------------------------------------------------
@@ -406,28 +435,22 @@ def dialect_stub(dialect_doors: Doors) -> Iterator[gateway_pb2_grpc.GatewayStub]
         yield gateway_pb2_grpc.GatewayStub(channel)
 
 
+@pytest.fixture(scope="module")
+def dialect_seen(dialect_doors: Doors, dialect_stub: gateway_pb2_grpc.GatewayStub) -> dict[tuple[str, str], Seen]:
+    return call_both_doors(dialect_doors, dialect_stub, DIALECT_CALLERS)
+
+
 @pytest.mark.parametrize("case", list(TWINS))
 @pytest.mark.parametrize("caller", DIALECT_CALLERS)
 def test_dialect_decides_alike_on_both_doors(
-    dialect_doors: Doors, dialect_stub: gateway_pb2_grpc.GatewayStub, caller: str, case: str
+    dialect_seen: dict[tuple[str, str], Seen], caller: str, case: str
 ) -> None:
-    judge_both_doors(dialect_doors, dialect_stub, caller, case)
+    judge_both_doors(dialect_seen[caller, case], caller, case)
 
 
-def test_matrix_covers_allows_and_each_deny_class(
-    dev_doors: Doors, dev_stub: gateway_pb2_grpc.GatewayStub
-) -> None:
+def test_matrix_covers_allows_and_each_deny_class(dev_seen: dict[tuple[str, str], Seen]) -> None:
     """The matrix is not all one answer: among the dev tokens' cases there are allows, missing
-    permissions, failed conditions and unauthenticated calls (a matrix that only ever denied
-    would pass the equality above trivially)."""
-    seen: set[str] = set()
-    for caller, case in [
-        ("WRITE", "start order-process"),
-        ("READ", "start order-process"),
-        ("TENANT", "start order-process in tenant-b"),
-        ("no token", "topology"),
-    ]:
-        rid, _, _ = grpc_answer(dev_doors, dev_stub, TWINS[case], dev_doors.tokens[caller])
-        seen.add(dev_doors.envoy.access_log_entry(rid).get("reason", "-"))
-    assert seen == {"allowed", "missing_permission", "condition_failed", "missing_token"}, seen
-
+    permissions, failed conditions and refused tokens on the gRPC door (a matrix that only ever
+    denied would pass the equality above trivially)."""
+    reasons = {s.reasons[s.grpc[0]] for s in dev_seen.values()}
+    assert {"allowed", "missing_permission", "condition_failed", "missing_token", "wrong_issuer"} <= reasons, reasons
