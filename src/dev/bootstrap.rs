@@ -82,19 +82,6 @@ pub(crate) fn gateway_arg(s: &str) -> Result<GatewayAddr, String> {
     })
 }
 
-/// How Envoy reaches the authorizer bound at `check`: a wildcard bind address on loopback.
-pub(crate) fn reachable(check: SocketAddr) -> SocketAddr {
-    match check.ip() {
-        ip if ip.is_unspecified() && ip.is_ipv4() => {
-            SocketAddr::from(([127, 0, 0, 1], check.port()))
-        }
-        ip if ip.is_unspecified() => {
-            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, check.port()))
-        }
-        _ => check,
-    }
-}
-
 /// The Envoy bootstrap: a listener on `listen` whose ext_authz filter asks `check` and whose
 /// router sends allowed calls to `gateway` over HTTP/2.
 pub(crate) fn envoy_bootstrap(
@@ -102,7 +89,16 @@ pub(crate) fn envoy_bootstrap(
     check: SocketAddr,
     gateway: &GatewayAddr,
 ) -> String {
-    let check = reachable(check);
+    // Envoy connects to the authorizer: a wildcard bind address is reached on loopback.
+    let check = match check.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => {
+            SocketAddr::from(([127, 0, 0, 1], check.port()))
+        }
+        ip if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, check.port()))
+        }
+        _ => check,
+    };
     let gateway_type = if gateway.is_ip {
         "STATIC"
     } else {

@@ -12,7 +12,7 @@
 
 use std::net::SocketAddr;
 
-use super::bootstrap::{GatewayAddr, reachable};
+use super::bootstrap::GatewayAddr;
 
 /// The REST listener unless told otherwise: the REST gateway's 8080 plus 100, as the gRPC
 /// listener's default is the gateway's 26500 plus 100.
@@ -30,6 +30,20 @@ pub(crate) struct RestDoor {
     pub(crate) listen: SocketAddr,
     /// The gateway's REST port behind it.
     pub(crate) gateway: GatewayAddr,
+}
+
+/// How Envoy reaches the authorizer bound at `check`: a wildcard bind address on loopback (as
+/// the gRPC door's template does).
+fn reachable(check: SocketAddr) -> SocketAddr {
+    match check.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => {
+            SocketAddr::from(([127, 0, 0, 1], check.port()))
+        }
+        ip if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, check.port()))
+        }
+        _ => check,
+    }
 }
 
 /// `bootstrap` (the gRPC door's Envoy bootstrap) with the REST listener and its cluster added.
