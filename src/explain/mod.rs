@@ -48,8 +48,15 @@ pub struct ExplainArgs {
     #[arg(long)]
     pub(crate) host: String,
     /// The rpc (`CreateProcessInstance`).
-    #[arg(long)]
-    pub(crate) rpc: String,
+    #[arg(long, required_unless_present = "rest")]
+    pub(crate) rpc: Option<String>,
+    /// Instead of an rpc: a REST request, its method and path
+    /// (`--rest POST /v2/jobs/activation`), judged as at the gateway's REST door.
+    #[arg(long, num_args = 2, value_names = ["METHOD", "PATH"], conflicts_with_all = ["rpc", "request"])]
+    pub(crate) rest: Option<Vec<String>>,
+    /// The REST request's JSON body (or `@FILE`), e.g. `{"type": "payment"}`.
+    #[arg(long, requires = "rest")]
+    pub(crate) body: Option<String>,
     /// The caller's access token: the JWT, `@FILE` or `-` (standard input), so it stays out of
     /// the shell history.
     #[arg(long, required_unless_present = "claims", conflicts_with = "claims")]
@@ -96,10 +103,23 @@ pub struct Call {
     pub caller: Caller,
     /// The request message as JSON, if any.
     pub request: Option<Value>,
+    /// A REST request instead of the rpc: method, path and JSON body.
+    pub rest: Option<RestCall>,
     /// Verify the token against the realm's keys within this time (`None`: offline).
     pub online: Option<Duration>,
     /// The decision id (Envoy's `x-request-id`).
     pub request_id: Option<String>,
+}
+
+/// A REST request to explain.
+#[derive(Debug, Clone)]
+pub struct RestCall {
+    /// `POST`.
+    pub method: String,
+    /// `/v2/jobs/activation`.
+    pub path: String,
+    /// The JSON body (empty for none).
+    pub body: Vec<u8>,
 }
 
 /// The caller of a [`Call`].
@@ -170,7 +190,7 @@ fn step(step: &'static str, ok: Option<bool>, detail: impl Into<String>) -> Step
 pub async fn explain(config: &Config, call: &Call) -> Result<Explanation, String> {
     let (authorizer, _) = zeebe_authz_server::serve::build(config, Arc::new(Metrics::new()))
         .map_err(|e| format!("{e:#}"))?;
-    let known = Rpc::from_name(&call.rpc);
+    let known = Rpc::from_grpc_name(&call.rpc).filter(|_| call.rest.is_none());
     let raw = match (&call.request, known) {
         (Some(json), Some(rpc)) => {
             zeebe_authz_core::body::frame(&encode::encode_request(rpc, json)?)
@@ -183,7 +203,20 @@ pub async fn explain(config: &Config, call: &Call) -> Result<Explanation, String
         }
         (None, _) => Vec::new(),
     };
-    let path = format!("{GATEWAY_PATH_PREFIX}{}", call.rpc);
+    let (method, path, raw, content_type) = match &call.rest {
+        Some(r) => (
+            r.method.as_str(),
+            r.path.clone(),
+            r.body.clone(),
+            Some("application/json"),
+        ),
+        None => (
+            "POST",
+            format!("{GATEWAY_PATH_PREFIX}{}", call.rpc),
+            raw,
+            None,
+        ),
+    };
     let generation = authorizer.current();
     let realm = generation.realms.matching(&call.host);
     let claims = match &call.caller {
@@ -196,6 +229,7 @@ pub async fn explain(config: &Config, call: &Call) -> Result<Explanation, String
     };
     let view = RequestView {
         host: &call.host,
+        method,
         path: &path,
         authorization: authorization.as_deref(),
         request_id: call.request_id.as_deref(),
@@ -203,6 +237,7 @@ pub async fn explain(config: &Config, call: &Call) -> Result<Explanation, String
             raw: &raw,
             encoding: None,
             partial: false,
+            content_type,
         },
     };
     let credentials = match (&claims, call.online) {
@@ -245,6 +280,7 @@ pub async fn explain(config: &Config, call: &Call) -> Result<Explanation, String
                 owners = found;
             }
             match known {
+                _ if call.rest.is_some() => steps.push(trace_rest(realm, method, &path)),
                 Some(rpc) => trace_grants(
                     realm,
                     rpc,
@@ -258,6 +294,50 @@ pub async fn explain(config: &Config, call: &Call) -> Result<Explanation, String
         }
     }
     Ok(explanation(&verdict, steps))
+}
+
+/// What a REST path reaches at the realm's base path.
+fn trace_rest(realm: &Realm, method: &str, path: &str) -> Step {
+    use zeebe_authz_core::rest::{RestTarget, parse_rest_path};
+    match parse_rest_path(&realm.rest_base_path, method, path) {
+        Some(RestTarget::Route(route)) => {
+            let ops: Vec<&str> = route.operations.iter().map(|r| r.name()).collect();
+            let kind = if route.operations[0].is_grpc() {
+                "the REST twin of the rpc"
+            } else {
+                "a REST-only operation"
+            };
+            step(
+                "path",
+                Some(true),
+                format!(
+                    "{method} {}{} is {} ({kind}), since Camunda {}",
+                    realm.rest_base_path,
+                    route.template,
+                    ops.join(" or "),
+                    route.since
+                ),
+            )
+        }
+        Some(RestTarget::Unknown) => step(
+            "path",
+            Some(false),
+            format!("no REST operation of the table is {method} {path}"),
+        ),
+        Some(RestTarget::Unroutable(why)) => step(
+            "path",
+            Some(false),
+            format!("the gateway may route the path otherwise: {why}"),
+        ),
+        None => step(
+            "path",
+            Some(false),
+            format!(
+                "not under the realm's REST base path {}",
+                realm.rest_base_path
+            ),
+        ),
+    }
 }
 
 /// `--claims` as a valid token of `realm` would have them: `exp`, `iss` and `aud` added when
@@ -578,11 +658,31 @@ pub(crate) async fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         },
         None => None,
     };
+    let rest = match (&args.rest, &args.body) {
+        (Some(mp), body) => {
+            let body = match body.as_deref().map(|b| read_input("--body", b)) {
+                Some(Ok(b)) => b.into_bytes(),
+                Some(Err(e)) => return usage(e),
+                None => Vec::new(),
+            };
+            Some(RestCall {
+                method: mp[0].clone(),
+                path: mp[1].clone(),
+                body,
+            })
+        }
+        (None, _) => None,
+    };
+    let rpc = match &rest {
+        Some(r) => format!("{} {}", r.method, r.path),
+        None => args.rpc.unwrap_or_default(),
+    };
     let call = Call {
         host: args.host,
-        rpc: args.rpc,
+        rpc,
         caller,
         request,
+        rest,
         online: args.online.then_some(args.timeout),
         request_id: args.request_id,
     };

@@ -173,6 +173,7 @@ async fn explain_decides_every_case_as_serve_does() {
                 rpc: r.rpc.into(),
                 caller: Caller::Token(t.clone()),
                 request: r.json.clone(),
+                rest: None,
                 online: Some(std::time::Duration::from_secs(5)),
                 request_id: Some(id.clone()),
             };
@@ -219,6 +220,7 @@ async fn offline_explain_reads_claims_without_the_signature_and_says_so() {
         rpc: rpc.into(),
         caller,
         request: None,
+        rest: None,
         online: None,
         request_id: None,
     };
@@ -293,6 +295,7 @@ async fn explain_names_the_camunda_owners_a_token_resolves_to() {
         rpc: rpc.into(),
         caller: Caller::Claims(claims),
         request,
+        rest: None,
         online: None,
         request_id: None,
     };

@@ -16,7 +16,7 @@ use super::condition::{
 use super::dialect::{self, RawAuthorization, RawDialect, RawIdentity, RawMappingRule};
 use super::{ConditionSource, Grant, GrantSource, PathRule, Policy, RpcReads};
 use crate::body::FieldSelection;
-use crate::catalog::{Rpc, RpcSet};
+use crate::catalog::{OperationClass, Rpc, RpcSet};
 use crate::diag::{Diagnostics, InvalidConfig, Span, parse_yaml, suggest};
 
 /// The policy file as written.
@@ -127,7 +127,7 @@ pub fn compile_with(
     let mut groups: AHashMap<&str, RpcSet> = AHashMap::new();
     for (name, rpcs) in &raw.groups {
         let key = format!("groups.{name}");
-        if Rpc::from_name(name).is_some() || name == "*" {
+        if Rpc::from_name(name).is_some() || is_wildcard(name) {
             let span = rpcs
                 .first()
                 .map_or_else(|| Span::file(file), |r| Span::of(file, r));
@@ -143,6 +143,8 @@ pub fn compile_with(
         let set = resolve_rpcs(file, &key, rpcs, &AHashMap::new(), diags);
         groups.insert(name.as_str(), set);
     }
+
+    note_the_wildcards(file, &raw, diags);
 
     let mut grants = Vec::with_capacity(raw.grants.len());
     let mut by_permission: AHashMap<Box<str>, Vec<u16>> = AHashMap::new();
@@ -213,14 +215,14 @@ pub fn compile_with(
         return None;
     }
 
-    let granting_permissions = Rpc::all()
+    let granting_permissions = Rpc::operations()
         .map(|rpc| {
             let mut names: Vec<&str> = grants
                 .iter()
                 .filter(|g| g.source == GrantSource::Permission && g.rpcs.contains(rpc))
                 .map(|g| &*g.permission)
                 .collect();
-            if raw.rpc_named_permissions {
+            if raw.rpc_named_permissions && rpc.is_grpc() {
                 names.push(rpc.name());
             }
             names.dedup();
@@ -228,7 +230,7 @@ pub fn compile_with(
         })
         .collect();
 
-    let reads = Rpc::all()
+    let reads = Rpc::operations()
         .map(|rpc| {
             let mut reads = RpcReads {
                 fields: FieldSelection::default(),
@@ -249,6 +251,7 @@ pub fn compile_with(
                     Some(FieldSource::DefaultTenant) if used => {
                         Some(ConditionSource::DefaultTenant)
                     }
+                    Some(FieldSource::Rest) if used => Some(ConditionSource::Rest),
                     _ => None,
                 };
             }
@@ -290,7 +293,7 @@ fn engine_id_field(rpc: Rpc) -> Option<FieldSelection> {
             selection.add(path);
             Some(selection)
         }
-        FieldSource::DefaultTenant => None,
+        FieldSource::DefaultTenant | FieldSource::Rest => None,
     }
 }
 
@@ -357,8 +360,67 @@ fn compile_when(
     conditions
 }
 
-/// Resolves a list of rpc names, group names and `*` into a set, reporting unknown names
-/// with a "did you mean" hint.
+/// Says what the wildcards mean at the REST door. `*` keeps meaning the gRPC rpcs, and so
+/// their REST twins, and no REST-only operation: a policy that grants REST-only operations
+/// (by name, `rest:*` or `admin:*`) is told so where it first uses `*` (a policy written for
+/// gRPC alone is left silent: it grants through both doors exactly what it granted). Every
+/// `admin:*` is a warning: it grants identity management, a privilege escalation.
+fn note_the_wildcards(file: &Arc<Path>, raw: &RawPolicy, diags: &mut Diagnostics) {
+    let lists = || {
+        raw.grants
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (format!("grants[{i}].rpcs"), &g.rpcs))
+            .chain(raw.groups.iter().map(|(n, r)| (format!("groups.{n}"), r)))
+    };
+    let addresses_rest = lists().flat_map(|(_, names)| names.iter()).any(|n| {
+        matches!(n.value.as_str(), "rest:*" | "admin:*")
+            || Rpc::from_name(&n.value).is_some_and(|r| !r.is_grpc())
+    });
+    let mut star_noted = !addresses_rest;
+    for (key, names) in lists() {
+        for (j, name) in names.iter().enumerate() {
+            match name.value.as_str() {
+                "*" if !star_noted => {
+                    star_noted = true;
+                    diags
+                        .note(
+                            Span::of(file, name),
+                            format!("{key}[{j}]"),
+                            "'*' grants every gRPC rpc and its REST twin (POST /v2/jobs/activation is ActivateJobs), and no REST-only operation",
+                        )
+                        .hint("grant REST-only operations by name (SearchUserTasks) or with 'rest:*'; identity management only by name or 'admin:*'");
+                }
+                "admin:*" => {
+                    diags
+                        .warning(
+                            Span::of(file, name),
+                            format!("{key}[{j}]"),
+                            "'admin:*' grants identity management (users, groups, roles, tenants, mapping rules, authorizations): a holder can grant itself anything",
+                        )
+                        .hint("name the few operations the holder needs (SearchUsers, GetTenant, …)");
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Whether `name` is one of the wildcards: `*` (every gRPC rpc, and so its REST twin),
+/// `rest:*` (every REST-only operation but identity management), `admin:*` (identity and
+/// cluster management).
+pub(crate) fn is_wildcard(name: &str) -> bool {
+    [
+        OperationClass::Grpc,
+        OperationClass::Rest,
+        OperationClass::Admin,
+    ]
+    .iter()
+    .any(|c| c.wildcard() == name)
+}
+
+/// Resolves a list of operation names, group names and wildcards into a set, reporting
+/// unknown names with a "did you mean" hint.
 fn resolve_rpcs<'g>(
     file: &Arc<Path>,
     key: &str,
@@ -369,14 +431,21 @@ fn resolve_rpcs<'g>(
     let mut set = RpcSet::EMPTY;
     for (j, name) in names.iter().enumerate() {
         let n = name.value.as_str();
-        if n == "*" {
-            set = set.union(RpcSet::all());
+        if let Some(class) = [
+            OperationClass::Grpc,
+            OperationClass::Rest,
+            OperationClass::Admin,
+        ]
+        .into_iter()
+        .find(|c| c.wildcard() == n)
+        {
+            set = set.union(RpcSet::of_class(class));
         } else if let Some(rpc) = Rpc::from_name(n) {
             set = set.with(rpc);
         } else if let Some(group) = groups.get(n) {
             set = set.union(*group);
         } else {
-            let candidates = Rpc::all()
+            let candidates = Rpc::operations()
                 .map(|r| -> &'g str { r.name() })
                 .chain(groups.keys().copied());
             let d = diags.error(
@@ -387,7 +456,7 @@ fn resolve_rpcs<'g>(
             match suggest(n, candidates) {
                 Some(s) => d.hint(format!("did you mean '{s}'?")),
                 None => d.hint(
-                    "rpc names are the Gateway methods of proto/gateway.proto, e.g. 'Topology'",
+                    "rpc names are the Gateway methods of proto/gateway.proto, e.g. 'Topology'; REST-only operations are named in proto/rest-operations.txt, e.g. 'SearchUserTasks'",
                 ),
             };
         }

@@ -14,6 +14,7 @@ mod compile;
 pub mod condition;
 mod dialect;
 mod eval;
+mod rest_values;
 
 use std::sync::Arc;
 
@@ -98,8 +99,11 @@ pub(crate) struct RpcReads {
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum ConditionSource {
+    /// A protobuf field, by slot of the rpc's selection (on REST: the route's member).
     Body(usize),
     DefaultTenant,
+    /// A REST-only operation's member (its route names it).
+    Rest,
 }
 
 impl Policy {
@@ -133,7 +137,7 @@ impl Policy {
         self.other_paths
     }
 
-    /// The rpcs that some permission grants.
+    /// The operations that some permission grants.
     pub fn granted_somewhere(&self) -> RpcSet {
         let base = if self.rpc_named_permissions {
             RpcSet::all()
