@@ -45,10 +45,14 @@ fn default_output_parses_strictly_and_has_every_piece() {
         assert_eq!(grpc.timeout, "2s");
         assert!(!grpc.fail_open);
         assert_eq!(grpc.status_on_error, "503");
-        assert!(
-            grpc.include_request_body_in_check.is_none(),
-            "the default policy has no conditions: no body needed"
-        );
+        // The default policy has no conditions, but its rpc-named permissions grant
+        // CreateProcessInstance without CreateProcessInstanceWithResult: on the REST door the
+        // body of POST /v2/process-instances says which (`awaitCompletion`).
+        let body = grpc
+            .include_request_body_in_check
+            .as_ref()
+            .expect("the REST door's body choice needs the body");
+        assert!(body.allow_partial_message && body.pack_as_bytes);
 
         // RequestAuthentication.
         assert_eq!(p.request_authentications.len(), 1);
