@@ -178,7 +178,7 @@ pub fn decode(bytes: &[u8]) -> Result<Cow<'_, str>, JsonError> {
             .map(Cow::Borrowed)
             .map_err(|_| JsonError::Encoding("UTF-8")),
         Enc::Utf16Be | Enc::Utf16Le => {
-            if body.len() % 2 != 0 {
+            if !body.len().is_multiple_of(2) {
                 return Err(JsonError::Encoding("UTF-16"));
             }
             let units = body.chunks_exact(2).map(|c| match enc {
@@ -191,7 +191,7 @@ pub fn decode(bytes: &[u8]) -> Result<Cow<'_, str>, JsonError> {
                 .map_err(|_| JsonError::Encoding("UTF-16"))
         }
         Enc::Utf32Be | Enc::Utf32Le => {
-            if body.len() % 4 != 0 {
+            if !body.len().is_multiple_of(4) {
                 return Err(JsonError::Encoding("UTF-32"));
             }
             body.chunks_exact(4)

@@ -158,11 +158,10 @@ fn part_head(head: &str) -> Result<PartHead<'_>, MultipartError> {
             None => v,
         };
         match k.as_str() {
-            "name" => {
-                if name.replace(v).is_some() {
-                    return Err(MultipartError::Layout("a part named twice"));
-                }
+            "name" if name.replace(v).is_some() => {
+                return Err(MultipartError::Layout("a part named twice"));
             }
+            "name" => {}
             "filename" => file = true,
             _ if k.ends_with('*') => {
                 return Err(MultipartError::Layout("an RFC 5987 parameter"));
