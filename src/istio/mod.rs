@@ -76,6 +76,8 @@ pub(crate) const DEFAULT_GATEWAY_SELECTOR: &str = "app.kubernetes.io/component=z
 pub(crate) const DEFAULT_GATEWAY_SERVICE: &str = "camunda-zeebe-gateway";
 /// The Zeebe gateway's gRPC port.
 pub(crate) const DEFAULT_GATEWAY_PORT: u16 = 26500;
+/// The gateway's HTTP port, where Camunda 8.8+ serves the REST API (`/v2`).
+pub(crate) const DEFAULT_GATEWAY_REST_PORT: u16 = 8080;
 /// The default waypoint name (ambient mode).
 pub(crate) const DEFAULT_WAYPOINT: &str = "zeebe-gateway-waypoint";
 

@@ -22,9 +22,6 @@ use super::enforcement::RealmEnforcement;
 use super::model::{Operation, Rule, RuleFrom, RuleTo, Source};
 use super::render::Generator;
 
-/// The gateway's HTTP port (the Camunda 8.8 chart's `server.port`).
-pub(crate) const DEFAULT_GATEWAY_REST_PORT: u16 = 8080;
-
 /// One realm's rules for the REST port.
 pub(super) struct RealmRestRules {
     /// DENY: no principal of the realm.
