@@ -161,6 +161,15 @@ mod tests {
     use super::*;
     use crate::dev::bootstrap::{envoy_bootstrap, gateway_arg};
 
+    /// The gRPC door's bootstrap the REST door is added to.
+    fn grpc_bootstrap(check: &str, gateway: &str) -> String {
+        envoy_bootstrap(
+            "127.0.0.1:26600".parse().unwrap(),
+            check.parse().unwrap(),
+            &gateway_arg(gateway).unwrap(),
+        )
+    }
+
     fn door() -> RestDoor {
         RestDoor {
             listen: DEFAULT_ENVOY_REST_LISTEN.parse().unwrap(),
@@ -172,11 +181,7 @@ mod tests {
 
     #[test]
     fn rest_door_is_a_second_listener_asking_the_same_check_cluster() {
-        let grpc = envoy_bootstrap(
-            "127.0.0.1:26600".parse().unwrap(),
-            "0.0.0.0:9000".parse().unwrap(),
-            &gateway_arg("zeebe:26500").unwrap(),
-        );
+        let grpc = grpc_bootstrap("0.0.0.0:9000", "zeebe:26500");
         let text = add_rest_door(&grpc, &door(), "0.0.0.0:9000".parse().unwrap());
         // The gRPC door is kept whole.
         for line in grpc.lines() {
@@ -206,11 +211,7 @@ mod tests {
 
     #[test]
     fn rest_gateway_by_ip_is_a_static_cluster() {
-        let grpc = envoy_bootstrap(
-            "127.0.0.1:26600".parse().unwrap(),
-            "127.0.0.1:9000".parse().unwrap(),
-            &gateway_arg("127.0.0.1:26500").unwrap(),
-        );
+        let grpc = grpc_bootstrap("127.0.0.1:9000", "127.0.0.1:26500");
         let door = RestDoor {
             listen: "127.0.0.1:8180".parse().unwrap(),
             gateway: gateway_arg("127.0.0.1:18080").unwrap(),
