@@ -437,7 +437,10 @@ async fn explain_rest_routes_the_path_and_reads_the_json_body() {
         &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/policies/dev.yaml"))
             .unwrap(),
     );
-    let path = scratch.write("config.yaml", &one_realm_config("http://127.0.0.1:1/realms/x"));
+    let path = scratch.write(
+        "config.yaml",
+        &one_realm_config("http://127.0.0.1:1/realms/x"),
+    );
     let config = zeebe_authz_server::disk::load_config(&path).unwrap();
     let call = |method: &str, p: &str, body: &str| Call {
         host: "h".into(),
