@@ -475,6 +475,48 @@ mod tests {
         (compile(&file, text, &mut d), d)
     }
 
+    /// `*` keeps meaning the gRPC rpcs (and so their REST twins); REST-only operations need
+    /// naming or `rest:*`, identity management naming or `admin:*`; lint says so.
+    #[test]
+    fn star_keeps_meaning_the_rpcs_and_admin_needs_its_own_wildcard() {
+        use crate::catalog::OperationClass;
+        let (p, d) = compile_str(
+            "grants:\n  - {permission: a, rpcs: ['*']}\n  - {permission: b, rpcs: ['rest:*']}\n  - {permission: c, rpcs: ['admin:*', SearchUserTasks]}\n",
+        );
+        let p = p.unwrap();
+        let [star, rest, admin] = [0, 1, 2].map(|i| p.grants()[i].rpcs);
+        let create_auth = Rpc::from_name("CreateAuthorization").unwrap();
+        let tasks = Rpc::from_name("SearchUserTasks").unwrap();
+        assert_eq!(star, RpcSet::all());
+        assert!(!star.contains(tasks) && !star.contains(create_auth));
+        assert!(rest.contains(tasks) && !rest.contains(create_auth));
+        assert!(admin.contains(create_auth) && admin.contains(tasks));
+        assert_eq!(rest, RpcSet::of_class(OperationClass::Rest));
+        let found: Vec<_> = d
+            .items()
+            .iter()
+            .map(|i| (i.severity, i.key.as_str()))
+            .collect();
+        assert!(
+            found.contains(&(crate::diag::Severity::Note, "grants[0].rpcs[0]")),
+            "{found:?}"
+        );
+        assert!(
+            found.contains(&(crate::diag::Severity::Warning, "grants[2].rpcs[0]")),
+            "{found:?}"
+        );
+        // A policy written for gRPC alone is not told anything.
+        let (_, d) = compile_str("grants:\n  - {permission: a, rpcs: ['*']}\n");
+        assert!(d.items().is_empty(), "{:?}", d.items());
+        // REST-only names get the did-you-mean of rpc names.
+        let (_, d) = compile_str("grants:\n  - {permission: a, rpcs: [SearchUserTask]}\n");
+        assert!(
+            d.items()[0].hint.as_deref() == Some("did you mean 'SearchUserTasks'?"),
+            "{:?}",
+            d.items()
+        );
+    }
+
     #[test]
     fn compiles_presets_and_groups() {
         let (p, d) = compile_str(
