@@ -20,6 +20,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
 
     std::fs::write(out.join("catalog.rs"), render_catalog(&fds)?)?;
+    // The descriptor set itself, for tools that decode gRPC bodies from one (OPA-Envoy's
+    // `proto-descriptor`, written by `zeebe-authz bench protoset`).
+    std::fs::write(
+        out.join("gateway.protoset"),
+        prost::Message::encode_to_vec(&fds),
+    )?;
 
     prost_build::Config::new().compile_fds(fds)?;
     Ok(())
