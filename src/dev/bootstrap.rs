@@ -263,13 +263,17 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line}");
         }
-        assert!(!text.contains("ExtAuthzPerRoute"), "no rpc given, no per-rpc route");
+        assert!(
+            !text.contains("ExtAuthzPerRoute"),
+            "no rpc given, no per-rpc route"
+        );
     }
 
     #[test]
     fn body_free_rpcs_get_an_exact_route_each_without_body_buffering() {
-        let policy = zeebe_authz_core::policy::embedded("dev", zeebe_authz_core::policy::DEV_POLICY)
-            .unwrap();
+        let policy =
+            zeebe_authz_core::policy::embedded("dev", zeebe_authz_core::policy::DEV_POLICY)
+                .unwrap();
         let free = RpcSet::all().difference(policy.body_rpcs());
         let text = envoy_bootstrap(
             "127.0.0.1:26600".parse().unwrap(),
@@ -282,8 +286,14 @@ mod tests {
         assert!(text.contains(r#"- match: {path: "/gateway_protocol.Gateway/CompleteJob"}"#));
         assert!(text.contains(r#"- match: {path: "/gateway_protocol.Gateway/Topology"}"#));
         assert!(!text.contains(r#"/gateway_protocol.Gateway/CreateProcessInstance""#));
-        assert_eq!(text.matches("disable_request_body_buffering: true").count(), 1);
-        assert_eq!(text.matches("typed_per_filter_config: *body_free").count(), routes - 1);
+        assert_eq!(
+            text.matches("disable_request_body_buffering: true").count(),
+            1
+        );
+        assert_eq!(
+            text.matches("typed_per_filter_config: *body_free").count(),
+            routes - 1
+        );
         // The catch-all, with the body, comes after every exact route.
         let catch_all = text.find(r#"- match: {prefix: "/"}"#).unwrap();
         assert!(text.rfind("- match: {path: ").unwrap() < catch_all);

@@ -9,4 +9,5 @@ include!(concat!(env!("OUT_DIR"), "/gateway_protocol.rs"));
 /// `proto/gateway.proto` as a serialized `google.protobuf.FileDescriptorSet` (what
 /// `protoc --descriptor_set_out` writes), for peers that decode gRPC bodies from a descriptor
 /// set (OPA-Envoy's `proto-descriptor`).
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/gateway.protoset"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/gateway.protoset"));

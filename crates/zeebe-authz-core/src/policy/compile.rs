@@ -532,14 +532,22 @@ mod tests {
         let (p, d) = compile_str(DEV_POLICY);
         let p = p.unwrap_or_else(|| panic!("{:?}", d.items()));
         let body = p.body_rpcs();
-        for read in ["CreateProcessInstance", "ActivateJobs", "StreamActivatedJobs", "DeployProcess"] {
+        for read in [
+            "CreateProcessInstance",
+            "ActivateJobs",
+            "StreamActivatedJobs",
+            "DeployProcess",
+        ] {
             assert!(body.contains(Rpc::from_name(read).unwrap()), "{read}");
         }
         for free in ["Topology", "CompleteJob", "FailJob", "ResolveIncident"] {
             assert!(!body.contains(Rpc::from_name(free).unwrap()), "{free}");
         }
         let (p, _) = compile_str(DEFAULT_POLICY);
-        assert!(p.unwrap().body_rpcs().is_empty(), "the default policy reads no body");
+        assert!(
+            p.unwrap().body_rpcs().is_empty(),
+            "the default policy reads no body"
+        );
     }
 
     #[test]
