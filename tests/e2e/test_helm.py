@@ -375,9 +375,10 @@ def test_network_policy_admits_proxies_to_check_and_scrapers_to_metrics() -> Non
     assert metrics["ports"] == [{"port": "admin", "protocol": "TCP"}]
 
 
-def test_config_changes_do_not_roll_pods_but_listen_ports_do() -> None:
+def test_config_changes_do_not_roll_pods_but_listen_ports_and_server_settings_do() -> None:
     """Hot reload applies config, policies and the CA bundle: the pod template stays the same;
-    the listen ports, which need a restart, change it."""
+    the listen ports and `server:` (read once by the accept loop), which need a restart,
+    change it."""
     base = render()
     [deployment] = by_kind(base, "Deployment")
     changed = render(
@@ -391,8 +392,10 @@ def test_config_changes_do_not_roll_pods_but_listen_ports_do() -> None:
     assert by_kind(changed, "ConfigMap") != by_kind(base, "ConfigMap")
     assert by_kind(changed, "Deployment") == [deployment]
     [moved] = by_kind(render({"ports": {"check": 9100}}), "Deployment")
-    key = "zeebe-authz/listen-checksum"
+    key = "zeebe-authz/restart-checksum"
     assert moved["spec"]["template"]["metadata"]["annotations"][key] != deployment["spec"]["template"]["metadata"]["annotations"][key]
+    [capped] = by_kind(render({"server": {"maxConnections": 100}}), "Deployment")
+    assert capped["spec"]["template"]["metadata"]["annotations"][key] != deployment["spec"]["template"]["metadata"]["annotations"][key]
 
 
 def test_answer_settings_reach_the_config_and_a_wrong_one_is_refused() -> None:
@@ -406,6 +409,36 @@ def test_answer_settings_reach_the_config_and_a_wrong_one_is_refused() -> None:
     assert config["identity_headers"] == {"send": "all"} and config["dynamic_metadata"] == {"send": "all"}, config
     with pytest.raises(HelmError, match="dynamicMetadata.send must be all, denies or none"):
         render({"dynamicMetadata": {"send": "allows"}})
+
+
+def test_hardening_settings_reach_the_config_and_lint_accepts_them(tmp_path: Path) -> None:
+    """The chart lacked issue 21's settings: `server:` (connection cap, header and idle
+    timeouts, keepalive) and the realms' `tokenType` and `engineAuthorizations` could not be
+    set from values. Each reaches the config under the binary's name, lint accepts the result,
+    and a wrong value is refused at render time."""
+    realm = {"name": "camunda", "issuer": "https://keycloak.example.com/auth/realms/camunda-platform",
+             "audiences": ["zeebe-api"], "hosts": ["zeebe.example.com"], "policy": "policy-default.yaml",
+             "tokenType": "optional", "engineAuthorizations": True}
+    server = {"maxConnections": 500, "headerTimeout": "5s", "idleTimeout": "2m", "keepaliveInterval": "30s",
+              "keepaliveTimeout": "10s"}
+    values = {"realms": [realm], "server": server}
+    docs = render(values)
+    [cm] = by_kind(docs, "ConfigMap")
+    config = yaml.safe_load(cm["data"]["config.yaml"])
+    assert config["server"] == {"max_connections": 500, "header_timeout": "5s", "idle_timeout": "2m",
+                                "keepalive_interval": "30s", "keepalive_timeout": "10s"}, config
+    assert config["realms"][0]["token_type"] == "optional" and config["realms"][0]["engine_authorizations"] is True
+    [cm] = by_kind(render(), "ConfigMap")
+    assert "server" not in yaml.safe_load(cm["data"]["config.yaml"])
+    path = write_config_map(docs, tmp_path / "etc")
+    result = subprocess.run([str(find_binary()), "lint", str(path)], capture_output=True, text=True)
+    # tokenType: optional is lint's one warning (exit 1), not an error.
+    assert result.returncode == 1 and "0 error(s), 1 warning(s)" in result.stderr, result.stdout + result.stderr
+    assert "realms[0].token_type" in result.stdout, result.stdout
+    with pytest.raises(HelmError, match="tokenType must be required or optional"):
+        render({**values, "realms": [{**realm, "tokenType": "bearer"}]})
+    with pytest.raises(HelmError, match="engineAuthorizations must be true or false"):
+        render({**values, "realms": [{**realm, "engineAuthorizations": "yes"}]})
 
 
 def test_ca_bundle_and_policies_from_existing_objects_are_projected_beside_the_config() -> None:

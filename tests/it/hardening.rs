@@ -16,6 +16,7 @@ use crate::util::*;
 const OK: i32 = 0;
 const PERMISSION_DENIED: i32 = 7;
 const UNAUTHENTICATED: i32 = 16;
+const UNAVAILABLE: i32 = 14;
 
 /// [`one_realm_config`] with `lines` added to the realm (each a `key: value` line).
 fn realm_config_with(issuer: &str, lines: &[&str]) -> String {
@@ -470,5 +471,57 @@ async fn idle_and_slow_connections_are_closed() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(code(&authz.topology(&t).await), OK);
     authz.stop().await;
+    kc.stop().await;
+}
+
+/// An `https://` key source that redirects to `http://`: reqwest's default policy followed it,
+/// so keys came over plain HTTP although the operator named an HTTPS source (and gave it a CA
+/// bundle). The fetch must refuse the downgrade; an HTTPS→HTTPS redirect still works.
+#[tokio::test]
+async fn jwks_redirect_from_https_to_http_is_refused() {
+    let key = SigningKey::generate("kc-1").unwrap();
+    let kc = keycloak(&[&key]).await;
+    let plain_certs = format!("{}/protocol/openid-connect/certs", kc.issuer);
+    let (tls_kc, tls_pem) = keycloak_tls(&[&key]).await;
+    let tls_certs = format!("{}/protocol/openid-connect/certs", tls_kc.issuer);
+    let to_plain = plain_certs.clone();
+    let to_tls = tls_certs.clone();
+    let app = axum::Router::new()
+        .route(
+            "/downgrade",
+            axum::routing::get(
+                move || async move { axum::response::Redirect::temporary(&to_plain) },
+            ),
+        )
+        .route(
+            "/same-scheme",
+            axum::routing::get(move || async move { axum::response::Redirect::temporary(&to_tls) }),
+        );
+    let (addr, redirector_pem, redirector) = serve_tls(app).await;
+    let scratch = Scratch::new();
+    let ca = scratch.write("ca.pem", &format!("{redirector_pem}{tls_pem}"));
+    let t = token(&key, &kc.issuer, &["read:*"]);
+
+    let config = |path: &str| {
+        realm_config_with(&kc.issuer, &[&format!("jwks_uri: https://{addr}{path}")])
+            + &format!("  ca_bundle: {}\n", ca.display())
+    };
+    let downgraded = Authz::start(&config("/downgrade"), &default_policy()).await;
+    let r = downgraded.topology(&t).await;
+    assert_eq!(
+        code(&r),
+        UNAVAILABLE,
+        "keys fetched over http after an https redirect: {}",
+        message(&r)
+    );
+    assert_eq!(downgraded.admin("/readyz").await.0, 503);
+    downgraded.stop().await;
+
+    let followed = start(&config("/same-scheme"), &default_policy()).await;
+    assert_eq!(code(&followed.topology(&t).await), OK);
+    followed.stop().await;
+
+    redirector.abort();
+    tls_kc.stop().await;
     kc.stop().await;
 }

@@ -45,6 +45,27 @@ pub fn keycloak_on(listener: TcpListener, issuer: String, keys: &[&SigningKey]) 
 /// Starts realm [`REALM`] with HTTPS on a fresh loopback port, presenting a self-signed
 /// certificate for 127.0.0.1; returns the server and the certificate (PEM) a client must trust.
 pub async fn keycloak_tls(keys: &[&SigningKey]) -> (Keycloak, String) {
+    let (listener, pem) = tls_listener().await;
+    let issuer = format!(
+        "https://{}/realms/{REALM}",
+        listener.tcp.local_addr().unwrap()
+    );
+    (Keycloak::serve(listener, REALM, issuer, keys), pem)
+}
+
+/// Serves `app` with HTTPS on a fresh loopback port, presenting a self-signed certificate for
+/// 127.0.0.1; returns its address, the certificate (PEM) a client must trust, and the task
+/// (abort it to stop the server).
+pub async fn serve_tls(app: axum::Router) -> (SocketAddr, String, JoinHandle<()>) {
+    let (listener, pem) = tls_listener().await;
+    let addr = listener.tcp.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, pem, task)
+}
+
+async fn tls_listener() -> (TlsListener, String) {
     let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
     let pem = cert.cert.pem();
     let key = rustls_pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
@@ -57,12 +78,11 @@ pub async fn keycloak_tls(keys: &[&SigningKey]) -> (Keycloak, String) {
     .with_single_cert(vec![cert.cert.der().clone()], key)
     .unwrap();
     let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let issuer = format!("https://{}/realms/{REALM}", tcp.local_addr().unwrap());
     let listener = TlsListener {
         tcp,
         acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
     };
-    (Keycloak::serve(listener, REALM, issuer, keys), pem)
+    (listener, pem)
 }
 
 /// A TLS listener for axum: accepts TCP, completes the handshake, drops failed handshakes.

@@ -73,7 +73,7 @@ settings that are set (empty ones keep the binary's defaults).
 {{- end }}
 {{- end }}
 {{- range $k, $_ := $r }}
-{{- if not (has $k (list "name" "issuer" "audiences" "hosts" "policy" "jwksUri" "permissionsClaim" "tenantsClaim" "tenantsPrefix" "mode")) }}
+{{- if not (has $k (list "name" "issuer" "audiences" "hosts" "policy" "jwksUri" "permissionsClaim" "tenantsClaim" "tenantsPrefix" "mode" "tokenType" "engineAuthorizations")) }}
 {{- fail (printf "realms[%d]: unknown key %q" $i $k) }}
 {{- end }}
 {{- end }}
@@ -90,6 +90,18 @@ settings that are set (empty ones keep the binary's defaults).
 {{- fail (printf "realms[%d].mode must be enforce or dry-run, not %q" $i .) }}
 {{- end }}
 {{- $_ := set $realm "mode" . }}
+{{- end }}
+{{- with $r.tokenType }}
+{{- if not (has . (list "required" "optional")) }}
+{{- fail (printf "realms[%d].tokenType must be required or optional, not %q" $i .) }}
+{{- end }}
+{{- $_ := set $realm "token_type" . }}
+{{- end }}
+{{- if hasKey $r "engineAuthorizations" }}
+{{- if not (kindIs "bool" $r.engineAuthorizations) }}
+{{- fail (printf "realms[%d].engineAuthorizations must be true or false, not %v" $i $r.engineAuthorizations) }}
+{{- end }}
+{{- $_ := set $realm "engine_authorizations" $r.engineAuthorizations }}
 {{- end }}
 {{- $realms = append $realms $realm }}
 {{- end }}
@@ -111,6 +123,15 @@ settings that are set (empty ones keep the binary's defaults).
 {{- with .cacheMaxTtl }}{{ $_ := set $token "cache_max_ttl" . }}{{ end }}
 {{- end }}
 {{- if $token }}{{ $_ := set $config "token" $token }}{{ end }}
+{{- $server := dict }}
+{{- with .Values.server }}
+{{- with .maxConnections }}{{ $_ := set $server "max_connections" (int64 .) }}{{ end }}
+{{- with .headerTimeout }}{{ $_ := set $server "header_timeout" . }}{{ end }}
+{{- with .idleTimeout }}{{ $_ := set $server "idle_timeout" . }}{{ end }}
+{{- with .keepaliveInterval }}{{ $_ := set $server "keepalive_interval" . }}{{ end }}
+{{- with .keepaliveTimeout }}{{ $_ := set $server "keepalive_timeout" . }}{{ end }}
+{{- end }}
+{{- if $server }}{{ $_ := set $config "server" $server }}{{ end }}
 {{- $headers := dict }}
 {{- with .Values.identityHeaders }}
 {{- with .subject }}{{ $_ := set $headers "subject" . }}{{ end }}

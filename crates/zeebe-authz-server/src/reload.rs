@@ -31,7 +31,7 @@ use crate::authorizer::Authorizer;
 use crate::jwks::{JwksCache, JwksSource, http_client, system_store_present};
 use crate::metrics::Metrics;
 use crate::realm::Realms;
-use zeebe_authz_core::config::{Config, Listen, RealmConfig};
+use zeebe_authz_core::config::{Config, ConnectionSettings, Listen, RealmConfig};
 use zeebe_authz_core::diag::InvalidConfig;
 
 /// Where and how often to look for a changed config.
@@ -80,6 +80,8 @@ pub(crate) struct Reloader {
     authorizer: Arc<Authorizer>,
     refreshers: KeyRefreshers,
     listen: Listen,
+    /// The `server:` section `serve` started with: the accept loop reads it once.
+    server: ConnectionSettings,
     /// Each watched file with the hash of its contents when last compiled (successfully or
     /// not); `None`: it could not be read.
     seen: Seen,
@@ -100,6 +102,7 @@ impl Reloader {
             authorizer,
             refreshers,
             listen: config.listen,
+            server: config.server,
             seen,
         }
     }
@@ -219,6 +222,14 @@ impl Reloader {
                 check = %config.listen.check,
                 admin = %config.listen.admin,
                 "Listen addresses changed; they take effect at the next restart"
+            );
+        }
+        if config.server != self.server {
+            tracing::warn!(
+                max_connections = config.server.max_connections,
+                header_timeout = ?config.server.header_timeout,
+                idle_timeout = ?config.server.idle_timeout,
+                "Connection settings (server:) changed; they take effect at the next restart"
             );
         }
         let metrics = self.authorizer.metrics().clone();

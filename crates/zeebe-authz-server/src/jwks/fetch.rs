@@ -102,12 +102,34 @@ pub fn system_store_present() -> bool {
     !rustls_native_certs::load_native_certs().certs.is_empty()
 }
 
+/// The most redirects one key or discovery fetch follows.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// Redirects are followed, at most [`MAX_REDIRECTS`], but never from `https` to anything else:
+/// a source the operator named with `https://` (and perhaps a CA bundle) must not hand its keys
+/// over plain HTTP, where anyone on the path could swap them. reqwest's default policy follows
+/// ten redirects and allows that downgrade.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+        }
+        let was_https = attempt.previous().iter().any(|u| u.scheme() == "https");
+        if was_https && attempt.url().scheme() != "https" {
+            let to = attempt.url().to_string();
+            return attempt.error(format!("refused a redirect from https to {to}"));
+        }
+        attempt.follow()
+    })
+}
+
 /// Builds the HTTP client for JWKS fetches, trusting `ca_bundle` (PEM) in addition to the
 /// system roots when given. Without a system CA store it trusts the bundle alone, or nothing
 /// (then only `http://` works; see `roots` for the check that refuses an `https://` source).
 pub fn http_client(ca_bundle: Option<&[u8]>) -> Result<reqwest::Client, reqwest::Error> {
-    let builder =
-        reqwest::Client::builder().user_agent(concat!("zeebe-authz/", env!("CARGO_PKG_VERSION")));
+    let builder = reqwest::Client::builder()
+        .user_agent(concat!("zeebe-authz/", env!("CARGO_PKG_VERSION")))
+        .redirect(redirect_policy());
     let bundle = match ca_bundle {
         Some(pem) => reqwest::Certificate::from_pem_bundle(pem)?,
         None => Vec::new(),
