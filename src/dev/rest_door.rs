@@ -167,6 +167,7 @@ mod tests {
             "127.0.0.1:26600".parse().unwrap(),
             check.parse().unwrap(),
             &gateway_arg(gateway).unwrap(),
+            zeebe_authz_core::catalog::RpcSet::EMPTY,
         )
     }
 

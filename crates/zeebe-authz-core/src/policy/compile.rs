@@ -639,6 +639,29 @@ mod tests {
     }
 
     #[test]
+    fn body_rpcs_are_the_rpcs_a_condition_reads_and_no_other() {
+        let (p, d) = compile_str(DEV_POLICY);
+        let p = p.unwrap_or_else(|| panic!("{:?}", d.items()));
+        let body = p.body_rpcs();
+        for read in [
+            "CreateProcessInstance",
+            "ActivateJobs",
+            "StreamActivatedJobs",
+            "DeployProcess",
+        ] {
+            assert!(body.contains(Rpc::from_name(read).unwrap()), "{read}");
+        }
+        for free in ["Topology", "CompleteJob", "FailJob", "ResolveIncident"] {
+            assert!(!body.contains(Rpc::from_name(free).unwrap()), "{free}");
+        }
+        let (p, _) = compile_str(DEFAULT_POLICY);
+        assert!(
+            p.unwrap().body_rpcs().is_empty(),
+            "the default policy reads no body"
+        );
+    }
+
+    #[test]
     fn every_shipped_policy_compiles_cleanly() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies");
         let mut seen = 0;

@@ -167,6 +167,20 @@ impl Policy {
     pub fn needs_body(&self) -> bool {
         !self.conditional_rpcs().is_empty()
     }
+
+    /// The rpcs whose request body the authorizer reads: a condition's field, or (with the
+    /// Camunda dialect) the id an engine-worded deny names. Envoy must buffer their body
+    /// before the Check; for every other rpc it can skip buffering
+    /// (`ExtAuthzPerRoute.check_settings.disable_request_body_buffering`) without changing a
+    /// decision.
+    pub fn body_rpcs(&self) -> RpcSet {
+        Rpc::all()
+            .filter(|rpc| {
+                let reads = &self.reads[rpc.index()];
+                reads.fields != FieldSelection::default() || reads.engine_id.is_some()
+            })
+            .fold(self.conditional_rpcs(), RpcSet::with)
+    }
 }
 
 impl Grant {
