@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from .authz import find_binary
+from .envoy import closed_loopback_port
 from .process import stop_process, wait_until
 
 STARTUP_TIMEOUT = 20.0
+
 
 
 class DevServer:
@@ -70,8 +72,10 @@ class DevServer:
                 args += ["--envoy-listen", self.envoy_listen]
             if self.rest_gateway:
                 args += ["--rest-gateway", self.rest_gateway]
-            if self.envoy_rest_listen:
-                args += ["--envoy-rest-listen", self.envoy_rest_listen]
+            # Never the default 127.0.0.1:8180 in a test: an ephemeral port unless one is given.
+            if not self.envoy_rest_listen:
+                self.envoy_rest_listen = f"127.0.0.1:{closed_loopback_port()}"
+            args += ["--envoy-rest-listen", self.envoy_rest_listen]
         args += list(self.extra_args)
         self.proc = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.workdir
