@@ -551,6 +551,19 @@ mod tests {
     }
 
     #[test]
+    fn body_rpcs_of_the_camunda_dialect_include_rpcs_whose_deny_names_a_body_id() {
+        // Only `*` resources: no condition reads a field, yet a deny must name the process id
+        // CreateProcessInstance carries, so Envoy must send its body.
+        let text = "authorizations:\n  - owner: {user: alice}\n    resource_type: PROCESS_DEFINITION\n    resource_ids: [\"*\"]\n    permissions: [CREATE_PROCESS_INSTANCE]\n";
+        let (p, d) = compile_str(text);
+        let p = p.unwrap_or_else(|| panic!("{:?}", d.items()));
+        let create = Rpc::from_name("CreateProcessInstance").unwrap();
+        assert!(!p.conditional_rpcs().contains(create), "no condition reads a field");
+        assert!(p.body_rpcs().contains(create), "{:?}", p.body_rpcs());
+        assert!(!p.body_rpcs().contains(Rpc::from_name("Topology").unwrap()));
+    }
+
+    #[test]
     fn every_shipped_policy_compiles_cleanly() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies");
         let mut seen = 0;
