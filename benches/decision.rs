@@ -73,6 +73,7 @@ fn request(key: &SigningKey, rpc: RpcMix, permissions: &[&str], tenants: &[&str]
         tenant: "tenant-a".into(),
         bpmn_process_id: "order-process".into(),
         job_type: "payment-card".into(),
+        variables_bytes: 0,
     });
     prepare(&[token], &calls)[0].to_check_request(HOST)
 }
@@ -231,6 +232,7 @@ fn bench_body(c: &mut Criterion) {
         tenant: "tenant-a".into(),
         bpmn_process_id: "order-process".into(),
         job_type: "payment-card".into(),
+        variables_bytes: 0,
     });
     let frame = zeebe_authz_core::body::frame(&calls[0].message);
     let mut plan = FieldSelection::default();

@@ -40,6 +40,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut catalog = render_catalog(&fds)?;
     catalog.push_str(&render_rest(&fds, &std::fs::read_to_string(REST)?)?);
     std::fs::write(out.join("catalog.rs"), catalog)?;
+    // The descriptor set itself, for tools that decode gRPC bodies from one (OPA-Envoy's
+    // `proto-descriptor`, written by `zeebe-authz bench protoset`).
+    std::fs::write(
+        out.join("gateway.protoset"),
+        prost::Message::encode_to_vec(&fds),
+    )?;
 
     prost_build::Config::new().compile_fds(fds)?;
     Ok(())

@@ -90,6 +90,7 @@ pub(crate) fn run(
                     tenant: String::new(),
                     bpmn_process_id: String::new(),
                     job_type: String::new(),
+                    variables_bytes: 0,
                 });
                 for _ in 0..share {
                     let token = minter.mint()?;

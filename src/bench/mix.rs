@@ -80,6 +80,8 @@ pub enum RpcMix {
     CreateProcessInstance,
     /// `ActivateJobs` with a job type and tenant (body-aware).
     ActivateJobs,
+    /// `CompleteJob` with `--variables-bytes` of variables (no condition reads it).
+    CompleteJob,
     /// CreateProcessInstance, ActivateJobs, CompleteJob, Topology in turn.
     Mixed,
 }
@@ -90,6 +92,7 @@ impl std::fmt::Display for RpcMix {
             RpcMix::Topology => "topology",
             RpcMix::CreateProcessInstance => "create-process-instance",
             RpcMix::ActivateJobs => "activate-jobs",
+            RpcMix::CompleteJob => "complete-job",
             RpcMix::Mixed => "mixed",
         })
     }
@@ -104,6 +107,19 @@ pub struct BodyFields {
     pub bpmn_process_id: String,
     /// `type` of ActivateJobs.
     pub job_type: String,
+    /// Size of CompleteJob's `variables` (0: a few bytes).
+    pub variables_bytes: usize,
+}
+
+/// CompleteJob's `variables`: `{"paid":true}`, or a JSON object of one string padded to
+/// `bytes` bytes.
+fn job_variables(bytes: usize) -> String {
+    const SMALL: &str = r#"{"paid":true}"#;
+    const FRAME: usize = r#"{"pad":""}"#.len();
+    if bytes <= FRAME.max(SMALL.len()) {
+        return SMALL.into();
+    }
+    format!(r#"{{"pad":"{}"}}"#, "x".repeat(bytes - FRAME))
 }
 
 /// One rpc call: its gateway path and its request message (protobuf, not framed).
@@ -156,7 +172,7 @@ impl RpcMix {
                 "CompleteJob",
                 proto::CompleteJobRequest {
                     job_key: 2_251_799_813_685_249,
-                    variables: r#"{"paid":true}"#.into(),
+                    variables: job_variables(fields.variables_bytes),
                     ..Default::default()
                 }
                 .encode_to_vec(),
@@ -166,6 +182,7 @@ impl RpcMix {
             RpcMix::Topology => vec![topology()],
             RpcMix::CreateProcessInstance => vec![create()],
             RpcMix::ActivateJobs => vec![activate()],
+            RpcMix::CompleteJob => vec![complete()],
             RpcMix::Mixed => vec![create(), activate(), complete(), topology()],
         }
     }
@@ -355,6 +372,7 @@ mod tests {
             tenant: "tenant-a".into(),
             bpmn_process_id: "order".into(),
             job_type: "payment".into(),
+            variables_bytes: 0,
         };
         let calls = RpcMix::Mixed.calls(&fields);
         assert_eq!(calls.len(), 4);
@@ -382,11 +400,22 @@ mod tests {
     }
 
     #[test]
+    fn complete_job_variables_are_padded_to_the_size_asked() {
+        for bytes in [16 * 1024, 64 * 1024] {
+            let v = job_variables(bytes);
+            assert_eq!(v.len(), bytes);
+            assert!(serde_json::from_str::<serde_json::Value>(&v).is_ok());
+        }
+        assert_eq!(job_variables(0), r#"{"paid":true}"#);
+    }
+
+    #[test]
     fn prepare_pairs_every_token_once() {
         let calls = RpcMix::Topology.calls(&BodyFields {
             tenant: String::new(),
             bpmn_process_id: String::new(),
             job_type: String::new(),
+            variables_bytes: 0,
         });
         let tokens: Vec<String> = (0..3).map(|i| format!("t{i}")).collect();
         let p = prepare(&tokens, &calls);

@@ -73,6 +73,17 @@ pub enum BenchCommand {
     /// Fill an in-process authorizer's token cache with N distinct tokens and report the
     /// resident memory.
     Memory(MemoryArgs),
+    /// Write `proto/gateway.proto` as a descriptor set (what `protoc --descriptor_set_out`
+    /// writes), for peers that decode gRPC bodies from one (OPA-Envoy's `proto-descriptor`).
+    Protoset(ProtosetArgs),
+}
+
+/// `bench protoset` options.
+#[derive(Debug, clap::Args)]
+pub struct ProtosetArgs {
+    /// The file to write.
+    #[arg(long)]
+    pub(crate) out: PathBuf,
 }
 
 /// `bench load` options.
@@ -125,6 +136,10 @@ pub struct LoadArgs {
     /// Job type of ActivateJobs.
     #[arg(long, default_value = "payment")]
     pub(crate) job_type: String,
+    /// Size of CompleteJob's `variables` (a JSON object padded to this many bytes; 0: the
+    /// usual few bytes), to price what buffering a large body costs.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) variables_bytes: usize,
     /// Permissions in minted tokens (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "write:*")]
     pub(crate) permissions: Vec<String>,
@@ -276,6 +291,11 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             print_report(args.json, &report, || report.to_text())?;
             Ok(ExitCode::SUCCESS)
         }
+        BenchCommand::Protoset(args) => {
+            std::fs::write(&args.out, zeebe_authz_core::proto::FILE_DESCRIPTOR_SET)
+                .with_context(|| format!("writing {}", args.out.display()))?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -399,6 +419,7 @@ fn drive(
         tenant: args.tenant.clone(),
         bpmn_process_id: args.bpmn_process_id.clone(),
         job_type: args.job_type.clone(),
+        variables_bytes: args.variables_bytes,
     };
     let calls = args.rpc.calls(&fields);
 

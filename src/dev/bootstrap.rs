@@ -7,7 +7,10 @@
 //! Check address it bound. Text from a template: every value put in is a parsed address, so
 //! nothing needs escaping, and the file keeps comments a newcomer can read.
 
+use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
+
+use zeebe_authz_core::catalog::{GATEWAY_PATH_PREFIX, RpcSet};
 
 /// The listener the bootstrap gives Envoy unless told otherwise (the gateway's own 26500 is
 /// often taken by the gateway itself, or a port-forward to it).
@@ -68,11 +71,14 @@ pub(crate) fn gateway_arg(s: &str) -> Result<GatewayAddr, String> {
 }
 
 /// The Envoy bootstrap: a listener on `listen` whose ext_authz filter asks `check` and whose
-/// router sends allowed calls to `gateway` over HTTP/2.
+/// router sends allowed calls to `gateway` over HTTP/2. The rpcs of `body_free` (those no
+/// condition of the policy reads) get a route each on which Envoy sends the Check without
+/// buffering the body first ([`body_free_routes`]).
 pub(crate) fn envoy_bootstrap(
     listen: SocketAddr,
     check: SocketAddr,
     gateway: &GatewayAddr,
+    body_free: RpcSet,
 ) -> String {
     // Envoy connects to the authorizer: a wildcard bind address is reached on loopback.
     let check = match check.ip() {
@@ -110,7 +116,7 @@ static_resources:
                     - name: zeebe-gateway
                       domains: ["*"]
                       routes:
-                        # timeout 0s: ActivateJobs and StreamActivatedJobs are long-lived streams.
+{body_free_routes}                        # timeout 0s: ActivateJobs and StreamActivatedJobs are long-lived streams.
                         - match: {{prefix: "/"}}
                           route: {{cluster: zeebe-gateway, timeout: 0s}}
                 http_filters:
@@ -155,6 +161,7 @@ static_resources:
           - lb_endpoints:
               - endpoint: {{address: {{socket_address: {{address: "{gateway_host}", port_value: {gateway_port}}}}}}}
 "#,
+        body_free_routes = body_free_routes(body_free),
         listen_ip = listen.ip(),
         listen_port = listen.port(),
         check_ip = check.ip(),
@@ -162,6 +169,39 @@ static_resources:
         gateway_host = gateway.host,
         gateway_port = gateway.port,
     )
+}
+
+/// One exact-path route per rpc of `rpcs` (gRPC paths are exact), each turning off the
+/// ext_authz filter's body buffering (`with_request_body`) for its rpc: Envoy then sends the
+/// Check as soon as it has the headers instead of holding the call until the whole body (up
+/// to 64 KiB) is in. Only for rpcs whose body no decision reads: a conditional rpc on such a
+/// route would be refused for want of a body, never allowed. The per-route settings are
+/// written once and reused through a YAML alias.
+fn body_free_routes(rpcs: RpcSet) -> String {
+    let mut out = String::new();
+    for (i, rpc) in rpcs.iter().enumerate() {
+        if i == 0 {
+            out.push_str(
+                "                        # Rpcs no condition of the policy reads: the Check goes without the body.\n",
+            );
+        }
+        let _ = writeln!(
+            out,
+            "                        - match: {{path: \"{GATEWAY_PATH_PREFIX}{name}\"}}\n                          route: {{cluster: zeebe-gateway, timeout: 0s}}",
+            name = rpc.name()
+        );
+        if i == 0 {
+            out.push_str(concat!(
+                "                          typed_per_filter_config: &body_free\n",
+                "                            envoy.filters.http.ext_authz:\n",
+                "                              \"@type\": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute\n",
+                "                              check_settings: {disable_request_body_buffering: true}\n",
+            ));
+        } else {
+            out.push_str("                          typed_per_filter_config: *body_free\n");
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -202,6 +242,7 @@ mod tests {
             "127.0.0.1:26600".parse().unwrap(),
             "0.0.0.0:9000".parse().unwrap(),
             &gateway_arg("zeebe:26500").unwrap(),
+            RpcSet::EMPTY,
         );
         assert!(
             text.contains(r#"address: "127.0.0.1", port_value: 26600"#),
@@ -222,5 +263,39 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line}");
         }
+        assert!(
+            !text.contains("ExtAuthzPerRoute"),
+            "no rpc given, no per-rpc route"
+        );
+    }
+
+    #[test]
+    fn body_free_rpcs_get_an_exact_route_each_without_body_buffering() {
+        let policy =
+            zeebe_authz_core::policy::embedded("dev", zeebe_authz_core::policy::DEV_POLICY)
+                .unwrap();
+        let free = RpcSet::all().difference(policy.body_rpcs());
+        let text = envoy_bootstrap(
+            "127.0.0.1:26600".parse().unwrap(),
+            "127.0.0.1:9000".parse().unwrap(),
+            &gateway_arg("zeebe:26500").unwrap(),
+            free,
+        );
+        let routes = text.matches("- match: {path: ").count();
+        assert_eq!(routes, free.iter().count());
+        assert!(text.contains(r#"- match: {path: "/gateway_protocol.Gateway/CompleteJob"}"#));
+        assert!(text.contains(r#"- match: {path: "/gateway_protocol.Gateway/Topology"}"#));
+        assert!(!text.contains(r#"/gateway_protocol.Gateway/CreateProcessInstance""#));
+        assert_eq!(
+            text.matches("disable_request_body_buffering: true").count(),
+            1
+        );
+        assert_eq!(
+            text.matches("typed_per_filter_config: *body_free").count(),
+            routes - 1
+        );
+        // The catch-all, with the body, comes after every exact route.
+        let catch_all = text.find(r#"- match: {prefix: "/"}"#).unwrap();
+        assert!(text.rfind("- match: {path: ").unwrap() < catch_all);
     }
 }

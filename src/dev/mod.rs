@@ -17,6 +17,7 @@ use anyhow::Context as _;
 use serde_json::json;
 
 use crate::issuer::{IssuerRealm, OAuthClient, TokenEndpoint};
+use zeebe_authz_core::catalog::RpcSet;
 use zeebe_authz_core::claims::ClaimPath;
 use zeebe_authz_core::config::JwksSettings;
 use zeebe_authz_core::config::{Config, Listen, RealmConfig, RealmMode, TokenSettings};
@@ -151,6 +152,9 @@ pub(crate) async fn start(options: &DevOptions) -> anyhow::Result<DevMode> {
         check: listeners.check.local_addr()?,
         admin: admin_addr,
     };
+    // The rpcs whose body no condition reads: the bootstrap's Envoy sends their Check without
+    // buffering the body.
+    let body_free = RpcSet::all().difference(policy.body_rpcs());
     let mut config = self_issued_config("dev", &issuer, listen, policy);
     if let Some(send) = options.identity_headers {
         config.identity_headers.send = send;
@@ -191,7 +195,12 @@ pub(crate) async fn start(options: &DevOptions) -> anyhow::Result<DevMode> {
         })
         .collect::<anyhow::Result<_>>()?;
     if let Some(envoy) = &options.envoy {
-        let text = bootstrap::envoy_bootstrap(envoy.listen, config.listen.check, &envoy.gateway);
+        let text = bootstrap::envoy_bootstrap(
+            envoy.listen,
+            config.listen.check,
+            &envoy.gateway,
+            body_free,
+        );
         std::fs::write(&envoy.config, text)
             .with_context(|| format!("writing the Envoy bootstrap {}", envoy.config.display()))?;
     }

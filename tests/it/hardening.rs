@@ -468,7 +468,18 @@ async fn idle_and_slow_connections_are_closed() {
     // and reconnects for its next call.
     let t = token(&key, &kc.issuer, &["read:*"]);
     assert_eq!(code(&authz.topology(&t).await), OK);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The close is the server's: wait until it has no connection left (under a loaded test
+    // run a fixed sleep past idle_timeout was not always enough), then give the client's
+    // connection task a moment to read the end of stream before the next call.
+    let closed_by = Instant::now() + Duration::from_secs(10);
+    while authz.metric("zeebe_authz_check_connections ").await > 0.0 {
+        assert!(
+            Instant::now() < closed_by,
+            "the idle connection was not closed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(code(&authz.topology(&t).await), OK);
     authz.stop().await;
     kc.stop().await;

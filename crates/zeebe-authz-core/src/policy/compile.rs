@@ -518,6 +518,34 @@ mod tests {
     }
 
     #[test]
+    fn body_routes_are_the_rest_routes_a_condition_or_a_choice_reads() {
+        let p = crate::policy::embedded("dev", crate::policy::DEV_POLICY).unwrap();
+        let routes: Vec<String> = p
+            .body_routes()
+            .map(|r| format!("{} {}", r.method, r.template))
+            .collect();
+        for expected in [
+            "POST /jobs/activation",
+            "POST /process-instances",
+            "PATCH /jobs/{jobKey}",
+            "POST /messages/publication",
+            "POST /deployments",
+        ] {
+            assert!(
+                routes.iter().any(|r| r == expected),
+                "{expected}: {routes:?}"
+            );
+        }
+        for free in [
+            "GET /topology",
+            "POST /jobs/{jobKey}/completion",
+            "POST /user-tasks/search",
+        ] {
+            assert!(!routes.iter().any(|r| r == free), "{free}: {routes:?}");
+        }
+    }
+
+    #[test]
     fn compiles_presets_and_groups() {
         let (p, d) = compile_str(
             "groups:\n  jobs: [ActivateJobs, CompleteJob]\ngrants:\n  - permission: 'write:*'\n    rpcs: ['*']\n  - permission: 'read:*'\n    rpcs: [Topology]\n  - permission: worker\n    rpcs: [jobs]\n",
@@ -635,6 +663,29 @@ mod tests {
             p.conditional_rpcs().iter().count(),
             10,
             "the nine tenant-carrying rpcs and DeployProcess"
+        );
+    }
+
+    #[test]
+    fn body_rpcs_are_the_rpcs_a_condition_reads_and_no_other() {
+        let (p, d) = compile_str(DEV_POLICY);
+        let p = p.unwrap_or_else(|| panic!("{:?}", d.items()));
+        let body = p.body_rpcs();
+        for read in [
+            "CreateProcessInstance",
+            "ActivateJobs",
+            "StreamActivatedJobs",
+            "DeployProcess",
+        ] {
+            assert!(body.contains(Rpc::from_name(read).unwrap()), "{read}");
+        }
+        for free in ["Topology", "CompleteJob", "FailJob", "ResolveIncident"] {
+            assert!(!body.contains(Rpc::from_name(free).unwrap()), "{free}");
+        }
+        let (p, _) = compile_str(DEFAULT_POLICY);
+        assert!(
+            p.unwrap().body_rpcs().is_empty(),
+            "the default policy reads no body"
         );
     }
 

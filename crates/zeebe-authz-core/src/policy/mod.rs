@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use ahash::AHashMap;
 
-use crate::catalog::{Rpc, RpcSet};
+use crate::catalog::{REST_ROUTES, RestRoute, Rpc, RpcSet};
 
 pub use compile::{DEFAULT_POLICY, DEV_POLICY, PolicyOptions, compile, compile_with, embedded};
 pub use dialect::Authorization;
@@ -166,6 +166,32 @@ impl Policy {
     /// it with `includeRequestBodyInCheck`).
     pub fn needs_body(&self) -> bool {
         !self.conditional_rpcs().is_empty()
+    }
+
+    /// The rpcs whose request body the authorizer reads: a condition's field, or (with the
+    /// Camunda dialect) the id an engine-worded deny names. Envoy must buffer their body
+    /// before the Check; for every other rpc it can skip buffering
+    /// (`ExtAuthzPerRoute.check_settings.disable_request_body_buffering`) without changing a
+    /// decision.
+    pub fn body_rpcs(&self) -> RpcSet {
+        Rpc::all()
+            .filter(|rpc| {
+                let reads = &self.reads[rpc.index()];
+                reads.fields != FieldSelection::default() || reads.engine_id.is_some()
+            })
+            .fold(self.conditional_rpcs(), RpcSet::with)
+    }
+
+    /// The REST routes whose body the authorizer may read: a route of an operation in
+    /// [`Policy::body_rpcs`] (conditions), and the two routes whose body chooses between two
+    /// rpcs (`POST /process-instances`, `PATCH /jobs/{jobKey}`). Envoy must buffer their body
+    /// before the Check; every other REST route can skip buffering without changing a
+    /// decision.
+    pub fn body_routes(&self) -> impl Iterator<Item = &'static RestRoute> + '_ {
+        let body = self.body_rpcs();
+        REST_ROUTES.iter().filter(move |r| {
+            r.operations.len() > 1 || r.operations.iter().any(|op| body.contains(*op))
+        })
     }
 }
 
