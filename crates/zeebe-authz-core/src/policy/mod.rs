@@ -15,6 +15,7 @@ pub mod condition;
 mod dialect;
 mod eval;
 mod rest_values;
+mod wildcards;
 
 use std::sync::Arc;
 
