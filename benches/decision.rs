@@ -1,6 +1,8 @@
 //! The decision path without the network: `Authorizer::check` on a cached token (the hot
 //! path), the same rpc decided body-free and body-aware (issue 3 wants the ratio ≤ 1.2x), the
-//! body decoder alone, and policy compilation.
+//! same logical request through the gRPC door and the REST door (protobuf field read against
+//! JSON member read, one group so criterion runs them interleaved), the body readers alone,
+//! and policy compilation.
 //!
 //! The authorizer is the server's own (`server::build` on the bench's one-realm config), its
 //! keys installed directly; every token is verified once before measuring, so each iteration
@@ -136,6 +138,95 @@ fn bench_check(c: &mut Criterion) {
     group.finish();
 }
 
+/// `request` as the REST twin: method, path, JSON body.
+fn rest_twin(mut req: CheckRequest, method: &str, path: &str, body: &str) -> CheckRequest {
+    let http = req
+        .attributes
+        .as_mut()
+        .and_then(|a| a.request.as_mut())
+        .and_then(|r| r.http.as_mut())
+        .expect("an HTTP request");
+    http.method = method.into();
+    http.path = path.into();
+    http.raw_body = body.as_bytes().to_vec();
+    http.headers
+        .insert("content-type".into(), "application/json".into());
+    http.headers.remove("grpc-encoding");
+    req
+}
+
+fn bench_doors(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let key = SigningKey::generate("bench-1").expect("key generation");
+    let dev = authorizer(compiled("dev.yaml"), &key);
+    let grpc_tenant = request(
+        &key,
+        RpcMix::CreateProcessInstance,
+        &["tenant:write"],
+        &["tenant-a"],
+    );
+    let rest_tenant = rest_twin(
+        grpc_tenant.clone(),
+        "POST",
+        "/v2/process-instances",
+        r#"{"processDefinitionId":"order-process","tenantId":"tenant-a","variables":{"orderId":"o-1","amount":42.5,"items":[1,2,3]}}"#,
+    );
+    let grpc_jobs = request(
+        &key,
+        RpcMix::ActivateJobs,
+        &["worker:payment"],
+        &["tenant-a"],
+    );
+    let rest_jobs = rest_twin(
+        grpc_jobs.clone(),
+        "POST",
+        "/v2/jobs/activation",
+        r#"{"type":"payment-card","worker":"w-1","timeout":30000,"maxJobsToActivate":32,"tenantIds":["tenant-a"]}"#,
+    );
+    for req in [&grpc_tenant, &rest_tenant, &grpc_jobs, &rest_jobs] {
+        assert_eq!(code(&dev, &rt, req), 0, "allowed (and now cached)");
+    }
+    let mut group = c.benchmark_group("check_door");
+    group.bench_function("create_process_instance_tenant/grpc", |b| {
+        b.to_async(&rt).iter(|| answer(&dev, &grpc_tenant))
+    });
+    group.bench_function("create_process_instance_tenant/rest", |b| {
+        b.to_async(&rt).iter(|| answer(&dev, &rest_tenant))
+    });
+    group.bench_function("activate_jobs_job_type/grpc", |b| {
+        b.to_async(&rt).iter(|| answer(&dev, &grpc_jobs))
+    });
+    group.bench_function("activate_jobs_job_type/rest", |b| {
+        b.to_async(&rt).iter(|| answer(&dev, &rest_jobs))
+    });
+    group.finish();
+
+    // The readers alone, on a body seen for the first time (no cache between iterations).
+    let json = r#"{"processDefinitionId":"order-process","tenantId":"tenant-a","variables":{"orderId":"o-1","amount":42.5,"items":[1,2,3]}}"#;
+    let queries = [
+        zeebe_authz_core::json::Query {
+            outer: None,
+            name: "tenantId",
+        },
+        zeebe_authz_core::json::Query {
+            outer: None,
+            name: "processDefinitionId",
+        },
+    ];
+    c.bench_function(
+        "body/create_process_instance/json_tenant_and_process",
+        |b| {
+            b.iter(|| {
+                let text = zeebe_authz_core::json::decode(json.as_bytes()).expect("UTF-8");
+                zeebe_authz_core::json::read_members(&text, &queries).map(|v| v.len())
+            })
+        },
+    );
+}
+
 fn bench_body(c: &mut Criterion) {
     let calls = RpcMix::Mixed.calls(&BodyFields {
         tenant: "tenant-a".into(),
@@ -185,5 +276,5 @@ fn bench_compile(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_check, bench_body, bench_compile);
+criterion_group!(benches, bench_check, bench_doors, bench_body, bench_compile);
 criterion_main!(benches);

@@ -3,6 +3,11 @@
 //! policy compiler, the path parser and the body decoder use. The catalog is data, not code
 //! paths: one row per rpc and one per request message field, so adding an rpc to the proto
 //! is the only change needed to make policies accept it.
+//!
+//! The REST door's routes come from `proto/rest-operations.txt` (our table of the
+//! Orchestration Cluster API's `/v2` endpoints): each line is a route; an endpoint that is a
+//! gRPC rpc's twin points at that rpc's row, a REST-only operation gets a row of its own after
+//! the rpcs (with no request message), so `RpcSet` holds both and one grant covers both doors.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -13,13 +18,28 @@ use prost_types::field_descriptor_proto::{Label, Type};
 const PROTO: &str = "../../proto/gateway.proto";
 const PROTO_DIR: &str = "../../proto";
 const SERVICE: &str = "Gateway";
+/// The REST routes, beside the proto.
+const REST: &str = "../../proto/rest-operations.txt";
+/// Condition keys a route may name (`policy::condition::ConditionKind::key`), and `select`.
+const MEMBER_KINDS: [&str; 7] = [
+    "tenant",
+    "job_type",
+    "bpmn_process_id",
+    "decision_id",
+    "message_name",
+    "signal_name",
+    "select",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={PROTO}");
+    println!("cargo:rerun-if-changed={REST}");
     let fds = protox::compile([PROTO], [PROTO_DIR])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
 
-    std::fs::write(out.join("catalog.rs"), render_catalog(&fds)?)?;
+    let mut catalog = render_catalog(&fds)?;
+    catalog.push_str(&render_rest(&fds, &std::fs::read_to_string(REST)?)?);
+    std::fs::write(out.join("catalog.rs"), catalog)?;
     // The descriptor set itself, for tools that decode gRPC bodies from one (OPA-Envoy's
     // `proto-descriptor`, written by `zeebe-authz bench protoset`).
     std::fs::write(
@@ -54,9 +74,6 @@ fn render_catalog(
             .position(|m| *m == short)
             .ok_or_else(|| format!("unknown message type {type_name}"))
     };
-    if service.method.len() > 64 {
-        return Err("RpcSet is a u64 bitset: at most 64 rpcs".into());
-    }
 
     let mut s = String::new();
     writeln!(
@@ -112,27 +129,233 @@ fn render_catalog(
     }
     writeln!(s, "];")?;
 
-    writeln!(
-        s,
-        "/// Every rpc of `gateway_protocol.Gateway`, in proto order."
-    )?;
-    writeln!(s, "pub static RPCS: &[RpcDesc] = &[")?;
-    for m in &service.method {
-        writeln!(
-            s,
-            "    RpcDesc {{ name: {:?}, request: {} }},",
-            m.name(),
-            message_index(m.input_type())?,
-        )?;
-    }
-    writeln!(s, "];")?;
-
-    writeln!(s, "/// The index of an rpc by its method name.")?;
+    writeln!(s, "/// The index of a gRPC rpc by its method name.")?;
     writeln!(s, "pub fn rpc_index(name: &str) -> Option<u8> {{")?;
     writeln!(s, "    match name {{")?;
     for (i, m) in service.method.iter().enumerate() {
         writeln!(s, "        {:?} => Some({i}),", m.name())?;
     }
     writeln!(s, "        _ => None,\n    }}\n}}")?;
+
+    // The table stays open: `render_rest` adds the REST-only operations and closes it.
+    writeln!(
+        s,
+        "/// Every operation: the rpcs of `gateway_protocol.Gateway` in proto order, then the"
+    )?;
+    writeln!(
+        s,
+        "/// REST-only operations of `proto/rest-operations.txt`."
+    )?;
+    writeln!(s, "pub static RPCS: &[RpcDesc] = &[")?;
+    for m in &service.method {
+        writeln!(
+            s,
+            "    RpcDesc {{ name: {:?}, request: Some({}), class: OperationClass::Grpc }},",
+            m.name(),
+            message_index(m.input_type())?,
+        )?;
+    }
+    Ok(s)
+}
+
+/// One line of `rest-operations.txt`.
+struct RestLine<'a> {
+    line: usize,
+    method: &'a str,
+    path: &'a str,
+    operations: Vec<&'a str>,
+    class: &'a str,
+    since: &'a str,
+    members: Vec<&'a str>,
+}
+
+/// Closes the rpc table with the REST-only operations and writes the REST routes.
+fn render_rest(
+    fds: &prost_types::FileDescriptorSet,
+    text: &str,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let rpcs: Vec<&str> = fds
+        .file
+        .iter()
+        .filter(|f| f.package() == "gateway_protocol")
+        .flat_map(|f| f.service.iter().filter(|s| s.name() == SERVICE))
+        .flat_map(|s| s.method.iter().map(|m| m.name()))
+        .collect();
+    let mut lines = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let raw = raw.trim();
+        if raw.is_empty() || raw.starts_with('#') {
+            continue;
+        }
+        let cols: Vec<&str> = raw.split_whitespace().collect();
+        let at = |what: &str| format!("{REST}:{}: {what}", i + 1);
+        if cols.len() < 5 {
+            return Err(at("expected METHOD PATH OPERATION CLASS SINCE [MEMBERS]").into());
+        }
+        if !matches!(cols[0], "GET" | "POST" | "PUT" | "PATCH" | "DELETE") {
+            return Err(at("unknown method").into());
+        }
+        if !matches!(cols[3], "grpc" | "rest" | "admin") {
+            return Err(at("class must be grpc, rest or admin").into());
+        }
+        if !matches!(cols[4], "8.8" | "8.9" | "8.10") {
+            return Err(at("since must be 8.8, 8.9 or 8.10").into());
+        }
+        let operations: Vec<&str> = cols[2].split('|').collect();
+        for op in &operations {
+            let is_rpc = rpcs.contains(op);
+            if is_rpc != (cols[3] == "grpc") {
+                return Err(at(&format!(
+                    "{op}: class grpc names exactly the rpcs of the proto"
+                ))
+                .into());
+            }
+            if !op.starts_with(|c: char| c.is_ascii_uppercase())
+                || !op.bytes().all(|b| b.is_ascii_alphanumeric())
+            {
+                return Err(at(&format!("{op}: operation names are PascalCase")).into());
+            }
+        }
+        if operations.len() > 2 {
+            return Err(at("at most two rpcs share a route").into());
+        }
+        for m in &cols[5..] {
+            let (kind, _) = m
+                .split_once('=')
+                .ok_or_else(|| at("members are KIND=member"))?;
+            if !MEMBER_KINDS.contains(&kind) {
+                return Err(at(&format!("unknown member kind {kind}")).into());
+            }
+        }
+        let selects = cols[5..].iter().any(|m| m.starts_with("select="));
+        if selects != (operations.len() == 2) {
+            return Err(at("a route of two rpcs names the members that select one").into());
+        }
+        lines.push(RestLine {
+            line: i + 1,
+            method: cols[0],
+            path: cols[1],
+            operations,
+            class: cols[3],
+            since: cols[4],
+            members: cols[5..].to_vec(),
+        });
+    }
+
+    let mut s = String::new();
+    // REST-only operations, in order of first appearance, after the rpcs.
+    let mut rest_only: Vec<(&str, &str)> = Vec::new();
+    for l in &lines {
+        if l.class != "grpc" {
+            if rest_only.iter().any(|(n, _)| *n == l.operations[0]) {
+                return Err(
+                    format!("{REST}:{}: {} is named twice", l.line, l.operations[0]).into(),
+                );
+            }
+            rest_only.push((l.operations[0], l.class));
+        }
+    }
+    if rpcs.len() + rest_only.len() > 256 {
+        return Err("RpcSet holds at most 256 operations".into());
+    }
+    for (name, class) in &rest_only {
+        let class = if *class == "admin" { "Admin" } else { "Rest" };
+        writeln!(
+            s,
+            "    RpcDesc {{ name: {name:?}, request: None, class: OperationClass::{class} }},"
+        )?;
+    }
+    writeln!(s, "];")?;
+    writeln!(
+        s,
+        "/// How many rpcs the gRPC door has (the first rows of [`RPCS`])."
+    )?;
+    writeln!(s, "pub const GRPC_RPCS: usize = {};", rpcs.len())?;
+    let index = |name: &str| -> usize {
+        rpcs.iter().position(|r| *r == name).unwrap_or_else(|| {
+            rpcs.len() + rest_only.iter().position(|(n, _)| *n == name).unwrap_or(0)
+        })
+    };
+    writeln!(
+        s,
+        "/// The index of an operation (an rpc or a REST-only operation) by name."
+    )?;
+    writeln!(s, "pub fn operation_index(name: &str) -> Option<u8> {{")?;
+    writeln!(s, "    match name {{")?;
+    for (i, name) in rpcs
+        .iter()
+        .chain(rest_only.iter().map(|(n, _)| n))
+        .enumerate()
+    {
+        writeln!(s, "        {name:?} => Some({i}),")?;
+    }
+    writeln!(s, "        _ => None,\n    }}\n}}")?;
+
+    writeln!(
+        s,
+        "/// Every route of the REST door, in the order of `proto/rest-operations.txt`."
+    )?;
+    writeln!(s, "pub static REST_ROUTES: &[RestRoute] = &[")?;
+    for l in &lines {
+        let mut segments = String::new();
+        for seg in l.path.trim_start_matches('/').split('/') {
+            let seg = match seg.strip_prefix('{').and_then(|v| v.strip_suffix('}')) {
+                Some(var) => match var.split_once(':') {
+                    Some((name, "text")) => format!("Segment::Text({name:?})"),
+                    Some(_) => {
+                        return Err(format!("{REST}:{}: unknown variable type", l.line).into());
+                    }
+                    None if var.ends_with("Key") => format!("Segment::Long({var:?})"),
+                    None => format!("Segment::Text({var:?})"),
+                },
+                None => {
+                    if seg.is_empty() || !seg.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') {
+                        return Err(format!(
+                            "{REST}:{}: literal segments are lower-case words",
+                            l.line
+                        )
+                        .into());
+                    }
+                    format!("Segment::Literal({seg:?})")
+                }
+            };
+            segments.push_str(&seg);
+            segments.push_str(", ");
+        }
+        let mut members = String::new();
+        for m in &l.members {
+            let (kind, member) = m.split_once('=').expect("checked above");
+            for alt in member.split('|') {
+                let (source, name) = match alt.strip_prefix("part:") {
+                    Some(part) => ("MemberSource::Part", part),
+                    None => match alt.strip_suffix("[]") {
+                        Some(array) => ("MemberSource::JsonArray", array),
+                        None => ("MemberSource::Json", alt),
+                    },
+                };
+                let (outer, name) = match name.split_once('.') {
+                    Some((o, n)) => (format!("Some({o:?})"), n),
+                    None => ("None".to_string(), name),
+                };
+                members.push_str(&format!(
+                    "RouteMember {{ kind: {kind:?}, outer: {outer}, name: {name:?}, source: {source} }}, "
+                ));
+            }
+        }
+        let ops: Vec<String> = l
+            .operations
+            .iter()
+            .map(|o| format!("Rpc({})", index(o)))
+            .collect();
+        writeln!(
+            s,
+            "    RestRoute {{ method: {:?}, template: {:?}, segments: &[{segments}], operations: &[{}], members: &[{members}], since: {:?} }},",
+            l.method,
+            l.path.replace(":text}", "}"),
+            ops.join(", "),
+            l.since,
+        )?;
+    }
+    writeln!(s, "];")?;
     Ok(s)
 }

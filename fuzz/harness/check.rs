@@ -77,6 +77,7 @@ pub(crate) fn check_world() -> &'static CheckWorld {
             mode: RealmMode::Enforce,
             token_type: zeebe_authz_core::token::verify::TokenType::Required,
             engine_authorizations: false,
+            rest_base_path: zeebe_authz_core::rest::DEFAULT_BASE_PATH.into(),
         };
         let metrics = shared_metrics();
         let configs = [
@@ -492,7 +493,7 @@ pub(crate) fn judge(world: &CheckWorld, b: &Built, response: &CheckResponse) -> 
     let rpc = b
         .path
         .strip_prefix(GATEWAY_PATH_PREFIX)
-        .and_then(Rpc::from_name)
+        .and_then(Rpc::from_grpc_name)
         .ok_or("allowed a path that is not exactly a gateway rpc")?;
     let realm = realm_of_host(&b.host).ok_or("allowed a host no realm protects")?;
     let token = b.token.map(|i| &world.tokens[i]);

@@ -1,5 +1,6 @@
 //! The bodies of the fuzz targets, in plain Rust with no libfuzzer types: one file per target
-//! beside this one (`token.rs`, `body.rs`, `policy.rs`, `config.rs`, `jwks.rs`, `check.rs`), and
+//! beside this one (`token.rs`, `body.rs`, `policy.rs`, `config.rs`, `jwks.rs`, `check.rs`,
+//! `json.rs`), and
 //! here what they share (the target table, the example and dev policies, the repository root).
 //!
 //! Each `fuzz/fuzz_targets/<name>.rs` includes this module and calls `harness::<name>`;
@@ -63,6 +64,8 @@ mod call;
 mod check_target;
 #[path = "config.rs"]
 mod config_target;
+#[path = "json.rs"]
+mod json_target;
 #[path = "jwks.rs"]
 mod jwks_target;
 #[path = "policy.rs"]
@@ -74,6 +77,7 @@ pub use body_target::*;
 pub use call::*;
 pub use check_target::*;
 pub use config_target::*;
+pub use json_target::*;
 pub use jwks_target::*;
 pub use policy_target::*;
 pub use token_target::*;
@@ -89,6 +93,7 @@ pub const TARGETS: &[Target] = &[
     ("config", config),
     ("jwks", jwks),
     ("check", check),
+    ("json", json),
 ];
 
 /// `policies/camunda-8.8.yaml` (the Camunda dialect's example), compiled once.

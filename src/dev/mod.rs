@@ -370,6 +370,7 @@ pub(crate) fn self_issued_config(
             mode: RealmMode::Enforce,
             token_type: zeebe_authz_core::token::verify::TokenType::default(),
             engine_authorizations: false,
+            rest_base_path: zeebe_authz_core::rest::DEFAULT_BASE_PATH.into(),
         }],
         jwks: JwksSettings::default(),
         ca_bundle: None,

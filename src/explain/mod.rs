@@ -9,6 +9,9 @@
 //! each conditional grant as `Policy::authorize_traced` checked it.
 
 mod encode;
+mod rest;
+
+pub use rest::RestCall;
 
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -48,8 +51,15 @@ pub struct ExplainArgs {
     #[arg(long)]
     pub(crate) host: String,
     /// The rpc (`CreateProcessInstance`).
-    #[arg(long)]
-    pub(crate) rpc: String,
+    #[arg(long, required_unless_present = "rest")]
+    pub(crate) rpc: Option<String>,
+    /// Instead of an rpc: a REST request, its method and path
+    /// (`--rest POST /v2/jobs/activation`), judged as at the gateway's REST door.
+    #[arg(long, num_args = 2, value_names = ["METHOD", "PATH"], conflicts_with_all = ["rpc", "request"])]
+    pub(crate) rest: Option<Vec<String>>,
+    /// The REST request's JSON body (or `@FILE`), e.g. `{"type": "payment"}`.
+    #[arg(long, requires = "rest")]
+    pub(crate) body: Option<String>,
     /// The caller's access token: the JWT, `@FILE` or `-` (standard input), so it stays out of
     /// the shell history.
     #[arg(long, required_unless_present = "claims", conflicts_with = "claims")]
@@ -96,6 +106,8 @@ pub struct Call {
     pub caller: Caller,
     /// The request message as JSON, if any.
     pub request: Option<Value>,
+    /// A REST request instead of the rpc: method, path and JSON body.
+    pub rest: Option<RestCall>,
     /// Verify the token against the realm's keys within this time (`None`: offline).
     pub online: Option<Duration>,
     /// The decision id (Envoy's `x-request-id`).
@@ -170,7 +182,7 @@ fn step(step: &'static str, ok: Option<bool>, detail: impl Into<String>) -> Step
 pub async fn explain(config: &Config, call: &Call) -> Result<Explanation, String> {
     let (authorizer, _) = zeebe_authz_server::serve::build(config, Arc::new(Metrics::new()))
         .map_err(|e| format!("{e:#}"))?;
-    let known = Rpc::from_name(&call.rpc);
+    let known = Rpc::from_grpc_name(&call.rpc).filter(|_| call.rest.is_none());
     let raw = match (&call.request, known) {
         (Some(json), Some(rpc)) => {
             zeebe_authz_core::body::frame(&encode::encode_request(rpc, json)?)
@@ -183,7 +195,20 @@ pub async fn explain(config: &Config, call: &Call) -> Result<Explanation, String
         }
         (None, _) => Vec::new(),
     };
-    let path = format!("{GATEWAY_PATH_PREFIX}{}", call.rpc);
+    let (method, path, raw, content_type) = match &call.rest {
+        Some(r) => (
+            r.method.as_str(),
+            r.path.clone(),
+            r.body.clone(),
+            Some("application/json"),
+        ),
+        None => (
+            "POST",
+            format!("{GATEWAY_PATH_PREFIX}{}", call.rpc),
+            raw,
+            None,
+        ),
+    };
     let generation = authorizer.current();
     let realm = generation.realms.matching(&call.host);
     let claims = match &call.caller {
@@ -196,6 +221,7 @@ pub async fn explain(config: &Config, call: &Call) -> Result<Explanation, String
     };
     let view = RequestView {
         host: &call.host,
+        method,
         path: &path,
         authorization: authorization.as_deref(),
         request_id: call.request_id.as_deref(),
@@ -203,6 +229,7 @@ pub async fn explain(config: &Config, call: &Call) -> Result<Explanation, String
             raw: &raw,
             encoding: None,
             partial: false,
+            content_type,
         },
     };
     let credentials = match (&claims, call.online) {
@@ -245,6 +272,7 @@ pub async fn explain(config: &Config, call: &Call) -> Result<Explanation, String
                 owners = found;
             }
             match known {
+                _ if call.rest.is_some() => steps.push(rest::trace_rest(realm, method, &path)),
                 Some(rpc) => trace_grants(
                     realm,
                     rpc,
@@ -578,11 +606,20 @@ pub(crate) async fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         },
         None => None,
     };
+    let rest = match rest::rest_call(args.rest.as_deref(), args.body.as_deref()) {
+        Ok(r) => r,
+        Err(e) => return usage(e),
+    };
+    let rpc = match &rest {
+        Some(r) => format!("{} {}", r.method, r.path),
+        None => args.rpc.unwrap_or_default(),
+    };
     let call = Call {
         host: args.host,
-        rpc: args.rpc,
+        rpc,
         caller,
         request,
+        rest,
         online: args.online.then_some(args.timeout),
         request_id: args.request_id,
     };

@@ -411,7 +411,7 @@ fn note_unmatched_clients(
             }) || policy.rpc_named_permissions()
                 && permissions
                     .iter()
-                    .any(|p| zeebe_authz_core::catalog::Rpc::from_name(p).is_some());
+                    .any(|p| zeebe_authz_core::catalog::Rpc::from_grpc_name(p).is_some());
         let by_owner = dialect.is_some_and(|d| {
             d.owners(&claims)
                 .iter()

@@ -563,6 +563,7 @@ mod tests {
                             raw,
                             encoding: None,
                             partial: false,
+                            content_type: None,
                         };
                         let x = a.authorize(&ga, &tenants, *rpc, &body).is_ok();
                         let y = b.authorize(&gb, &tenants, *rpc, &body).is_ok();

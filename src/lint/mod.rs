@@ -601,7 +601,8 @@ fn analyze_policy(policy: &Policy, grants_span: Span, written: &[usize], diags: 
                 .hint(format!("remove this grant or merge its rpcs into grants[{j}]"));
         } else if policy.rpc_named_permissions()
             && !g.is_conditional()
-            && Rpc::from_name(permission).is_some_and(|r| RpcSet::EMPTY.with(r).is_superset(g.rpcs))
+            && Rpc::from_grpc_name(permission)
+                .is_some_and(|r| RpcSet::EMPTY.with(r).is_superset(g.rpcs))
         {
             diags
                 .warning(

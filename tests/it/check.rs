@@ -109,7 +109,7 @@ async fn read_token_gets_topology_only_and_the_deny_names_rpc_and_permission() {
     assert_eq!(code(&authz.topology(&none).await), PERMISSION_DENIED);
     let (_, metrics) = authz.admin("/metrics").await;
     assert!(
-        metrics.contains(r#"zeebe_authz_decisions_total{rpc="CreateProcessInstance",result="deny",reason="missing_permission",mode="enforce"} 1"#),
+        metrics.contains(r#"zeebe_authz_decisions_total{rpc="CreateProcessInstance",result="deny",reason="missing_permission",mode="enforce",door="grpc"} 1"#),
         "{metrics}"
     );
     authz.stop().await;

@@ -212,7 +212,7 @@ async fn tenant_rules_read_the_tenant_from_every_tenant_carrying_rpc() {
         OK
     );
     let (_, metrics) = authz.admin("/metrics").await;
-    assert!(metrics.contains(r#"zeebe_authz_decisions_total{rpc="PublishMessage",result="deny",reason="condition_failed",mode="enforce"} 2"#), "{metrics}");
+    assert!(metrics.contains(r#"zeebe_authz_decisions_total{rpc="PublishMessage",result="deny",reason="condition_failed",mode="enforce",door="grpc"} 2"#), "{metrics}");
     authz.stop().await;
     kc.stop().await;
 }

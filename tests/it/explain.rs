@@ -173,6 +173,7 @@ async fn explain_decides_every_case_as_serve_does() {
                 rpc: r.rpc.into(),
                 caller: Caller::Token(t.clone()),
                 request: r.json.clone(),
+                rest: None,
                 online: Some(std::time::Duration::from_secs(5)),
                 request_id: Some(id.clone()),
             };
@@ -219,6 +220,7 @@ async fn offline_explain_reads_claims_without_the_signature_and_says_so() {
         rpc: rpc.into(),
         caller,
         request: None,
+        rest: None,
         online: None,
         request_id: None,
     };
@@ -293,6 +295,7 @@ async fn explain_names_the_camunda_owners_a_token_resolves_to() {
         rpc: rpc.into(),
         caller: Caller::Claims(claims),
         request,
+        rest: None,
         online: None,
         request_id: None,
     };
@@ -422,4 +425,62 @@ fn the_command_exits_0_when_allowed_1_when_denied_2_on_usage_errors() {
     ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("typ: no such field"), "{err}");
+}
+
+/// `explain --rest`: a REST request decided as `serve` decides it at the REST door, its path
+/// traced to the operation, its JSON body read for the conditions.
+#[tokio::test]
+async fn explain_rest_routes_the_path_and_reads_the_json_body() {
+    let scratch = Scratch::new();
+    scratch.write(
+        "default.yaml",
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/policies/dev.yaml"))
+            .unwrap(),
+    );
+    let path = scratch.write(
+        "config.yaml",
+        &one_realm_config("http://127.0.0.1:1/realms/x"),
+    );
+    let config = zeebe_authz_server::disk::load_config(&path).unwrap();
+    let call = |method: &str, p: &str, body: &str| Call {
+        host: "h".into(),
+        rpc: format!("{method} {p}"),
+        caller: Caller::Claims(json!({"permissions": {"zeebe-api": ["worker:payment"]}})),
+        request: None,
+        rest: Some(zeebe_authz::explain::RestCall {
+            method: method.into(),
+            path: p.into(),
+            body: body.as_bytes().to_vec(),
+        }),
+        online: None,
+        request_id: None,
+    };
+    let e = explain(
+        &config,
+        &call("POST", "/v2/jobs/activation", r#"{"type":"payment-eu"}"#),
+    )
+    .await
+    .unwrap();
+    assert!(e.allowed, "{e:?}");
+    assert!(
+        e.steps
+            .iter()
+            .any(|s| s.step == "path" && s.detail.contains("ActivateJobs")),
+        "{e:?}"
+    );
+    let e = explain(
+        &config,
+        &call(
+            "POST",
+            "/v2/jobs/activation",
+            r#"{"type":"payment-eu","type":"shipping"}"#,
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!((e.allowed, e.reason), (false, "condition_failed"), "{e:?}");
+    let e = explain(&config, &call("POST", "/v2/jobs;x/activation", "{}"))
+        .await
+        .unwrap();
+    assert_eq!((e.allowed, e.reason), (false, "unknown_rpc"), "{e:?}");
 }

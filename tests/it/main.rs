@@ -16,5 +16,6 @@ mod keys;
 mod layout;
 mod lint;
 mod reload;
+mod rest;
 mod traces;
 mod util;

@@ -282,7 +282,7 @@ async fn dry_run_allows_what_enforce_denies_and_reports_it() {
     };
     assert!(ok.headers.is_empty());
     assert_eq!(ok.headers_to_remove.len(), 3);
-    let dry = r#"zeebe_authz_decisions_total{rpc="Topology",result="deny",reason="missing_permission",mode="dry-run"} "#;
+    let dry = r#"zeebe_authz_decisions_total{rpc="Topology",result="deny",reason="missing_permission",mode="dry-run",door="grpc"} "#;
     assert_eq!(authz.metric(dry).await, 1.0);
 
     // A reload switches the realm to enforce: the same call is refused.
@@ -295,7 +295,7 @@ async fn dry_run_allows_what_enforce_denies_and_reports_it() {
     let r = topology_with_id(&authz, &beta, "enforced-1").await;
     assert_eq!(code(&r), PERMISSION_DENIED);
     assert_eq!(meta(&r, "dry_run"), None);
-    let enforced = r#"zeebe_authz_decisions_total{rpc="Topology",result="deny",reason="missing_permission",mode="enforce"} "#;
+    let enforced = r#"zeebe_authz_decisions_total{rpc="Topology",result="deny",reason="missing_permission",mode="enforce",door="grpc"} "#;
     assert_eq!(authz.metric(enforced).await, 1.0);
     authz.stop().await;
     kc.stop().await;

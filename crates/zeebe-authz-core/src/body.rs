@@ -60,18 +60,42 @@ pub enum BodyError {
     /// Not a valid protobuf message.
     #[error("malformed protobuf message: {0}")]
     Malformed(&'static str),
+    /// A REST body that is not JSON as the gateway reads it.
+    #[error("{0}")]
+    Json(#[from] crate::json::JsonError),
+    /// A REST `multipart/form-data` body that is not read.
+    #[error("{0}")]
+    Multipart(#[from] crate::multipart::MultipartError),
+    /// A REST body whose content type the gateway would not read as JSON (or as the form the
+    /// route takes).
+    #[error("content type '{0}' is not read (application/json, UTF-8/16/32)")]
+    ContentType(String),
+    /// A member the gateway would refuse to bind, or whose value is ambiguous.
+    #[error("member '{member}': {what}")]
+    Member {
+        /// The member.
+        member: &'static str,
+        /// What is wrong with it.
+        what: &'static str,
+    },
+    /// A query string that may carry what the condition reads from the body.
+    #[error("the query string names '{0}', which the condition reads from the body")]
+    Query(&'static str),
 }
 
 /// The request body as Envoy forwarded it (`with_request_body`, `pack_as_bytes`), with its
-/// `grpc-encoding` and whether Envoy flagged it as cut.
+/// `grpc-encoding` (or, on the REST door, its `content-type`) and whether Envoy flagged it
+/// as cut.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RequestBody<'a> {
-    /// `raw_body` (one gRPC frame).
+    /// `raw_body` (one gRPC frame, or a REST request's JSON or multipart body).
     pub raw: &'a [u8],
     /// The `grpc-encoding` header.
     pub encoding: Option<&'a str>,
     /// Whether Envoy flagged the body as cut at `max_request_bytes`.
     pub partial: bool,
+    /// The `content-type` header (read on the REST door).
+    pub content_type: Option<&'a str>,
 }
 
 /// One field to read: its number, and whether it sits inside a nested message field.

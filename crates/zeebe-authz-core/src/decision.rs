@@ -84,6 +84,9 @@ impl DecisionId {
 pub struct Verdict {
     /// The id.
     pub id: DecisionId,
+    /// For a deny at the REST door: the request's path without its query (the problem
+    /// details' `instance`). `None` otherwise.
+    pub instance: Option<Box<str>>,
     /// The decision the policy took (in dry-run: the one that would have been enforced).
     pub decision: Decision,
     /// The realm is in dry-run: the answer is an allow whatever `decision` says.
@@ -115,6 +118,51 @@ impl Verdict {
     pub fn status(&self) -> Option<(GrpcCode, String)> {
         match (&self.decision, self.client_message()) {
             (Decision::Deny(deny), Some(message)) => Some((deny.outcome.code(), message)),
+            _ => None,
+        }
+    }
+}
+
+impl Verdict {
+    /// A refused REST request's answer: the RFC 9457 problem details (`application/problem+json`)
+    /// shaped as the gateway's own (Spring's `ProblemDetail`: `type`, `title`, `status`,
+    /// `detail`, `instance`; Camunda titles its rejections with the upper-case status name),
+    /// with the decision id as an extension member. `None` for an allow, a dry-run, or a
+    /// gRPC request. The token is never part of it.
+    pub fn problem_details(&self) -> Option<String> {
+        let instance = self.instance.as_deref()?;
+        let (code, detail) = self.status()?;
+        let status = code.http_status();
+        let title = match code {
+            GrpcCode::Unauthenticated => "UNAUTHORIZED",
+            GrpcCode::PermissionDenied => "FORBIDDEN",
+            GrpcCode::Unavailable => "SERVICE_UNAVAILABLE",
+            GrpcCode::Ok => return None,
+        };
+        Some(
+            serde_json::json!({
+                "type": "about:blank",
+                "title": title,
+                "status": status,
+                "detail": detail,
+                "instance": instance,
+                "decisionId": self.id.as_str(),
+            })
+            .to_string(),
+        )
+    }
+
+    /// The `www-authenticate` challenge of a refused REST request without a valid token
+    /// (RFC 6750 §3): `Bearer` when none was sent, with `error="invalid_token"` otherwise.
+    pub fn bearer_challenge(&self) -> Option<&'static str> {
+        match &self.decision {
+            Decision::Deny(d) if d.outcome.code() == GrpcCode::Unauthenticated => {
+                Some(if d.outcome == Outcome::MissingToken {
+                    "Bearer"
+                } else {
+                    "Bearer error=\"invalid_token\""
+                })
+            }
             _ => None,
         }
     }

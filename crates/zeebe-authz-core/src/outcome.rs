@@ -168,25 +168,46 @@ impl RealmMode {
     }
 }
 
-/// What a decision is counted under in metrics.
+/// What a decision is counted under in metrics: the door and the operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PathLabel {
-    /// A known rpc.
+    /// A known rpc, through the gRPC door.
     Rpc(Rpc),
     /// An unknown method of the gateway service.
     UnknownRpc,
     /// Another path.
     Other,
+    /// An operation (an rpc's twin or a REST-only operation), through the REST door.
+    RestOperation(Rpc),
+    /// A path under the REST base path that is no route, or that may be routed otherwise.
+    RestUnknown,
 }
 
 impl PathLabel {
-    /// The `rpc` label of metrics, logs and Envoy's dynamic metadata.
+    /// The `rpc` label of metrics, logs and Envoy's dynamic metadata: the operation's name
+    /// (the same for an rpc and its REST twin; the `door` label tells them apart).
     pub fn as_str(self) -> &'static str {
         match self {
-            PathLabel::Rpc(rpc) => rpc.name(),
+            PathLabel::Rpc(rpc) | PathLabel::RestOperation(rpc) => rpc.name(),
             PathLabel::UnknownRpc => "(unknown rpc)",
             PathLabel::Other => "(other path)",
+            PathLabel::RestUnknown => "(unknown operation)",
         }
+    }
+
+    /// The `door` label: `grpc`, `rest`, or `other` for a path of neither.
+    pub fn door(self) -> &'static str {
+        match self {
+            PathLabel::Rpc(_) | PathLabel::UnknownRpc => "grpc",
+            PathLabel::RestOperation(_) | PathLabel::RestUnknown => "rest",
+            PathLabel::Other => "other",
+        }
+    }
+
+    /// Whether the request came through the REST door (its deny is answered as problem
+    /// details).
+    pub fn is_rest(self) -> bool {
+        self.door() == "rest"
     }
 }
 

@@ -9,13 +9,15 @@ use crate::body::RequestBody;
 pub struct RequestView<'a> {
     /// `:authority`.
     pub host: &'a str,
-    /// `:path` (`/gateway_protocol.Gateway/Topology`).
+    /// `:method` (`POST`; the REST door routes on it).
+    pub method: &'a str,
+    /// `:path` (`/gateway_protocol.Gateway/Topology`, `/v2/jobs/activation`), with any query.
     pub path: &'a str,
     /// The `authorization` header, if any.
     pub authorization: Option<&'a str>,
     /// The `x-request-id` header (Envoy sets one on every request), if any.
     pub request_id: Option<&'a str>,
     /// The request body as Envoy forwarded it (`with_request_body` + `pack_as_bytes`), with
-    /// its `grpc-encoding` and whether Envoy cut it short.
+    /// its `grpc-encoding`, its `content-type` and whether Envoy cut it short.
     pub body: RequestBody<'a>,
 }

@@ -22,6 +22,7 @@ use zeebe_authz_core::keyset::{KeyLookup, KeySet};
 use zeebe_authz_core::outcome::{Deny, Outcome, PathLabel};
 use zeebe_authz_core::policy::{PathRule, RpcDeny};
 use zeebe_authz_core::request::RequestView;
+use zeebe_authz_core::rest::{DEFAULT_BASE_PATH, RestTarget, parse_rest_path, query_of};
 use zeebe_authz_core::text::{Keep, clip};
 use zeebe_authz_core::token::bearer::{bearer_token, check_jwt_shape};
 use zeebe_authz_core::token::verify::{
@@ -159,14 +160,25 @@ impl Authorizer {
         credentials: Credentials<'_>,
     ) -> Verdict {
         let generation = self.current();
-        let target = parse_path(view.path);
+        let realm = generation.realms.for_host(view.host);
+        // The REST door's paths sit under the realm's base path; every other path is read as
+        // gRPC's (an unknown host has no realm, and is denied whatever its path).
+        let base = realm.map_or(DEFAULT_BASE_PATH, |r| &*r.rest_base_path);
+        let target = match parse_rest_path(base, view.method, view.path) {
+            Some(rest) => Target::Rest(rest),
+            None => Target::Grpc(parse_path(view.path)),
+        };
         let path = match target {
-            PathTarget::Rpc(rpc) => PathLabel::Rpc(rpc),
-            PathTarget::UnknownRpc(_) | PathTarget::MalformedRpc(_) => PathLabel::UnknownRpc,
-            PathTarget::OtherService => PathLabel::Other,
+            Target::Grpc(PathTarget::Rpc(rpc)) => PathLabel::Rpc(rpc),
+            Target::Grpc(PathTarget::UnknownRpc(_) | PathTarget::MalformedRpc(_)) => {
+                PathLabel::UnknownRpc
+            }
+            Target::Grpc(PathTarget::OtherService) => PathLabel::Other,
+            Target::Rest(RestTarget::Route(route)) => PathLabel::RestOperation(route.operations[0]),
+            Target::Rest(RestTarget::Unknown | RestTarget::Unroutable(_)) => PathLabel::RestUnknown,
         };
         let (decision, realm, principal) = self
-            .judge(&generation, view, target, deadline, credentials)
+            .judge(&generation, realm, view, target, deadline, credentials)
             .await;
         // An unknown host has no realm, so no mode: it is always enforced.
         let mode = realm.map_or(RealmMode::Enforce, |r| r.mode);
@@ -188,8 +200,22 @@ impl Authorizer {
             Decision::Allow { principal, .. } => Some(principal.clone()),
             Decision::Deny(_) => principal,
         };
+        // A REST deny names the request in its problem details (`instance`): the path without
+        // its query, as the gateway's own problem details do.
+        let instance = match (&decision, path.is_rest()) {
+            (Decision::Deny(_), true) => Some(
+                clip(
+                    view.path.split_once('?').map_or(view.path, |(p, _)| p),
+                    256,
+                    Keep::Graphic,
+                )
+                .into_boxed_str(),
+            ),
+            _ => None,
+        };
         Verdict {
             id,
+            instance,
             decision,
             dry_run,
             realm: realm.map(|r| r.name.clone()),
@@ -202,13 +228,14 @@ impl Authorizer {
 
     async fn judge<'g>(
         &self,
-        generation: &'g Generation,
+        generation: &Generation,
+        realm: Option<&'g Realm>,
         view: &RequestView<'_>,
-        target: PathTarget<'_>,
+        target: Target<'_>,
         deadline: Option<Instant>,
         credentials: Credentials<'_>,
     ) -> (Decision, Option<&'g Realm>, Option<Arc<Principal>>) {
-        let Some(realm) = generation.realms.for_host(view.host) else {
+        let Some(realm) = realm else {
             let deny = Deny::new(
                 Outcome::UnknownHost,
                 format!(
@@ -238,70 +265,62 @@ impl Authorizer {
             Err(deny) => return (Decision::Deny(deny), Some(realm), None),
         };
         let rule = match target {
-            PathTarget::Rpc(rpc) => realm
+            Target::Grpc(PathTarget::Rpc(rpc)) => realm
                 .policy
                 .authorize(&principal.grants, &principal.tenants, rpc, &view.body)
-                .map_err(|e| match e {
-                    RpcDeny::MissingPermission {
-                        engine: Some(engine),
-                        granting,
-                        ..
-                    } if granting.is_empty() => Deny::new(Outcome::MissingPermission, engine),
-                    RpcDeny::MissingPermission { rpc, granting, .. } if granting.is_empty() => {
-                        Deny::new(
-                            Outcome::MissingPermission,
-                            format!(
-                                "{rpc} is granted by no permission of realm '{}'",
-                                realm.name
-                            ),
-                        )
-                    }
-                    RpcDeny::MissingPermission {
-                        rpc,
-                        granting,
-                        engine,
-                    } => Deny::new(
-                        Outcome::MissingPermission,
-                        match engine {
-                            Some(engine) => format!(
-                                "{rpc} requires permission {granting} in {}, or: {engine}",
-                                realm.rules.permissions_claim
-                            ),
-                            None => format!(
-                                "{rpc} requires permission {granting} in {}",
-                                realm.rules.permissions_claim
-                            ),
-                        },
-                    ),
-                    RpcDeny::ConditionFailed {
-                        engine: Some(engine),
-                        ..
-                    } => Deny::new(Outcome::ConditionFailed, engine),
-                    RpcDeny::ConditionFailed { reason, .. } => {
-                        Deny::new(Outcome::ConditionFailed, format!("{rpc}: {reason}"))
-                    }
-                    RpcDeny::BodyUnavailable(e) => Deny::new(
-                        Outcome::BodyUnavailable,
-                        format!("{rpc}: cannot check the request's fields: {e}"),
-                    ),
+                .map_err(|e| rpc_deny(realm, rpc.name(), e)),
+            Target::Rest(RestTarget::Route(route)) => realm
+                .policy
+                .authorize_rest(
+                    &principal.grants,
+                    &principal.tenants,
+                    route,
+                    query_of(view.path),
+                    &view.body,
+                    &mut |_, _| {},
+                )
+                .map_err(|e| {
+                    let operation = format!(
+                        "{} {}{}",
+                        route.method, realm.rest_base_path, route.template
+                    );
+                    rpc_deny(realm, &operation, e)
                 }),
+            // Fails closed whatever `unknown_rpcs` says: a newer gateway's REST endpoint may
+            // manage identity.
+            Target::Rest(RestTarget::Unknown) => Err(Deny::new(
+                Outcome::UnknownRpc,
+                format!(
+                    "unknown REST operation {} {} (not in zeebe-authz's table of the Orchestration Cluster API under {})",
+                    printable(view.method),
+                    printable(view.path.split_once('?').map_or(view.path, |(p, _)| p)),
+                    realm.rest_base_path
+                ),
+            )),
+            Target::Rest(RestTarget::Unroutable(why)) => Err(Deny::new(
+                Outcome::UnknownRpc,
+                format!(
+                    "path '{}' may reach another REST operation at the gateway than it reads: {why}",
+                    printable(view.path)
+                ),
+            )),
             // `unknown_rpcs: authenticated` lets a newer gateway's rpcs through, never a
             // method that is no rpc name, whatever the policy says.
-            PathTarget::MalformedRpc(method) => Err(Deny::new(
+            Target::Grpc(PathTarget::MalformedRpc(method)) => Err(Deny::new(
                 Outcome::UnknownRpc,
                 format!(
                     "unknown gateway rpc '{}' (not an rpc name)",
                     printable(method)
                 ),
             )),
-            PathTarget::UnknownRpc(method) => match realm.policy.unknown_rpcs() {
+            Target::Grpc(PathTarget::UnknownRpc(method)) => match realm.policy.unknown_rpcs() {
                 PathRule::Authenticated => Ok(()),
                 PathRule::Deny => Err(Deny::new(
                     Outcome::UnknownRpc,
                     format!("unknown gateway rpc '{}'", printable(method)),
                 )),
             },
-            PathTarget::OtherService => match realm.policy.other_paths() {
+            Target::Grpc(PathTarget::OtherService) => match realm.policy.other_paths() {
                 PathRule::Authenticated => Ok(()),
                 PathRule::Deny => Err(Deny::new(
                     Outcome::OtherPath,
@@ -463,6 +482,62 @@ fn shown_kid(kid: Option<&str>) -> String {
     kid.map_or_else(|| "(no kid)".to_string(), |k| format!("'{}'", printable(k)))
 }
 
+/// What a request's path names, at the door it came through.
+#[derive(Debug, Clone, Copy)]
+enum Target<'p> {
+    /// A gRPC path (or another service's).
+    Grpc(PathTarget<'p>),
+    /// A path under the realm's REST base path (or one the gateway may route there).
+    Rest(RestTarget),
+}
+
+/// The deny of a policy's refusal, in our words or the engine's (same on both doors);
+/// `operation` names what was called (`CompleteJob`, `POST /v2/jobs/{jobKey}/completion`).
+fn rpc_deny(realm: &Realm, operation: &str, e: RpcDeny) -> Deny {
+    match e {
+        RpcDeny::MissingPermission {
+            engine: Some(engine),
+            granting,
+            ..
+        } if granting.is_empty() => Deny::new(Outcome::MissingPermission, engine),
+        RpcDeny::MissingPermission { rpc, granting, .. } if granting.is_empty() => Deny::new(
+            Outcome::MissingPermission,
+            format!(
+                "{rpc} is granted by no permission of realm '{}'",
+                realm.name
+            ),
+        ),
+        RpcDeny::MissingPermission {
+            rpc,
+            granting,
+            engine,
+        } => Deny::new(
+            Outcome::MissingPermission,
+            match engine {
+                Some(engine) => format!(
+                    "{rpc} requires permission {granting} in {}, or: {engine}",
+                    realm.rules.permissions_claim
+                ),
+                None => format!(
+                    "{rpc} requires permission {granting} in {}",
+                    realm.rules.permissions_claim
+                ),
+            },
+        ),
+        RpcDeny::ConditionFailed {
+            engine: Some(engine),
+            ..
+        } => Deny::new(Outcome::ConditionFailed, engine),
+        RpcDeny::ConditionFailed { reason, .. } => {
+            Deny::new(Outcome::ConditionFailed, format!("{operation}: {reason}"))
+        }
+        RpcDeny::BodyUnavailable(error) => Deny::new(
+            Outcome::BodyUnavailable,
+            format!("{operation}: cannot check the request's fields: {error}"),
+        ),
+    }
+}
+
 /// Untrusted text (path, host, kid) for messages and bare log fields.
 fn printable(s: &str) -> String {
     clip(s, 64, Keep::Graphic)
@@ -482,6 +557,7 @@ fn log_deny(
         decision_id = id.as_str(),
         dry_run,
         rpc = %printable(view.path),
+        method = %printable(view.method),
         reason = deny.outcome.reason(),
         detail = %deny.message,
         realm = realm.map_or("", |r| &r.name),

@@ -30,6 +30,8 @@ struct DecisionLabels {
     result: &'static str,
     reason: &'static str,
     mode: &'static str,
+    /// Last, so that a label added for the REST door leaves the others where they were.
+    door: &'static str,
 }
 
 /// `enforce` and `dry-run`.
@@ -137,9 +139,11 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
-/// Path slots: every rpc, then "unknown rpc", then "other path".
+/// Path slots: every operation through the gRPC door, then "unknown rpc", then "other path",
+/// then every operation through the REST door, then "unknown operation". Bounded by the
+/// catalog: the `rpc` label never takes a value from the request.
 fn path_slots() -> usize {
-    RPCS.len() + 2
+    2 * RPCS.len() + 3
 }
 
 impl Metrics {
@@ -149,7 +153,7 @@ impl Metrics {
         let decisions = Family::<DecisionLabels, Counter>::default();
         registry.register(
             "decisions",
-            "Check decisions by rpc, result, reason and realm mode (in dry-run: the decision that would have been enforced)",
+            "Check decisions by operation (rpc), door (grpc, rest), result, reason and realm mode (in dry-run: the decision that would have been enforced)",
             decisions.clone(),
         );
         // 25 µs .. ~3.3 s: the interesting range of an ext_authz hop, up past the Check
@@ -318,6 +322,8 @@ impl Metrics {
             PathLabel::Rpc(rpc) => rpc.index(),
             PathLabel::UnknownRpc => RPCS.len(),
             PathLabel::Other => RPCS.len() + 1,
+            PathLabel::RestOperation(rpc) => RPCS.len() + 2 + rpc.index(),
+            PathLabel::RestUnknown => 2 * RPCS.len() + 2,
         };
         let mode_index = match mode {
             RealmMode::Enforce => 0,
@@ -328,6 +334,7 @@ impl Metrics {
         cell.get_or_init(|| {
             let labels = DecisionLabels {
                 rpc: path.as_str(),
+                door: path.door(),
                 mode: mode.as_str(),
                 result: outcome.result(),
                 reason: outcome.reason(),

@@ -37,6 +37,8 @@ pub struct Realm {
     pub rules: TokenRules,
     /// The compiled policy.
     pub policy: Arc<Policy>,
+    /// Where the gateway serves the REST API (`/v2`).
+    pub rest_base_path: Arc<str>,
     /// The realm's keys.
     pub(crate) jwks: Arc<JwksCache>,
     /// Its decision counters (`zeebe_authz_realm_decisions_total`).
@@ -121,6 +123,7 @@ impl Realms {
                     mode: c.mode,
                     rules,
                     policy: c.policy,
+                    rest_base_path: c.rest_base_path.into(),
                     jwks,
                 }
             })

@@ -101,6 +101,11 @@ fn check() {
 }
 
 #[test]
+fn json() {
+    replay("json");
+}
+
+#[test]
 fn every_target_has_a_fuzz_target_file() {
     for (name, _) in harness::TARGETS {
         let file = fuzz_dir().join("fuzz_targets").join(format!("{name}.rs"));

@@ -106,6 +106,9 @@ struct RawRealm {
     /// Whether Camunda's engine enforces its authorizations (default false).
     #[serde(default)]
     engine_authorizations: Option<bool>,
+    /// Where the gateway serves the REST API (`/v2`, or a context path and `/v2`).
+    #[serde(default)]
+    rest_base_path: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,6 +217,9 @@ pub struct RealmConfig {
     pub token_type: TokenType,
     /// Whether the engine enforces its own authorizations (the policy was compiled so).
     pub engine_authorizations: bool,
+    /// Where the gateway behind the realm's hosts serves the REST API (default `/v2`; the
+    /// gateway's context path goes before it: `/orchestration/v2`).
+    pub rest_base_path: Box<str>,
 }
 
 /// The compiled configuration.
@@ -627,6 +633,8 @@ impl Compiler<'_> {
                     )
                     .hint("keep required (the default) for Keycloak, which types every token");
             }
+            let rest_base_path =
+                self.rest_base_path(r.rest_base_path.as_ref(), key("rest_base_path"));
             if let Some(policy) = policy {
                 out.push(RealmConfig {
                     name: r.name.value.as_str().into(),
@@ -646,6 +654,7 @@ impl Compiler<'_> {
                     mode,
                     token_type,
                     engine_authorizations,
+                    rest_base_path,
                 });
             }
         }

@@ -159,3 +159,31 @@ fn dynamic_metadata_send_is_all_denies_or_none() {
     );
     assert_eq!(error.span.line, 4);
 }
+
+#[test]
+fn rest_base_path_defaults_to_v2_and_refuses_what_the_gateway_may_read_otherwise() {
+    let dir = tempdir("rest-base");
+    let realm = |extra: &str| {
+        format!(
+            "realms:\n  - {{name: a, issuer: 'https://kc/realms/a', audiences: [z], hosts: ['*'], policy: p.yaml{extra}}}\n"
+        )
+    };
+    let (c, d) = compile_in(&dir, &realm(""));
+    assert_eq!(
+        &*c.unwrap().realms[0].rest_base_path,
+        "/v2",
+        "{:?}",
+        d.items()
+    );
+    let (c, _) = compile_in(&dir, &realm(", rest_base_path: /orchestration/v2"));
+    assert_eq!(&*c.unwrap().realms[0].rest_base_path, "/orchestration/v2");
+    for bad in ["v2", "/v2/", "/v2;x", "/v%32", "/a/../v2"] {
+        let (c, d) = compile_in(&dir, &realm(&format!(", rest_base_path: '{bad}'")));
+        assert!(c.is_none(), "{bad}");
+        assert!(
+            d.items().iter().any(|i| i.key.ends_with("rest_base_path")),
+            "{bad}: {:?}",
+            d.items()
+        );
+    }
+}

@@ -16,7 +16,7 @@ use super::condition::{
 use super::dialect::{self, RawAuthorization, RawDialect, RawIdentity, RawMappingRule};
 use super::{ConditionSource, Grant, GrantSource, PathRule, Policy, RpcReads};
 use crate::body::FieldSelection;
-use crate::catalog::{Rpc, RpcSet};
+use crate::catalog::{OperationClass, Rpc, RpcSet};
 use crate::diag::{Diagnostics, InvalidConfig, Span, parse_yaml, suggest};
 
 /// The policy file as written.
@@ -127,7 +127,7 @@ pub fn compile_with(
     let mut groups: AHashMap<&str, RpcSet> = AHashMap::new();
     for (name, rpcs) in &raw.groups {
         let key = format!("groups.{name}");
-        if Rpc::from_name(name).is_some() || name == "*" {
+        if Rpc::from_name(name).is_some() || super::wildcards::is_wildcard(name) {
             let span = rpcs
                 .first()
                 .map_or_else(|| Span::file(file), |r| Span::of(file, r));
@@ -143,6 +143,19 @@ pub fn compile_with(
         let set = resolve_rpcs(file, &key, rpcs, &AHashMap::new(), diags);
         groups.insert(name.as_str(), set);
     }
+
+    let lists: Vec<(String, &[Spanned<String>])> = raw
+        .grants
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (format!("grants[{i}].rpcs"), g.rpcs.as_slice()))
+        .chain(
+            raw.groups
+                .iter()
+                .map(|(n, r)| (format!("groups.{n}"), r.as_slice())),
+        )
+        .collect();
+    super::wildcards::note_the_wildcards(file, &lists, diags);
 
     let mut grants = Vec::with_capacity(raw.grants.len());
     let mut by_permission: AHashMap<Box<str>, Vec<u16>> = AHashMap::new();
@@ -213,14 +226,14 @@ pub fn compile_with(
         return None;
     }
 
-    let granting_permissions = Rpc::all()
+    let granting_permissions = Rpc::operations()
         .map(|rpc| {
             let mut names: Vec<&str> = grants
                 .iter()
                 .filter(|g| g.source == GrantSource::Permission && g.rpcs.contains(rpc))
                 .map(|g| &*g.permission)
                 .collect();
-            if raw.rpc_named_permissions {
+            if raw.rpc_named_permissions && rpc.is_grpc() {
                 names.push(rpc.name());
             }
             names.dedup();
@@ -228,7 +241,7 @@ pub fn compile_with(
         })
         .collect();
 
-    let reads = Rpc::all()
+    let reads = Rpc::operations()
         .map(|rpc| {
             let mut reads = RpcReads {
                 fields: FieldSelection::default(),
@@ -249,6 +262,7 @@ pub fn compile_with(
                     Some(FieldSource::DefaultTenant) if used => {
                         Some(ConditionSource::DefaultTenant)
                     }
+                    Some(FieldSource::Rest) if used => Some(ConditionSource::Rest),
                     _ => None,
                 };
             }
@@ -290,7 +304,7 @@ fn engine_id_field(rpc: Rpc) -> Option<FieldSelection> {
             selection.add(path);
             Some(selection)
         }
-        FieldSource::DefaultTenant => None,
+        FieldSource::DefaultTenant | FieldSource::Rest => None,
     }
 }
 
@@ -357,8 +371,8 @@ fn compile_when(
     conditions
 }
 
-/// Resolves a list of rpc names, group names and `*` into a set, reporting unknown names
-/// with a "did you mean" hint.
+/// Resolves a list of operation names, group names and wildcards into a set, reporting
+/// unknown names with a "did you mean" hint.
 fn resolve_rpcs<'g>(
     file: &Arc<Path>,
     key: &str,
@@ -369,14 +383,21 @@ fn resolve_rpcs<'g>(
     let mut set = RpcSet::EMPTY;
     for (j, name) in names.iter().enumerate() {
         let n = name.value.as_str();
-        if n == "*" {
-            set = set.union(RpcSet::all());
+        if let Some(class) = [
+            OperationClass::Grpc,
+            OperationClass::Rest,
+            OperationClass::Admin,
+        ]
+        .into_iter()
+        .find(|c| c.wildcard() == n)
+        {
+            set = set.union(RpcSet::of_class(class));
         } else if let Some(rpc) = Rpc::from_name(n) {
             set = set.with(rpc);
         } else if let Some(group) = groups.get(n) {
             set = set.union(*group);
         } else {
-            let candidates = Rpc::all()
+            let candidates = Rpc::operations()
                 .map(|r| -> &'g str { r.name() })
                 .chain(groups.keys().copied());
             let d = diags.error(
@@ -387,7 +408,7 @@ fn resolve_rpcs<'g>(
             match suggest(n, candidates) {
                 Some(s) => d.hint(format!("did you mean '{s}'?")),
                 None => d.hint(
-                    "rpc names are the Gateway methods of proto/gateway.proto, e.g. 'Topology'",
+                    "rpc names are the Gateway methods of proto/gateway.proto, e.g. 'Topology'; REST-only operations are named in proto/rest-operations.txt, e.g. 'SearchUserTasks'",
                 ),
             };
         }
@@ -404,6 +425,76 @@ mod tests {
         let mut d = Diagnostics::default();
         let file: Arc<Path> = Arc::from(Path::new("test.yaml"));
         (compile(&file, text, &mut d), d)
+    }
+
+    /// `*` keeps meaning the gRPC rpcs (and so their REST twins); REST-only operations need
+    /// naming or `rest:*`, identity management naming or `admin:*`; lint says so.
+    #[test]
+    fn star_keeps_meaning_the_rpcs_and_admin_needs_its_own_wildcard() {
+        use crate::catalog::OperationClass;
+        let (p, d) = compile_str(
+            "grants:\n  - {permission: a, rpcs: ['*']}\n  - {permission: b, rpcs: ['rest:*']}\n  - {permission: c, rpcs: ['admin:*', SearchUserTasks]}\n",
+        );
+        let p = p.unwrap();
+        let [star, rest, admin] = [0, 1, 2].map(|i| p.grants()[i].rpcs);
+        let create_auth = Rpc::from_name("CreateAuthorization").unwrap();
+        let tasks = Rpc::from_name("SearchUserTasks").unwrap();
+        assert_eq!(star, RpcSet::all());
+        assert!(!star.contains(tasks) && !star.contains(create_auth));
+        assert!(rest.contains(tasks) && !rest.contains(create_auth));
+        assert!(admin.contains(create_auth) && admin.contains(tasks));
+        assert_eq!(rest, RpcSet::of_class(OperationClass::Rest));
+        let found: Vec<_> = d
+            .items()
+            .iter()
+            .map(|i| (i.severity, i.key.as_str()))
+            .collect();
+        assert!(
+            found.contains(&(crate::diag::Severity::Note, "grants[0].rpcs[0]")),
+            "{found:?}"
+        );
+        assert!(
+            found.contains(&(crate::diag::Severity::Warning, "grants[2].rpcs[0]")),
+            "{found:?}"
+        );
+        // A policy written for gRPC alone is not told anything.
+        let (_, d) = compile_str("grants:\n  - {permission: a, rpcs: ['*']}\n");
+        assert!(d.items().is_empty(), "{:?}", d.items());
+        // REST-only names get the did-you-mean of rpc names.
+        let (_, d) = compile_str("grants:\n  - {permission: a, rpcs: [SearchUserTask]}\n");
+        assert!(
+            d.items()[0].hint.as_deref() == Some("did you mean 'SearchUserTasks'?"),
+            "{:?}",
+            d.items()
+        );
+    }
+
+    #[test]
+    fn body_routes_are_the_rest_routes_a_condition_or_a_choice_reads() {
+        let p = crate::policy::embedded("dev", crate::policy::DEV_POLICY).unwrap();
+        let routes: Vec<String> = p
+            .body_routes()
+            .map(|r| format!("{} {}", r.method, r.template))
+            .collect();
+        for expected in [
+            "POST /jobs/activation",
+            "POST /process-instances",
+            "PATCH /jobs/{jobKey}",
+            "POST /messages/publication",
+            "POST /deployments",
+        ] {
+            assert!(
+                routes.iter().any(|r| r == expected),
+                "{expected}: {routes:?}"
+            );
+        }
+        for free in [
+            "GET /topology",
+            "POST /jobs/{jobKey}/completion",
+            "POST /user-tasks/search",
+        ] {
+            assert!(!routes.iter().any(|r| r == free), "{free}: {routes:?}");
+        }
     }
 
     #[test]

@@ -101,12 +101,22 @@ pub enum FieldSource {
     Body(FieldPath),
     /// A fixed tenant (DeployProcess always deploys to the default tenant).
     DefaultTenant,
+    /// A member of a REST-only operation's body (its route names it).
+    Rest,
 }
 
-/// Where `kind` is found in `rpc`'s request, or `None` when the rpc does not carry it.
+/// Where `kind` is found in `rpc`'s request, or `None` when the rpc does not carry it. A REST
+/// twin carries the same kinds as its rpc (a catalog test holds the two to it); a REST-only
+/// operation carries the kinds its route names.
 pub fn field_source(rpc: Rpc, kind: ConditionKind) -> Option<FieldSource> {
     if kind == ConditionKind::Tenant && rpc.name() == "DeployProcess" {
         return Some(FieldSource::DefaultTenant);
+    }
+    if !rpc.is_grpc() {
+        return rpc
+            .rest_routes()
+            .any(|r| r.members.iter().any(|m| m.kind == kind.key()))
+            .then_some(FieldSource::Rest);
     }
     let msg = rpc.desc().request_message();
     let string_field = |m: &'static crate::catalog::MessageDesc| {
@@ -134,8 +144,16 @@ pub fn field_source(rpc: Rpc, kind: ConditionKind) -> Option<FieldSource> {
 }
 
 /// The proto name of the field that carries `kind` in `rpc`'s request (`request.bpmnProcessId`
-/// for the nested request of CreateProcessInstanceWithResult), for tables and messages.
+/// for the nested request of CreateProcessInstanceWithResult), for tables and messages; for a
+/// REST-only operation, its JSON member.
 pub(crate) fn field_name(rpc: Rpc, kind: ConditionKind) -> Option<String> {
+    if !rpc.is_grpc() {
+        return rpc
+            .rest_routes()
+            .flat_map(|r| r.members.iter())
+            .find(|m| m.kind == kind.key())
+            .map(|m| m.name.to_string());
+    }
     let FieldSource::Body(path) = field_source(rpc, kind)? else {
         return None;
     };
@@ -389,6 +407,35 @@ mod tests {
 
     fn rpc(name: &str) -> Rpc {
         Rpc::from_name(name).unwrap()
+    }
+
+    /// A REST twin that lacked a kind its rpc carries would be refused at every conditional
+    /// Check (never let through); one that carried more would read what the rpc cannot.
+    #[test]
+    fn rest_twins_carry_exactly_the_condition_kinds_of_their_rpcs() {
+        for route in crate::catalog::REST_ROUTES {
+            for &op in route.operations.iter().filter(|r| r.is_grpc()) {
+                for kind in ConditionKind::ALL {
+                    let rpc_has = matches!(field_source(op, kind), Some(FieldSource::Body(_)));
+                    let route_has = route.members.iter().any(|m| m.kind == kind.key());
+                    assert_eq!(
+                        rpc_has, route_has,
+                        "{} {} ({op}): {kind:?}",
+                        route.method, route.template
+                    );
+                }
+            }
+        }
+        let correlate = rpc("CorrelateMessage");
+        assert_eq!(
+            field_source(correlate, ConditionKind::MessageName),
+            Some(FieldSource::Rest)
+        );
+        assert_eq!(field_source(correlate, ConditionKind::JobType), None);
+        assert_eq!(
+            field_name(correlate, ConditionKind::Tenant).as_deref(),
+            Some("tenantId")
+        );
     }
 
     #[test]

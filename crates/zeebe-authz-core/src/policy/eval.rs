@@ -3,9 +3,10 @@
 
 use super::camunda::{self, ResourceType};
 use super::condition::{ConditionKind, DEFAULT_TENANT, Unmet};
-use super::{ConditionSource, Grant, Policy};
+use super::{ConditionSource, Grant, Policy, rest_values};
 use crate::body::{BodyError, RequestBody, read_fields, unframe};
-use crate::catalog::{Rpc, RpcSet};
+use crate::catalog::{RestRoute, Rpc, RpcSet};
+use crate::rest::Door;
 use crate::text::{Keep, clip};
 
 /// What a token's permissions grant under one policy. Lives in every cached principal.
@@ -115,7 +116,7 @@ impl Policy {
                 hold(idx);
             }
             if self.rpc_named_permissions
-                && let Some(rpc) = Rpc::from_name(p)
+                && let Some(rpc) = Rpc::from_grpc_name(p)
             {
                 named = named.with(rpc);
             }
@@ -151,10 +152,58 @@ impl Policy {
         body: &RequestBody<'_>,
         trace: &mut dyn FnMut(&Grant, Result<(), &str>),
     ) -> Result<(), RpcDeny> {
+        self.authorize_door(grants, tenants, rpc, Door::Grpc, body, trace)
+    }
+
+    /// Whether `grants` allow a REST request to `route` (the base path's `query` string too):
+    /// the route's operation, or the one or two rpcs its body selects (`awaitCompletion`,
+    /// the members of a job's `changeset`), each authorized as on the gRPC door with the
+    /// condition values read from the JSON or multipart body.
+    pub fn authorize_rest(
+        &self,
+        grants: &Grants,
+        tenants: &[Box<str>],
+        route: &'static RestRoute,
+        query: &str,
+        body: &RequestBody<'_>,
+        trace: &mut dyn FnMut(&Grant, Result<(), &str>),
+    ) -> Result<(), RpcDeny> {
+        let all: RpcSet = route.operations.iter().copied().collect();
+        if grants.rpcs.is_superset(all) {
+            return Ok(());
+        }
+        let selected = if route.operations.len() == 1 {
+            all
+        } else {
+            rest_values::select(route, body).map_err(RpcDeny::BodyUnavailable)?
+        };
+        for rpc in selected.iter() {
+            self.authorize_door(
+                grants,
+                tenants,
+                rpc,
+                Door::Rest { route, query },
+                body,
+                trace,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// [`Policy::authorize_traced`] for a request through `door`.
+    fn authorize_door(
+        &self,
+        grants: &Grants,
+        tenants: &[Box<str>],
+        rpc: Rpc,
+        door: Door<'_>,
+        body: &RequestBody<'_>,
+        trace: &mut dyn FnMut(&Grant, Result<(), &str>),
+    ) -> Result<(), RpcDeny> {
         if grants.rpcs.contains(rpc) {
             return Ok(());
         }
-        let mut candidates = grants
+        let candidates: Vec<&Grant> = grants
             .conditional
             .iter()
             .map(|&i| &self.grants[usize::from(i)])
@@ -162,28 +211,77 @@ impl Policy {
                 g.conditional_rpcs.contains(rpc)
                     && !(grants.pinned.contains(rpc) && is_pinned_out(g, grants.pinned))
             })
-            .peekable();
-        if candidates.peek().is_none() {
+            .collect();
+        if candidates.is_empty() {
+            let engine_body = match door {
+                Door::Grpc => Some(body),
+                // The engine's id of a REST request is not read (its words name no id then).
+                Door::Rest { .. } => None,
+            };
             return Err(RpcDeny::MissingPermission {
                 rpc,
                 granting: self.granting_permissions(rpc).into(),
-                engine: self.dialect().map(|_| self.engine_missing(rpc, body)),
+                engine: self
+                    .dialect()
+                    .map(|_| self.engine_missing(rpc, engine_body)),
             });
         }
         if body.partial {
             return Err(RpcDeny::BodyUnavailable(BodyError::Partial));
         }
-        let mut scratch = Vec::new();
         let reads = &self.reads[rpc.index()];
-        let message =
-            unframe(body.raw, body.encoding, &mut scratch).map_err(RpcDeny::BodyUnavailable)?;
-        let fields = read_fields(message, &reads.fields).map_err(RpcDeny::BodyUnavailable)?;
-        let values = |kind: ConditionKind| match reads.slots[kind.index()]? {
-            ConditionSource::Body(slot) => Some(fields.get(slot)),
-            ConditionSource::DefaultTenant => Some(&[DEFAULT_TENANT][..]),
-        };
+        match door {
+            Door::Grpc => {
+                let mut scratch = Vec::new();
+                let message = unframe(body.raw, body.encoding, &mut scratch)
+                    .map_err(RpcDeny::BodyUnavailable)?;
+                let fields =
+                    read_fields(message, &reads.fields).map_err(RpcDeny::BodyUnavailable)?;
+                let values = |kind: ConditionKind| match reads.slots[kind.index()]? {
+                    ConditionSource::Body(slot) => Some(fields.get(slot)),
+                    ConditionSource::DefaultTenant => Some(&[DEFAULT_TENANT][..]),
+                    ConditionSource::Rest => None,
+                };
+                self.check_candidates(rpc, tenants, &candidates, values, trace)
+            }
+            Door::Rest { route, query } => {
+                let needed: Vec<ConditionKind> = ConditionKind::ALL
+                    .into_iter()
+                    .filter(|k| {
+                        matches!(
+                            reads.slots[k.index()],
+                            Some(ConditionSource::Body(_) | ConditionSource::Rest)
+                        )
+                    })
+                    .collect();
+                let text = rest_values::json_text(route, body).map_err(RpcDeny::BodyUnavailable)?;
+                let read = rest_values::read(route, query, text.as_deref(), body, &needed)
+                    .map_err(RpcDeny::BodyUnavailable)?;
+                let views: Vec<Vec<&str>> = read
+                    .iter()
+                    .map(|v| v.iter().map(|c| &**c).collect())
+                    .collect();
+                let values = |kind: ConditionKind| match reads.slots[kind.index()]? {
+                    ConditionSource::DefaultTenant => Some(&[DEFAULT_TENANT][..]),
+                    _ => Some(views[kind.index()].as_slice()),
+                };
+                self.check_candidates(rpc, tenants, &candidates, values, trace)
+            }
+        }
+    }
+
+    /// Checks the conditions of `candidates` (the held grants that grant `rpc` under
+    /// conditions) against the request's `values`: the first that holds allows.
+    fn check_candidates<'v>(
+        &self,
+        rpc: Rpc,
+        tenants: &[Box<str>],
+        candidates: &[&Grant],
+        values: impl Fn(ConditionKind) -> Option<&'v [&'v str]> + Copy,
+        trace: &mut dyn FnMut(&Grant, Result<(), &str>),
+    ) -> Result<(), RpcDeny> {
         let mut first_failure: Option<(&Grant, Unmet)> = None;
-        for grant in candidates {
+        for &grant in candidates {
             let conditions = grant
                 .conditions
                 .as_deref()
@@ -216,16 +314,17 @@ impl Policy {
 
     /// The engine's words for a missing permission on `rpc`, with the request's resource id
     /// where the request carries one and the body can be read.
-    fn engine_missing(&self, rpc: Rpc, body: &RequestBody<'_>) -> String {
+    fn engine_missing(&self, rpc: Rpc, body: Option<&RequestBody<'_>>) -> String {
         let row = camunda::message_row(rpc);
         let id = if row.resource == camunda::ResourceType::XRpc {
             Some(rpc.name().to_string())
         } else {
+            let body = body.filter(|b| !b.partial);
             self.reads[rpc.index()]
                 .engine_id
                 .as_ref()
-                .filter(|_| !body.partial)
-                .and_then(|selection| {
+                .zip(body)
+                .and_then(|(selection, body)| {
                     let mut scratch = Vec::new();
                     let message = unframe(body.raw, body.encoding, &mut scratch).ok()?;
                     let fields = read_fields(message, selection).ok()?;
@@ -251,6 +350,7 @@ mod tests {
         raw: &[],
         encoding: None,
         partial: false,
+        content_type: None,
     };
 
     fn policy(text: &str) -> Policy {
@@ -334,6 +434,7 @@ mod tests {
                 raw,
                 encoding: None,
                 partial: false,
+                content_type: None,
             };
             p.authorize(
                 &p.grants_for(perms.iter().copied()),
@@ -483,6 +584,7 @@ mod tests {
                 raw: &good,
                 encoding: None,
                 partial: true,
+                content_type: None,
             };
             let rpc = Rpc::from_name("CreateProcessInstance").unwrap();
             assert_eq!(

@@ -14,12 +14,14 @@ mod compile;
 pub mod condition;
 mod dialect;
 mod eval;
+mod rest_values;
+mod wildcards;
 
 use std::sync::Arc;
 
 use ahash::AHashMap;
 
-use crate::catalog::{Rpc, RpcSet};
+use crate::catalog::{REST_ROUTES, RestRoute, Rpc, RpcSet};
 
 pub use compile::{DEFAULT_POLICY, DEV_POLICY, PolicyOptions, compile, compile_with, embedded};
 pub use dialect::Authorization;
@@ -98,8 +100,11 @@ pub(crate) struct RpcReads {
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum ConditionSource {
+    /// A protobuf field, by slot of the rpc's selection (on REST: the route's member).
     Body(usize),
     DefaultTenant,
+    /// A REST-only operation's member (its route names it).
+    Rest,
 }
 
 impl Policy {
@@ -133,7 +138,7 @@ impl Policy {
         self.other_paths
     }
 
-    /// The rpcs that some permission grants.
+    /// The operations that some permission grants.
     pub fn granted_somewhere(&self) -> RpcSet {
         let base = if self.rpc_named_permissions {
             RpcSet::all()
@@ -176,6 +181,18 @@ impl Policy {
                 reads.fields != FieldSelection::default() || reads.engine_id.is_some()
             })
             .fold(self.conditional_rpcs(), RpcSet::with)
+    }
+
+    /// The REST routes whose body the authorizer may read: a route of an operation in
+    /// [`Policy::body_rpcs`] (conditions), and the two routes whose body chooses between two
+    /// rpcs (`POST /process-instances`, `PATCH /jobs/{jobKey}`). Envoy must buffer their body
+    /// before the Check; every other REST route can skip buffering without changing a
+    /// decision.
+    pub fn body_routes(&self) -> impl Iterator<Item = &'static RestRoute> + '_ {
+        let body = self.body_rpcs();
+        REST_ROUTES.iter().filter(move |r| {
+            r.operations.len() > 1 || r.operations.iter().any(|op| body.contains(*op))
+        })
     }
 }
 

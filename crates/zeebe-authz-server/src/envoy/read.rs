@@ -10,11 +10,12 @@ use zeebe_authz_core::request::RequestView;
 pub(crate) const PARTIAL_BODY_HEADER: &str = "x-envoy-auth-partial-body";
 
 /// The headers a decision reads, in the order `view` unpacks them.
-const WANTED: [&str; 4] = [
+const WANTED: [&str; 5] = [
     "authorization",
     "x-request-id",
     "grpc-encoding",
     PARTIAL_BODY_HEADER,
+    "content-type",
 ];
 
 /// The HTTP request a Check is about, if Envoy sent one.
@@ -66,9 +67,10 @@ pub(crate) fn view(request: &CheckRequest) -> RequestView<'_> {
     let Some(http) = http(request) else {
         return RequestView::default();
     };
-    let [authorization, request_id, encoding, partial] = headers(http, &WANTED);
+    let [authorization, request_id, encoding, partial, content_type] = headers(http, &WANTED);
     RequestView {
         host: &http.host,
+        method: &http.method,
         path: &http.path,
         authorization,
         // Not `http.id`: that is Envoy's internal stream number.
@@ -77,6 +79,7 @@ pub(crate) fn view(request: &CheckRequest) -> RequestView<'_> {
             raw: &http.raw_body,
             encoding,
             partial: partial.is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            content_type,
         },
     }
 }

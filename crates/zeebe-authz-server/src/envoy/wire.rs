@@ -4,11 +4,13 @@
 //! What a verdict turns into: a deny is always a `CheckResponse` (never a tonic error: Envoy
 //! treats an error as an outage and, configured fail-open, would let the call through), with
 //! the HTTP status Envoy maps back to the gRPC status for gRPC clients, an explicit
-//! `grpc-status` and a percent-encoded `grpc-message`. An allow carries the identity headers,
+//! `grpc-status` and a percent-encoded `grpc-message`. A deny at the REST door is answered as
+//! REST clients read one: the HTTP status (401, 403, 503), an `application/problem+json` body
+//! (RFC 9457, as the gateway's own problem details) and, on a 401, `www-authenticate: Bearer`. An allow carries the identity headers,
 //! overwriting what a client sent. Every answer carries the decision as dynamic metadata
 //! (namespace `envoy.filters.http.ext_authz`), for Envoy's access log: `decision_id`,
-//! `reason`, `rpc`, `realm` and `subject` when known, `dry_run: true` when the realm only
-//! reports. The escaping of `grpc-message` and of the identity header values is the core's
+//! `reason`, `rpc`, `door`, `realm` and `subject` when known, `dry_run: true` when the realm
+//! only reports. The escaping of `grpc-message` and of the identity header values is the core's
 //! `text`, so a principal's and a realm's header values are escaped once, when they are made.
 //!
 //! Building envoy-types' `CheckResponse` first would cost a `String` per header name and value,
@@ -26,7 +28,8 @@
 //! `google/rpc/status.proto`, `google/protobuf/struct.proto`, `type/v3/http_status.proto`):
 //! `CheckResponse { status = 1; denied_response = 2; ok_response = 3; dynamic_metadata = 4 }`,
 //! `Status { code = 1; message = 2 }`, `DeniedHttpResponse { status = 1; headers = 2 }`,
-//! `HttpStatus { code = 1 }`, `OkHttpResponse { headers = 2; headers_to_remove = 5 }`,
+//! `HttpStatus { code = 1 }`, `DeniedHttpResponse.body = 3`,
+//! `OkHttpResponse { headers = 2; headers_to_remove = 5 }`,
 //! `HeaderValueOption { header = 1; append_action = 3 }`, `HeaderValue { key = 1; value = 2 }`,
 //! `Struct { map<string, Value> fields = 1 }`, `Value { string_value = 3; bool_value = 4 }`.
 //! Every field number is below 16, so every tag is one byte.
@@ -87,7 +90,7 @@ struct Answer<'a> {
     carried: bool,
     /// The `Struct.fields` entries with a string value (`dry_run` is written apart): each
     /// key as written ([`key_field`]) and the value.
-    metadata: [Option<(&'static [u8], &'a [u8])>; 5],
+    metadata: [Option<(&'static [u8], &'a [u8])>; 6],
     /// The body lengths of `ok_response` (0 for a deny) and of `dynamic_metadata`.
     ok_len: usize,
     metadata_len: usize,
@@ -100,6 +103,8 @@ enum Kind<'a> {
         message: String,
         /// `message` as `grpc-message`, when escaping changes it (else `message` is sent).
         escaped: Option<String>,
+        /// At the REST door: the problem details sent as the body, and the 401's challenge.
+        problem: Option<(String, Option<&'static str>)>,
     },
     /// An allow, or a deny a dry-run realm does not enforce: the identity headers, each
     /// `(name, Some(value))` to overwrite or `(name, None)` to remove.
@@ -114,10 +119,14 @@ impl<'a> Answer<'a> {
                     Cow::Borrowed(_) => None,
                     Cow::Owned(escaped) => Some(escaped),
                 };
+                let problem = verdict
+                    .problem_details()
+                    .map(|body| (body, verdict.bearer_challenge()));
                 Kind::Denied {
                     code,
                     message,
                     escaped,
+                    problem,
                 }
             }
             None => Kind::Allowed(identity(verdict)),
@@ -127,12 +136,13 @@ impl<'a> Answer<'a> {
         // first entry, ~3.7k for each further one (BENCHMARKS.md, "What an answer costs Envoy").
         let carried = verdict.metadata.carried_by(&verdict.decision);
         let metadata = if !carried {
-            [None; 5]
+            [None; 6]
         } else {
             [
                 Some((&DECISION_ID[..], verdict.id.as_bytes())),
                 Some((&REASON[..], verdict.decision.outcome().reason().as_bytes())),
                 Some((&RPC[..], verdict.path.as_str().as_bytes())),
+                Some((&DOOR[..], verdict.path.door().as_bytes())),
                 verdict
                     .realm
                     .as_deref()
@@ -178,6 +188,7 @@ impl<'a> Answer<'a> {
                 code,
                 message,
                 escaped,
+                problem,
             } => {
                 put_delimited(out, 1, self.denied_status_len());
                 put_varint_field(out, 1, *code as u64);
@@ -185,8 +196,15 @@ impl<'a> Answer<'a> {
                 put_delimited(out, 2, self.denied_len());
                 put_delimited(out, 1, varint_field_len(self.http_status()));
                 put_varint_field(out, 1, self.http_status());
-                for (key, value) in denied_headers(*code, escaped.as_deref().unwrap_or(message)) {
+                let escaped = escaped.as_deref().unwrap_or(message);
+                for (key, value) in denied_headers(*code, escaped, problem.as_ref())
+                    .iter()
+                    .flatten()
+                {
                     put_header(out, 2, key, value);
+                }
+                if let Some((body, _)) = problem {
+                    put_string(out, 3, body);
                 }
             }
             Kind::Allowed(headers) => {
@@ -243,15 +261,22 @@ impl<'a> Answer<'a> {
             code,
             message,
             escaped,
+            problem,
         } = &self.kind
         else {
             return 0;
         };
         delimited_len(varint_field_len(self.http_status()))
-            + denied_headers(*code, escaped.as_deref().unwrap_or(message))
-                .iter()
-                .map(|(key, value)| delimited_len(header_len(key, value)))
-                .sum::<usize>()
+            + denied_headers(
+                *code,
+                escaped.as_deref().unwrap_or(message),
+                problem.as_ref(),
+            )
+            .iter()
+            .flatten()
+            .map(|(key, value)| delimited_len(header_len(key, value)))
+            .sum::<usize>()
+            + problem.as_ref().map_or(0, |(body, _)| string_len(body))
     }
 
     fn ok_len(&self) -> usize {
@@ -284,13 +309,25 @@ impl<'a> Answer<'a> {
 }
 
 /// The headers of an enforced deny: the gRPC status for gRPC clients, whatever HTTP status
-/// Envoy answers with.
-fn denied_headers(code: GrpcCode, escaped: &str) -> [(&'static str, &str); 3] {
-    [
-        ("grpc-status", code.as_str()),
-        ("grpc-message", escaped),
-        ("content-type", "application/grpc"),
-    ]
+/// Envoy answers with; for a REST client, the problem details' content type and, on a 401,
+/// the bearer challenge.
+fn denied_headers<'a>(
+    code: GrpcCode,
+    escaped: &'a str,
+    problem: Option<&(String, Option<&'static str>)>,
+) -> [Option<(&'static str, &'a str)>; 3] {
+    match problem {
+        Some((_, challenge)) => [
+            Some(("content-type", "application/problem+json")),
+            challenge.map(|c| ("www-authenticate", c)),
+            None,
+        ],
+        None => [
+            Some(("grpc-status", code.as_str())),
+            Some(("grpc-message", escaped)),
+            Some(("content-type", "application/grpc")),
+        ],
+    }
 }
 
 /// The identity headers of an allowed call, overwriting what the client sent; without a valid
@@ -345,6 +382,7 @@ fn text_entry_len(key: &[u8], value: &[u8]) -> usize {
 const DECISION_ID: [u8; 13] = key_field("decision_id");
 const REASON: [u8; 8] = key_field("reason");
 const RPC: [u8; 5] = key_field("rpc");
+const DOOR: [u8; 6] = key_field("door");
 const REALM: [u8; 7] = key_field("realm");
 const SUBJECT: [u8; 9] = key_field("subject");
 

@@ -46,6 +46,7 @@ fn decide(
         raw: &raw,
         encoding: None,
         partial: false,
+        content_type: None,
     };
     let grants = p.grants_for_token(claims, []);
     p.authorize(&grants, &[], rpc(name), &body)
@@ -313,6 +314,7 @@ fn grants_and_authorizations_of_one_token_add_up() {
         raw: &raw,
         encoding: None,
         partial: false,
+        content_type: None,
     };
     assert!(p.authorize(&g, &[], rpc("PublishMessage"), &body).is_ok());
     assert!(p.authorize(&g, &[], rpc("Topology"), &body).is_ok());
@@ -380,6 +382,7 @@ fn every_table_row_grants_its_rpc_as_the_row_says() {
                 raw: &raw,
                 encoding: None,
                 partial: false,
+                content_type: None,
             };
             p.authorize(&p.grants_for_token(claims, []), &[], rpc, &body)
         };

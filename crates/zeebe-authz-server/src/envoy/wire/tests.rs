@@ -27,6 +27,7 @@ fn into_check_response(verdict: &Verdict) -> CheckResponse {
 fn verdict(decision: Decision, principal: Option<Arc<Principal>>, dry_run: bool) -> Verdict {
     Verdict {
         id: DecisionId::from_request("req-1").unwrap(),
+        instance: None,
         decision,
         dry_run,
         realm: Some(Arc::new("camunda".into())),
@@ -282,6 +283,7 @@ proptest! {
         let metadata = [MetadataSet::All, MetadataSet::Denies, MetadataSet::None][metadata];
         let verdict = Verdict {
             id: DecisionId::generated(1, 2),
+            instance: None,
             decision,
             dry_run,
             realm: (!realm.is_empty()).then(|| Arc::new(realm.as_str().into())),
@@ -380,11 +382,74 @@ fn metadata_keys_are_written_as_prost_writes_them() {
         (&DECISION_ID[..], "decision_id"),
         (&REASON[..], "reason"),
         (&RPC[..], "rpc"),
+        (&DOOR[..], "door"),
         (&REALM[..], "realm"),
         (&SUBJECT[..], "subject"),
     ] {
         let mut expected = Vec::new();
         prost::encoding::string::encode(1, &name.to_string(), &mut expected);
         assert_eq!(field, &expected[..], "{name}");
+    }
+}
+
+/// A deny at the REST door: the HTTP status, problem details as the body, no gRPC headers, a
+/// bearer challenge on a 401; the metadata names the door.
+#[test]
+fn rest_denies_are_problem_details() {
+    let rpc = zeebe_authz_core::catalog::Rpc::from_name("ActivateJobs").unwrap();
+    for (outcome, status, challenge) in [
+        (Outcome::MissingPermission, 403, None),
+        (Outcome::MissingToken, 401, Some("Bearer")),
+        (
+            Outcome::Expired,
+            401,
+            Some("Bearer error=\"invalid_token\""),
+        ),
+        (Outcome::KeysUnavailable, 503, None),
+    ] {
+        let mut v = verdict(
+            Decision::Deny(Deny::new(outcome, "refused \"here\"")),
+            None,
+            false,
+        );
+        v.path = PathLabel::RestOperation(rpc);
+        v.instance = Some("/v2/jobs/activation".into());
+        let mut bytes = Vec::new();
+        encode_check_response(&v, &mut bytes);
+        let r = CheckResponse::decode(&bytes[..]).unwrap();
+        let Some(HttpResponse::DeniedResponse(denied)) = r.http_response else {
+            panic!("a deny")
+        };
+        assert_eq!(denied.status.unwrap().code, status);
+        let headers: Vec<(String, String)> = denied
+            .headers
+            .iter()
+            .filter_map(|h| h.header.as_ref())
+            .map(|h| (h.key.clone(), h.value.clone()))
+            .collect();
+        assert_eq!(
+            headers[0],
+            ("content-type".into(), "application/problem+json".into())
+        );
+        assert_eq!(
+            headers
+                .iter()
+                .find(|(k, _)| k == "www-authenticate")
+                .map(|(_, v)| v.as_str()),
+            challenge
+        );
+        assert!(!headers.iter().any(|(k, _)| k.starts_with("grpc-")));
+        let body: serde_json::Value = serde_json::from_str(&denied.body).unwrap();
+        assert_eq!(body["status"], status);
+        assert_eq!(body["instance"], "/v2/jobs/activation");
+        assert_eq!(body["decisionId"], "req-1");
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("refused \"here\"")
+        );
+        let door = r.dynamic_metadata.unwrap().fields["door"].kind.clone();
+        assert_eq!(door, Some(Kind::StringValue("rest".into())));
     }
 }

@@ -1,0 +1,173 @@
+//! The condition values of a REST request: the members its route names, read from the JSON
+//! body ([`crate::json`]) or the `multipart/form-data` parts ([`crate::multipart`]) as the
+//! gateway reads them, and the choice between a route's two rpcs. Whatever cannot be read for
+//! sure is an error with its reason (the Check denies), never a guess.
+
+use std::borrow::Cow;
+
+use super::condition::ConditionKind;
+use crate::body::{BodyError, RequestBody};
+use crate::catalog::{MemberSource, RestRoute, RouteMember, RpcSet};
+use crate::json::{self, Query, Value};
+use crate::multipart;
+
+/// The body as JSON text, when the route reads JSON members; `None` when it reads parts (or
+/// nothing). Spring takes `application/json` and `application/*+json`; with no charset or a
+/// Unicode one, Jackson detects the encoding from the bytes; any other charset is decoded by
+/// a `Reader` of that charset, which is not read here.
+pub(crate) fn json_text<'b>(
+    route: &RestRoute,
+    body: &RequestBody<'b>,
+) -> Result<Option<Cow<'b, str>>, BodyError> {
+    if !route.members.iter().any(|m| m.source != MemberSource::Part) {
+        return Ok(None);
+    }
+    if body.partial {
+        return Err(BodyError::Partial);
+    }
+    if body.raw.is_empty() {
+        return Err(BodyError::Missing);
+    }
+    let ct = body.content_type.unwrap_or("");
+    let mut params = ct.split(';');
+    let media = params.next().unwrap_or("").trim().to_ascii_lowercase();
+    let json_media = media == "application/json"
+        || media
+            .strip_prefix("application/")
+            .is_some_and(|s| s.ends_with("+json"));
+    let charset_ok = params.all(|p| match p.split_once('=') {
+        Some((k, v)) if k.trim().eq_ignore_ascii_case("charset") => {
+            let v = v.trim().trim_matches('"').to_ascii_uppercase();
+            matches!(
+                v.as_str(),
+                "UTF-8" | "UTF-16" | "UTF-16BE" | "UTF-16LE" | "UTF-32" | "UTF-32BE" | "UTF-32LE"
+            )
+        }
+        _ => true,
+    });
+    if !json_media || !charset_ok {
+        return Err(BodyError::ContentType(crate::text::clip(
+            ct,
+            64,
+            crate::text::Keep::Text,
+        )));
+    }
+    Ok(Some(json::decode(body.raw)?))
+}
+
+/// The values of the `needed` kinds, by [`ConditionKind::index`]: text members as one value
+/// (none when absent or `null`: the default tenant, for a tenant), arrays as their elements.
+pub(crate) fn read<'t>(
+    route: &'static RestRoute,
+    query: &str,
+    text: Option<&'t str>,
+    body: &RequestBody<'t>,
+    needed: &[ConditionKind],
+) -> Result<[Vec<Cow<'t, str>>; ConditionKind::COUNT], BodyError> {
+    let mut out: [Vec<Cow<'t, str>>; ConditionKind::COUNT] = Default::default();
+    let members: Vec<(ConditionKind, &RouteMember)> = needed
+        .iter()
+        .map(|&k| {
+            route
+                .members
+                .iter()
+                .find(|m| m.kind == k.key())
+                .map(|m| (k, m))
+                // A twin that lacks a kind its rpc carries would let the condition pass on
+                // nothing: refused (the catalog's tests hold twins to their rpcs).
+                .ok_or(BodyError::Member {
+                    member: k.key(),
+                    what: "not carried by this REST endpoint",
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    let json_members: Vec<&(ConditionKind, &RouteMember)> = members
+        .iter()
+        .filter(|(_, m)| m.source != MemberSource::Part)
+        .collect();
+    if let (Some(text), false) = (text, json_members.is_empty()) {
+        let queries: Vec<Query<'_>> = json_members
+            .iter()
+            .map(|(_, m)| Query {
+                outer: m.outer,
+                name: m.name,
+            })
+            .collect();
+        let values = json::read_members(text, &queries)?;
+        for ((kind, m), v) in json_members.iter().zip(values) {
+            out[kind.index()] = match m.source {
+                MemberSource::JsonArray => v.as_texts(),
+                _ => v.as_text().map(|t| t.into_iter().collect()),
+            }
+            .map_err(|what| BodyError::Member {
+                member: m.name,
+                what,
+            })?;
+        }
+    }
+    for (kind, m) in members
+        .iter()
+        .filter(|(_, m)| m.source == MemberSource::Part)
+    {
+        // A `@RequestParam` would also take the query string's value: never guessed.
+        if query.split('&').any(|p| {
+            let name = p.split_once('=').map_or(p, |(n, _)| n);
+            name == m.name || name.contains('%')
+        }) {
+            return Err(BodyError::Query(m.name));
+        }
+        if body.partial {
+            return Err(BodyError::Partial);
+        }
+        let ct = body.content_type.unwrap_or("");
+        let part = multipart::read_part(body.raw, ct, m.name)?;
+        out[kind.index()] = part.map(Cow::Borrowed).into_iter().collect();
+    }
+    Ok(out)
+}
+
+/// Which of a two-rpc route's operations the body asks for. One `select` member (a boolean,
+/// `awaitCompletion`): absent, `null` or `false` the first rpc, `true` the second; anything
+/// else is refused (a text or number the gateway might coerce). Two (`changeset.retries`,
+/// `changeset.timeout`): each present, non-null member selects its rpc; neither selects both.
+pub(crate) fn select(
+    route: &'static RestRoute,
+    body: &RequestBody<'_>,
+) -> Result<RpcSet, BodyError> {
+    let selectors: Vec<&RouteMember> = route
+        .members
+        .iter()
+        .filter(|m| m.kind == "select")
+        .collect();
+    let text = json_text(route, body)?.ok_or(BodyError::Missing)?;
+    let queries: Vec<Query<'_>> = selectors
+        .iter()
+        .map(|m| Query {
+            outer: m.outer,
+            name: m.name,
+        })
+        .collect();
+    let values = json::read_members(&text, &queries)?;
+    let ops = route.operations;
+    if let [only] = values.as_slice() {
+        return match only {
+            Value::Absent | Value::Null | Value::Bool(false) => Ok(RpcSet::EMPTY.with(ops[0])),
+            Value::Bool(true) => Ok(RpcSet::EMPTY.with(ops[1])),
+            _ => Err(BodyError::Member {
+                member: selectors[0].name,
+                what: "not true, false or null",
+            }),
+        };
+    }
+    let chosen: RpcSet = values
+        .iter()
+        .zip(ops)
+        .filter(|(v, _)| !matches!(v, Value::Absent | Value::Null))
+        .map(|(_, r)| *r)
+        .collect();
+    Ok(if chosen.is_empty() {
+        ops.iter().copied().collect()
+    } else {
+        chosen
+    })
+}
