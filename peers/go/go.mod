@@ -1,6 +1,6 @@
 module github.com/zeebe-authz/peers
 
-go 1.26.8
+go 1.25.0
 
 require (
 	github.com/agnivade/levenshtein v1.2.1 // indirect

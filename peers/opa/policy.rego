@@ -31,7 +31,9 @@ bearer := token if {
 	token := substring(header, 7, -1)
 }
 
-# Signature (RS256, a key of the JWKS by kid), `exp` and `nbf` against now, `iss` and `aud`.
+# Signature (RS256, a key of the JWKS by kid), `exp` and `nbf` against now, `iss` and `aud`;
+# and an access token (`typ: Bearer`), as zeebe-authz's `token_type: required` (the default)
+# refuses ID, refresh and logout tokens and untyped ones.
 claims := payload if {
 	[valid, _, payload] := io.jwt.decode_verify(bearer, {
 		"cert": data.zeebe.jwks,
@@ -39,6 +41,7 @@ claims := payload if {
 		"aud": data.zeebe.audience,
 	})
 	valid
+	payload.typ == "Bearer"
 }
 
 permissions := object.get(claims, ["permissions", data.zeebe.audience], [])
@@ -61,8 +64,12 @@ body := input.parsed_body if is_object(input.parsed_body)
 
 else := {}
 
-# A body cut short (over Envoy's max_request_bytes) cannot be judged: conditions fail.
-whole_body if not input.truncated_body
+# A body cut short (over Envoy's max_request_bytes), or none at all, cannot be judged:
+# conditions fail (zeebe-authz's body_unavailable), rather than reading as the default tenant.
+whole_body if {
+	not input.truncated_body
+	is_object(input.parsed_body)
+}
 
 # --- the grants (policies/dev.yaml) -------------------------------------------------------
 

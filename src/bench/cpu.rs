@@ -99,7 +99,8 @@ mod tests {
         let before = sample(&sources);
         // A fixed amount of work, not a fixed wall time: on a loaded machine 300 ms of wall
         // time gave less than 100 ms of CPU and the test failed. 200 million dependent steps
-        // take at least 50 ms of CPU on any core of today (4 GHz, one step per cycle).
+        // take at least 50 ms of CPU on any core of today (even at 4 GHz and one step a cycle;
+        // a dependent multiply takes several).
         let mut x = 0u64;
         for _ in 0..200_000_000u64 {
             x = std::hint::black_box(x)

@@ -9,6 +9,9 @@
 //! each conditional grant as `Policy::authorize_traced` checked it.
 
 mod encode;
+mod rest;
+
+pub use rest::RestCall;
 
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -109,17 +112,6 @@ pub struct Call {
     pub online: Option<Duration>,
     /// The decision id (Envoy's `x-request-id`).
     pub request_id: Option<String>,
-}
-
-/// A REST request to explain.
-#[derive(Debug, Clone)]
-pub struct RestCall {
-    /// `POST`.
-    pub method: String,
-    /// `/v2/jobs/activation`.
-    pub path: String,
-    /// The JSON body (empty for none).
-    pub body: Vec<u8>,
 }
 
 /// The caller of a [`Call`].
@@ -280,7 +272,7 @@ pub async fn explain(config: &Config, call: &Call) -> Result<Explanation, String
                 owners = found;
             }
             match known {
-                _ if call.rest.is_some() => steps.push(trace_rest(realm, method, &path)),
+                _ if call.rest.is_some() => steps.push(rest::trace_rest(realm, method, &path)),
                 Some(rpc) => trace_grants(
                     realm,
                     rpc,
@@ -294,50 +286,6 @@ pub async fn explain(config: &Config, call: &Call) -> Result<Explanation, String
         }
     }
     Ok(explanation(&verdict, steps))
-}
-
-/// What a REST path reaches at the realm's base path.
-fn trace_rest(realm: &Realm, method: &str, path: &str) -> Step {
-    use zeebe_authz_core::rest::{RestTarget, parse_rest_path};
-    match parse_rest_path(&realm.rest_base_path, method, path) {
-        Some(RestTarget::Route(route)) => {
-            let ops: Vec<&str> = route.operations.iter().map(|r| r.name()).collect();
-            let kind = if route.operations[0].is_grpc() {
-                "the REST twin of the rpc"
-            } else {
-                "a REST-only operation"
-            };
-            step(
-                "path",
-                Some(true),
-                format!(
-                    "{method} {}{} is {} ({kind}), since Camunda {}",
-                    realm.rest_base_path,
-                    route.template,
-                    ops.join(" or "),
-                    route.since
-                ),
-            )
-        }
-        Some(RestTarget::Unknown) => step(
-            "path",
-            Some(false),
-            format!("no REST operation of the table is {method} {path}"),
-        ),
-        Some(RestTarget::Unroutable(why)) => step(
-            "path",
-            Some(false),
-            format!("the gateway may route the path otherwise: {why}"),
-        ),
-        None => step(
-            "path",
-            Some(false),
-            format!(
-                "not under the realm's REST base path {}",
-                realm.rest_base_path
-            ),
-        ),
-    }
 }
 
 /// `--claims` as a valid token of `realm` would have them: `exp`, `iss` and `aud` added when
@@ -658,20 +606,9 @@ pub(crate) async fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         },
         None => None,
     };
-    let rest = match (&args.rest, &args.body) {
-        (Some(mp), body) => {
-            let body = match body.as_deref().map(|b| read_input("--body", b)) {
-                Some(Ok(b)) => b.into_bytes(),
-                Some(Err(e)) => return usage(e),
-                None => Vec::new(),
-            };
-            Some(RestCall {
-                method: mp[0].clone(),
-                path: mp[1].clone(),
-                body,
-            })
-        }
-        (None, _) => None,
+    let rest = match rest::rest_call(args.rest.as_deref(), args.body.as_deref()) {
+        Ok(r) => r,
+        Err(e) => return usage(e),
     };
     let rpc = match &rest {
         Some(r) => format!("{} {}", r.method, r.path),

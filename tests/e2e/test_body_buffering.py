@@ -8,7 +8,9 @@ Through a real Envoy 1.40 running that bootstrap as written:
   CompleteJob carrying 16 KiB of variables reaches the Check without its body, while a
   CreateProcessInstance (a tenant condition reads it) still reaches it with its body;
 - with zeebe-authz itself, the tenant condition still sees the body (tenant-a allowed,
-  tenant-b refused) and a 64 KiB CompleteJob passes.
+  tenant-b refused) and a 64 KiB CompleteJob passes (that only shows nothing breaks: a buffered
+  body cut at max_request_bytes would pass too, CompleteJob having no condition);
+- a conditional rpc put on a body-free route by mistake fails closed: tenant-a is refused.
 """
 
 from __future__ import annotations
@@ -130,3 +132,29 @@ def test_a_body_condition_still_sees_the_body(
         "CompleteJob 64 KiB, tenant token": OK,
         "CompleteJob 64 KiB, write token": OK,
     }
+
+
+def test_a_conditional_rpc_on_a_body_free_route_fails_closed(
+    tmp_path: Path, dev: DevServer, buffering_gateway: StubGateway
+) -> None:
+    """A hand-written route list that sends CreateProcessInstance without its body must cost
+    an outage of that rpc (body_unavailable), never an allow: the tenant condition has
+    nothing to read."""
+    bootstrap = yaml.safe_load(dev.envoy_config.read_text())
+    routes = routes_of(bootstrap)
+    body_free = next(r for r in routes if r["match"].get("path", "").endswith("/Topology"))
+    wrong = json.loads(json.dumps(body_free))
+    wrong["match"]["path"] = "/gateway_protocol.Gateway/CreateProcessInstance"
+    routes.insert(0, wrong)
+    rewritten = tmp_path / "envoy-wrong-routes.yaml"
+    rewritten.write_text(json.dumps(bootstrap))
+    envoy = Envoy(tmp_path / "envoy", buffering_gateway.address, "", name="envoy-wrong", bootstrap_file=rewritten)
+    tenant = bearer(dev.export("ZEEBE_AUTHZ_TENANT_TOKEN"))
+    with running(envoy), grpc.insecure_channel(envoy.address) as channel:
+        stub = gateway_pb2_grpc.GatewayStub(channel)
+        request = pb.CreateProcessInstanceRequest(bpmnProcessId="order", tenantId="tenant-a")
+        refused = invoke(stub.CreateProcessInstance, request, tenant)
+        topology = invoke(stub.Topology, pb.TopologyRequest(), tenant).code
+    assert refused.code == PERMISSION_DENIED, refused
+    assert "body" in refused.details.lower(), refused
+    assert topology == OK

@@ -99,7 +99,14 @@ GRANTED = {
     "worker:payment": dict.fromkeys(EVERY_CALL, PERMISSION_DENIED)
     | {"CompleteJob": OK, "ActivateJobs payment-card": OK},
 }
-REFUSED_TOKENS = ["expired", "signed by another key", "another issuer", "another audience", "no token"]
+REFUSED_TOKENS = [
+    "expired",
+    "signed by another key",
+    "another issuer",
+    "another audience",
+    "an ID token (typ ID)",
+    "no token",
+]
 SAMPLE = ["Topology", "CreateProcessInstance tenant-a", "CompleteJob"]
 EXPECTED: dict[str, dict[str, grpc.StatusCode]] = {
     **GRANTED,
@@ -119,6 +126,7 @@ def tokens(issuer: KeycloakIssuer) -> dict[str, str | None]:
         "signed by another key": issuer.mint(["write:*"], key=impostor),
         "another issuer": issuer.mint(["write:*"], issuer="http://127.0.0.1:9/realms/elsewhere"),
         "another audience": issuer.mint(["write:*"], audience="other-api"),
+        "an ID token (typ ID)": issuer.mint(["write:*"], typ="ID"),
         "no token": None,
     }
 

@@ -592,3 +592,33 @@ fn the_rest_page_lists_every_route_of_the_catalog() {
         assert!(page.contains(&row), "docs/src/rest.md lacks {row}");
     }
 }
+
+/// Issue 23: a REST call was refused as "another service's path" whatever the token. Now the
+/// dev tokens mean on REST what they mean on gRPC.
+#[tokio::test]
+async fn a_rest_call_was_refused_as_another_services_path_whatever_the_token() {
+    let (kc, key, authz) = setup(&dev_policy()).await;
+    let read = token(&key, &kc.issuer, &["read:*"]);
+    let topology = (
+        "GET",
+        "/v2/topology".to_string(),
+        "application/json",
+        Vec::new(),
+    );
+    let r = authz.check(rest_request(Some(&read), &topology)).await;
+    assert_eq!(code(&r), OK, "{}", message(&r));
+    let start = (
+        "POST",
+        "/v2/process-instances".to_string(),
+        "application/json",
+        br#"{"processDefinitionId":"order-process"}"#.to_vec(),
+    );
+    let r = authz.check(rest_request(Some(&read), &start)).await;
+    assert_eq!(
+        (code(&r), reason(&r).as_str()),
+        (PERMISSION_DENIED, "missing_permission"),
+        "{}",
+        message(&r)
+    );
+    authz.stop().await;
+}

@@ -226,9 +226,8 @@ impl Reloader {
         }
         if config.server != self.server {
             tracing::warn!(
-                max_connections = config.server.max_connections,
-                header_timeout = ?config.server.header_timeout,
-                idle_timeout = ?config.server.idle_timeout,
+                in_force = ?self.server,
+                configured = ?config.server,
                 "Connection settings (server:) changed; they take effect at the next restart"
             );
         }

@@ -633,20 +633,8 @@ impl Compiler<'_> {
                     )
                     .hint("keep required (the default) for Keycloak, which types every token");
             }
-            let rest_base_path = match &r.rest_base_path {
-                None => crate::rest::DEFAULT_BASE_PATH.into(),
-                Some(b) if crate::rest::is_valid_base_path(&b.value) => b.value.as_str().into(),
-                Some(b) => {
-                    self.diags
-                        .error(
-                            Span::of(self.file, b),
-                            key("rest_base_path"),
-                            format!("rest_base_path '{}' is not a plain path", b.value),
-                        )
-                        .hint("a leading slash, no trailing one, no '%', ';', '..' or '//': '/v2', or the gateway's context path and '/v2' ('/orchestration/v2')");
-                    crate::rest::DEFAULT_BASE_PATH.into()
-                }
-            };
+            let rest_base_path =
+                self.rest_base_path(r.rest_base_path.as_ref(), key("rest_base_path"));
             if let Some(policy) = policy {
                 out.push(RealmConfig {
                     name: r.name.value.as_str().into(),

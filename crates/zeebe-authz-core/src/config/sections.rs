@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use serde_saphyr::Spanned;
+
 use super::settings::{ConnectionSettings, JwksSettings};
 use super::{Compiler, RawJwks, RawServer, RawToken, TokenSettings};
 use crate::diag::Span;
@@ -136,6 +138,29 @@ impl Compiler<'_> {
                 sd.keepalive_timeout,
                 secs(1)..=secs(3600),
             ),
+        }
+    }
+
+    /// A realm's `rest_base_path`: `/v2` by default; a plain path (no `%`, `;`, dot or empty
+    /// segment), which the REST door compares as written.
+    pub(super) fn rest_base_path(
+        &mut self,
+        raw: Option<&Spanned<String>>,
+        key: String,
+    ) -> Box<str> {
+        match raw {
+            None => crate::rest::DEFAULT_BASE_PATH.into(),
+            Some(b) if crate::rest::is_valid_base_path(&b.value) => b.value.as_str().into(),
+            Some(b) => {
+                self.diags
+                    .error(
+                        Span::of(self.file, b),
+                        key,
+                        format!("rest_base_path '{}' is not a plain path", b.value),
+                    )
+                    .hint("a leading slash, no trailing one, no '%', ';', '..' or '//': '/v2', or the gateway's context path and '/v2' ('/orchestration/v2')");
+                crate::rest::DEFAULT_BASE_PATH.into()
+            }
         }
     }
 }

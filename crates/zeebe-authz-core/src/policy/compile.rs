@@ -127,7 +127,7 @@ pub fn compile_with(
     let mut groups: AHashMap<&str, RpcSet> = AHashMap::new();
     for (name, rpcs) in &raw.groups {
         let key = format!("groups.{name}");
-        if Rpc::from_name(name).is_some() || is_wildcard(name) {
+        if Rpc::from_name(name).is_some() || super::wildcards::is_wildcard(name) {
             let span = rpcs
                 .first()
                 .map_or_else(|| Span::file(file), |r| Span::of(file, r));
@@ -144,7 +144,18 @@ pub fn compile_with(
         groups.insert(name.as_str(), set);
     }
 
-    note_the_wildcards(file, &raw, diags);
+    let lists: Vec<(String, &[Spanned<String>])> = raw
+        .grants
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (format!("grants[{i}].rpcs"), g.rpcs.as_slice()))
+        .chain(
+            raw.groups
+                .iter()
+                .map(|(n, r)| (format!("groups.{n}"), r.as_slice())),
+        )
+        .collect();
+    super::wildcards::note_the_wildcards(file, &lists, diags);
 
     let mut grants = Vec::with_capacity(raw.grants.len());
     let mut by_permission: AHashMap<Box<str>, Vec<u16>> = AHashMap::new();
@@ -360,65 +371,6 @@ fn compile_when(
     conditions
 }
 
-/// Says what the wildcards mean at the REST door. `*` keeps meaning the gRPC rpcs, and so
-/// their REST twins, and no REST-only operation: a policy that grants REST-only operations
-/// (by name, `rest:*` or `admin:*`) is told so where it first uses `*` (a policy written for
-/// gRPC alone is left silent: it grants through both doors exactly what it granted). Every
-/// `admin:*` is a warning: it grants identity management, a privilege escalation.
-fn note_the_wildcards(file: &Arc<Path>, raw: &RawPolicy, diags: &mut Diagnostics) {
-    let lists = || {
-        raw.grants
-            .iter()
-            .enumerate()
-            .map(|(i, g)| (format!("grants[{i}].rpcs"), &g.rpcs))
-            .chain(raw.groups.iter().map(|(n, r)| (format!("groups.{n}"), r)))
-    };
-    let addresses_rest = lists().flat_map(|(_, names)| names.iter()).any(|n| {
-        matches!(n.value.as_str(), "rest:*" | "admin:*")
-            || Rpc::from_name(&n.value).is_some_and(|r| !r.is_grpc())
-    });
-    let mut star_noted = !addresses_rest;
-    for (key, names) in lists() {
-        for (j, name) in names.iter().enumerate() {
-            match name.value.as_str() {
-                "*" if !star_noted => {
-                    star_noted = true;
-                    diags
-                        .note(
-                            Span::of(file, name),
-                            format!("{key}[{j}]"),
-                            "'*' grants every gRPC rpc and its REST twin (POST /v2/jobs/activation is ActivateJobs), and no REST-only operation",
-                        )
-                        .hint("grant REST-only operations by name (SearchUserTasks) or with 'rest:*'; identity management only by name or 'admin:*'");
-                }
-                "admin:*" => {
-                    diags
-                        .warning(
-                            Span::of(file, name),
-                            format!("{key}[{j}]"),
-                            "'admin:*' grants identity management (users, groups, roles, tenants, mapping rules, authorizations): a holder can grant itself anything",
-                        )
-                        .hint("name the few operations the holder needs (SearchUsers, GetTenant, …)");
-                }
-                _ => {}
-            }
-        }
-    }
-}
-
-/// Whether `name` is one of the wildcards: `*` (every gRPC rpc, and so its REST twin),
-/// `rest:*` (every REST-only operation but identity management), `admin:*` (identity and
-/// cluster management).
-pub(crate) fn is_wildcard(name: &str) -> bool {
-    [
-        OperationClass::Grpc,
-        OperationClass::Rest,
-        OperationClass::Admin,
-    ]
-    .iter()
-    .any(|c| c.wildcard() == name)
-}
-
 /// Resolves a list of operation names, group names and wildcards into a set, reporting
 /// unknown names with a "did you mean" hint.
 fn resolve_rpcs<'g>(
@@ -515,6 +467,34 @@ mod tests {
             "{:?}",
             d.items()
         );
+    }
+
+    #[test]
+    fn body_routes_are_the_rest_routes_a_condition_or_a_choice_reads() {
+        let p = crate::policy::embedded("dev", crate::policy::DEV_POLICY).unwrap();
+        let routes: Vec<String> = p
+            .body_routes()
+            .map(|r| format!("{} {}", r.method, r.template))
+            .collect();
+        for expected in [
+            "POST /jobs/activation",
+            "POST /process-instances",
+            "PATCH /jobs/{jobKey}",
+            "POST /messages/publication",
+            "POST /deployments",
+        ] {
+            assert!(
+                routes.iter().any(|r| r == expected),
+                "{expected}: {routes:?}"
+            );
+        }
+        for free in [
+            "GET /topology",
+            "POST /jobs/{jobKey}/completion",
+            "POST /user-tasks/search",
+        ] {
+            assert!(!routes.iter().any(|r| r == free), "{free}: {routes:?}");
+        }
     }
 
     #[test]
@@ -659,6 +639,19 @@ mod tests {
             p.unwrap().body_rpcs().is_empty(),
             "the default policy reads no body"
         );
+    }
+
+    #[test]
+    fn body_rpcs_of_the_camunda_dialect_include_rpcs_whose_deny_names_a_body_id() {
+        // Only `*` resources: no condition reads a field, yet a deny must name the process id
+        // CreateProcessInstance carries, so Envoy must send its body.
+        let text = "authorizations:\n  - owner: {user: alice}\n    resource_type: PROCESS_DEFINITION\n    resource_ids: [\"*\"]\n    permissions: [CREATE_PROCESS_INSTANCE]\n";
+        let (p, d) = compile_str(text);
+        let p = p.unwrap_or_else(|| panic!("{:?}", d.items()));
+        let create = Rpc::from_name("CreateProcessInstance").unwrap();
+        assert!(!p.conditional_rpcs().contains(create), "no condition reads a field");
+        assert!(p.body_rpcs().contains(create), "{:?}", p.body_rpcs());
+        assert!(!p.body_rpcs().contains(Rpc::from_name("Topology").unwrap()));
     }
 
     #[test]

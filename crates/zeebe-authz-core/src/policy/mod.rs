@@ -15,12 +15,13 @@ pub mod condition;
 mod dialect;
 mod eval;
 mod rest_values;
+mod wildcards;
 
 use std::sync::Arc;
 
 use ahash::AHashMap;
 
-use crate::catalog::{Rpc, RpcSet};
+use crate::catalog::{REST_ROUTES, RestRoute, Rpc, RpcSet};
 
 pub use compile::{DEFAULT_POLICY, DEV_POLICY, PolicyOptions, compile, compile_with, embedded};
 pub use dialect::Authorization;
@@ -180,6 +181,18 @@ impl Policy {
                 reads.fields != FieldSelection::default() || reads.engine_id.is_some()
             })
             .fold(self.conditional_rpcs(), RpcSet::with)
+    }
+
+    /// The REST routes whose body the authorizer may read: a route of an operation in
+    /// [`Policy::body_rpcs`] (conditions), and the two routes whose body chooses between two
+    /// rpcs (`POST /process-instances`, `PATCH /jobs/{jobKey}`). Envoy must buffer their body
+    /// before the Check; every other REST route can skip buffering without changing a
+    /// decision.
+    pub fn body_routes(&self) -> impl Iterator<Item = &'static RestRoute> + '_ {
+        let body = self.body_rpcs();
+        REST_ROUTES.iter().filter(move |r| {
+            r.operations.len() > 1 || r.operations.iter().any(|op| body.contains(*op))
+        })
     }
 }
 
