@@ -111,10 +111,25 @@ struct PartHead<'h> {
 fn part_head(head: &str) -> Result<PartHead<'_>, MultipartError> {
     let mut disposition = None;
     for line in head.split("\r\n") {
+        // Where Tomcat's upload parser and a plain reading part ways, refuse. It joins a line
+        // that starts with a space or tab onto the header above (RFC 822 folding), and trims
+        // every byte up to and including the space (Java's `String.trim`), control bytes
+        // too: a `\tX:Y; name=tenantId` line, or `name=tenantId\x1f`, would name a part
+        // there that this reader does not see.
+        if line.starts_with([' ', '\t']) {
+            return Err(MultipartError::Layout("a folded part header line"));
+        }
+        if line.bytes().any(|b| b < 0x20 || b >= 0x7f) {
+            return Err(MultipartError::Layout(
+                "a control or non-ASCII byte in a part header",
+            ));
+        }
         let (k, v) = line
             .split_once(':')
             .ok_or(MultipartError::Layout("a part header without ':'"))?;
-        let k = k.trim();
+        if k.is_empty() || k.ends_with(' ') {
+            return Err(MultipartError::Layout("a part header name with a space"));
+        }
         if k.eq_ignore_ascii_case("content-disposition") {
             if disposition.replace(v.trim()).is_some() {
                 return Err(MultipartError::Layout("two Content-Disposition headers"));
@@ -130,6 +145,10 @@ fn part_head(head: &str) -> Result<PartHead<'_>, MultipartError> {
             });
             if charset.is_some_and(|c| !c.eq_ignore_ascii_case("utf-8")) {
                 return Err(MultipartError::Layout("a part charset other than UTF-8"));
+            }
+            // Tomcat expands a multipart/mixed part into sub-parts under the same field name.
+            if v.trim().to_ascii_lowercase().starts_with("multipart/") {
+                return Err(MultipartError::Layout("a multipart part inside the form"));
             }
         }
     }
@@ -155,8 +174,20 @@ fn part_head(head: &str) -> Result<PartHead<'_>, MultipartError> {
                 .strip_suffix('"')
                 .filter(|q| !q.contains(['"', '\\']))
                 .ok_or(MultipartError::Layout("a quoted parameter with an escape"))?,
+            // Tomcat reads a quote inside an unquoted value as the start of a quoted section.
+            None if v.contains('"') => {
+                return Err(MultipartError::Layout(
+                    "a quote inside an unquoted parameter",
+                ));
+            }
             None => v,
         };
+        // Tomcat trims the name again once unquoted: `name=" tenantId "` names `tenantId`.
+        if v != v.trim() {
+            return Err(MultipartError::Layout(
+                "a parameter value with surrounding spaces",
+            ));
+        }
         match k.as_str() {
             "name" if name.replace(v).is_some() => {
                 return Err(MultipartError::Layout("a part named twice"));
@@ -244,5 +275,30 @@ mod tests {
         assert!(read_part(&epilogue, CT, "tenantId").is_err());
         assert!(read_part(&body(&[(t, "a")]), "application/json", "tenantId").is_err());
         assert!(read_part(&body(&[(t, "a")]), "multipart/form-data", "tenantId").is_err());
+    }
+
+    /// Tomcat's upload parser names a part where this reader saw a decoy (a security review
+    /// found these): folded header lines, Java's trim of control bytes, a quoted name with
+    /// spaces, a first Content-Disposition spelled with a control byte. Each read the default
+    /// tenant here while the gateway bound `tenantId`; each is refused now.
+    #[test]
+    fn multipart_headers_tomcat_reads_as_a_tenant_part_are_refused() {
+        for head in [
+            "Content-Disposition: form-data; name=\"decoy\"\r\n\tX:Y; name=tenantId",
+            "Content-Disposition: form-data; name=\"decoy\"\r\n X:Y; name=tenantId",
+            "Content-Disposition: form-data; name=\" tenantId \"",
+            "Content-Disposition: form-data; name=tenantId\x1f",
+            "Content-Disposition: form-data; name=decoy; \x1fname=tenantId",
+            "Content-Disposition\x1f: form-data; name=tenantId\r\nContent-Disposition: form-data; name=decoy",
+            "Content-Disposition : form-data; name=tenantId",
+            "Content-Disposition: form-data; name=ten\"antId",
+            "Content-Disposition: form-data; name=\"tenantId\"\r\nContent-Type: multipart/mixed; boundary=b",
+            "Content-Disposition: form-data; name=\"t\u{e9}nantId\"",
+        ] {
+            assert!(
+                read_part(&body(&[(head, "tenant-b")]), CT, "tenantId").is_err(),
+                "{head:?}"
+            );
+        }
     }
 }
