@@ -406,7 +406,7 @@ async fn star_grants_no_rest_only_operation_and_no_identity_management() {
 }
 
 #[tokio::test]
-async fn unknown_and_unroutable_rest_paths_fail_closed_whatever_other_paths_says() {
+async fn unknown_and_unroutable_rest_paths_fail_closed_and_other_paths_opens_only_grpc_calls() {
     let policy = "grants:\n  - {permission: 'write:*', rpcs: ['*', 'rest:*', 'admin:*']}\nunknown_rpcs: authenticated\nother_paths: authenticated\n";
     let (kc, key, authz) = setup(policy).await;
     let t = token(&key, &kc.issuer, &["write:*"]);
@@ -429,14 +429,37 @@ async fn unknown_and_unroutable_rest_paths_fail_closed_whatever_other_paths_says
         assert_eq!(code(&r), PERMISSION_DENIED, "{method} {path}");
         assert_eq!(reason(&r), "unknown_rpc", "{method} {path}");
     }
-    // A plain other path is still the policy's `other_paths`.
+    // `other_paths: authenticated` opens gRPC calls of other services only: a security review
+    // found it opened every path of the gateway's HTTP port outside /v2 (Operate's /v1, the
+    // web apps' /api, actuator), and /v2 itself under a realm whose base path differs.
+    for (method, path, content_type) in [
+        ("GET", "/actuator/health", "application/json"),
+        ("POST", "/v1/process-instances/search", "application/json"),
+        ("POST", "/api/processes/grouped", "application/json"),
+        (
+            "POST",
+            "/orchestration/v2/jobs/activation",
+            "application/json",
+        ),
+        ("POST", "/v1/tasks", "application/grpc"),
+        ("GET", "/grpc.health.v1.Health/Check", "application/grpc"),
+    ] {
+        let r = authz
+            .check(rest_request(
+                Some(&t),
+                &(method, path.into(), content_type, Vec::new()),
+            ))
+            .await;
+        assert_eq!(code(&r), PERMISSION_DENIED, "{method} {path}");
+        assert_eq!(reason(&r), "other_path", "{method} {path}");
+    }
     let r = authz
         .check(rest_request(
             Some(&t),
             &(
-                "GET",
-                "/actuator/health".into(),
-                "application/json",
+                "POST",
+                "/grpc.health.v1.Health/Check".into(),
+                "application/grpc",
                 Vec::new(),
             ),
         ))

@@ -326,6 +326,33 @@ pub fn parse_path(path: &str) -> PathTarget<'_> {
     }
 }
 
+/// Whether a request is a gRPC call of a package-qualified service (`POST
+/// /pkg.Service/Method` with an `application/grpc` content type): what `other_paths:
+/// authenticated` lets through. Since the REST door shares the authorizer, any other path may
+/// be a REST or web application path on the gateway's HTTP port (Operate's `/v1`, `/api`, a
+/// `/v2` under another context path), which that setting never meant to open.
+pub fn is_grpc_service_call(method: &str, path: &str, content_type: Option<&str>) -> bool {
+    let grpc = content_type.is_some_and(|c| {
+        let c = c.trim_start().to_ascii_lowercase();
+        c == "application/grpc"
+            || c.starts_with("application/grpc+")
+            || c.starts_with("application/grpc;")
+    });
+    let shaped = path
+        .strip_prefix('/')
+        .and_then(|p| p.split_once('/'))
+        .is_some_and(|(service, rpc)| {
+            service.contains('.')
+                && !service.starts_with('.')
+                && !service.ends_with('.')
+                && service
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+                && is_rpc_name(rpc)
+        });
+    method == "POST" && grpc && shaped
+}
+
 /// Whether `method` is shaped like a protobuf rpc name (an identifier).
 fn is_rpc_name(method: &str) -> bool {
     method.starts_with(|c: char| c.is_ascii_alphabetic())

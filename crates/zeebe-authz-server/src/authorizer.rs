@@ -15,7 +15,7 @@ use crate::jwks::{FetchCause, KeyWait};
 use crate::metrics::Metrics;
 use crate::realm::{Realm, Realms};
 use crate::token_cache::TokenCache;
-use zeebe_authz_core::catalog::{PathTarget, parse_path};
+use zeebe_authz_core::catalog::{PathTarget, is_grpc_service_call, parse_path};
 use zeebe_authz_core::config::{RealmMode, TokenSettings};
 use zeebe_authz_core::decision::{Decision, DecisionId, IdentityHeaders, MetadataSet, Verdict};
 use zeebe_authz_core::keyset::{KeyLookup, KeySet};
@@ -321,8 +321,12 @@ impl Authorizer {
                 )),
             },
             Target::Grpc(PathTarget::OtherService) => match realm.policy.other_paths() {
-                PathRule::Authenticated => Ok(()),
-                PathRule::Deny => Err(Deny::new(
+                PathRule::Authenticated
+                    if is_grpc_service_call(view.method, view.path, view.body.content_type) =>
+                {
+                    Ok(())
+                }
+                PathRule::Authenticated | PathRule::Deny => Err(Deny::new(
                     Outcome::OtherPath,
                     format!("path '{}' is not a Zeebe gateway rpc", printable(view.path)),
                 )),
