@@ -108,6 +108,14 @@ pub struct ServeArgs {
     /// The listener of the Envoy of `--envoy-config`: what clients use as ZEEBE_ADDRESS.
     #[arg(long, default_value = crate::dev::DEFAULT_ENVOY_LISTEN, requires = "envoy_config")]
     pub(crate) envoy_listen: std::net::SocketAddr,
+    /// The gateway's REST port (the Orchestration Cluster REST API, `/v2`, Camunda 8.8+) behind
+    /// the Envoy of `--envoy-config` (HOST:PORT). Default: `--gateway`'s host on 8080.
+    #[arg(long, value_parser = crate::dev::gateway_arg, requires = "envoy_config")]
+    pub(crate) rest_gateway: Option<crate::dev::GatewayAddr>,
+    /// The REST listener of the Envoy of `--envoy-config`: what REST clients use as
+    /// CAMUNDA_REST_ADDRESS.
+    #[arg(long, default_value = crate::dev::DEFAULT_ENVOY_REST_LISTEN, requires = "envoy_config")]
+    pub(crate) envoy_rest_listen: std::net::SocketAddr,
 }
 
 fn identity_set_arg(s: &str) -> Result<zeebe_authz_core::decision::IdentitySet, String> {
@@ -188,6 +196,12 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let envoy = match (args.envoy_config, args.gateway) {
             (Some(config), Some(gateway)) => Some(crate::dev::EnvoyOptions {
                 config,
+                rest: crate::dev::RestDoor {
+                    listen: args.envoy_rest_listen,
+                    gateway: args.rest_gateway.unwrap_or_else(|| {
+                        gateway.with_port(crate::dev::DEFAULT_REST_GATEWAY_PORT)
+                    }),
+                },
                 gateway,
                 listen: args.envoy_listen,
             }),

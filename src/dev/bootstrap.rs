@@ -20,9 +20,24 @@ pub(crate) const DEFAULT_ENVOY_LISTEN: &str = "127.0.0.1:26600";
 /// a DNS name (`STRICT_DNS`, e.g. `camunda-zeebe-gateway:26500` from inside a cluster).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct GatewayAddr {
-    host: String,
-    port: u16,
-    is_ip: bool,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) is_ip: bool,
+}
+
+impl GatewayAddr {
+    /// The same host on another port (the REST gateway beside the gRPC one).
+    pub(crate) fn with_port(&self, port: u16) -> Self {
+        Self {
+            port,
+            ..self.clone()
+        }
+    }
+
+    /// The Envoy cluster type that resolves it: `STATIC` for an IP, `STRICT_DNS` for a name.
+    pub(crate) fn cluster_type(&self) -> &'static str {
+        if self.is_ip { "STATIC" } else { "STRICT_DNS" }
+    }
 }
 
 impl std::fmt::Display for GatewayAddr {

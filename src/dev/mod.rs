@@ -27,8 +27,10 @@ use zeebe_authz_core::signing::{SigningKey, access_token_claims, jwks};
 use zeebe_authz_server::serve::{Listeners, ServeExtras};
 
 pub(crate) mod bootstrap;
+pub(crate) mod rest_door;
 
 pub(crate) use bootstrap::{DEFAULT_ENVOY_LISTEN, GatewayAddr, gateway_arg};
+pub(crate) use rest_door::{DEFAULT_ENVOY_REST_LISTEN, DEFAULT_REST_GATEWAY_PORT, RestDoor};
 
 /// The `kid` of the dev issuer's key.
 pub const KEY_ID: &str = "dev-1";
@@ -108,7 +110,8 @@ pub(crate) struct DevOptions {
     pub(crate) envoy: Option<EnvoyOptions>,
 }
 
-/// `--envoy-config FILE --gateway HOST:PORT [--envoy-listen ADDR]`.
+/// `--envoy-config FILE --gateway HOST:PORT [--envoy-listen ADDR] [--rest-gateway HOST:PORT]
+/// [--envoy-rest-listen ADDR]`.
 #[derive(Debug, Clone)]
 pub(crate) struct EnvoyOptions {
     /// Where the bootstrap is written.
@@ -117,6 +120,8 @@ pub(crate) struct EnvoyOptions {
     pub(crate) gateway: GatewayAddr,
     /// Envoy's listener (what clients use as `ZEEBE_ADDRESS`).
     pub(crate) listen: SocketAddr,
+    /// Envoy's REST listener and the REST gateway behind it.
+    pub(crate) rest: RestDoor,
 }
 
 /// What `serve` runs in dev mode.
@@ -201,6 +206,7 @@ pub(crate) async fn start(options: &DevOptions) -> anyhow::Result<DevMode> {
             &envoy.gateway,
             body_free,
         );
+        let text = rest_door::add_rest_door(&text, &envoy.rest, config.listen.check);
         std::fs::write(&envoy.config, text)
             .with_context(|| format!("writing the Envoy bootstrap {}", envoy.config.display()))?;
     }
@@ -334,6 +340,12 @@ fn print_banner(b: &Banner<'_>) {
         println!(
             "#   ZEEBE_CLIENT_ID={} ZEEBE_CLIENT_SECRET={} ZEEBE_AUTHORIZATION_SERVER_URL={token_url} ZEEBE_TOKEN_AUDIENCE={AUDIENCE} zbctl status --insecure --address {} --clientCache $HOME/.camunda/zeebe-authz-{}.yaml",
             writer.id, writer.secret, envoy.listen, writer.id
+        );
+        rest_door::print_rest_banner(
+            &envoy.rest,
+            check_addr,
+            (writer.id.as_str(), writer.secret.as_str()),
+            AUDIENCE,
         );
     } else {
         println!(

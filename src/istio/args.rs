@@ -7,7 +7,8 @@ use clap::ValueEnum;
 
 use super::model::Labels;
 use super::{
-    DEFAULT_GATEWAY_PORT, DEFAULT_GATEWAY_SELECTOR, DEFAULT_GATEWAY_SERVICE, DEFAULT_WAYPOINT,
+    DEFAULT_GATEWAY_PORT, DEFAULT_GATEWAY_REST_PORT, DEFAULT_GATEWAY_SELECTOR,
+    DEFAULT_GATEWAY_SERVICE, DEFAULT_WAYPOINT,
 };
 use zeebe_authz_core::config;
 
@@ -92,6 +93,16 @@ pub struct IstioOptions {
     /// The gateway's gRPC port; the policies guard this port and pass other ports through.
     #[arg(long, default_value_t = DEFAULT_GATEWAY_PORT)]
     pub gateway_port: u16,
+    /// The gateway's REST port (the Orchestration Cluster REST API, Camunda 8.8+): the policies
+    /// guard it too, the authorizer deciding every call there. `0` leaves it unguarded (a
+    /// gateway before 8.8, whose REST port serves no job or process API).
+    #[arg(long, default_value_t = DEFAULT_GATEWAY_REST_PORT)]
+    pub gateway_rest_port: u16,
+    /// Path patterns on the REST port that Istio lets through without asking the authorizer
+    /// (Istio path syntax: `/operate/*`), for the web applications that share the port. Only
+    /// prefixes Spring cannot route to the REST API; comma-separated or repeated.
+    #[arg(long, value_delimiter = ',')]
+    pub rest_pass_through: Vec<String>,
     /// The waypoint's name (ambient mode).
     #[arg(long, default_value = DEFAULT_WAYPOINT)]
     pub waypoint: String,
@@ -119,6 +130,8 @@ impl Default for IstioOptions {
             gateway_selector: parse_labels(DEFAULT_GATEWAY_SELECTOR).expect("default parses"),
             gateway_service: DEFAULT_GATEWAY_SERVICE.into(),
             gateway_port: DEFAULT_GATEWAY_PORT,
+            gateway_rest_port: DEFAULT_GATEWAY_REST_PORT,
+            rest_pass_through: Vec::new(),
             waypoint: DEFAULT_WAYPOINT.into(),
             image: concat!("zeebe-authz:", env!("CARGO_PKG_VERSION")).into(),
             replicas: 2,

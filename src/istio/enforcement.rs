@@ -87,7 +87,9 @@ impl RealmEnforcement {
 pub(crate) struct Enforcement {
     /// One entry per realm, in config order.
     pub(crate) realms: Vec<RealmEnforcement>,
-    /// Whether the authorizer needs request bodies (some rule has conditions).
+    /// Whether the authorizer needs request bodies: some rule has conditions, or, on the REST
+    /// door, some grant holds one of the two rpcs a body chooses between and not the other
+    /// ([`rest_body_chooses`]).
     pub(crate) needs_body: bool,
     /// The subject header's name, when allows send it: the access log prints it, so an
     /// allowed call's line names its caller even when the answer carries no metadata.
@@ -135,6 +137,28 @@ pub(crate) fn gateway_paths_pattern() -> String {
     format!("{GATEWAY_PATH_PREFIX}*")
 }
 
+/// Whether a grant of `policy` holds one of the two rpcs of a REST endpoint whose body chooses
+/// between them (`POST /v2/process-instances` with `awaitCompletion`, `PATCH /v2/jobs/{jobKey}`
+/// with its `changeset`) without the other: the authorizer then reads the body to decide, even
+/// without conditions. (A token holding both is decided without it.) A permission named like an
+/// rpc (`rpc_named_permissions`) grants one rpc of a pair.
+pub(crate) fn rest_body_chooses(policy: &zeebe_authz_core::policy::Policy) -> bool {
+    if policy.rpc_named_permissions() {
+        return true;
+    }
+    let pairs: Vec<RpcSet> = Rpc::all()
+        .flat_map(|rpc| rpc.rest_routes())
+        .filter(|route| route.operations.len() == 2)
+        .map(|route| route.operations.iter().copied().collect())
+        .collect();
+    policy.grants().iter().any(|grant| {
+        pairs.iter().any(|&pair| {
+            let held = pair.iter().filter(|r| grant.rpcs.contains(*r)).count();
+            held == 1
+        })
+    })
+}
+
 /// Splits `config` between Istio's native rules and the authorizer.
 pub(crate) fn enforcement(
     config: &Config,
@@ -155,7 +179,10 @@ pub(crate) fn enforcement(
             authorizer_decides_all,
         )?);
     }
-    let needs_body = config.realms.iter().any(|r| r.policy.needs_body());
+    let needs_body = config
+        .realms
+        .iter()
+        .any(|r| r.policy.needs_body() || rest_body_chooses(&r.policy));
     let headers = &config.identity_headers;
     let subject_header = headers.sent()[0].then(|| headers.subject.to_string());
     Ok(Enforcement {
@@ -273,6 +300,27 @@ fn realm_enforcement(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_grant_of_one_rpc_of_a_rest_body_choice_needs_the_body() {
+        let policy = |grants: &str| {
+            zeebe_authz_core::policy::embedded(
+                "test",
+                &format!("grants:\n{grants}\nunknown_rpcs: deny\nother_paths: deny\n"),
+            )
+            .unwrap()
+        };
+        let start = policy("  - {permission: starter, rpcs: [CreateProcessInstance]}");
+        let both = policy(
+            "  - {permission: starter, rpcs: [CreateProcessInstance, CreateProcessInstanceWithResult]}",
+        );
+        let retries = policy("  - {permission: ops, rpcs: [UpdateJobRetries, Topology]}");
+        let all = policy("  - {permission: \"write:*\", rpcs: [\"*\"]}");
+        assert!(rest_body_chooses(&start));
+        assert!(rest_body_chooses(&retries));
+        assert!(!rest_body_chooses(&both));
+        assert!(!rest_body_chooses(&all));
+    }
 
     #[test]
     fn istio_wildcards_are_not_exact() {

@@ -73,7 +73,7 @@ const SECTIONS: [Section; 4] = [
 ];
 
 /// Realm keys, config to chart.
-const REALM_KEYS: [(&str, &str); 10] = [
+const REALM_KEYS: [(&str, &str); 11] = [
     ("name", "name"),
     ("issuer", "issuer"),
     ("audiences", "audiences"),
@@ -83,6 +83,7 @@ const REALM_KEYS: [(&str, &str); 10] = [
     ("permissions_claim", "permissionsClaim"),
     ("tenants_claim", "tenantsClaim"),
     ("tenants_prefix", "tenantsPrefix"),
+    ("rest_base_path", "restBasePath"),
     ("mode", "mode"),
 ];
 

@@ -8,7 +8,8 @@
 //! - `authorizer.yaml`: the authorizer's ServiceAccount, ConfigMap, Service and Deployment;
 //! - `request-authentication.yaml`: one RequestAuthentication per realm;
 //! - `authorization-policy.yaml`: DENY without a principal of the realm, native ALLOW rules,
-//!   and a CUSTOM policy for the calls the authorizer must decide ([`enforcement`] says which);
+//!   and a CUSTOM policy for the calls the authorizer must decide ([`enforcement`] says which;
+//!   on the REST port every call, `rest_door` says why);
 //!   for realms in `mode: dry-run`, the native rules in `istio.io/dry-run` policies instead;
 //! - `telemetry.yaml`: a Telemetry turning that access log on where the policies apply;
 //! - ambient only: `waypoint.yaml`, `gateway-service-patch.yaml` (the labels that route the
@@ -34,6 +35,7 @@ mod files;
 mod helm;
 pub mod model;
 mod render;
+mod rest_door;
 mod telemetry;
 pub mod yaml;
 
@@ -74,6 +76,8 @@ pub(crate) const DEFAULT_GATEWAY_SELECTOR: &str = "app.kubernetes.io/component=z
 pub(crate) const DEFAULT_GATEWAY_SERVICE: &str = "camunda-zeebe-gateway";
 /// The Zeebe gateway's gRPC port.
 pub(crate) const DEFAULT_GATEWAY_PORT: u16 = 26500;
+/// The gateway's HTTP port, where Camunda 8.8+ serves the REST API (`/v2`).
+pub(crate) const DEFAULT_GATEWAY_REST_PORT: u16 = 8080;
 /// The default waypoint name (ambient mode).
 pub(crate) const DEFAULT_WAYPOINT: &str = "zeebe-gateway-waypoint";
 

@@ -357,6 +357,8 @@ impl Generator<'_> {
         let mut allow_would_be = Vec::new();
         for realm in &self.enforcement.realms {
             let base = self.realm_operation(realm);
+            // The REST door (super::rest_door): the authorizer decides every call there.
+            let rest = self.rest_rules(realm, &base);
             let require_principal = Rule {
                 from: vec![RuleFrom {
                     source: Source {
@@ -412,21 +414,23 @@ impl Generator<'_> {
                 allow.extend(realm_allow.iter().cloned());
             }
             allow_would_be.extend(realm_allow);
+            if let Some(rest) = rest {
+                custom.push(rest.custom);
+                allow.push(rest.allow);
+                allow_would_be.push(rest.allow_would_be);
+                if realm.dry_run {
+                    deny_dry_run.push(rest.require_principal);
+                } else {
+                    deny.push(rest.require_principal);
+                }
+            }
         }
-        // The policies guard the gRPC port; the gateway's other ports (management, REST) keep
-        // working as before, since an ALLOW policy on a workload denies whatever it does not
-        // match.
-        let other_ports = Rule {
-            to: vec![RuleTo {
-                operation: Operation {
-                    not_ports: vec![self.options.gateway_port.to_string()],
-                    ..Operation::default()
-                },
-            }],
-            ..Rule::default()
-        };
-        allow.push(other_ports.clone());
-        allow_would_be.push(other_ports);
+        // The policies guard the gRPC and REST ports; the gateway's other ports (management)
+        // and the REST port's pass-through paths keep working as before, since an ALLOW policy
+        // on a workload denies whatever it does not match.
+        let pass_through = self.pass_through_rules();
+        allow.extend(pass_through.iter().cloned());
+        allow_would_be.extend(pass_through);
 
         // Emitted even without rules (every realm in dry-run; a DENY policy without rules
         // matches nothing): `kubectl apply` does not delete objects no longer generated, and a
@@ -524,9 +528,10 @@ impl Generator<'_> {
 
     /// Ambient mode: the waypoint enforces the policies above only for traffic sent to the
     /// gateway Service. A client reaching a gateway pod directly (its pod IP) would skip it, so
-    /// ztunnel (an L4 policy selecting the pods) admits the gRPC port only from the waypoint.
+    /// ztunnel (an L4 policy selecting the pods) admits the gRPC and REST ports only from the
+    /// waypoint.
     fn via_waypoint_only(&self) -> Result<String, IstioError> {
-        let port = self.options.gateway_port.to_string();
+        let ports = self.guarded_ports();
         let rules = vec![
             Rule {
                 from: vec![RuleFrom {
@@ -541,7 +546,7 @@ impl Generator<'_> {
                 }],
                 to: vec![RuleTo {
                     operation: Operation {
-                        ports: vec![port.clone()],
+                        ports: ports.clone(),
                         ..Operation::default()
                     },
                 }],
@@ -550,7 +555,7 @@ impl Generator<'_> {
             Rule {
                 to: vec![RuleTo {
                     operation: Operation {
-                        not_ports: vec![port],
+                        not_ports: ports,
                         ..Operation::default()
                     },
                 }],

@@ -57,7 +57,8 @@ def dev(tmp_path: Path, buffering_gateway: StubGateway) -> Iterator[DevServer]:
 
 
 def routes_of(bootstrap: dict) -> list[dict]:
-    (listener,) = bootstrap["static_resources"]["listeners"]
+    # The gRPC door's listener (the REST door, `zeebe-rest`, has its own).
+    (listener,) = [x for x in bootstrap["static_resources"]["listeners"] if x["name"] == "zeebe"]
     (hcm,) = listener["filter_chains"][0]["filters"]
     (vhost,) = hcm["typed_config"]["route_config"]["virtual_hosts"]
     return vhost["routes"]

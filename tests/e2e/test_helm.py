@@ -411,6 +411,19 @@ def test_answer_settings_reach_the_config_and_a_wrong_one_is_refused() -> None:
         render({"dynamicMetadata": {"send": "allows"}})
 
 
+def test_rest_base_path_reaches_the_config() -> None:
+    """`realms[].restBasePath` (the Camunda chart's context path, then /v2) is the realm's
+    `rest_base_path`; left out, the config has none and the binary's `/v2` applies. Istio's
+    objects do not depend on it (the authorizer decides every call on the REST port)."""
+    realm = yaml.safe_load((CHART / "values.yaml").read_text())["realms"][0]
+    [cm] = by_kind(render(), "ConfigMap")
+    assert "rest_base_path" not in yaml.safe_load(cm["data"]["config.yaml"])["realms"][0]
+    [cm] = by_kind(render({"realms": [{**realm, "restBasePath": "/orchestration/v2"}]}), "ConfigMap")
+    assert yaml.safe_load(cm["data"]["config.yaml"])["realms"][0]["rest_base_path"] == "/orchestration/v2"
+    with pytest.raises(HelmError, match="unknown key"):
+        render({"realms": [{**realm, "restBasePathh": "/v2"}]})
+
+
 def test_hardening_settings_reach_the_config_and_lint_accepts_them(tmp_path: Path) -> None:
     """The chart lacked issue 21's settings: `server:` (connection cap, header and idle
     timeouts, keepalive) and the realms' `tokenType` and `engineAuthorizations` could not be

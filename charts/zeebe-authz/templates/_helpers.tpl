@@ -73,7 +73,7 @@ settings that are set (empty ones keep the binary's defaults).
 {{- end }}
 {{- end }}
 {{- range $k, $_ := $r }}
-{{- if not (has $k (list "name" "issuer" "audiences" "hosts" "policy" "jwksUri" "permissionsClaim" "tenantsClaim" "tenantsPrefix" "mode" "tokenType" "engineAuthorizations")) }}
+{{- if not (has $k (list "name" "issuer" "audiences" "hosts" "policy" "jwksUri" "permissionsClaim" "tenantsClaim" "tenantsPrefix" "restBasePath" "mode" "tokenType" "engineAuthorizations")) }}
 {{- fail (printf "realms[%d]: unknown key %q" $i $k) }}
 {{- end }}
 {{- end }}
@@ -85,6 +85,7 @@ settings that are set (empty ones keep the binary's defaults).
 {{- with $r.permissionsClaim }}{{ $_ := set $realm "permissions_claim" . }}{{ end }}
 {{- with $r.tenantsClaim }}{{ $_ := set $realm "tenants_claim" . }}{{ end }}
 {{- with $r.tenantsPrefix }}{{ $_ := set $realm "tenants_prefix" . }}{{ end }}
+{{- with $r.restBasePath }}{{ $_ := set $realm "rest_base_path" . }}{{ end }}
 {{- with $r.mode }}
 {{- if not (has . (list "enforce" "dry-run")) }}
 {{- fail (printf "realms[%d].mode must be enforce or dry-run, not %q" $i .) }}

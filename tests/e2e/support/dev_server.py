@@ -1,7 +1,8 @@
 """Runs `zeebe-authz serve --dev` as a newcomer does, and reads what it printed.
 
 Both of its ports are 127.0.0.1:0; with `envoy_listen` and `gateway` it also writes its Envoy
-bootstrap (`--envoy-config`). Its stdout is the banner: `export NAME=VALUE` lines (tokens, the
+bootstrap (`--envoy-config`), with the REST door's listener (`envoy_rest_listen`) in front of
+`rest_gateway`. Its stdout is the banner: `export NAME=VALUE` lines (tokens, the
 four OAuth clients, the Camunda client settings) and `#` comments (the `envoy -c` line and a
 `zbctl status` line), up to the `# Readiness` line. Its stderr is JSON logs, from which the
 tests count the tokens its token endpoint issued (`Token issued`, with `client_id`).
@@ -18,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from .authz import find_binary
+from .envoy import closed_loopback_port
 from .process import stop_process, wait_until
 
 STARTUP_TIMEOUT = 20.0
+
 
 
 class DevServer:
@@ -33,14 +36,22 @@ class DevServer:
         token_ttl: str | None = None,
         gateway: str | None = None,
         envoy_listen: str | None = None,
+        rest_gateway: str | None = None,
+        envoy_rest_listen: str | None = None,
+        extra_args: tuple[str, ...] = (),
         name: str = "zeebe-authz-dev",
     ):
+        """`rest_gateway` / `envoy_rest_listen`: the REST door's `--rest-gateway` and
+        `--envoy-rest-listen` (with `gateway`); `extra_args` are added to `serve --dev`."""
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.token_ttl = token_ttl
         self.gateway = gateway
         self.envoy_listen = envoy_listen
+        self.rest_gateway = rest_gateway
+        self.envoy_rest_listen = envoy_rest_listen
+        self.extra_args = extra_args
         self.envoy_config = workdir / "envoy.yaml"
         self.proc: subprocess.Popen[bytes] | None = None
         self.banner: list[str] = []
@@ -59,6 +70,13 @@ class DevServer:
             args += ["--envoy-config", str(self.envoy_config), "--gateway", self.gateway]
             if self.envoy_listen:
                 args += ["--envoy-listen", self.envoy_listen]
+            if self.rest_gateway:
+                args += ["--rest-gateway", self.rest_gateway]
+            # Never the default 127.0.0.1:8180 in a test: an ephemeral port unless one is given.
+            if not self.envoy_rest_listen:
+                self.envoy_rest_listen = f"127.0.0.1:{closed_loopback_port()}"
+            args += ["--envoy-rest-listen", self.envoy_rest_listen]
+        args += list(self.extra_args)
         self.proc = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.workdir
         )
@@ -118,6 +136,21 @@ class DevServer:
     @property
     def token_url(self) -> str:
         return self.export("ZEEBE_AUTHORIZATION_SERVER_URL")
+
+    @property
+    def check_addr(self) -> str:
+        for line in self.banner:
+            if line.startswith("# zeebe-authz dev mode:"):
+                return line.split("Check on ", 1)[1].split(",", 1)[0]
+        raise AssertionError("no Check address in the banner")
+
+    def commented_commands(self, program: str) -> list[str]:
+        """Every `#   <program> …` banner line's command line, in order."""
+        return [
+            line.removeprefix("#").strip()
+            for line in self.banner
+            if line.startswith("#   ") and line.removeprefix("#").strip().startswith(f"{program} ")
+        ]
 
     @property
     def admin_addr(self) -> str:

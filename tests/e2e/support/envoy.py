@@ -11,6 +11,10 @@ bytes) in front of a router to the upstream gateway cluster (HTTP/2). Admin list
 127.0.0.1:0 too; its address comes from `--admin-address-path` and the listener's real port
 from `/listeners?format=json`.
 
+With `rest_gateway_addr`, a second listener (`zeebe-rest`, the REST door of a Camunda 8.8
+gateway: HTTP/1.1 and h2c downstream, HTTP/1.1 upstream) runs the same ext_authz filter, asking
+the same authorizer, in front of that address; its port is `rest_address`.
+
 Optionally (`Envoy(..., access_log=True)`) the connection manager also writes an access log:
 one JSON line per request to `<workdir>/<name>.access.log`, with the ext_authz filter's
 dynamic metadata (`%DYNAMIC_METADATA(envoy.filters.http.ext_authz:<key>)%`: decision_id,
@@ -63,6 +67,9 @@ def access_log_format() -> dict[str, str]:
         # Who answered: `via_upstream` (the gateway), `ext_authz_denied` (the authorizer), …
         response_code_details="%RESPONSE_CODE_DETAILS%",
         path="%REQ(:PATH)%",
+        method="%REQ(:METHOD)%",
+        # HTTP/1.1 or HTTP/2: which downstream protocol the client spoke.
+        protocol="%PROTOCOL%",
         # When the request started (Unix seconds, as a string with microseconds) and how long
         # it took (ms): the ext_authz Check of the request was decided within that span.
         start_time="%START_TIME(%s.%6f)%",
@@ -125,16 +132,46 @@ def _http2_cluster(name: str, host_port: str) -> dict[str, Any]:
     }
 
 
+def _http1_cluster(name: str, host_port: str) -> dict[str, Any]:
+    """An upstream spoken to in HTTP/1.1 (Envoy's default), as Spring Boot serves the REST door."""
+    return {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket_address(host_port)}}]}],
+        },
+    }
+
+
+def _listener(name: str, hcm: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "address": _socket_address("127.0.0.1:0"),
+        "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}],
+    }
+
+
+# The REST listener's name (also in the bootstrap `serve --dev --envoy-config` writes).
+REST_LISTENER = "zeebe-rest"
+
+
 def bootstrap(
     gateway_addr: str,
     authz_addr: str,
     max_request_bytes: int = MAX_REQUEST_BYTES,
     ext_authz_timeout: str = EXT_AUTHZ_TIMEOUT,
     access_log_path: Path | str | None = None,
+    rest_gateway_addr: str | None = None,
 ) -> dict[str, Any]:
     """The Envoy bootstrap: ext_authz (→ `authz_addr`, answering within `ext_authz_timeout`) in
     front of the gateway (→ `gateway_addr`), forwarding at most `max_request_bytes` of each
-    request body; with `access_log_path`, an access log (`file_access_log`) written there."""
+    request body; with `access_log_path`, an access log (`file_access_log`) written there.
+
+    With `rest_gateway_addr`, a second listener (`REST_LISTENER`, HTTP/1.1 and h2c downstream)
+    with the same ext_authz filter, asking the same authorizer, in front of the REST gateway
+    (HTTP/1.1 upstream): the REST door of a Camunda 8.8 gateway, as a sidecar guards its 8080."""
     ext_authz = {
         "name": "envoy.filters.http.ext_authz",
         "typed_config": {
@@ -173,20 +210,32 @@ def bootstrap(
     }
     if access_log_path is not None:
         hcm["access_log"] = [file_access_log(access_log_path)]
+    listeners = [_listener("zeebe", hcm)]
+    clusters = [_http2_cluster("zeebe_gateway", gateway_addr), _http2_cluster("zeebe_authz", authz_addr)]
+    if rest_gateway_addr is not None:
+        rest_hcm = {
+            **hcm,
+            "stat_prefix": "zeebe_rest_ingress",
+            "route_config": {
+                "name": "zeebe_rest",
+                "virtual_hosts": [
+                    {
+                        "name": "zeebe_rest_gateway",
+                        "domains": ["*"],
+                        # Every path: the authorizer judges /v2 by its operations and refuses
+                        # the rest. timeout 0s: job activation long-polls.
+                        "routes": [
+                            {"match": {"prefix": "/"}, "route": {"cluster": "zeebe_rest_gateway", "timeout": "0s"}}
+                        ],
+                    }
+                ],
+            },
+        }
+        listeners.append(_listener(REST_LISTENER, rest_hcm))
+        clusters.append(_http1_cluster("zeebe_rest_gateway", rest_gateway_addr))
     return {
         "admin": {"address": _socket_address("127.0.0.1:0")},
-        "static_resources": {
-            "listeners": [
-                {
-                    "name": "zeebe",
-                    "address": _socket_address("127.0.0.1:0"),
-                    "filter_chains": [
-                        {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
-                    ],
-                }
-            ],
-            "clusters": [_http2_cluster("zeebe_gateway", gateway_addr), _http2_cluster("zeebe_authz", authz_addr)],
-        },
+        "static_resources": {"listeners": listeners, "clusters": clusters},
     }
 
 
@@ -204,10 +253,13 @@ class Envoy:
         *,
         access_log: bool = False,
         bootstrap_file: Path | None = None,
+        rest_gateway_addr: str | None = None,
     ):
         """`bootstrap_file`: run this bootstrap (`serve --dev --envoy-config` writes one) as
         it is, with only an admin listener on 127.0.0.1:0 added (`--config-yaml`), instead of
-        the one built here; its listener must be named `zeebe`."""
+        the one built here; its listener must be named `zeebe` (and its REST listener, if it
+        has one, `zeebe-rest`). `rest_gateway_addr`: a REST listener in front of it too
+        (`rest_address`)."""
         self.workdir = workdir
         self.bootstrap_file = bootstrap_file
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -224,10 +276,19 @@ class Envoy:
         self.proc: subprocess.Popen[bytes] | None = None
         self.admin_addr = ""
         self.listener_port = 0
+        self.rest_gateway_addr = rest_gateway_addr
+        # The REST listener's port (0: none).
+        self.rest_listener_port = 0
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.listener_port}"
+
+    @property
+    def rest_address(self) -> str:
+        """The REST listener (`127.0.0.1:port`)."""
+        assert self.rest_listener_port, f"{self.name} has no REST listener"
+        return f"127.0.0.1:{self.rest_listener_port}"
 
     def start(self) -> Envoy:
         binary = find_envoy()
@@ -243,6 +304,7 @@ class Envoy:
                 self.max_request_bytes,
                 self.ext_authz_timeout,
                 access_log_path=self.access_log_path,
+                rest_gateway_addr=self.rest_gateway_addr,
             )
             self.config_path.write_text(json.dumps(config, indent=2))
         self.admin_path.unlink(missing_ok=True)
@@ -291,7 +353,7 @@ class Envoy:
 
         self.admin_addr = wait_until(admin_address, STARTUP_TIMEOUT, f"{self.name} admin address file")
 
-        def listener_port() -> int | None:
+        def listener_port(name: str) -> int | None:
             self._check_alive()
             try:
                 statuses = json.loads(self.admin_get("/listeners?format=json"))["listener_statuses"]
@@ -299,11 +361,18 @@ class Envoy:
                 return None
             for status in statuses:
                 port = status.get("local_address", {}).get("socket_address", {}).get("port_value", 0)
-                if status.get("name") == "zeebe" and port:
+                if status.get("name") == name and port:
                     return int(port)
             return None
 
-        self.listener_port = wait_until(listener_port, STARTUP_TIMEOUT, f"{self.name} listener port")
+        self.listener_port = wait_until(lambda: listener_port("zeebe"), STARTUP_TIMEOUT, f"{self.name} listener port")
+        has_rest = self.rest_gateway_addr is not None or (
+            self.bootstrap_file is not None and f"name: {REST_LISTENER}\n" in self.bootstrap_file.read_text()
+        )
+        if has_rest:
+            self.rest_listener_port = wait_until(
+                lambda: listener_port(REST_LISTENER), STARTUP_TIMEOUT, f"{self.name} REST listener port"
+            )
 
         def ready() -> bool:
             self._check_alive()

@@ -5,6 +5,8 @@ tests/e2e/node/node_modules/ (as .venv/ holds the Python side), and how the test
   that spawns the binary and then asks the npm registry for a newer version. The tests run the
   binary itself (`bin/zbctl-cli.linux`), so nothing leaves the machine at test time.
 - @camunda8/sdk: driven by tests/e2e/node/sdk_client.js, one JSON line per step.
+- @camunda8/orchestration-cluster-api (the REST client, 8.8): driven by
+  tests/e2e/node/rest_client.mjs, one JSON line per step and one line of every HTTP exchange.
 - oidc-provider: tests/e2e/node/oidc_realm.js (see support/oidc_realm.py).
 
 A missing client is an error that says how to install it, never a skip (CI sets CI=true and
@@ -24,6 +26,7 @@ NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 NODE_MODULES = NODE_DIR / "node_modules"
 ZBCTL = NODE_MODULES / "zbctl" / "bin" / "zbctl-cli.linux"
 SDK_CLIENT = NODE_DIR / "sdk_client.js"
+REST_CLIENT = NODE_DIR / "rest_client.mjs"
 CLIENT_TIMEOUT = 60.0
 
 
@@ -100,3 +103,30 @@ def run_sdk(steps: list[dict[str, Any]], env: dict[str, str]) -> list[dict[str, 
         f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
     )
     return results
+
+
+def run_rest_client(steps: list[dict[str, Any]], env: dict[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Runs rest_client.mjs with `steps`: one result per step, and every HTTP exchange the
+    client made (method, path, status), token requests included."""
+    require_module("@camunda8/orchestration-cluster-api")
+    done = subprocess.run(
+        [node_binary(), str(REST_CLIENT), json.dumps(steps)],
+        env={"CAMUNDA_SDK_LOG_LEVEL": "silent", **env},
+        cwd=NODE_DIR,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=CLIENT_TIMEOUT,
+    )
+    results: list[dict[str, Any]] = []
+    exchanges: list[dict[str, Any]] = []
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            results.append(json.loads(line.removeprefix("RESULT ")))
+        elif line.startswith("EXCHANGES "):
+            exchanges = json.loads(line.removeprefix("EXCHANGES "))
+    assert done.returncode == 0 and len(results) == len(steps), (
+        f"rest_client.mjs exited {done.returncode} after {len(results)} of {len(steps)} steps\n"
+        f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    )
+    return results, exchanges

@@ -87,13 +87,14 @@ fn a_dry_run_realm_sends_every_call_to_the_authorizer_and_its_native_rules_are_d
                 .flat_map(|f| f.source.not_request_principals.iter().cloned())
                 .collect()
         };
+        // (One rule for the gRPC port, one for the REST port.)
         assert_eq!(
             principals(policy(&p, "zeebe-authz-require-jwt-dry-run")),
-            [realm_a]
+            [realm_a, realm_a]
         );
         assert_eq!(
             principals(policy(&p, "zeebe-authz-require-jwt")),
-            [realm_rest]
+            [realm_rest, realm_rest]
         );
 
         // CUSTOM: every call on realm A's hosts (no path list).
@@ -159,7 +160,8 @@ fn with_every_realm_in_dry_run_the_enforced_deny_policy_stays_and_matches_nothin
                 .spec
                 .rules
                 .len(),
-            2
+            4,
+            "each realm's gRPC and REST rules"
         );
     }
 }

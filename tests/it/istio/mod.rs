@@ -23,6 +23,7 @@ use crate::util::Scratch;
 mod dry_run;
 mod model;
 mod output;
+mod rest_door;
 mod simulate;
 
 use model::*;
@@ -179,6 +180,8 @@ fn options_reach_the_output() {
         gateway_selector: istio::parse_labels("app=gw,release=c8").unwrap(),
         gateway_service: "c8-zeebe-gateway".into(),
         gateway_port: 26600,
+        gateway_rest_port: 8088,
+        rest_pass_through: vec!["/operate/*".into()],
         waypoint: "wp".into(),
         image: "registry.example.com/zeebe-authz:1".into(),
         replicas: 3,

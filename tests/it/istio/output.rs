@@ -45,10 +45,14 @@ fn default_output_parses_strictly_and_has_every_piece() {
         assert_eq!(grpc.timeout, "2s");
         assert!(!grpc.fail_open);
         assert_eq!(grpc.status_on_error, "503");
-        assert!(
-            grpc.include_request_body_in_check.is_none(),
-            "the default policy has no conditions: no body needed"
-        );
+        // The default policy has no conditions, but its rpc-named permissions grant
+        // CreateProcessInstance without CreateProcessInstanceWithResult: on the REST door the
+        // body of POST /v2/process-instances says which (`awaitCompletion`).
+        let body = grpc
+            .include_request_body_in_check
+            .as_ref()
+            .expect("the REST door's body choice needs the body");
+        assert!(body.allow_partial_message && body.pack_as_bytes);
 
         // RequestAuthentication.
         assert_eq!(p.request_authentications.len(), 1);
@@ -284,7 +288,7 @@ fn default_output_parses_strictly_and_has_every_piece() {
                 Some("true"),
                 "ingress gateway traffic must go through the waypoint too"
             );
-            // ztunnel admits the gRPC port of the gateway pods only from the waypoint.
+            // ztunnel admits the gRPC and REST ports of the gateway pods only from the waypoint.
             let l4 = p
                 .policies
                 .iter()
@@ -297,9 +301,12 @@ fn default_output_parses_strictly_and_has_every_piece() {
                 from_waypoint.from[0].source.principals,
                 [format!("cluster.local/ns/camunda/sa/{}", gw.metadata.name)]
             );
-            assert_eq!(from_waypoint.to[0].operation.ports, ["26500"]);
+            assert_eq!(from_waypoint.to[0].operation.ports, ["26500", "8080"]);
             assert!(from_waypoint.when.is_empty(), "ztunnel enforces L4 only");
-            assert_eq!(l4.spec.rules[1].to[0].operation.not_ports, ["26500"]);
+            assert_eq!(
+                l4.spec.rules[1].to[0].operation.not_ports,
+                ["26500", "8080"]
+            );
             assert!(k.resources.contains(&"waypoint.yaml".to_string()));
         } else {
             assert!(p.gateways.is_empty() && p.patch.is_none());

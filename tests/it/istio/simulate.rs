@@ -190,6 +190,9 @@ pub(crate) fn authorizer_verdict(config: &Config, call: &Call) -> (bool, bool) {
         return (false, dry_run);
     }
     let policy = &realm.policy;
+    if call.port == REST_PORT {
+        return (rest_verdict(realm, call), dry_run);
+    }
     let would_allow = match zeebe_authz_core::catalog::parse_path(&call.path) {
         zeebe_authz_core::catalog::PathTarget::Rpc(rpc) => {
             let grants = policy.grants_for(call.permissions.iter().copied());
@@ -207,6 +210,51 @@ pub(crate) fn authorizer_verdict(config: &Config, call: &Call) -> (bool, bool) {
     };
     (would_allow, dry_run)
 }
+
+/// The gateway's REST port in the simulation (the generator's default).
+pub(crate) const REST_PORT: u16 = 8080;
+
+/// What the authorizer decides for a REST call (a POST, no body) of a valid token of `realm`:
+/// a route of the catalog under the realm's base path, as the policy grants it; an unknown or
+/// unroutable path under it is denied; any other path is an other service's.
+fn rest_verdict(realm: &zeebe_authz_core::config::RealmConfig, call: &Call) -> bool {
+    use zeebe_authz_core::rest::{RestTarget, parse_rest_path, query_of};
+    let policy = &realm.policy;
+    match parse_rest_path(&realm.rest_base_path, "POST", &call.path) {
+        Some(RestTarget::Route(route)) => {
+            let grants = policy.grants_for(call.permissions.iter().copied());
+            policy
+                .authorize_rest(
+                    &grants,
+                    &[],
+                    route,
+                    query_of(&call.path),
+                    &RequestBody::default(),
+                    &mut |_, _| {},
+                )
+                .is_ok()
+        }
+        Some(RestTarget::Unknown | RestTarget::Unroutable(_)) => false,
+        None => policy.other_paths() == PathRule::Authenticated,
+    }
+}
+
+/// REST paths the simulation asks about on the REST port: routes with and without a body the
+/// authorizer reads, unknown and unroutable paths under `/v2`, and paths beside it.
+pub(crate) const REST_PATHS: &[&str] = &[
+    "/v2/topology",
+    "/v2/process-instances",
+    "/v2/jobs/activation",
+    "/v2/jobs/2251799813685400/completion",
+    "/v2/user-tasks/search",
+    "/v2/authorizations",
+    "/v2/no-such-endpoint",
+    "/v2;x=y/topology",
+    "/%762/topology",
+    "/v2/topology/",
+    "/operate/api/process-instances",
+    "/",
+];
 
 pub(crate) const PERMISSION_SETS: &[&[&str]] = &[
     &[],
@@ -300,6 +348,48 @@ pub(crate) fn assert_istio_agrees_with_the_authorizer(config_path: &Path, option
             }
         }
         assert!(checked > 1000);
+        // The REST port: Istio asks the authorizer about every call there, so its word (and
+        // a token of the realm in front) is final.
+        let mut rest_checked = 0;
+        for host in [
+            "zeebe.example.com",
+            "camunda-zeebe-gateway:8080",
+            "tenant-b.example.com",
+            "other.example.com",
+        ] {
+            for path in REST_PATHS {
+                for issuer in &issuers {
+                    for permissions in PERMISSION_SETS {
+                        let call = Call {
+                            host,
+                            port: REST_PORT,
+                            path: (*path).to_string(),
+                            issuer: issuer.clone(),
+                            permissions: permissions.to_vec(),
+                        };
+                        let expected = authorizer_allows(&config, &call);
+                        let got = istio_allows(&p.policies, &call, claim_key, |c| {
+                            authorizer_allows(&config, c)
+                        });
+                        assert_eq!(
+                            got,
+                            expected,
+                            "{mode:?} {}: on the REST port Istio {} what the authorizer {}: {call:?}",
+                            config_path.display(),
+                            if got { "allows" } else { "denies" },
+                            if expected { "allows" } else { "denies" },
+                        );
+                        let would = authorizer_would_allow(&config, &call);
+                        let got_would = istio_would_allow(&p.policies, &call, claim_key, |c| {
+                            authorizer_would_allow(&config, c)
+                        });
+                        assert_eq!(got_would, would, "{mode:?} REST, enforcing: {call:?}");
+                        rest_checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(rest_checked > 500);
         // Other ports of the gateway (management, REST) are not this product's business.
         let management = Call {
             host: "zeebe.example.com",

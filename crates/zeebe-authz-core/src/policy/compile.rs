@@ -649,7 +649,10 @@ mod tests {
         let (p, d) = compile_str(text);
         let p = p.unwrap_or_else(|| panic!("{:?}", d.items()));
         let create = Rpc::from_name("CreateProcessInstance").unwrap();
-        assert!(!p.conditional_rpcs().contains(create), "no condition reads a field");
+        assert!(
+            !p.conditional_rpcs().contains(create),
+            "no condition reads a field"
+        );
         assert!(p.body_rpcs().contains(create), "{:?}", p.body_rpcs());
         assert!(!p.body_rpcs().contains(Rpc::from_name("Topology").unwrap()));
     }

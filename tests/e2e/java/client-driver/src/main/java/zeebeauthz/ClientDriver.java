@@ -2,7 +2,9 @@ package zeebeauthz;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.camunda.client.CamundaClient;
+import io.camunda.client.api.command.ClientHttpException;
 import io.camunda.client.api.command.ClientStatusException;
+import io.camunda.client.api.command.ProblemException;
 import io.camunda.client.api.response.ActivatedJob;
 import io.camunda.client.api.response.ProcessInstanceEvent;
 import io.camunda.client.api.response.Topology;
@@ -22,8 +24,14 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
 /**
- * Camunda's Java client (camunda-client-java), in gRPC mode, with its own OAuth flow (client
- * credentials at a token endpoint), driven by tests/e2e/test_java_client.py.
+ * Camunda's Java client (camunda-client-java), in gRPC mode or in its default REST mode, with
+ * its own OAuth flow (client credentials at a token endpoint), driven by
+ * tests/e2e/test_java_client.py (gRPC) and tests/e2e/test_rest_clients.py (REST).
+ *
+ * <p>With {@code CAMUNDA_REST_ADDRESS} set (http://host:port, Envoy's REST listener) the client
+ * runs as 8.8 ships it: {@code preferRestOverGrpc} true, so topology, instance creation and job
+ * activation and completion go to {@code /v2}; job streaming (gRPC only) is off. Without it, gRPC
+ * mode.
  *
  * <p>Settings come from the environment: {@code ZEEBE_GRPC_ADDRESS} (http://host:port, Envoy),
  * {@code CAMUNDA_TOKEN_URL}, {@code CAMUNDA_CLIENT_ID}, {@code CAMUNDA_CLIENT_SECRET}, {@code
@@ -41,7 +49,11 @@ import java.util.concurrent.TimeoutException;
  *   <li>{@code stream:TYPE:SECONDS} (a StreamActivatedJobs command; the jobs pushed within SECONDS)
  *   <li>{@code worker:TYPE:JOBS:SECONDS} (a job worker, streaming and polling; it completes each
  *       job it gets, and stops after JOBS jobs or SECONDS)
+ *   <li>{@code publish:NAME} (a PublishMessage command, correlation key 42)
  * </ul>
+ *
+ * <p>A REST failure is described as the Java user sees it: the HTTP status ({@code "status"})
+ * and the problem detail's {@code "title"} and {@code "detail"}.
  */
 public final class ClientDriver {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -67,14 +79,17 @@ public final class ClientDriver {
     System.exit(0);
   }
 
+  /** REST mode: the client's default since 8.8 (CAMUNDA_REST_ADDRESS set). */
+  private static final boolean REST = System.getenv("CAMUNDA_REST_ADDRESS") != null;
+
   private static CamundaClient client() {
     final String tenant = System.getenv("CAMUNDA_TENANT_ID");
     final var builder =
         CamundaClient.newClientBuilder()
             .grpcAddress(URI.create(env("ZEEBE_GRPC_ADDRESS")))
-            // Not used in gRPC mode, but the builder wants one.
-            .restAddress(URI.create("http://127.0.0.1:1"))
-            .preferRestOverGrpc(false)
+            // In gRPC mode not used, but the builder wants one.
+            .restAddress(URI.create(REST ? env("CAMUNDA_REST_ADDRESS") : "http://127.0.0.1:1"))
+            .preferRestOverGrpc(REST)
             .defaultRequestTimeout(REQUEST_TIMEOUT)
             .credentialsProvider(
                 new OAuthCredentialsProviderBuilder()
@@ -103,7 +118,8 @@ public final class ClientDriver {
     final Map<String, Object> out = new LinkedHashMap<>();
     switch (s[0]) {
       case "topology" -> {
-        final Topology topology = client.newTopologyRequest().useGrpc().send().join();
+        final var request = client.newTopologyRequest();
+        final Topology topology = (REST ? request.useRest() : request.useGrpc()).send().join();
         out.put("gatewayVersion", topology.getGatewayVersion());
         out.put("brokers", topology.getBrokers().size());
         out.put("partitions", topology.getPartitionsCount());
@@ -170,7 +186,8 @@ public final class ClientDriver {
                 .maxJobsActive(4)
                 .pollInterval(Duration.ofMillis(100))
                 .requestTimeout(Duration.ofMillis(500))
-                .streamEnabled(true)
+                // Job streaming is gRPC only.
+                .streamEnabled(!REST)
                 .open()) {
           while (handled.size() < wanted && System.nanoTime() < deadline) {
             Thread.sleep(50); // the worker's own threads do the work; this only waits for them
@@ -178,6 +195,17 @@ public final class ClientDriver {
           out.put("open", worker.isOpen());
         }
         out.put("handled", handled);
+      }
+      case "publish" -> {
+        final var published =
+            client
+                .newPublishMessageCommand()
+                .messageName(s[1])
+                .correlationKey("42")
+                .timeToLive(Duration.ofMinutes(1))
+                .send()
+                .join();
+        out.put("messageKey", published.getMessageKey());
       }
       default -> throw new IllegalArgumentException("unknown scenario " + String.join(":", s));
     }
@@ -195,7 +223,16 @@ public final class ClientDriver {
   private static void describe(final Throwable e, final Map<String, Object> out) {
     out.put("exception", e.getClass().getName());
     out.put("message", e.getMessage());
-    if (e instanceof ClientStatusException status) {
+    if (e instanceof ProblemException problem) {
+      out.put("status", problem.code());
+      if (problem.details() != null) {
+        out.put("title", problem.details().getTitle());
+        out.put("detail", problem.details().getDetail());
+      }
+    } else if (e instanceof ClientHttpException http) {
+      out.put("status", http.code());
+      out.put("reason", http.reason());
+    } else if (e instanceof ClientStatusException status) {
       out.put("code", status.getStatusCode().name());
       out.put("description", status.getStatus().getDescription());
     } else if (e instanceof io.grpc.StatusRuntimeException status) {
