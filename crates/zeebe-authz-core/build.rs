@@ -20,8 +20,10 @@ const PROTO_DIR: &str = "../../proto";
 const SERVICE: &str = "Gateway";
 /// The REST routes, beside the proto.
 const REST: &str = "../../proto/rest-operations.txt";
-/// Condition keys a route may name (`policy::condition::ConditionKind::key`), and `select`.
-const MEMBER_KINDS: [&str; 7] = [
+/// Condition keys a route may name (`policy::condition::ConditionKind::key`), `select`, and
+/// `tenant_filter` (a member that, unless absent, `null` or `PROVIDED`, makes the gateway ignore
+/// the route's `tenant` member: a tenant condition then refuses the request).
+const MEMBER_KINDS: [&str; 8] = [
     "tenant",
     "job_type",
     "bpmn_process_id",
@@ -29,6 +31,7 @@ const MEMBER_KINDS: [&str; 7] = [
     "message_name",
     "signal_name",
     "select",
+    "tenant_filter",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

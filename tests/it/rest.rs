@@ -645,3 +645,44 @@ async fn a_rest_call_was_refused_as_another_services_path_whatever_the_token() {
     );
     authz.stop().await;
 }
+
+/// An ActivateJobs sent with `"tenantFilter": "ASSIGNED"` (Camunda 8.9's JobActivationRequest)
+/// was judged on its `tenantIds`, which the gateway then ignores for the principal's assigned
+/// tenants: a tenant condition passed on tenants the gateway never used. Now any value but
+/// absent, `null` or `"PROVIDED"` is refused under a tenant condition.
+#[tokio::test]
+async fn an_assigned_tenant_filter_let_activate_jobs_pass_on_tenant_ids_the_gateway_ignores() {
+    let (kc, key, authz) = setup(&dev_policy()).await;
+    let t = token_with(&key, &kc.issuer, &["tenant:write"], |c| {
+        c["groups"] = json!(["/tenants/tenant-a"])
+    });
+    let activate = |filter: Option<serde_json::Value>| {
+        let mut js = json!({"type": "payment", "tenantIds": ["tenant-a"], "maxJobsToActivate": 1, "timeout": 1000});
+        if let Some(f) = filter {
+            js["tenantFilter"] = f;
+        }
+        let body = serde_json::to_vec(&js).unwrap();
+        (
+            "POST",
+            "/v2/jobs/activation".to_string(),
+            "application/json",
+            body,
+        )
+    };
+    let cases = [
+        (None, OK),
+        (Some(json!(null)), OK),
+        (Some(json!("PROVIDED")), OK),
+        (Some(json!("ASSIGNED")), PERMISSION_DENIED),
+        (Some(json!("assigned")), PERMISSION_DENIED),
+        (Some(json!(1)), PERMISSION_DENIED),
+        (Some(json!(["PROVIDED"])), PERMISSION_DENIED),
+    ];
+    for (filter, expected) in cases {
+        let r = authz
+            .check(rest_request(Some(&t), &activate(filter.clone())))
+            .await;
+        assert_eq!(code(&r), expected, "{filter:?}: {}", message(&r));
+    }
+    authz.stop().await;
+}

@@ -231,6 +231,47 @@ mod tests {
         }
     }
 
+    /// Endpoints of the 8.9+ spec index (camunda/camunda `v2/rest-api.yaml` at
+    /// d4a292db8880876039e69bcdf5cdef4ff316afdf) that the table lacked were refused as unknown.
+    #[test]
+    fn endpoints_of_the_spec_index_missing_from_the_table_were_unknown() {
+        for (method, path, op) in [
+            (
+                "GET",
+                "/v2/jobs/statistics/global",
+                "GetGlobalJobStatistics",
+            ),
+            (
+                "POST",
+                "/v2/incidents/statistics/process-instances-by-error",
+                "GetProcessInstanceStatisticsByError",
+            ),
+            (
+                "POST",
+                "/v2/process-definitions/statistics/message-subscriptions",
+                "GetProcessDefinitionMessageSubscriptionStatistics",
+            ),
+            (
+                "POST",
+                "/v2/decision-instances/42/deletion",
+                "DeleteDecisionInstance",
+            ),
+            ("POST", "/v2/expression/evaluation", "EvaluateExpression"),
+            (
+                "POST",
+                "/v2/user-tasks/42/audit-logs/search",
+                "SearchUserTaskAuditLogs",
+            ),
+        ] {
+            assert_eq!(operation(method, path), op, "{method} {path}");
+        }
+        // A key is still a long: a text segment is not routed.
+        assert!(!matches!(
+            route("POST", "/v2/decision-instances/abc/deletion"),
+            Some(RestTarget::Route(_))
+        ));
+    }
+
     #[test]
     fn twins_route_to_their_rpcs() {
         assert_eq!(operation("GET", "/v2/topology"), "Topology");

@@ -85,6 +85,9 @@ pub(crate) fn read<'t>(
         .iter()
         .filter(|(_, m)| m.source != MemberSource::Part)
         .collect();
+    if let (Some(text), true) = (text, needed.contains(&ConditionKind::Tenant)) {
+        tenant_filter_is_provided(route, text)?;
+    }
     if let (Some(text), false) = (text, json_members.is_empty()) {
         let queries: Vec<Query<'_>> = json_members
             .iter()
@@ -124,6 +127,29 @@ pub(crate) fn read<'t>(
         out[kind.index()] = part.map(Cow::Borrowed).into_iter().collect();
     }
     Ok(out)
+}
+
+/// A route's `tenant_filter` member (ActivateJobs' `tenantFilter`, Camunda 8.9+): absent,
+/// `null` or `"PROVIDED"` the gateway activates for the tenants the body lists; `"ASSIGNED"`
+/// makes it ignore them and take the principal's assigned tenants, which no tenant condition
+/// has seen: refused, as is any other value (an enum's ordinal, another case) the gateway
+/// might map to `ASSIGNED`.
+fn tenant_filter_is_provided(route: &RestRoute, text: &str) -> Result<(), BodyError> {
+    let Some(m) = route.members.iter().find(|m| m.kind == "tenant_filter") else {
+        return Ok(());
+    };
+    let query = [Query {
+        outer: m.outer,
+        name: m.name,
+    }];
+    match json::read_members(text, &query)?.as_slice() {
+        [Value::Absent | Value::Null] => Ok(()),
+        [Value::Str(s)] if s == "PROVIDED" => Ok(()),
+        _ => Err(BodyError::Member {
+            member: m.name,
+            what: "not PROVIDED: the gateway would choose the tenants, unseen by the tenant condition",
+        }),
+    }
 }
 
 /// Which of a two-rpc route's operations the body asks for. One `select` member (a boolean,
