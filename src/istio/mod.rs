@@ -116,6 +116,14 @@ pub enum IstioError {
         /// Why.
         source: std::io::Error,
     },
+    /// A `--rest-pass-through` pattern that could let REST API calls past the authorizer.
+    #[error("--rest-pass-through {pattern:?}: {why}")]
+    PassThrough {
+        /// The pattern as given.
+        pattern: String,
+        /// Why it is refused.
+        why: String,
+    },
     /// The config is not what it compiled from (changed while generating?).
     #[error("cannot rewrite the config for the cluster: {0}")]
     Rewrite(String),
@@ -131,6 +139,7 @@ pub fn generate(
     options: &IstioOptions,
 ) -> Result<Vec<GeneratedFile>, IstioError> {
     let config = zeebe_authz_server::disk::load_config(config_path)?;
+    check_pass_through(&options.rest_pass_through, &config)?;
     let enforcement = enforcement::enforcement(&config, options.authorizer_decides_all)?;
     let config_map = config_map_data(config_path, &config)?;
     let mut files = Vec::new();
@@ -144,6 +153,63 @@ pub fn generate(
         files.extend(generator.files(&config_map)?);
     }
     Ok(files)
+}
+
+/// Each `--rest-pass-through` pattern must be a prefix `/<segment>/*` of one plain segment
+/// that no realm's REST base path starts with (compared ignoring case). Anything wider turns
+/// the REST door off (`*`, `/*`, `/v2/*`), and a suffix pattern (`*.js`) matches
+/// `/v2/jobs/activation;.js`, which Istio lets through and Spring routes to ActivateJobs.
+/// (A prefix still leaves `/operate/..;/v2/…` to Tomcat's path normalization and Spring
+/// Security's firewall, which refuses `;` by default: see docs/src/rest-clients.md.)
+fn check_pass_through(
+    patterns: &[String],
+    config: &zeebe_authz_core::config::Config,
+) -> Result<(), IstioError> {
+    let refuse = |pattern: &str, why: &str| IstioError::PassThrough {
+        pattern: pattern.to_string(),
+        why: why.to_string(),
+    };
+    for pattern in patterns {
+        let segment = pattern
+            .strip_prefix('/')
+            .and_then(|p| p.strip_suffix("/*"))
+            .ok_or_else(|| {
+                refuse(
+                    pattern,
+                    "only a prefix of the form /<segment>/* is accepted",
+                )
+            })?;
+        let plain = !segment.is_empty()
+            && segment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && segment != "."
+            && segment != "..";
+        if !plain {
+            return Err(refuse(
+                pattern,
+                "the segment must be letters, digits, '-' or '_'",
+            ));
+        }
+        for realm in &config.realms {
+            let first = realm
+                .rest_base_path
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or("");
+            if first.eq_ignore_ascii_case(segment) {
+                return Err(refuse(
+                    pattern,
+                    &format!(
+                        "realm {} serves its REST API under {}",
+                        realm.name, realm.rest_base_path
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A DNS-1123 label from a realm name.

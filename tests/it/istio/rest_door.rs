@@ -94,3 +94,38 @@ fn rest_port_zero_leaves_the_rest_port_unguarded() {
         [true, true]
     );
 }
+
+/// A security review found `--rest-pass-through` took any pattern: `*`, `/*` or `/v2/*` turned
+/// the REST door off, and a suffix such as `*.js` let `/v2/jobs/activation;.js` past the
+/// authorizer (Istio keeps the `;.js`, Spring cuts it and routes to ActivateJobs).
+#[test]
+fn rest_pass_through_patterns_that_reach_the_rest_api_are_refused() {
+    for pattern in [
+        "*",
+        "/*",
+        "/v2/*",
+        "/V2/*",
+        "*.js",
+        "/operate/*.js",
+        "/operate",
+        "/a/b/*",
+        "/../*",
+        "/op%65rate/*",
+    ] {
+        let options = IstioOptions {
+            rest_pass_through: vec![pattern.into()],
+            ..IstioOptions::default()
+        };
+        let result = istio::generate(&example_config(), &[Mode::Sidecar], &options);
+        assert!(
+            matches!(result, Err(istio::IstioError::PassThrough { .. })),
+            "{pattern}: {:?}",
+            result.map(|f| f.len())
+        );
+    }
+    let options = IstioOptions {
+        rest_pass_through: vec!["/operate/*".into(), "/tasklist/*".into()],
+        ..IstioOptions::default()
+    };
+    assert!(istio::generate(&example_config(), &[Mode::Sidecar], &options).is_ok());
+}
