@@ -119,7 +119,7 @@ fn part_head(head: &str) -> Result<PartHead<'_>, MultipartError> {
         if line.starts_with([' ', '\t']) {
             return Err(MultipartError::Layout("a folded part header line"));
         }
-        if line.bytes().any(|b| b < 0x20 || b >= 0x7f) {
+        if line.bytes().any(|b| !(0x20..0x7f).contains(&b)) {
             return Err(MultipartError::Layout(
                 "a control or non-ASCII byte in a part header",
             ));
