@@ -28,6 +28,12 @@ pub fn json(data: &[u8]) {
     let Ok(text) = reader::decode(data) else {
         return;
     };
+    // serde_json's `Value` treats a member named `$serde_json::private::RawValue` as its own
+    // raw-value token (and then refuses `null`): the model's quirk, not JSON's, and no member
+    // a condition reads. Regression `serde-json-raw-value-token-is-the-models-quirk`.
+    if text.contains("$serde_json::private::") {
+        return;
+    }
     let ours = reader::read_members(&text, &QUERIES);
     let model = serde_json::from_str::<Value>(&text);
     match (ours, model) {
