@@ -200,9 +200,11 @@ impl Authorizer {
             Decision::Allow { principal, .. } => Some(principal.clone()),
             Decision::Deny(_) => principal,
         };
-        // A REST deny names the request in its problem details (`instance`): the path without
-        // its query, as the gateway's own problem details do.
-        let instance = match (&decision, path.is_rest()) {
+        // A deny answered over HTTP (the REST door; another path not called as gRPC) names the
+        // request in its problem details (`instance`): the path without its query, as the
+        // gateway's own problem details do.
+        let answered_as_problem = path.answered_as_problem(view.body.content_type);
+        let instance = match (&decision, answered_as_problem) {
             (Decision::Deny(_), true) => Some(
                 clip(
                     view.path.split_once('?').map_or(view.path, |(p, _)| p),
