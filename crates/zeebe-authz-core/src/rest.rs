@@ -79,12 +79,23 @@ pub fn parse_rest_path(base: &str, method: &str, path: &str) -> Option<RestTarge
     if let Some(reason) = unplain(rest) {
         return Some(RestTarget::Unroutable(reason));
     }
-    let method = if method == "HEAD" { "GET" } else { method };
-    let segments: Vec<&str> = rest.split('/').collect();
+    Some(find_route(method, rest))
+}
+
+/// The route of the plain path `rest` (below the base path) for `method`, as Spring MVC picks
+/// it: among the templates that fit, the one with the fewest variables; two such are a tie.
+fn find_route(method: &str, rest: &str) -> RestTarget {
+    let Some(candidates) = RouteIndex::get().candidates(method, rest) else {
+        return RestTarget::Unknown;
+    };
+    let count = rest.split('/').count();
     let mut best: Option<(&'static RestRoute, usize)> = None;
     let mut tie = false;
-    for route in REST_ROUTES.iter().filter(|r| r.method == method) {
-        if let Some(vars) = matches(route, &segments) {
+    for route in candidates {
+        if route.segments.len() != count {
+            continue;
+        }
+        if let Some(vars) = matches(route, rest.split('/')) {
             match best {
                 Some((_, b)) if b < vars => {}
                 Some((_, b)) if b == vars => tie = true,
@@ -95,25 +106,95 @@ pub fn parse_rest_path(base: &str, method: &str, path: &str) -> Option<RestTarge
             }
         }
     }
-    Some(match best {
+    match best {
         // Spring would refuse an ambiguous mapping at startup; the table is checked for none.
         Some(_) if tie => RestTarget::Unroutable("two routes match the path equally"),
         Some((route, _)) => RestTarget::Route(route),
         None => RestTarget::Unknown,
+    }
+}
+
+/// The methods the catalog's routes have, each with its slot in [`RouteIndex`]; `HEAD` runs
+/// the `GET` handler.
+fn method_slot(method: &str) -> Option<usize> {
+    Some(match method {
+        "GET" | "HEAD" => 0,
+        "POST" => 1,
+        "PUT" => 2,
+        "PATCH" => 3,
+        "DELETE" => 4,
+        _ => return None,
     })
 }
 
-/// Whether `segments` fit `route`'s template; the number of variables it took (Spring prefers
-/// the pattern with fewer captures: a literal `/groups/search` over `/groups/{groupId}`).
-fn matches(route: &RestRoute, segments: &[&str]) -> Option<usize> {
-    if route.segments.len() != segments.len() {
-        return None;
+/// The catalog's routes by method and first segment, built once (on the first REST request):
+/// a request is matched against the few routes that can fit it rather than the whole table,
+/// with no allocation. A route whose first segment is a variable (none today) is a candidate
+/// for every first segment.
+struct RouteIndex {
+    /// Per method slot: each first literal with its routes, sorted by literal.
+    by_first: [Vec<(&'static str, Vec<&'static RestRoute>)>; 5],
+    /// Per method slot: the routes whose first segment is a variable.
+    any_first: [Vec<&'static RestRoute>; 5],
+}
+
+impl RouteIndex {
+    fn get() -> &'static RouteIndex {
+        static INDEX: std::sync::LazyLock<RouteIndex> =
+            std::sync::LazyLock::new(|| RouteIndex::of(REST_ROUTES));
+        &INDEX
     }
+
+    fn of(routes: &'static [RestRoute]) -> RouteIndex {
+        let mut index = RouteIndex {
+            by_first: Default::default(),
+            any_first: Default::default(),
+        };
+        for route in routes {
+            // The catalog's build refuses any other method.
+            let Some(slot) = method_slot(route.method) else {
+                continue;
+            };
+            match route.segments.first() {
+                Some(Segment::Literal(first)) => {
+                    let list = &mut index.by_first[slot];
+                    match list.binary_search_by(|(l, _)| l.cmp(first)) {
+                        Ok(i) => list[i].1.push(route),
+                        Err(i) => list.insert(i, (first, vec![route])),
+                    }
+                }
+                _ => index.any_first[slot].push(route),
+            }
+        }
+        index
+    }
+
+    /// The routes that may fit `rest` with `method`; `None` when no route has the method.
+    fn candidates(
+        &self,
+        method: &str,
+        rest: &str,
+    ) -> Option<impl Iterator<Item = &'static RestRoute> + '_> {
+        let slot = method_slot(method)?;
+        let first = rest.split_once('/').map_or(rest, |(f, _)| f);
+        let literal = self.by_first[slot]
+            .binary_search_by(|(l, _)| (*l).cmp(first))
+            .map_or(&[][..], |i| &self.by_first[slot][i].1[..]);
+        Some(literal.iter().chain(&self.any_first[slot]).copied())
+    }
+}
+
+/// Whether `segments` fit `route`'s template (as many of them as it has); the number of
+/// variables it took (Spring prefers the pattern with fewer captures: a literal
+/// `/groups/search` over `/groups/{groupId}`).
+fn matches<'s>(route: &RestRoute, segments: impl IntoIterator<Item = &'s str>) -> Option<usize> {
     let mut vars = 0;
-    for (template, seg) in route.segments.iter().zip(segments) {
+    let mut segments = segments.into_iter();
+    for template in route.segments {
+        let seg = segments.next()?;
         match template {
             Segment::Literal(lit) => {
-                if lit != seg {
+                if *lit != seg {
                     return None;
                 }
             }
@@ -126,7 +207,7 @@ fn matches(route: &RestRoute, segments: &[&str]) -> Option<usize> {
             Segment::Text(_) => vars += 1,
         }
     }
-    Some(vars)
+    segments.next().is_none().then_some(vars)
 }
 
 /// Whether the gateway binds `text` to a `long` as its decimal value: 1 to 19 ASCII digits
@@ -272,6 +353,125 @@ mod tests {
         ));
     }
 
+    /// The router as it was before the index: every route of the table tried in turn.
+    fn reference_route(method: &str, rest: &str) -> RestTarget {
+        let method = if method == "HEAD" { "GET" } else { method };
+        let segments: Vec<&str> = rest.split('/').collect();
+        let mut best: Option<(&'static RestRoute, usize)> = None;
+        let mut tie = false;
+        for route in REST_ROUTES.iter().filter(|r| r.method == method) {
+            if route.segments.len() != segments.len() {
+                continue;
+            }
+            if let Some(vars) = matches(route, segments.iter().copied()) {
+                match best {
+                    Some((_, b)) if b < vars => {}
+                    Some((_, b)) if b == vars => tie = true,
+                    _ => {
+                        best = Some((route, vars));
+                        tie = false;
+                    }
+                }
+            }
+        }
+        match best {
+            Some(_) if tie => RestTarget::Unroutable("two routes match the path equally"),
+            Some((route, _)) => RestTarget::Route(route),
+            None => RestTarget::Unknown,
+        }
+    }
+
+    /// A segment as a request may have it: a literal of the table, a key (or a near miss), a
+    /// text, or anything plain.
+    fn segment() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let literals: Vec<&'static str> = REST_ROUTES
+            .iter()
+            .flat_map(|r| r.segments)
+            .filter_map(|s| match s {
+                Segment::Literal(l) => Some(*l),
+                _ => None,
+            })
+            .collect();
+        prop_oneof![
+            4 => proptest::sample::select(literals).prop_map(str::to_string),
+            2 => "[0-9]{1,20}",
+            1 => prop_oneof![
+                Just("9223372036854775807".to_string()),
+                Just("9223372036854775808".to_string()),
+                Just("0x10".to_string()),
+                Just("-1".to_string()),
+            ],
+            1 => "[a-zA-Z0-9@._~-]{1,12}",
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+
+        /// The indexed router takes the route the whole table's scan takes, on paths made of
+        /// the table's own literals, keys and texts, with every method.
+        #[test]
+        fn the_indexed_router_agrees_with_a_scan_of_the_whole_table(
+            method in proptest::sample::select(vec!["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "post"]),
+            segments in proptest::collection::vec(segment(), 1..7),
+            template in proptest::sample::select((0..REST_ROUTES.len()).collect::<Vec<_>>()),
+            from_template in proptest::bool::ANY,
+        ) {
+            // Half the paths follow a template of the table, a variable filled from `segments`.
+            let segments: Vec<String> = if from_template {
+                let route = &REST_ROUTES[template];
+                route
+                    .segments
+                    .iter()
+                    .zip(segments.iter().cycle())
+                    .map(|(t, s)| match t {
+                        Segment::Literal(l) => (*l).to_string(),
+                        _ => s.clone(),
+                    })
+                    .collect()
+            } else {
+                segments
+            };
+            let rest = segments.join("/");
+            let method = if from_template { REST_ROUTES[template].method } else { method };
+            proptest::prop_assert_eq!(find_route(method, &rest), reference_route(method, &rest), "{} {}", method, rest);
+            let path = format!("/v2/{rest}");
+            let fast = parse_rest_path(DEFAULT_BASE_PATH, method, &path);
+            if unplain(&rest).is_none() {
+                proptest::prop_assert_eq!(fast, Some(reference_route(method, &rest)));
+            }
+        }
+    }
+
+    #[test]
+    fn every_route_of_the_table_is_found_by_its_own_sample_path() {
+        for r in REST_ROUTES {
+            let rest: Vec<String> = r
+                .segments
+                .iter()
+                .map(|s| match s {
+                    Segment::Literal(l) => (*l).to_string(),
+                    Segment::Long(_) => "1".into(),
+                    Segment::Text(_) => "some-text".into(),
+                })
+                .collect();
+            let rest = rest.join("/");
+            assert_eq!(
+                find_route(r.method, &rest),
+                reference_route(r.method, &rest),
+                "{}",
+                r.template
+            );
+            assert!(
+                matches!(find_route(r.method, &rest), RestTarget::Route(found) if std::ptr::eq(found, r)),
+                "{} {}",
+                r.method,
+                r.template
+            );
+        }
+    }
+
     #[test]
     fn twins_route_to_their_rpcs() {
         assert_eq!(operation("GET", "/v2/topology"), "Topology");
@@ -408,7 +608,10 @@ mod tests {
                 };
                 for s in [sample(a), sample(b)] {
                     let segs: Vec<&str> = s.iter().map(String::as_str).collect();
-                    if let (Some(x), Some(y)) = (matches(a, &segs), matches(b, &segs)) {
+                    if let (Some(x), Some(y)) = (
+                        matches(a, segs.iter().copied()),
+                        matches(b, segs.iter().copied()),
+                    ) {
                         assert_ne!(x, y, "{} and {} tie", a.template, b.template);
                     }
                 }

@@ -245,22 +245,24 @@ impl Policy {
                 self.check_candidates(rpc, tenants, &candidates, values, trace)
             }
             Door::Rest { route, query } => {
-                let needed: Vec<ConditionKind> = ConditionKind::ALL
-                    .into_iter()
-                    .filter(|k| {
-                        matches!(
-                            reads.slots[k.index()],
-                            Some(ConditionSource::Body(_) | ConditionSource::Rest)
-                        )
-                    })
-                    .collect();
+                // The kinds read from the request, on the stack (no list per Check).
+                let mut kinds = ConditionKind::ALL;
+                let mut count = 0;
+                for kind in ConditionKind::ALL {
+                    if matches!(
+                        reads.slots[kind.index()],
+                        Some(ConditionSource::Body(_) | ConditionSource::Rest)
+                    ) {
+                        kinds[count] = kind;
+                        count += 1;
+                    }
+                }
+                let needed = &kinds[..count];
                 let text = rest_values::json_text(route, body).map_err(RpcDeny::BodyUnavailable)?;
-                let read = rest_values::read(route, query, text.as_deref(), body, &needed)
+                let read = rest_values::read(route, query, text.as_deref(), body, needed)
                     .map_err(RpcDeny::BodyUnavailable)?;
-                let views: Vec<Vec<&str>> = read
-                    .iter()
-                    .map(|v| v.iter().map(|c| &**c).collect())
-                    .collect();
+                let views: [Vec<&str>; ConditionKind::COUNT] =
+                    std::array::from_fn(|i| read[i].iter().map(|c| &**c).collect());
                 let values = |kind: ConditionKind| match reads.slots[kind.index()]? {
                     ConditionSource::DefaultTenant => Some(&[DEFAULT_TENANT][..]),
                     _ => Some(views[kind.index()].as_slice()),

@@ -30,18 +30,22 @@ pub(crate) fn json_text<'b>(
     }
     let ct = body.content_type.unwrap_or("");
     let mut params = ct.split(';');
-    let media = params.next().unwrap_or("").trim().to_ascii_lowercase();
-    let json_media = media == "application/json"
-        || media
-            .strip_prefix("application/")
-            .is_some_and(|s| s.ends_with("+json"));
+    // Compared without case, in place (no lower-cased copy per request).
+    let media = params.next().unwrap_or("").trim().as_bytes();
+    const APPLICATION: &[u8] = b"application/";
+    const JSON: &[u8] = b"+json";
+    let json_media = media.eq_ignore_ascii_case(b"application/json")
+        || (media.len() >= APPLICATION.len() + JSON.len()
+            && media[..APPLICATION.len()].eq_ignore_ascii_case(APPLICATION)
+            && media[media.len() - JSON.len()..].eq_ignore_ascii_case(JSON));
     let charset_ok = params.all(|p| match p.split_once('=') {
         Some((k, v)) if k.trim().eq_ignore_ascii_case("charset") => {
-            let v = v.trim().trim_matches('"').to_ascii_uppercase();
-            matches!(
-                v.as_str(),
-                "UTF-8" | "UTF-16" | "UTF-16BE" | "UTF-16LE" | "UTF-32" | "UTF-32BE" | "UTF-32LE"
-            )
+            let v = v.trim().trim_matches('"');
+            [
+                "UTF-8", "UTF-16", "UTF-16BE", "UTF-16LE", "UTF-32", "UTF-32BE", "UTF-32LE",
+            ]
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(v))
         }
         _ => true,
     });
@@ -65,39 +69,47 @@ pub(crate) fn read<'t>(
     needed: &[ConditionKind],
 ) -> Result<[Vec<Cow<'t, str>>; ConditionKind::COUNT], BodyError> {
     let mut out: [Vec<Cow<'t, str>>; ConditionKind::COUNT] = Default::default();
-    let members: Vec<(ConditionKind, &RouteMember)> = needed
-        .iter()
-        .map(|&k| {
-            route
-                .members
-                .iter()
-                .find(|m| m.kind == k.key())
-                .map(|m| (k, m))
-                // A twin that lacks a kind its rpc carries would let the condition pass on
-                // nothing: refused (the catalog's tests hold twins to their rpcs).
-                .ok_or(BodyError::Member {
-                    member: k.key(),
-                    what: "not carried by this REST endpoint",
-                })
-        })
-        .collect::<Result<_, _>>()?;
-    let json_members: Vec<&(ConditionKind, &RouteMember)> = members
-        .iter()
+    // The members of the needed kinds, and the JSON ones' queries: on the stack, at most one
+    // per kind (no lists per Check).
+    let mut members: [Option<(ConditionKind, &RouteMember)>; ConditionKind::COUNT] =
+        [None; ConditionKind::COUNT];
+    for (slot, &k) in members.iter_mut().zip(needed) {
+        let m = route
+            .members
+            .iter()
+            .find(|m| m.kind == k.key())
+            // A twin that lacks a kind its rpc carries would let the condition pass on
+            // nothing: refused (the catalog's tests hold twins to their rpcs).
+            .ok_or(BodyError::Member {
+                member: k.key(),
+                what: "not carried by this REST endpoint",
+            })?;
+        *slot = Some((k, m));
+    }
+    let members = members.iter().flatten();
+    let mut json_members = [None; ConditionKind::COUNT];
+    let mut queries = [Query {
+        outer: None,
+        name: "",
+    }; ConditionKind::COUNT];
+    let mut count = 0;
+    for &(kind, m) in members
+        .clone()
         .filter(|(_, m)| m.source != MemberSource::Part)
-        .collect();
+    {
+        json_members[count] = Some((kind, m));
+        queries[count] = Query {
+            outer: m.outer,
+            name: m.name,
+        };
+        count += 1;
+    }
     if let (Some(text), true) = (text, needed.contains(&ConditionKind::Tenant)) {
         tenant_filter_is_provided(route, text)?;
     }
-    if let (Some(text), false) = (text, json_members.is_empty()) {
-        let queries: Vec<Query<'_>> = json_members
-            .iter()
-            .map(|(_, m)| Query {
-                outer: m.outer,
-                name: m.name,
-            })
-            .collect();
-        let values = json::read_members(text, &queries)?;
-        for ((kind, m), v) in json_members.iter().zip(values) {
+    if let (Some(text), true) = (text, count > 0) {
+        let values = json::read_members(text, &queries[..count])?;
+        for (&(kind, m), v) in json_members.iter().flatten().zip(values) {
             out[kind.index()] = match m.source {
                 MemberSource::JsonArray => v.as_texts(),
                 _ => v.as_text().map(|t| t.into_iter().collect()),
@@ -108,10 +120,7 @@ pub(crate) fn read<'t>(
             })?;
         }
     }
-    for (kind, m) in members
-        .iter()
-        .filter(|(_, m)| m.source == MemberSource::Part)
-    {
+    for (kind, m) in members.filter(|(_, m)| m.source == MemberSource::Part) {
         // A `@RequestParam` would also take the query string's value: never guessed.
         if query.split('&').any(|p| {
             let name = p.split_once('=').map_or(p, |(n, _)| n);
