@@ -34,13 +34,31 @@ use crate::catalog::{REST_ROUTES, RestRoute, Segment};
 pub enum Door<'a> {
     /// A gRPC call: one protobuf message in a gRPC frame.
     Grpc,
-    /// A REST request to `route`, with its query string (without the `?`).
+    /// A REST request to `route`, with its path as sent (the query string included).
     Rest {
         /// The route.
         route: &'static RestRoute,
-        /// The query string.
-        query: &'a str,
+        /// The request path (`/v2/users/alice?x=1`).
+        path: &'a str,
     },
+}
+
+/// The value of `route`'s path variable `name` in `path` (a path [`parse_rest_path`] matched
+/// to `route`: its last segments are the template's, plain, so taken as they are), or `None`
+/// when the route has no such variable or the path does not fit it.
+pub fn path_variable<'p>(route: &RestRoute, path: &'p str, name: &str) -> Option<&'p str> {
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    let segments: Vec<&str> = path.split('/').collect();
+    let skip = segments.len().checked_sub(route.segments.len())?;
+    route
+        .segments
+        .iter()
+        .zip(&segments[skip..])
+        .find_map(|(template, value)| match template {
+            Segment::Long(n) | Segment::Text(n) if *n == name => Some(*value),
+            _ => None,
+        })
+        .filter(|v| !v.is_empty())
 }
 
 /// The query string of a path (empty when it has none).

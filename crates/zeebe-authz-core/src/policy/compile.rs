@@ -247,6 +247,7 @@ pub fn compile_with(
                 fields: FieldSelection::default(),
                 slots: [None; ConditionKind::COUNT],
                 engine_id: dialect.as_ref().and_then(|_| engine_id_field(rpc)),
+                engine_member: dialect.is_some() && engine_id_member(rpc),
             };
             for kind in ConditionKind::ALL {
                 let used = grants.iter().any(|g| {
@@ -306,6 +307,16 @@ fn engine_id_field(rpc: Rpc) -> Option<FieldSelection> {
         }
         FieldSource::DefaultTenant | FieldSource::Rest => None,
     }
+}
+
+/// Whether the engine-worded deny of REST-only `rpc` names a body member (CorrelateMessage's
+/// `name`): its body is then read on a deny.
+fn engine_id_member(rpc: Rpc) -> bool {
+    let row = super::camunda::message_row(rpc);
+    !rpc.is_grpc()
+        && row.id == super::camunda::ResourceId::Field
+        && super::camunda::id_kind(row.resource)
+            .is_some_and(|k| field_source(rpc, k) == Some(FieldSource::Rest))
 }
 
 /// Compiles a `when:` block, checking it against the rpcs of its grant.

@@ -155,16 +155,16 @@ impl Policy {
         self.authorize_door(grants, tenants, rpc, Door::Grpc, body, trace)
     }
 
-    /// Whether `grants` allow a REST request to `route` (the base path's `query` string too):
-    /// the route's operation, or the one or two rpcs its body selects (`awaitCompletion`,
-    /// the members of a job's `changeset`), each authorized as on the gRPC door with the
-    /// condition values read from the JSON or multipart body.
+    /// Whether `grants` allow a REST request to `route` (`path` is the request's path as sent,
+    /// its query string included): the route's operation, or the one or two rpcs its body
+    /// selects (`awaitCompletion`, the members of a job's `changeset`), each authorized as on
+    /// the gRPC door with the condition values read from the JSON or multipart body.
     pub fn authorize_rest(
         &self,
         grants: &Grants,
         tenants: &[Box<str>],
         route: &'static RestRoute,
-        query: &str,
+        path: &str,
         body: &RequestBody<'_>,
         trace: &mut dyn FnMut(&Grant, Result<(), &str>),
     ) -> Result<(), RpcDeny> {
@@ -182,7 +182,7 @@ impl Policy {
                 grants,
                 tenants,
                 rpc,
-                Door::Rest { route, query },
+                Door::Rest { route, path },
                 body,
                 trace,
             )?;
@@ -213,17 +213,10 @@ impl Policy {
             })
             .collect();
         if candidates.is_empty() {
-            let engine_body = match door {
-                Door::Grpc => Some(body),
-                // The engine's id of a REST request is not read (its words name no id then).
-                Door::Rest { .. } => None,
-            };
             return Err(RpcDeny::MissingPermission {
                 rpc,
                 granting: self.granting_permissions(rpc).into(),
-                engine: self
-                    .dialect()
-                    .map(|_| self.engine_missing(rpc, engine_body)),
+                engine: self.dialect().map(|_| self.engine_missing(rpc, door, body)),
             });
         }
         if body.partial {
@@ -244,7 +237,8 @@ impl Policy {
                 };
                 self.check_candidates(rpc, tenants, &candidates, values, trace)
             }
-            Door::Rest { route, query } => {
+            Door::Rest { route, path } => {
+                let query = crate::rest::query_of(path);
                 let needed: Vec<ConditionKind> = ConditionKind::ALL
                     .into_iter()
                     .filter(|k| {
@@ -313,13 +307,16 @@ impl Policy {
     }
 
     /// The engine's words for a missing permission on `rpc`, with the request's resource id
-    /// where the request carries one and the body can be read.
-    fn engine_missing(&self, rpc: Rpc, body: Option<&RequestBody<'_>>) -> String {
+    /// where the request carries one (a body field or member, a REST path variable) and it
+    /// can be read.
+    fn engine_missing(&self, rpc: Rpc, door: Door<'_>, body: &RequestBody<'_>) -> String {
         let row = camunda::message_row(rpc);
         let id = if row.resource == camunda::ResourceType::XRpc {
             Some(rpc.name().to_string())
+        } else if let Door::Rest { route, path } = door {
+            rest_values::engine_id(&row, route, path, body)
         } else {
-            let body = body.filter(|b| !b.partial);
+            let body = Some(body).filter(|b| !b.partial);
             self.reads[rpc.index()]
                 .engine_id
                 .as_ref()

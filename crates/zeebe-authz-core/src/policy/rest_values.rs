@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 
+use super::camunda::{ResourceId, Row};
 use super::condition::ConditionKind;
 use crate::body::{BodyError, RequestBody};
 use crate::catalog::{MemberSource, RestRoute, RouteMember, RpcSet};
@@ -196,4 +197,32 @@ pub(crate) fn select(
     } else {
         chosen
     })
+}
+
+/// The resource id a REST request names for `row` (the engine-worded deny quotes it): its path
+/// variable ([`ResourceId::Path`]), or the route's body member of the row's id kind
+/// ([`ResourceId::Field`]: a twin's `processDefinitionId`, a correlation's `name`), clipped
+/// for display. `None` when the row compares no id or the value cannot be read for sure.
+pub(crate) fn engine_id(
+    row: &Row,
+    route: &'static RestRoute,
+    path: &str,
+    body: &RequestBody<'_>,
+) -> Option<String> {
+    let shown = |v: &str| Some(crate::text::clip(v, 64, crate::text::Keep::Text));
+    match row.id {
+        ResourceId::Path(var) => shown(crate::rest::path_variable(route, path, var)?),
+        ResourceId::Field => {
+            let kind = super::camunda::id_kind(row.resource)?;
+            if !route.members.iter().any(|m| m.kind == kind.key()) || body.partial {
+                return None;
+            }
+            let text = json_text(route, body).ok()?;
+            let query = crate::rest::query_of(path);
+            let values = read(route, query, text.as_deref(), body, &[kind]).ok()?;
+            shown(values[kind.index()].last()?)
+        }
+        ResourceId::Resolved | ResourceId::WildcardOnly => None,
+    }
+    .filter(|v| !v.is_empty())
 }
