@@ -681,4 +681,6 @@ pub fn render_table() -> String {
 }
 
 #[cfg(test)]
+mod rest_tests;
+#[cfg(test)]
 mod tests;

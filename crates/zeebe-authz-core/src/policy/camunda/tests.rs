@@ -247,7 +247,10 @@ fn every_rest_only_operation_has_a_row_or_is_listed() {
 
 #[test]
 fn rest_rows_find_their_id_where_the_request_has_it() {
-    for r in REST_TABLE.iter().filter(|r| Rpc::from_name(r.rpc).is_some()) {
+    for r in REST_TABLE
+        .iter()
+        .filter(|r| Rpc::from_name(r.rpc).is_some())
+    {
         let op = r.rpc();
         let has = id_kind(r.resource).and_then(|k| field_source(op, k));
         match r.id {
@@ -332,7 +335,10 @@ fn rest_rows_grant_as_the_dialect_needs() {
     let op = |n: &str| Rpc::from_name(n).unwrap();
     let (any, star) = rpcs_granted(R::ProcessDefinition, P::ReadProcessInstance);
     assert!(any.contains(op("GetProcessInstance")) && star.is_empty());
-    assert!(rpcs_resolved(R::ProcessDefinition, P::ReadProcessInstance).contains(op("GetProcessInstance")));
+    assert!(
+        rpcs_resolved(R::ProcessDefinition, P::ReadProcessInstance)
+            .contains(op("GetProcessInstance"))
+    );
     let (any, _) = rpcs_granted(R::User, P::Read);
     assert!(any.contains(op("GetUser")) && any.contains(op("SearchUsers")));
     assert!(!any.contains(op("UpdateUser")));
