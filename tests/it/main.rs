@@ -17,5 +17,6 @@ mod layout;
 mod lint;
 mod reload;
 mod rest;
+mod rest_dialect;
 mod traces;
 mod util;

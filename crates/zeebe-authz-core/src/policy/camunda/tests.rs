@@ -194,7 +194,7 @@ fn every_rest_row_names_a_rest_only_operation_of_the_catalog_and_a_permission_of
         .map(|r| r.rpc)
         .chain(REST_NO_PERMISSION.iter().map(|(o, _)| *o))
         .chain(REST_UNVERIFIED.iter().map(|(o, _)| *o))
-        .filter(|name| !Rpc::from_name(name).is_some_and(|o| !o.is_grpc()))
+        .filter(|name| Rpc::from_name(name).is_none_or(|o| o.is_grpc()))
         .collect();
     assert!(
         unknown.is_empty(),
