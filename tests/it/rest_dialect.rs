@@ -103,3 +103,47 @@ async fn a_dialect_policy_grants_rest_only_operations_and_its_denies_name_the_id
     }
     authz.stop().await;
 }
+
+#[tokio::test]
+async fn explain_shows_the_rest_row_a_dialect_authorization_grants_by_and_the_id_it_denies() {
+    use zeebe_authz::explain::{Call, Caller, RestCall, explain};
+    let scratch = Scratch::new();
+    scratch.write("default.yaml", POLICY);
+    let path = scratch.write(
+        "config.yaml",
+        &one_realm_config("http://127.0.0.1:1/realms/x"),
+    );
+    let config = zeebe_authz_server::disk::load_config(&path).unwrap();
+    let call = |method: &str, p: &str| Call {
+        host: "h".into(),
+        rpc: format!("{method} {p}"),
+        caller: Caller::Claims(json!({"preferred_username": "jane"})),
+        request: None,
+        rest: Some(RestCall {
+            method: method.into(),
+            path: p.into(),
+            body: Vec::new(),
+        }),
+        online: None,
+        request_id: None,
+    };
+    let e = explain(&config, &call("GET", "/v2/users/bob"))
+        .await
+        .unwrap();
+    assert!(e.allowed, "{e:?}");
+    assert!(
+        e.steps.iter().any(
+            |s| s.step == "grant" && s.detail.contains("user:jane grants GetUser by USER READ")
+        ),
+        "{e:?}"
+    );
+    let e = explain(&config, &call("DELETE", "/v2/users/bob"))
+        .await
+        .unwrap();
+    assert!(!e.allowed);
+    let message = e.message.unwrap_or_default();
+    assert!(
+        message.contains("operation 'DELETE' on resource 'USER', required resource identifiers are one of '[*, bob]'"),
+        "{message}"
+    );
+}
