@@ -531,9 +531,12 @@ async fn explain_printed_since_8_8_for_an_8_9_endpoint_and_unknown_for_an_8_10_o
         assert!(e.allowed, "{method} {p}: {e:?}");
         assert!(path_step(&e).contains(expected), "{e:?}");
     }
-    let e = explain(&config, &call("POST", "/v2/element-instances/1/incidents/search"))
-        .await
-        .unwrap();
+    let e = explain(
+        &config,
+        &call("POST", "/v2/element-instances/1/incidents/search"),
+    )
+    .await
+    .unwrap();
     assert!(path_step(&e).ends_with("since Camunda 8.9"), "{e:?}");
     let e = explain(&config, &call("POST", "/v2/agent-instances/search"))
         .await

@@ -288,25 +288,113 @@ mod tests {
     fn an_8_10_endpoint_missing_from_the_table_was_denied_as_unknown() {
         use crate::catalog::OperationClass::{Admin, Rest};
         for (method, path, op, since, class) in [
-            ("POST", "/v2/agent-instances/search", "SearchAgentInstances", "8.10", Rest),
-            ("GET", "/v2/agent-definitions/2251799813685249", "GetAgentDefinition", "8.10", Rest),
-            ("POST", "/v2/process-instances/1/timers/trigger", "TriggerTimer", "8.10", Rest),
-            ("GET", "/v2/backups/runtime/state", "GetRuntimeBackupState", "8.10", Admin),
-            ("GET", "/v2/backups/runtime/7", "GetRuntimeBackup", "8.10", Admin),
-            ("POST", "/v2/exporting/pause", "PauseExporting", "8.10", Admin),
-            ("POST", "/v2/secrets/resolve", "ResolveSecrets", "8.10", Admin),
-            ("PUT", "/v2/global-execution-listeners/l1", "UpdateGlobalExecutionListener", "8.10", Admin),
-            ("POST", "/v2/global-task-listeners/search", "SearchGlobalTaskListeners", "8.9", Admin),
-            ("DELETE", "/v2/global-task-listeners/l1", "DeleteGlobalTaskListener", "8.9", Admin),
-            ("POST", "/v2/jobs/statistics/by-types", "GetJobTypeStatistics", "8.9", Rest),
-            ("POST", "/v2/jobs/statistics/errors", "GetJobErrorStatistics", "8.9", Rest),
-            ("GET", "/v2/system/configuration", "GetSystemConfiguration", "8.9", Admin),
+            (
+                "POST",
+                "/v2/agent-instances/search",
+                "SearchAgentInstances",
+                "8.10",
+                Rest,
+            ),
+            (
+                "GET",
+                "/v2/agent-definitions/2251799813685249",
+                "GetAgentDefinition",
+                "8.10",
+                Rest,
+            ),
+            (
+                "POST",
+                "/v2/process-instances/1/timers/trigger",
+                "TriggerTimer",
+                "8.10",
+                Rest,
+            ),
+            (
+                "GET",
+                "/v2/backups/runtime/state",
+                "GetRuntimeBackupState",
+                "8.10",
+                Admin,
+            ),
+            (
+                "GET",
+                "/v2/backups/runtime/7",
+                "GetRuntimeBackup",
+                "8.10",
+                Admin,
+            ),
+            (
+                "POST",
+                "/v2/exporting/pause",
+                "PauseExporting",
+                "8.10",
+                Admin,
+            ),
+            (
+                "POST",
+                "/v2/secrets/resolve",
+                "ResolveSecrets",
+                "8.10",
+                Admin,
+            ),
+            (
+                "PUT",
+                "/v2/global-execution-listeners/l1",
+                "UpdateGlobalExecutionListener",
+                "8.10",
+                Admin,
+            ),
+            (
+                "POST",
+                "/v2/global-task-listeners/search",
+                "SearchGlobalTaskListeners",
+                "8.9",
+                Admin,
+            ),
+            (
+                "DELETE",
+                "/v2/global-task-listeners/l1",
+                "DeleteGlobalTaskListener",
+                "8.9",
+                Admin,
+            ),
+            (
+                "POST",
+                "/v2/jobs/statistics/by-types",
+                "GetJobTypeStatistics",
+                "8.9",
+                Rest,
+            ),
+            (
+                "POST",
+                "/v2/jobs/statistics/errors",
+                "GetJobErrorStatistics",
+                "8.9",
+                Rest,
+            ),
+            (
+                "GET",
+                "/v2/system/configuration",
+                "GetSystemConfiguration",
+                "8.9",
+                Admin,
+            ),
             ("GET", "/v2/forms/1", "GetFormByKey", "8.9", Rest),
-            ("POST", "/v2/user-tasks/1/effective-variables/search", "SearchUserTaskEffectiveVariables", "8.8", Rest),
+            (
+                "POST",
+                "/v2/user-tasks/1/effective-variables/search",
+                "SearchUserTaskEffectiveVariables",
+                "8.8",
+                Rest,
+            ),
         ] {
             let r = route_of(method, path);
             assert_eq!(r.operations[0].name(), op, "{method} {path}");
-            assert_eq!((r.since, r.operations[0].class()), (since, class), "{method} {path}");
+            assert_eq!(
+                (r.since, r.operations[0].class()),
+                (since, class),
+                "{method} {path}"
+            );
         }
         // The released name of the decision deletion's key, still bound as a long.
         assert_eq!(
@@ -329,7 +417,10 @@ mod tests {
         for (method, path) in [
             ("POST", "/v2/element-instances/1/incidents/search"),
             ("POST", "/v2/process-instances/1/incident-resolution"),
-            ("POST", "/v2/process-definitions/statistics/process-instances"),
+            (
+                "POST",
+                "/v2/process-definitions/statistics/process-instances",
+            ),
         ] {
             assert_eq!(route_of(method, path).since, "8.9", "{method} {path}");
         }
