@@ -26,6 +26,12 @@ import createCamundaClient from '@camunda8/orchestration-cluster-api'
 
 if (process.env.REST_CLIENT_ALLOW_H2 === '1') {
   const { Agent, setGlobalDispatcher } = await import('undici')
+  const { createRequire } = await import('node:module')
+  const installed = createRequire(import.meta.url)('undici/package.json').version
+  // Node's fetch drives the npm package's dispatcher: one handler interface, so one major line.
+  if (installed.split('.')[0] !== process.versions.undici.split('.')[0]) {
+    throw new Error(`npm undici ${installed} does not match the undici ${process.versions.undici} of this Node's fetch: pin the line Node bundles in package.json`)
+  }
   setGlobalDispatcher(new Agent({ allowH2: true }))
 }
 
