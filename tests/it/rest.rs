@@ -684,5 +684,15 @@ async fn an_assigned_tenant_filter_let_activate_jobs_pass_on_tenant_ids_the_gate
             .await;
         assert_eq!(code(&r), expected, "{filter:?}: {}", message(&r));
     }
+    // A grant without a tenant condition does not care which tenants the gateway takes, even
+    // though another grant of the policy reads them.
+    let worker = token_with(&key, &kc.issuer, &["worker:payment"], |_| {});
+    let r = authz
+        .check(rest_request(
+            Some(&worker),
+            &activate(Some(json!("ASSIGNED"))),
+        ))
+        .await;
+    assert_eq!(code(&r), OK, "{}", message(&r));
     authz.stop().await;
 }

@@ -96,6 +96,10 @@ pub(crate) struct RpcReads {
     /// With the Camunda dialect: the field (slot 0) whose value the engine-worded deny of a
     /// missing permission names, when the rpc's message row compares one.
     pub(crate) engine_id: Option<FieldSelection>,
+    /// Under a tenant condition: the number of the request's `tenantFilter` enum (job
+    /// activation, Camunda 8.9+), which must be PROVIDED for the tenant ids read to be the
+    /// ones the gateway uses.
+    pub(crate) tenant_filter: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy)]
