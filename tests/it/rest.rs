@@ -197,25 +197,6 @@ const TWINS: [&str; 20] = [
     "DeployResource",
 ];
 
-pub(crate) fn rest_request(
-    token: Option<&str>,
-    (method, path, content_type, body): &(&'static str, String, &'static str, Vec<u8>),
-) -> envoy_types::ext_authz::v3::pb::CheckRequest {
-    let auth = token.map(|t| format!("Bearer {t}"));
-    let mut r = check_request("zeebe.example.com", path, auth.as_deref(), body);
-    let http = r
-        .attributes
-        .as_mut()
-        .and_then(|a| a.request.as_mut())
-        .and_then(|r| r.http.as_mut())
-        .unwrap();
-    http.method = (*method).into();
-    http.protocol = "HTTP/1.1".into();
-    http.headers
-        .insert("content-type".into(), (*content_type).into());
-    r
-}
-
 fn reason(r: &CheckResponse) -> String {
     r.dynamic_metadata
         .as_ref()
@@ -696,5 +677,15 @@ async fn an_assigned_tenant_filter_let_activate_jobs_pass_on_tenant_ids_the_gate
             .await;
         assert_eq!(code(&r), expected, "{filter:?}: {}", message(&r));
     }
+    // A grant without a tenant condition does not care which tenants the gateway takes, even
+    // though another grant of the policy reads them.
+    let worker = token_with(&key, &kc.issuer, &["worker:payment"], |_| {});
+    let r = authz
+        .check(rest_request(
+            Some(&worker),
+            &activate(Some(json!("ASSIGNED"))),
+        ))
+        .await;
+    assert_eq!(code(&r), OK, "{}", message(&r));
     authz.stop().await;
 }

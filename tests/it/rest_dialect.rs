@@ -5,7 +5,7 @@
 use envoy_types::ext_authz::v3::pb::{CheckResponse, HttpResponse};
 use serde_json::json;
 
-use super::rest::{rest_request, setup};
+use super::rest::setup;
 use crate::util::*;
 
 const POLICY: &str = "identity: {username_claim: preferred_username}\n\

@@ -16,7 +16,7 @@ use super::condition::{
 use super::dialect::{self, RawAuthorization, RawDialect, RawIdentity, RawMappingRule};
 use super::{ConditionSource, Grant, GrantSource, PathRule, Policy, RpcReads};
 use crate::body::FieldSelection;
-use crate::catalog::{OperationClass, Rpc, RpcSet};
+use crate::catalog::{FieldKind, OperationClass, Rpc, RpcSet};
 use crate::diag::{Diagnostics, InvalidConfig, Span, parse_yaml, suggest};
 
 /// The policy file as written.
@@ -247,7 +247,8 @@ pub fn compile_with(
                 fields: FieldSelection::default(),
                 slots: [None; ConditionKind::COUNT],
                 engine_id: dialect.as_ref().and_then(|_| engine_id_field(rpc)),
-                engine_member: dialect.is_some() && engine_id_member(rpc),
+                engine_member: dialect.is_some() && super::rest_values::engine_id_member(rpc),
+                tenant_filter: None,
             };
             for kind in ConditionKind::ALL {
                 let used = grants.iter().any(|g| {
@@ -266,6 +267,14 @@ pub fn compile_with(
                     Some(FieldSource::Rest) if used => Some(ConditionSource::Rest),
                     _ => None,
                 };
+            }
+            if reads.slots[ConditionKind::Tenant.index()].is_some() {
+                reads.tenant_filter = rpc
+                    .desc()
+                    .request_message()
+                    .field("tenantFilter")
+                    .filter(|f| f.kind == FieldKind::Varint && !f.repeated)
+                    .map(|f| f.number);
             }
             reads
         })
@@ -307,16 +316,6 @@ fn engine_id_field(rpc: Rpc) -> Option<FieldSelection> {
         }
         FieldSource::DefaultTenant | FieldSource::Rest => None,
     }
-}
-
-/// Whether the engine-worded deny of REST-only `rpc` names a body member (CorrelateMessage's
-/// `name`): its body is then read on a deny.
-fn engine_id_member(rpc: Rpc) -> bool {
-    let row = super::camunda::message_row(rpc);
-    !rpc.is_grpc()
-        && row.id == super::camunda::ResourceId::Field
-        && super::camunda::id_kind(row.resource)
-            .is_some_and(|k| field_source(rpc, k) == Some(FieldSource::Rest))
 }
 
 /// Compiles a `when:` block, checking it against the rpcs of its grant.

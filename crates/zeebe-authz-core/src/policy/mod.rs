@@ -99,6 +99,10 @@ pub(crate) struct RpcReads {
     /// With the Camunda dialect: whether a REST-only operation's engine-worded deny names a
     /// member of its body.
     pub(crate) engine_member: bool,
+    /// Under a tenant condition: the number of the request's `tenantFilter` enum (job
+    /// activation, Camunda 8.9+), which must be PROVIDED for the tenant ids read to be the
+    /// ones the gateway uses.
+    pub(crate) tenant_filter: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -86,9 +86,6 @@ pub(crate) fn read<'t>(
         .iter()
         .filter(|(_, m)| m.source != MemberSource::Part)
         .collect();
-    if let (Some(text), true) = (text, needed.contains(&ConditionKind::Tenant)) {
-        tenant_filter_is_provided(route, text)?;
-    }
     if let (Some(text), false) = (text, json_members.is_empty()) {
         let queries: Vec<Query<'_>> = json_members
             .iter()
@@ -130,27 +127,23 @@ pub(crate) fn read<'t>(
     Ok(out)
 }
 
-/// A route's `tenant_filter` member (ActivateJobs' `tenantFilter`, Camunda 8.9+): absent,
-/// `null` or `"PROVIDED"` the gateway activates for the tenants the body lists; `"ASSIGNED"`
-/// makes it ignore them and take the principal's assigned tenants, which no tenant condition
-/// has seen: refused, as is any other value (an enum's ordinal, another case) the gateway
-/// might map to `ASSIGNED`.
-fn tenant_filter_is_provided(route: &RestRoute, text: &str) -> Result<(), BodyError> {
+/// Whether a route's `tenant_filter` member (ActivateJobs' `tenantFilter`, Camunda 8.9+) keeps
+/// the tenants the body lists: absent, `null` or `"PROVIDED"`. `"ASSIGNED"` makes the gateway
+/// ignore them and take the principal's assigned tenants, which no tenant condition has seen,
+/// and so does any other value (an enum's ordinal, another case) the gateway might map to it.
+pub(crate) fn tenant_filter_is_provided(route: &RestRoute, text: &str) -> Result<bool, BodyError> {
     let Some(m) = route.members.iter().find(|m| m.kind == "tenant_filter") else {
-        return Ok(());
+        return Ok(true);
     };
     let query = [Query {
         outer: m.outer,
         name: m.name,
     }];
-    match json::read_members(text, &query)?.as_slice() {
-        [Value::Absent | Value::Null] => Ok(()),
-        [Value::Str(s)] if s == "PROVIDED" => Ok(()),
-        _ => Err(BodyError::Member {
-            member: m.name,
-            what: "not PROVIDED: the gateway would choose the tenants, unseen by the tenant condition",
-        }),
-    }
+    Ok(match json::read_members(text, &query)?.as_slice() {
+        [Value::Absent | Value::Null] => true,
+        [Value::Str(s)] => s == "PROVIDED",
+        _ => false,
+    })
 }
 
 /// Which of a two-rpc route's operations the body asks for. One `select` member (a boolean,
@@ -225,4 +218,15 @@ pub(crate) fn engine_id(
         ResourceId::Resolved | ResourceId::WildcardOnly => None,
     }
     .filter(|v| !v.is_empty())
+}
+
+/// Whether the engine-worded deny of REST-only `rpc` names a body member (CorrelateMessage's
+/// `name`): its body is then read on a deny.
+pub(crate) fn engine_id_member(rpc: crate::catalog::Rpc) -> bool {
+    let row = super::camunda::message_row(rpc);
+    !rpc.is_grpc()
+        && row.id == super::camunda::ResourceId::Field
+        && super::camunda::id_kind(row.resource).is_some_and(|k| {
+            super::condition::field_source(rpc, k) == Some(super::condition::FieldSource::Rest)
+        })
 }
