@@ -352,7 +352,8 @@ pub(super) fn render() -> String {
          Resource id at the edge: **path `{var}`** = the path variable is the id: the edge grants \
          on any id where the engine checks (the realm's `engine_authorizations`), else only `*`, \
          and names it in deny messages; **resolved** = a key the engine resolves, or a search it \
-         filters; **field**, **`*` only** as above.\n\n\
+         filters; **field**, **`*` only** as above. An operation new in 8.10 shows – for both \
+         engines: 8.10's spec is its source.\n\n\
          | operation | request field | resource type | permission | resource id at the edge | engine 8.8 | engine 8.9 | status | citation |\n\
          |---|---|---|---|---|---|---|---|---|\n",
     );
