@@ -18,5 +18,6 @@ mod lint;
 mod reload;
 mod rest;
 mod rest_answers;
+mod rest_dialect;
 mod traces;
 mod util;

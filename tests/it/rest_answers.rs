@@ -6,7 +6,7 @@
 
 use envoy_types::ext_authz::v3::pb::{CheckResponse, HttpResponse};
 
-use crate::rest::{PERMISSION_DENIED, UNAUTHENTICATED, dev_policy, reason, rest_request, setup};
+use crate::rest::{PERMISSION_DENIED, UNAUTHENTICATED, dev_policy, reason, setup};
 use crate::util::*;
 
 /// The denied answer's HTTP status, headers and body.

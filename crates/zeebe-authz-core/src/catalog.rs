@@ -64,8 +64,8 @@ pub enum OperationClass {
     /// A REST-only operation: granted by its name or `rest:*`.
     Rest,
     /// A REST-only operation that manages identity or the cluster (users, groups, roles,
-    /// tenants, mapping rules, authorizations, setup, clock, license): granted by its name or
-    /// `admin:*` only. Creating an authorization is a privilege escalation; no wildcard
+    /// tenants, mapping rules, authorizations, setup, clock, license, global listeners,
+    /// backups, exporting, …) or reveals secrets: granted by its name or `admin:*` only. Creating an authorization is a privilege escalation; no wildcard
     /// written before the REST door existed may grant it.
     Admin,
 }

@@ -22,7 +22,7 @@ use zeebe_authz_core::keyset::{KeyLookup, KeySet};
 use zeebe_authz_core::outcome::{Deny, Outcome, PathLabel};
 use zeebe_authz_core::policy::{PathRule, RpcDeny};
 use zeebe_authz_core::request::RequestView;
-use zeebe_authz_core::rest::{DEFAULT_BASE_PATH, RestTarget, parse_rest_path, query_of};
+use zeebe_authz_core::rest::{DEFAULT_BASE_PATH, RestTarget, parse_rest_path};
 use zeebe_authz_core::text::{Keep, clip};
 use zeebe_authz_core::token::bearer::{bearer_token, check_jwt_shape};
 use zeebe_authz_core::token::verify::{
@@ -277,7 +277,7 @@ impl Authorizer {
                     &principal.grants,
                     &principal.tenants,
                     route,
-                    query_of(view.path),
+                    view.path,
                     &view.body,
                     &mut |_, _| {},
                 )

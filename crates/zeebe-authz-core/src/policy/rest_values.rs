@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 
+use super::camunda::{ResourceId, Row};
 use super::condition::ConditionKind;
 use crate::body::{BodyError, RequestBody};
 use crate::catalog::{MemberSource, RestRoute, RouteMember, RpcSet};
@@ -104,9 +105,6 @@ pub(crate) fn read<'t>(
         };
         count += 1;
     }
-    if let (Some(text), true) = (text, needed.contains(&ConditionKind::Tenant)) {
-        tenant_filter_is_provided(route, text)?;
-    }
     if let (Some(text), true) = (text, count > 0) {
         let values = json::read_members(text, &queries[..count])?;
         for (&(kind, m), v) in json_members.iter().flatten().zip(values) {
@@ -138,27 +136,23 @@ pub(crate) fn read<'t>(
     Ok(out)
 }
 
-/// A route's `tenant_filter` member (ActivateJobs' `tenantFilter`, Camunda 8.9+): absent,
-/// `null` or `"PROVIDED"` the gateway activates for the tenants the body lists; `"ASSIGNED"`
-/// makes it ignore them and take the principal's assigned tenants, which no tenant condition
-/// has seen: refused, as is any other value (an enum's ordinal, another case) the gateway
-/// might map to `ASSIGNED`.
-fn tenant_filter_is_provided(route: &RestRoute, text: &str) -> Result<(), BodyError> {
+/// Whether a route's `tenant_filter` member (ActivateJobs' `tenantFilter`, Camunda 8.9+) keeps
+/// the tenants the body lists: absent, `null` or `"PROVIDED"`. `"ASSIGNED"` makes the gateway
+/// ignore them and take the principal's assigned tenants, which no tenant condition has seen,
+/// and so does any other value (an enum's ordinal, another case) the gateway might map to it.
+pub(crate) fn tenant_filter_is_provided(route: &RestRoute, text: &str) -> Result<bool, BodyError> {
     let Some(m) = route.members.iter().find(|m| m.kind == "tenant_filter") else {
-        return Ok(());
+        return Ok(true);
     };
     let query = [Query {
         outer: m.outer,
         name: m.name,
     }];
-    match json::read_members(text, &query)?.as_slice() {
-        [Value::Absent | Value::Null] => Ok(()),
-        [Value::Str(s)] if s == "PROVIDED" => Ok(()),
-        _ => Err(BodyError::Member {
-            member: m.name,
-            what: "not PROVIDED: the gateway would choose the tenants, unseen by the tenant condition",
-        }),
-    }
+    Ok(match json::read_members(text, &query)?.as_slice() {
+        [Value::Absent | Value::Null] => true,
+        [Value::Str(s)] => s == "PROVIDED",
+        _ => false,
+    })
 }
 
 /// Which of a two-rpc route's operations the body asks for. One `select` member (a boolean,
@@ -205,4 +199,43 @@ pub(crate) fn select(
     } else {
         chosen
     })
+}
+
+/// The resource id a REST request names for `row` (the engine-worded deny quotes it): its path
+/// variable ([`ResourceId::Path`]), or the route's body member of the row's id kind
+/// ([`ResourceId::Field`]: a twin's `processDefinitionId`, a correlation's `name`), clipped
+/// for display. `None` when the row compares no id or the value cannot be read for sure.
+pub(crate) fn engine_id(
+    row: &Row,
+    route: &'static RestRoute,
+    path: &str,
+    body: &RequestBody<'_>,
+) -> Option<String> {
+    let shown = |v: &str| Some(crate::text::clip(v, 64, crate::text::Keep::Text));
+    match row.id {
+        ResourceId::Path(var) => shown(crate::rest::path_variable(route, path, var)?),
+        ResourceId::Field => {
+            let kind = super::camunda::id_kind(row.resource)?;
+            if !route.members.iter().any(|m| m.kind == kind.key()) || body.partial {
+                return None;
+            }
+            let text = json_text(route, body).ok()?;
+            let query = crate::rest::query_of(path);
+            let values = read(route, query, text.as_deref(), body, &[kind]).ok()?;
+            shown(values[kind.index()].last()?)
+        }
+        ResourceId::Resolved | ResourceId::WildcardOnly => None,
+    }
+    .filter(|v| !v.is_empty())
+}
+
+/// Whether the engine-worded deny of REST-only `rpc` names a body member (CorrelateMessage's
+/// `name`): its body is then read on a deny.
+pub(crate) fn engine_id_member(rpc: crate::catalog::Rpc) -> bool {
+    let row = super::camunda::message_row(rpc);
+    !rpc.is_grpc()
+        && row.id == super::camunda::ResourceId::Field
+        && super::camunda::id_kind(row.resource).is_some_and(|k| {
+            super::condition::field_source(rpc, k) == Some(super::condition::FieldSource::Rest)
+        })
 }
