@@ -7,14 +7,13 @@
 //! Check address it bound. Text from templates: every value put in is a parsed address, so
 //! nothing needs escaping, and the file keeps comments a newcomer can read. A listener (with
 //! the ext_authz filter) and a cluster are each written by one function here, for the gRPC door
-//! and the REST door ([`super::rest_door`]) alike.
+//! and the REST door ([`super::rest_door`]) alike; the REST door's pieces come in as an
+//! [`OtherDoor`], so this module does not depend on that one.
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
 use zeebe_authz_core::catalog::{GATEWAY_PATH_PREFIX, RpcSet};
-
-use super::rest_door::{self, RestDoor};
 
 /// The listener the bootstrap gives Envoy unless told otherwise (the gateway's own 26500 is
 /// often taken by the gateway itself, or a port-forward to it).
@@ -89,26 +88,31 @@ pub(crate) fn gateway_arg(s: &str) -> Result<GatewayAddr, String> {
     })
 }
 
+/// A further door of the bootstrap (the REST door, [`super::rest_door`]): a line for the
+/// file's head, its listener and the cluster it routes to, written by [`listener`] and
+/// [`cluster`].
+pub(crate) struct OtherDoor {
+    pub(crate) head: String,
+    pub(crate) listener: String,
+    pub(crate) cluster: String,
+}
+
 /// The Envoy bootstrap: a listener on `listen` whose ext_authz filter asks `check` and whose
-/// router sends allowed calls to `gateway` over HTTP/2; with `rest`, the REST door's listener and
-/// cluster beside them ([`super::rest_door`]). The rpcs of `body_free` (those no condition of the
-/// policy reads) get a route each on which Envoy sends the Check without buffering the body first
+/// router sends allowed calls to `gateway` over HTTP/2; with `other`, that door's listener and
+/// cluster after the gRPC door's. The rpcs of `body_free` (those no condition of the policy
+/// reads) get a route each on which Envoy sends the Check without buffering the body first
 /// ([`body_free_routes`]).
 pub(crate) fn envoy_bootstrap(
     listen: SocketAddr,
     check: SocketAddr,
     gateway: &GatewayAddr,
     body_free: RpcSet,
-    rest: Option<&RestDoor>,
+    other: Option<&OtherDoor>,
 ) -> String {
     let check = reachable(check);
     let mut out = String::new();
-    if let Some(door) = rest {
-        let _ = writeln!(
-            out,
-            "# REST door: listener {} -> ext_authz {check} -> REST gateway {}.",
-            door.listen, door.gateway
-        );
+    if let Some(door) = other {
+        out.push_str(&door.head);
     }
     let _ = write!(
         out,
@@ -132,8 +136,8 @@ static_resources:
         routes: &routes,
         body_reads: "tenant and job-type conditions read the body",
     }));
-    if let Some(door) = rest {
-        out.push_str(&rest_door::listener_of(door));
+    if let Some(door) = other {
+        out.push_str(&door.listener);
     }
     out.push_str("  clusters:\n");
     let authz = GatewayAddr {
@@ -143,18 +147,14 @@ static_resources:
     };
     out.push_str(&cluster("zeebe-authz", &authz, Upstream::H2c));
     out.push_str(&cluster("zeebe-gateway", gateway, Upstream::H2c));
-    if let Some(door) = rest {
-        out.push_str(&cluster(
-            "zeebe-rest-gateway",
-            &door.gateway,
-            Upstream::Http1,
-        ));
+    if let Some(door) = other {
+        out.push_str(&door.cluster);
     }
     out
 }
 
 /// How Envoy reaches the authorizer bound at `check`: a wildcard bind address on loopback.
-fn reachable(check: SocketAddr) -> SocketAddr {
+pub(super) fn reachable(check: SocketAddr) -> SocketAddr {
     match check.ip() {
         ip if ip.is_unspecified() && ip.is_ipv4() => {
             SocketAddr::from(([127, 0, 0, 1], check.port()))

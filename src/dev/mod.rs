@@ -205,7 +205,7 @@ pub(crate) async fn start(options: &DevOptions) -> anyhow::Result<DevMode> {
             config.listen.check,
             &envoy.gateway,
             body_free,
-            Some(&envoy.rest),
+            Some(&rest_door::bootstrap_door(&envoy.rest, config.listen.check)),
         );
         std::fs::write(&envoy.config, text)
             .with_context(|| format!("writing the Envoy bootstrap {}", envoy.config.display()))?;

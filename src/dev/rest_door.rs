@@ -11,7 +11,9 @@
 
 use std::net::SocketAddr;
 
-use super::bootstrap::{GatewayAddr, Listener, catch_all_route, listener};
+use super::bootstrap::{
+    GatewayAddr, Listener, OtherDoor, Upstream, catch_all_route, cluster, listener, reachable,
+};
 
 /// The REST listener unless told otherwise: the REST gateway's 8080 plus 100, as the gRPC
 /// listener's default is the gateway's 26500 plus 100.
@@ -31,12 +33,13 @@ pub(crate) struct RestDoor {
     pub(crate) gateway: GatewayAddr,
 }
 
-/// The REST listener of the bootstrap ([`super::bootstrap::envoy_bootstrap`] writes it after the
-/// gRPC listener, and the `zeebe-rest-gateway` cluster after the others): the same ext_authz
-/// filter, asking the same check cluster. It sends every path to the REST gateway: the
-/// authorizer judges `/v2` by its operations and refuses every other path (the web
-/// applications on the same port, `/v1`, …) as another service's, whatever the token.
-pub(super) fn listener_of(door: &RestDoor) -> String {
+/// The REST door's pieces of the bootstrap ([`super::bootstrap::envoy_bootstrap`] writes the
+/// listener after the gRPC listener, the `zeebe-rest-gateway` cluster after the others): the
+/// same ext_authz filter, asking the same check cluster (at `check`, named in the file's head).
+/// The listener sends every path to the REST gateway: the authorizer judges `/v2` by its
+/// operations and refuses every other path (the web applications on the same port, `/v1`, …)
+/// as another service's, whatever the token.
+pub(crate) fn bootstrap_door(door: &RestDoor, check: SocketAddr) -> OtherDoor {
     let comment = format!(
         r#"    # The REST door (Camunda 8.8+): clients' CAMUNDA_REST_ADDRESS is http://{listen}; the
     # same ext_authz filter, asking the same Check port, in front of the REST gateway {gateway}.
@@ -51,14 +54,23 @@ pub(super) fn listener_of(door: &RestDoor) -> String {
         ),
         "zeebe-rest-gateway",
     );
-    listener(&Listener {
-        comment: &comment,
-        name: "zeebe-rest",
-        listen: door.listen,
-        virtual_host: "rest-api",
-        routes: &routes,
-        body_reads: "tenant, job-type, message and process conditions read the JSON body",
-    })
+    OtherDoor {
+        head: format!(
+            "# REST door: listener {} -> ext_authz {} -> REST gateway {}.\n",
+            door.listen,
+            reachable(check),
+            door.gateway
+        ),
+        listener: listener(&Listener {
+            comment: &comment,
+            name: "zeebe-rest",
+            listen: door.listen,
+            virtual_host: "rest-api",
+            routes: &routes,
+            body_reads: "tenant, job-type, message and process conditions read the JSON body",
+        }),
+        cluster: cluster("zeebe-rest-gateway", &door.gateway, Upstream::Http1),
+    }
 }
 
 /// The banner's REST lines: the address and OAuth settings the REST clients read
@@ -99,7 +111,8 @@ mod tests {
             check.parse().unwrap(),
             &gateway_arg(gateway).unwrap(),
             zeebe_authz_core::catalog::RpcSet::EMPTY,
-            door,
+            door.map(|d| bootstrap_door(d, check.parse().unwrap()))
+                .as_ref(),
         )
     }
 
