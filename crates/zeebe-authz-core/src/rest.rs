@@ -26,6 +26,11 @@
 //! `long` (`@PathVariable long jobKey`; Spring converts with `NumberUtils.parseNumber`, which
 //! also takes hex `0x…` and `#…`): only decimal digits that fit an `i64` are taken.
 //! `HEAD` runs the `GET` handler in Spring MVC, so it is judged as that operation.
+//!
+//! A plain path is looked up in an index of the table by method and first segment, built once
+//! (`RouteIndex`): only the few routes that can fit are matched, with no allocation per
+//! request; the rule of the pick is Spring's as above (the tests hold the index to a scan of the
+//! whole table).
 
 use crate::catalog::{REST_ROUTES, RestRoute, Segment};
 
