@@ -1,8 +1,8 @@
 //! The decision path without the network: `Authorizer::check` on a cached token (the hot
 //! path), the same rpc decided body-free and body-aware (issue 3 wants the ratio ≤ 1.2x), the
 //! same logical request through the gRPC door and the REST door (protobuf field read against
-//! JSON member read, one group so criterion runs them interleaved), the body readers alone,
-//! and policy compilation.
+//! JSON member read, one group so criterion runs them interleaved; again with no token cache,
+//! the cold path), the body readers alone, and policy compilation.
 //!
 //! The authorizer is the server's own (`server::build` on the bench's one-realm config), its
 //! keys installed directly; every token is verified once before measuring, so each iteration
@@ -43,7 +43,18 @@ fn compiled(name: &str) -> Arc<Policy> {
 
 /// The server's authorizer under `policy`, trusting `key`.
 fn authorizer(policy: Arc<Policy>, key: &SigningKey) -> Arc<Authorizer> {
-    let config = bench_config(ISSUER, policy);
+    authorizer_with(bench_config(ISSUER, policy), key)
+}
+
+/// [`authorizer`] with no verified-token cache: every Check verifies its token's signature,
+/// as the first call of each token does (the cold path).
+fn cold_authorizer(policy: Arc<Policy>, key: &SigningKey) -> Arc<Authorizer> {
+    let mut config = bench_config(ISSUER, policy);
+    config.token.cache_max_bytes = 0;
+    authorizer_with(config, key)
+}
+
+fn authorizer_with(config: zeebe_authz_core::config::Config, key: &SigningKey) -> Arc<Authorizer> {
     let (authorizer, caches) = zeebe_authz_server::serve::build(&config, Arc::new(Metrics::new()))
         .expect("the config builds");
     let doc = jwks(&[key]).to_string();
@@ -201,6 +212,21 @@ fn bench_doors(c: &mut Criterion) {
     });
     group.bench_function("activate_jobs_job_type/rest", |b| {
         b.to_async(&rt).iter(|| answer(&dev, &rest_jobs))
+    });
+    group.finish();
+
+    // The same requests on a cold token: no verified-token cache, so each Check verifies the
+    // RS256 signature before it reads the body.
+    let cold = cold_authorizer(compiled("dev.yaml"), &key);
+    for req in [&grpc_tenant, &rest_tenant] {
+        assert_eq!(code(&cold, &rt, req), 0, "allowed");
+    }
+    let mut group = c.benchmark_group("check_door_cold");
+    group.bench_function("create_process_instance_tenant/grpc", |b| {
+        b.to_async(&rt).iter(|| answer(&cold, &grpc_tenant))
+    });
+    group.bench_function("create_process_instance_tenant/rest", |b| {
+        b.to_async(&rt).iter(|| answer(&cold, &rest_tenant))
     });
     group.finish();
 
