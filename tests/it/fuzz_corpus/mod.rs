@@ -106,6 +106,11 @@ fn json() {
 }
 
 #[test]
+fn multipart() {
+    replay("multipart");
+}
+
+#[test]
 fn every_target_has_a_fuzz_target_file() {
     for (name, _) in harness::TARGETS {
         let file = fuzz_dir().join("fuzz_targets").join(format!("{name}.rs"));
