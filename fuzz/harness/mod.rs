@@ -61,10 +61,10 @@ use zeebe_authz_server::realm::Realms;
 #[path = "body.rs"]
 mod body_target;
 mod call;
-#[path = "check.rs"]
-mod check_target;
 #[path = "check_rest.rs"]
 mod check_rest_target;
+#[path = "check.rs"]
+mod check_target;
 #[path = "config.rs"]
 mod config_target;
 #[path = "json.rs"]

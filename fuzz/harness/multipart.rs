@@ -73,7 +73,11 @@ pub fn gateway_tenant(body: &[u8], content_type: &str) -> Bound {
     // `charset=` (case-sensitive, anywhere) in the content type. Spring Boot's
     // CharacterEncodingFilter may force UTF-8 first; which one wins is configuration.
     if let Some(at) = content_type.find("charset=") {
-        let v = content_type[at + 8..].split(';').next().unwrap_or("").trim();
+        let v = content_type[at + 8..]
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim();
         let v = v
             .strip_prefix('"')
             .and_then(|v| v.strip_suffix('"'))
@@ -325,7 +329,11 @@ fn java_params(text: &str, separators: &[char]) -> Vec<JavaParam> {
         if let Some(name) = name {
             let rfc2231 = name.ends_with('*');
             let decoded = rfc2231 || value.as_deref().is_some_and(has_encoded_word);
-            let name = if rfc2231 { &name[..name.len() - 1] } else { &name };
+            let name = if rfc2231 {
+                &name[..name.len() - 1]
+            } else {
+                &name
+            };
             out.push((name.to_lowercase(), value, decoded));
         }
     }

@@ -244,45 +244,82 @@ pub(crate) fn check_seeds() -> Vec<(&'static str, Vec<Call>)> {
             }],
         ),
         ("rest-write-topology", vec![rest("WRITE", "/topology")]),
-        ("rest-read-topology-head", vec![Call {
-            body_rpc: index(harness::REST_METHODS, "HEAD") + 1,
-            ..rest("READ", "/topology")
-        }]),
+        (
+            "rest-read-topology-head",
+            vec![Call {
+                body_rpc: index(harness::REST_METHODS, "HEAD") + 1,
+                ..rest("READ", "/topology")
+            }],
+        ),
         (
             "rest-tenant-create-process-instance-tenant-a",
-            vec![rest_body(rest("TENANT", "/process-instances"), "JSON of the endpoint's members", tenant_a.clone())],
+            vec![rest_body(
+                rest("TENANT", "/process-instances"),
+                "JSON of the endpoint's members",
+                tenant_a.clone(),
+            )],
         ),
         (
             "rest-tenant-create-process-instance-tenant-b-denied",
-            vec![rest_body(rest("TENANT", "/process-instances"), "JSON of the endpoint's members", tenant_b.clone())],
+            vec![rest_body(
+                rest("TENANT", "/process-instances"),
+                "JSON of the endpoint's members",
+                tenant_b.clone(),
+            )],
         ),
         (
             "rest-named-create-process-instance-with-result-denied",
             vec![Call {
-                second: MessageChoice { job_type: 1, ..MessageChoice::default() },
-                ..rest_body(rest("NAMED", "/process-instances"), "JSON of the endpoint's members", tenant_a.clone())
+                second: MessageChoice {
+                    job_type: 1,
+                    ..MessageChoice::default()
+                },
+                ..rest_body(
+                    rest("NAMED", "/process-instances"),
+                    "JSON of the endpoint's members",
+                    tenant_a.clone(),
+                )
             }],
         ),
         (
             "rest-worker-activate-jobs-payment",
-            vec![rest_body(rest("WORKER", "/jobs/activation"), "JSON of the endpoint's members", tenant_a.clone())],
+            vec![rest_body(
+                rest("WORKER", "/jobs/activation"),
+                "JSON of the endpoint's members",
+                tenant_a.clone(),
+            )],
         ),
         (
             "rest-tenant-activate-jobs-assigned-filter-denied",
             vec![Call {
-                second: MessageChoice { tenant: [2, 0], ..MessageChoice::default() },
-                ..rest_body(rest("TENANT", "/jobs/activation"), "JSON of the endpoint's members", tenant_a.clone())
+                second: MessageChoice {
+                    tenant: [2, 0],
+                    ..MessageChoice::default()
+                },
+                ..rest_body(
+                    rest("TENANT", "/jobs/activation"),
+                    "JSON of the endpoint's members",
+                    tenant_a.clone(),
+                )
             }],
         ),
         (
             "rest-tenant-deploy-multipart-tenant-a",
-            vec![rest_body(rest("TENANT", "/deployments"), "multipart deployment", tenant_a.clone())],
+            vec![rest_body(
+                rest("TENANT", "/deployments"),
+                "multipart deployment",
+                tenant_a.clone(),
+            )],
         ),
         (
             "rest-tenant-deploy-multipart-crafted-part",
             vec![Call {
                 text: b"Content-Disposition: form-data; name=\"=?UTF-8?Q?tenantId?=\"".to_vec(),
-                ..rest_body(rest("TENANT", "/deployments"), "multipart deployment with a part of the call's text as headers (holding tenant-b) first", tenant_a.clone())
+                ..rest_body(
+                    rest("TENANT", "/deployments"),
+                    "multipart deployment with a part of the call's text as headers (holding tenant-b) first",
+                    tenant_a.clone(),
+                )
             }],
         ),
         (
