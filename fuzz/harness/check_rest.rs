@@ -489,13 +489,13 @@ pub(crate) fn judge_rest(b: &Built, grant: Grant) -> Result<(), String> {
         return Ok(());
     }
     let mut rpcs: Vec<&str> = twin.rpcs.to_vec();
-    if let (Read::Json(v), [create, with_result]) = (&read, twin.rpcs) {
-        if *create == "CreateProcessInstance" {
-            match v.get("awaitCompletion") {
-                None | Some(Value::Null | Value::Bool(false)) => rpcs = vec![create],
-                Some(Value::Bool(true)) => rpcs = vec![with_result],
-                _ => {}
-            }
+    if let (Read::Json(v), [create, with_result]) = (&read, twin.rpcs)
+        && *create == "CreateProcessInstance"
+    {
+        match v.get("awaitCompletion") {
+            None | Some(Value::Null | Value::Bool(false)) => rpcs = vec![create],
+            Some(Value::Bool(true)) => rpcs = vec![with_result],
+            _ => {}
         }
     }
     for rpc in rpcs {
@@ -530,7 +530,11 @@ fn rest_condition(
     if twin.tenant == Some(TenantMember::Part) {
         return match gateway_tenant(raw, ct.unwrap_or("")) {
             Bound::Fails => Ok(()),
-            Bound::Tenant(Some(t)) if need == Need::TenantHeld && held(&[t.clone()]) => Ok(()),
+            Bound::Tenant(Some(t))
+                if need == Need::TenantHeld && held(std::slice::from_ref(&t)) =>
+            {
+                Ok(())
+            }
             other => Err(format!("{rpc}: the gateway binds {other:?}")),
         };
     }
