@@ -457,6 +457,19 @@ pub(crate) fn request_message(rpc: &str, tenants: &[String], job_type: &str) -> 
 /// decides the same on every run; the second use of a token in an input is a cache hit).
 pub fn check(data: &[u8]) {
     let world = check_world();
+    for (b, response) in check_responses(data) {
+        if let Err(why) = judge(world, &b, &response) {
+            panic!(
+                "{why}\nhost {:?} path {:?} authorization {:?}\n{response:?}",
+                b.host, b.path, b.authorization
+            );
+        }
+    }
+}
+
+/// The calls of a `check` input and the answers of one fresh authorizer to them.
+pub(crate) fn check_responses(data: &[u8]) -> Vec<(Built, CheckResponse)> {
+    let world = check_world();
     let built: Vec<Built> = Call::decode_all(data)
         .iter()
         .map(|c| build(world, c))
@@ -485,14 +498,7 @@ pub fn check(data: &[u8]) {
         }
         responses
     });
-    for (b, response) in built.iter().zip(&responses) {
-        if let Err(why) = judge(world, b, response) {
-            panic!(
-                "{why}\nhost {:?} path {:?} authorization {:?}\n{response:?}",
-                b.host, b.path, b.authorization
-            );
-        }
-    }
+    built.into_iter().zip(responses).collect()
 }
 
 /// Never allow what `policies/dev.yaml` does not grant: an allow needs an exact gateway rpc
