@@ -102,9 +102,16 @@ allow if {
 	"tenant:write" in permissions
 	field := data.zeebe.tenant_fields[rpc]
 	whole_body
+	tenant_filter_provided
 	every tenant in request_tenants(field) {
 		tenant in held_tenants
 	}
+}
+
+# Camunda 8.9's job activation tenantFilter: ASSIGNED makes the gateway ignore tenantIds, so
+# only PROVIDED (the default, absent from the decoded body) keeps the tenants checked here.
+tenant_filter_provided if {
+	object.get(body, "tenantFilter", "PROVIDED") in {"PROVIDED", 0}
 }
 
 # worker:payment grants the job rpcs, activating only job types starting with "payment".

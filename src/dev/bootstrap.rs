@@ -4,8 +4,11 @@
 //! job-type conditions can be decided).
 //!
 //! Written by the running server rather than a separate command because only it knows the
-//! Check address it bound. Text from a template: every value put in is a parsed address, so
-//! nothing needs escaping, and the file keeps comments a newcomer can read.
+//! Check address it bound. Text from templates: every value put in is a parsed address, so
+//! nothing needs escaping, and the file keeps comments a newcomer can read. A listener (with
+//! the ext_authz filter) and a cluster are each written by one function here, for the gRPC door
+//! and the REST door ([`super::rest_door`]) alike; the REST door's pieces come in as an
+//! [`OtherDoor`], so this module does not depend on that one.
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
@@ -85,18 +88,74 @@ pub(crate) fn gateway_arg(s: &str) -> Result<GatewayAddr, String> {
     })
 }
 
+/// A further door of the bootstrap (the REST door, [`super::rest_door`]): a line for the
+/// file's head, its listener and the cluster it routes to, written by [`listener`] and
+/// [`cluster`].
+pub(crate) struct OtherDoor {
+    pub(crate) head: String,
+    pub(crate) listener: String,
+    pub(crate) cluster: String,
+}
+
 /// The Envoy bootstrap: a listener on `listen` whose ext_authz filter asks `check` and whose
-/// router sends allowed calls to `gateway` over HTTP/2. The rpcs of `body_free` (those no
-/// condition of the policy reads) get a route each on which Envoy sends the Check without
-/// buffering the body first ([`body_free_routes`]).
+/// router sends allowed calls to `gateway` over HTTP/2; with `other`, that door's listener and
+/// cluster after the gRPC door's. The rpcs of `body_free` (those no condition of the policy
+/// reads) get a route each on which Envoy sends the Check without buffering the body first
+/// ([`body_free_routes`]).
 pub(crate) fn envoy_bootstrap(
     listen: SocketAddr,
     check: SocketAddr,
     gateway: &GatewayAddr,
     body_free: RpcSet,
+    other: Option<&OtherDoor>,
 ) -> String {
-    // Envoy connects to the authorizer: a wildcard bind address is reached on loopback.
-    let check = match check.ip() {
+    let check = reachable(check);
+    let mut out = String::new();
+    if let Some(door) = other {
+        out.push_str(&door.head);
+    }
+    let _ = write!(
+        out,
+        r#"# Envoy in front of the Zeebe gateway {gateway}, asking zeebe-authz (serve --dev, Check on
+# {check}) about every call. Written by `zeebe-authz serve --dev --envoy-config`; run it with
+# `envoy -c THIS_FILE` and point Camunda clients at {listen} (plaintext h2c, as the gateway).
+static_resources:
+  listeners:
+"#
+    );
+    let routes = body_free_routes(body_free)
+        + &catch_all_route(
+            "timeout 0s: ActivateJobs and StreamActivatedJobs are long-lived streams.",
+            "zeebe-gateway",
+        );
+    out.push_str(&listener(&Listener {
+        comment: "",
+        name: "zeebe",
+        listen,
+        virtual_host: "zeebe-gateway",
+        routes: &routes,
+        body_reads: "tenant and job-type conditions read the body",
+    }));
+    if let Some(door) = other {
+        out.push_str(&door.listener);
+    }
+    out.push_str("  clusters:\n");
+    let authz = GatewayAddr {
+        host: check.ip().to_string(),
+        port: check.port(),
+        is_ip: true,
+    };
+    out.push_str(&cluster("zeebe-authz", &authz, Upstream::H2c));
+    out.push_str(&cluster("zeebe-gateway", gateway, Upstream::H2c));
+    if let Some(door) = other {
+        out.push_str(&door.cluster);
+    }
+    out
+}
+
+/// How Envoy reaches the authorizer bound at `check`: a wildcard bind address on loopback.
+pub(super) fn reachable(check: SocketAddr) -> SocketAddr {
+    match check.ip() {
         ip if ip.is_unspecified() && ip.is_ipv4() => {
             SocketAddr::from(([127, 0, 0, 1], check.port()))
         }
@@ -104,37 +163,45 @@ pub(crate) fn envoy_bootstrap(
             SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, check.port()))
         }
         _ => check,
-    };
-    let gateway_type = if gateway.is_ip {
-        "STATIC"
-    } else {
-        "STRICT_DNS"
-    };
+    }
+}
+
+/// One listener of the bootstrap: its HTTP connection manager routes by `routes` (entries of
+/// the virtual host's `routes:`, indented as [`catch_all_route`] writes them), behind the
+/// ext_authz filter as the README documents it: asking the `zeebe-authz` cluster over gRPC, fail
+/// closed, 503 on error, the request body forwarded as bytes.
+pub(super) struct Listener<'a> {
+    /// Comment lines before the listener, indented as a list entry (`    # …\n`), or empty.
+    pub(super) comment: &'a str,
+    /// The listener's name, also its route config's and (`-` as `_`) its stats prefix.
+    pub(super) name: &'a str,
+    pub(super) listen: SocketAddr,
+    /// The virtual host's name.
+    pub(super) virtual_host: &'a str,
+    pub(super) routes: &'a str,
+    /// What reads the body, the comment of `with_request_body`.
+    pub(super) body_reads: &'a str,
+}
+
+/// The listener's YAML, an entry of `static_resources.listeners`.
+pub(super) fn listener(l: &Listener<'_>) -> String {
     format!(
-        r#"# Envoy in front of the Zeebe gateway {gateway}, asking zeebe-authz (serve --dev, Check on
-# {check}) about every call. Written by `zeebe-authz serve --dev --envoy-config`; run it with
-# `envoy -c THIS_FILE` and point Camunda clients at {listen} (plaintext h2c, as the gateway).
-static_resources:
-  listeners:
-    - name: zeebe
+        r#"{comment}    - name: {name}
       address: {{socket_address: {{address: "{listen_ip}", port_value: {listen_port}}}}}
       filter_chains:
         - filters:
             - name: envoy.filters.network.http_connection_manager
               typed_config:
                 "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-                stat_prefix: zeebe
+                stat_prefix: {stat_prefix}
                 codec_type: AUTO
                 route_config:
-                  name: zeebe
+                  name: {name}
                   virtual_hosts:
-                    - name: zeebe-gateway
+                    - name: {virtual_host}
                       domains: ["*"]
                       routes:
-{body_free_routes}                        # timeout 0s: ActivateJobs and StreamActivatedJobs are long-lived streams.
-                        - match: {{prefix: "/"}}
-                          route: {{cluster: zeebe-gateway, timeout: 0s}}
-                http_filters:
+{routes}                http_filters:
                   # The filter as zeebe-authz's README documents it.
                   - name: envoy.filters.http.ext_authz
                     typed_config:
@@ -143,46 +210,72 @@ static_resources:
                       grpc_service: {{envoy_grpc: {{cluster_name: zeebe-authz}}, timeout: 2s}}
                       failure_mode_allow: false
                       status_on_error: {{code: ServiceUnavailable}}
-                      with_request_body:        # tenant and job-type conditions read the body
+                      with_request_body:        # {body_reads}
                         max_request_bytes: 65536
                         allow_partial_message: true
                         pack_as_bytes: true
                   - name: envoy.filters.http.router
                     typed_config:
                       "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-    - name: zeebe-authz
-      type: STATIC
-      connect_timeout: 1s
-      typed_extension_protocol_options:
-        envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-          "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-          explicit_http_config: {{http2_protocol_options: {{}}}}
-      load_assignment:
-        cluster_name: zeebe-authz
-        endpoints:
-          - lb_endpoints:
-              - endpoint: {{address: {{socket_address: {{address: "{check_ip}", port_value: {check_port}}}}}}}
-    - name: zeebe-gateway
-      type: {gateway_type}
-      connect_timeout: 1s
-      typed_extension_protocol_options:
-        envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-          "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-          explicit_http_config: {{http2_protocol_options: {{}}}}
-      load_assignment:
-        cluster_name: zeebe-gateway
-        endpoints:
-          - lb_endpoints:
-              - endpoint: {{address: {{socket_address: {{address: "{gateway_host}", port_value: {gateway_port}}}}}}}
 "#,
-        body_free_routes = body_free_routes(body_free),
-        listen_ip = listen.ip(),
-        listen_port = listen.port(),
-        check_ip = check.ip(),
-        check_port = check.port(),
-        gateway_host = gateway.host,
-        gateway_port = gateway.port,
+        comment = l.comment,
+        name = l.name,
+        listen_ip = l.listen.ip(),
+        listen_port = l.listen.port(),
+        stat_prefix = l.name.replace('-', "_"),
+        virtual_host = l.virtual_host,
+        routes = l.routes,
+        body_reads = l.body_reads,
+    )
+}
+
+/// The route of every path not routed before it, to `cluster` with no timeout, after
+/// `comment` (one or more lines, each written as a YAML comment).
+pub(super) fn catch_all_route(comment: &str, cluster: &str) -> String {
+    let mut out = String::new();
+    for line in comment.lines() {
+        let _ = writeln!(out, "                        # {line}");
+    }
+    let _ = write!(
+        out,
+        "                        - match: {{prefix: \"/\"}}\n                          route: {{cluster: {cluster}, timeout: 0s}}\n"
+    );
+    out
+}
+
+/// The protocol Envoy speaks to a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Upstream {
+    /// HTTP/2 in plaintext (the authorizer; the gRPC gateway).
+    H2c,
+    /// HTTP/1.1 (the REST gateway).
+    Http1,
+}
+
+/// A cluster of one endpoint, `address`, an entry of `static_resources.clusters`.
+pub(super) fn cluster(name: &str, address: &GatewayAddr, upstream: Upstream) -> String {
+    let protocol = match upstream {
+        Upstream::H2c => concat!(
+            "      typed_extension_protocol_options:\n",
+            "        envoy.extensions.upstreams.http.v3.HttpProtocolOptions:\n",
+            "          \"@type\": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions\n",
+            "          explicit_http_config: {http2_protocol_options: {}}\n",
+        ),
+        Upstream::Http1 => "",
+    };
+    format!(
+        r#"    - name: {name}
+      type: {cluster_type}
+      connect_timeout: 1s
+{protocol}      load_assignment:
+        cluster_name: {name}
+        endpoints:
+          - lb_endpoints:
+              - endpoint: {{address: {{socket_address: {{address: "{host}", port_value: {port}}}}}}}
+"#,
+        cluster_type = address.cluster_type(),
+        host = address.host,
+        port = address.port,
     )
 }
 
@@ -258,6 +351,7 @@ mod tests {
             "0.0.0.0:9000".parse().unwrap(),
             &gateway_arg("zeebe:26500").unwrap(),
             RpcSet::EMPTY,
+            None,
         );
         assert!(
             text.contains(r#"address: "127.0.0.1", port_value: 26600"#),
@@ -295,6 +389,7 @@ mod tests {
             "127.0.0.1:9000".parse().unwrap(),
             &gateway_arg("zeebe:26500").unwrap(),
             free,
+            None,
         );
         let routes = text.matches("- match: {path: ").count();
         assert_eq!(routes, free.iter().count());

@@ -205,8 +205,8 @@ pub(crate) async fn start(options: &DevOptions) -> anyhow::Result<DevMode> {
             config.listen.check,
             &envoy.gateway,
             body_free,
+            Some(&rest_door::bootstrap_door(&envoy.rest, config.listen.check)),
         );
-        let text = rest_door::add_rest_door(&text, &envoy.rest, config.listen.check);
         std::fs::write(&envoy.config, text)
             .with_context(|| format!("writing the Envoy bootstrap {}", envoy.config.display()))?;
     }

@@ -6,13 +6,14 @@
 //! with the same ext_authz filter asking the same Check port: the authorizer tells the doors
 //! apart by the path, so one grant means the same on both.
 //!
-//! Added to the gRPC bootstrap rather than written into it, so that the gRPC listener's template
-//! ([`super::bootstrap`]) stays one piece: the listener goes first in `listeners:`, its cluster
-//! first in `clusters:`.
+//! The listener and the cluster are written by [`super::bootstrap`]'s functions, as the gRPC
+//! door's are: only what differs (names, comments, the catch-all route) is said here.
 
 use std::net::SocketAddr;
 
-use super::bootstrap::GatewayAddr;
+use super::bootstrap::{
+    GatewayAddr, Listener, OtherDoor, Upstream, catch_all_route, cluster, listener, reachable,
+};
 
 /// The REST listener unless told otherwise: the REST gateway's 8080 plus 100, as the gRPC
 /// listener's default is the gateway's 26500 plus 100.
@@ -32,102 +33,44 @@ pub(crate) struct RestDoor {
     pub(crate) gateway: GatewayAddr,
 }
 
-/// How Envoy reaches the authorizer bound at `check`: a wildcard bind address on loopback (as
-/// the gRPC door's template does).
-fn reachable(check: SocketAddr) -> SocketAddr {
-    match check.ip() {
-        ip if ip.is_unspecified() && ip.is_ipv4() => {
-            SocketAddr::from(([127, 0, 0, 1], check.port()))
-        }
-        ip if ip.is_unspecified() => {
-            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, check.port()))
-        }
-        _ => check,
-    }
-}
-
-/// `bootstrap` (the gRPC door's Envoy bootstrap) with the REST listener and its cluster added.
+/// The REST door's pieces of the bootstrap ([`super::bootstrap::envoy_bootstrap`] writes the
+/// listener after the gRPC listener, the `zeebe-rest-gateway` cluster after the others): the
+/// same ext_authz filter, asking the same check cluster (at `check`, named in the file's head).
 /// The listener sends every path to the REST gateway: the authorizer judges `/v2` by its
 /// operations and refuses every other path (the web applications on the same port, `/v1`, …)
 /// as another service's, whatever the token.
-pub(crate) fn add_rest_door(bootstrap: &str, door: &RestDoor, check: SocketAddr) -> String {
-    let check = reachable(check);
-    let listener = format!(
+pub(crate) fn bootstrap_door(door: &RestDoor, check: SocketAddr) -> OtherDoor {
+    let comment = format!(
         r#"    # The REST door (Camunda 8.8+): clients' CAMUNDA_REST_ADDRESS is http://{listen}; the
     # same ext_authz filter, asking the same Check port, in front of the REST gateway {gateway}.
     # HTTP/1.1 and h2c (prior knowledge) downstream, HTTP/1.1 to the gateway.
-    - name: zeebe-rest
-      address: {{socket_address: {{address: "{listen_ip}", port_value: {listen_port}}}}}
-      filter_chains:
-        - filters:
-            - name: envoy.filters.network.http_connection_manager
-              typed_config:
-                "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-                stat_prefix: zeebe_rest
-                codec_type: AUTO
-                route_config:
-                  name: zeebe-rest
-                  virtual_hosts:
-                    - name: rest-api
-                      domains: ["*"]
-                      routes:
-                        # Every path: the authorizer allows only {base} operations the token
-                        # may call. timeout 0s: job activation long-polls.
-                        - match: {{prefix: "/"}}
-                          route: {{cluster: zeebe-rest-gateway, timeout: 0s}}
-                http_filters:
-                  - name: envoy.filters.http.ext_authz
-                    typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz
-                      transport_api_version: V3
-                      grpc_service: {{envoy_grpc: {{cluster_name: zeebe-authz}}, timeout: 2s}}
-                      failure_mode_allow: false
-                      status_on_error: {{code: ServiceUnavailable}}
-                      with_request_body:        # tenant, job-type, message and process conditions read the JSON body
-                        max_request_bytes: 65536
-                        allow_partial_message: true
-                        pack_as_bytes: true
-                  - name: envoy.filters.http.router
-                    typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
 "#,
         listen = door.listen,
         gateway = door.gateway,
-        listen_ip = door.listen.ip(),
-        listen_port = door.listen.port(),
-        base = REST_BASE_PATH,
     );
-    let cluster = format!(
-        r#"    - name: zeebe-rest-gateway
-      type: {cluster_type}
-      connect_timeout: 1s
-      load_assignment:
-        cluster_name: zeebe-rest-gateway
-        endpoints:
-          - lb_endpoints:
-              - endpoint: {{address: {{socket_address: {{address: "{host}", port_value: {port}}}}}}}
-"#,
-        cluster_type = door.gateway.cluster_type(),
-        host = door.gateway.host,
-        port = door.gateway.port,
+    let routes = catch_all_route(
+        &format!(
+            "Every path: the authorizer allows only {REST_BASE_PATH} operations the token\nmay call. timeout 0s: job activation long-polls."
+        ),
+        "zeebe-rest-gateway",
     );
-    // The check cluster is the gRPC door's (`zeebe-authz`); only its address is named here, in
-    // the header comment, for a reader of the file.
-    let header = format!(
-        "# REST door: listener {} -> ext_authz {check} -> REST gateway {}.\n",
-        door.listen, door.gateway
-    );
-    let mut out = String::with_capacity(bootstrap.len() + listener.len() + cluster.len() + 128);
-    out.push_str(&header);
-    for line in bootstrap.split_inclusive('\n') {
-        out.push_str(line);
-        match line.trim_end() {
-            "  listeners:" => out.push_str(&listener),
-            "  clusters:" => out.push_str(&cluster),
-            _ => {}
-        }
+    OtherDoor {
+        head: format!(
+            "# REST door: listener {} -> ext_authz {} -> REST gateway {}.\n",
+            door.listen,
+            reachable(check),
+            door.gateway
+        ),
+        listener: listener(&Listener {
+            comment: &comment,
+            name: "zeebe-rest",
+            listen: door.listen,
+            virtual_host: "rest-api",
+            routes: &routes,
+            body_reads: "tenant, job-type, message and process conditions read the JSON body",
+        }),
+        cluster: cluster("zeebe-rest-gateway", &door.gateway, Upstream::Http1),
     }
-    out
 }
 
 /// The banner's REST lines: the address and OAuth settings the REST clients read
@@ -161,13 +104,15 @@ mod tests {
     use super::*;
     use crate::dev::bootstrap::{envoy_bootstrap, gateway_arg};
 
-    /// The gRPC door's bootstrap the REST door is added to.
-    fn grpc_bootstrap(check: &str, gateway: &str) -> String {
+    /// The bootstrap, with the REST door `door` or without one.
+    fn bootstrap(check: &str, gateway: &str, door: Option<&RestDoor>) -> String {
         envoy_bootstrap(
             "127.0.0.1:26600".parse().unwrap(),
             check.parse().unwrap(),
             &gateway_arg(gateway).unwrap(),
             zeebe_authz_core::catalog::RpcSet::EMPTY,
+            door.map(|d| bootstrap_door(d, check.parse().unwrap()))
+                .as_ref(),
         )
     }
 
@@ -182,8 +127,8 @@ mod tests {
 
     #[test]
     fn rest_door_is_a_second_listener_asking_the_same_check_cluster() {
-        let grpc = grpc_bootstrap("0.0.0.0:9000", "zeebe:26500");
-        let text = add_rest_door(&grpc, &door(), "0.0.0.0:9000".parse().unwrap());
+        let grpc = bootstrap("0.0.0.0:9000", "zeebe:26500", None);
+        let text = bootstrap("0.0.0.0:9000", "zeebe:26500", Some(&door()));
         // The gRPC door is kept whole.
         for line in grpc.lines() {
             assert!(text.contains(line), "{line}");
@@ -212,14 +157,16 @@ mod tests {
 
     #[test]
     fn rest_gateway_by_ip_is_a_static_cluster() {
-        let grpc = grpc_bootstrap("127.0.0.1:9000", "127.0.0.1:26500");
         let door = RestDoor {
             listen: "127.0.0.1:8180".parse().unwrap(),
             gateway: gateway_arg("127.0.0.1:18080").unwrap(),
         };
-        let text = add_rest_door(&grpc, &door, "127.0.0.1:9000".parse().unwrap());
+        let text = bootstrap("127.0.0.1:9000", "127.0.0.1:26500", Some(&door));
         let cluster = &text[text.find("- name: zeebe-rest-gateway\n").unwrap()..];
         assert!(cluster.contains("type: STATIC\n"), "{cluster}");
         assert!(cluster.contains(r#"address: "127.0.0.1", port_value: 18080"#));
+        // HTTP/1.1 to the REST gateway (its last cluster); h2c to the others.
+        assert!(!cluster.contains("http2_protocol_options"), "{cluster}");
+        assert_eq!(text.matches("http2_protocol_options").count(), 2);
     }
 }

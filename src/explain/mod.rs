@@ -272,7 +272,10 @@ pub async fn explain(config: &Config, call: &Call) -> Result<Explanation, String
                 owners = found;
             }
             match known {
-                _ if call.rest.is_some() => steps.push(rest::trace_rest(realm, method, &path)),
+                _ if call.rest.is_some() => {
+                    steps.push(rest::trace_rest(realm, method, &path));
+                    rest::trace_rest_grants(realm, method, &path, (&held, &owners), &mut steps);
+                }
                 Some(rpc) => trace_grants(
                     realm,
                     rpc,
@@ -476,10 +479,11 @@ fn trace_grants(
             "grant",
             Some(held),
             format!(
-                "{}:{}: {} grants {rpc} {how}{}",
+                "{}:{}: {} grants {rpc}{} {how}{}",
                 grant.span.file.display(),
                 grant.span.line,
                 grant.permission,
+                rest::row_note(grant, rpc),
                 match (held, pinned_out) {
                     (true, _) => "",
                     (false, true) =>

@@ -78,3 +78,50 @@ pub(super) fn trace_rest(realm: &Realm, method: &str, path: &str) -> Step {
         ),
     }
 }
+
+/// ` by USER READ`: the dialect's table row through which an authorization grants `rpc` (a gRPC
+/// rpc or a REST-only operation); empty for a grant of the permissions claim.
+pub(super) fn row_note(
+    grant: &zeebe_authz_core::policy::Grant,
+    rpc: zeebe_authz_core::catalog::Rpc,
+) -> String {
+    grant.authorization().map_or_else(String::new, |a| {
+        let row = zeebe_authz_core::policy::camunda::row_for(rpc, a.resource, &a.permissions);
+        format!(" by {} {}", row.resource, row.permission)
+    })
+}
+
+/// The grants of the operation(s) a REST path reaches, held or not by the token's
+/// `permissions` and dialect `owners` (with the dialect's table row of each authorization).
+pub(super) fn trace_rest_grants(
+    realm: &Realm,
+    method: &str,
+    path: &str,
+    (permissions, owners): (&[&str], &[String]),
+    steps: &mut Vec<Step>,
+) {
+    let Some(RestTarget::Route(route)) = parse_rest_path(&realm.rest_base_path, method, path)
+    else {
+        return;
+    };
+    for &op in route.operations {
+        for grant in realm.policy.grants().iter().filter(|g| g.rpcs.contains(op)) {
+            let held = match grant.authorization() {
+                None => permissions.contains(&&*grant.permission),
+                Some(_) => owners.iter().any(|o| **o == *grant.permission),
+            };
+            steps.push(step(
+                "grant",
+                Some(held),
+                format!(
+                    "{}:{}: {} grants {op}{}{}",
+                    grant.span.file.display(),
+                    grant.span.line,
+                    grant.permission,
+                    row_note(grant, op),
+                    if held { "" } else { " (not held)" }
+                ),
+            ));
+        }
+    }
+}

@@ -159,8 +159,9 @@ pub fn generate(
 /// that no realm's REST base path starts with (compared ignoring case). Anything wider turns
 /// the REST door off (`*`, `/*`, `/v2/*`), and a suffix pattern (`*.js`) matches
 /// `/v2/jobs/activation;.js`, which Istio lets through and Spring routes to ActivateJobs.
-/// (A prefix still leaves `/operate/..;/v2/…` to Tomcat's path normalization and Spring
-/// Security's firewall, which refuses `;` by default: see docs/src/rest-clients.md.)
+/// (A prefix still leaves `/operate/..;/v2/…` to Tomcat's path normalization; Camunda's
+/// Spring Security setup keeps the default `StrictHttpFirewall`, which refuses `;` with 400:
+/// the source read is cited in docs/src/rest-clients.md.)
 fn check_pass_through(
     patterns: &[String],
     config: &zeebe_authz_core::config::Config,

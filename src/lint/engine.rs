@@ -13,7 +13,7 @@ use zeebe_authz_core::catalog::Rpc;
 use zeebe_authz_core::claims::ClaimPath;
 use zeebe_authz_core::diag::{Diagnostics, Span};
 use zeebe_authz_core::policy::camunda::{
-    self, CamundaVersion, Engine, OwnerType, Permission, RPC_TABLE, ResourceType,
+    self, CamundaVersion, Engine, OwnerType, Permission, ResourceType,
 };
 use zeebe_authz_core::policy::{Authorization, Policy};
 
@@ -282,7 +282,7 @@ pub(crate) fn twin_report(policy: &Policy, title: &str, version: CamundaVersion)
     if !resolved.is_empty() {
         let _ = writeln!(
             out,
-            "\nThe {version} engine checks these rpcs only after resolving a key to its process or resource; the edge \
+            "\nThe {version} engine checks these operations only after resolving a key to its process or resource; the edge \
              cannot see it, so it lets any owner of the permission (on any id) through and the engine decides:\n  {}",
             resolved.join("\n  ")
         );
@@ -291,7 +291,7 @@ pub(crate) fn twin_report(policy: &Policy, title: &str, version: CamundaVersion)
     if !filtered.is_empty() {
         let _ = writeln!(
             out,
-            "The {version} engine refuses none of these but leaves out the jobs of processes the owner lacks:\n  {}",
+            "The {version} engine refuses none of these but leaves out what the owner lacks (jobs, search results):\n  {}",
             filtered.join("\n  ")
         );
     }
@@ -305,10 +305,9 @@ fn rows_where(
     what: Engine,
 ) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
-    for rpc in Rpc::all().filter(|r| granted.contains(*r)) {
-        let rows: Vec<String> = RPC_TABLE
-            .iter()
-            .filter(|r| r.rpc == rpc.name() && r.engine(version) == what)
+    for rpc in Rpc::operations().filter(|r| granted.contains(*r)) {
+        let rows: Vec<String> = camunda::rows_of(rpc)
+            .filter(|r| r.engine(version) == what)
             .map(|r| format!("{} {}", r.resource, r.permission))
             .collect();
         if !rows.is_empty() {

@@ -665,8 +665,9 @@ mod tests {
         ] {
             assert!(yaml.contains(reason), "{reason}\n{yaml}");
         }
-        // Message names and decision ids are resource ids.
-        assert!(yaml.contains("    resource_type: MESSAGE\n    resource_ids: [\"order-*\"]\n    permissions: [CREATE]\n    tenants: [\"tenant-a\"]\n"), "{yaml}");
+        // MESSAGE CREATE also grants CorrelateMessage (REST), which the grant does not.
+        assert!(yaml.contains("# grants[3] kept as a grant: as x-RPC the condition would be lost: PublishMessage carries the message name its condition checks; MESSAGE CREATE would also grant CorrelateMessage, which the grant does not"), "{yaml}");
+        // Decision ids are resource ids.
         assert!(
             yaml.contains("    resource_type: DECISION_DEFINITION\n    resource_ids: [\"risk\"]\n"),
             "{yaml}"

@@ -297,6 +297,33 @@ def test_every_listed_tenant_must_be_held(client, gateway: JavaGateway, tenant_t
     assert_denied(outcome, reached, rpc, tenant_reason(OTHER))
 
 
+# Camunda 8.9's ActivateJobsRequest.tenantFilter (8) and StreamActivatedJobsRequest.tenantFilter
+# (7): ASSIGNED (1) makes the gateway ignore tenantIds. The 8.4 stubs lack the field, so it is
+# added as the bytes protobuf writes for it (a varint key, then the value), kept by the stub as an
+# unknown field and sent as written.
+TENANT_FILTER_FIELD = {"ActivateJobs": 8, "StreamActivatedJobs": 7}
+TENANT_FILTER_REASON = (
+    "cannot check the request's fields: member 'tenantFilter': not PROVIDED: "
+    "the gateway would choose the tenants, unseen by the tenant condition"
+)
+
+
+@pytest.mark.parametrize("rpc", ["ActivateJobs", "StreamActivatedJobs"])
+def test_an_assigned_tenant_filter_let_job_activation_pass_on_tenant_ids_the_gateway_ignores(
+    client, gateway: JavaGateway, tenant_token: str, rpc: str
+) -> None:
+    held = TENANT_RPCS[rpc](HELD)
+    key = bytes([TENANT_FILTER_FIELD[rpc] << 3])
+    assigned = type(held).FromString(held.SerializeToString() + key + b"\x01")
+    outcome, reached = call(client, gateway, rpc, assigned, tenant_token)
+    assert_denied(outcome, reached, rpc, TENANT_FILTER_REASON)
+    # PROVIDED written out (0) is the default: the tenant ids the condition saw are the ones used.
+    provided = type(held).FromString(held.SerializeToString() + key + b"\x00")
+    outcome, reached = call(client, gateway, rpc, provided, tenant_token)
+    assert outcome.code == OK, outcome
+    assert [list(r.tenantIds) for r in reached] == [[HELD]]
+
+
 def test_a_token_holding_both_tenants_may_activate_in_both(
     client, gateway: JavaGateway, issuer: KeycloakIssuer
 ) -> None:

@@ -68,6 +68,14 @@ def _activate(job_type: str) -> Callable[[grpc.Channel, tuple[tuple[str, str], .
     return _stub_call("ActivateJobs", request)
 
 
+def _activate_assigned(job_type: str) -> Callable[[grpc.Channel, tuple[tuple[str, str], ...]], grpc.StatusCode]:
+    """ActivateJobs with Camunda 8.9's tenantFilter (field 8) = ASSIGNED, which the 8.4 stubs
+    lack: the gateway would ignore tenantIds, so a tenant condition must refuse it."""
+    listed = pb.ActivateJobsRequest(type=job_type, worker="w", maxJobsToActivate=1, requestTimeout=1, tenantIds=["tenant-a"])
+    request = pb.ActivateJobsRequest.FromString(listed.SerializeToString() + bytes([8 << 3, 1]))
+    return _stub_call("ActivateJobs", request)
+
+
 CALLS = {
     call.name: call
     for call in [
@@ -78,6 +86,7 @@ CALLS = {
         Call("CompleteJob", _stub_call("CompleteJob", pb.CompleteJobRequest(jobKey=1, variables='{"paid":true}'))),
         Call("ActivateJobs payment-card", _activate("payment-card")),
         Call("ActivateJobs shipping", _activate("shipping")),
+        Call("ActivateJobs payment-card ASSIGNED", _activate_assigned("payment-card")),
         Call("unknown rpc", _raw_call("/gateway_protocol.Gateway/NoSuchRpc")),
         Call("other service", _raw_call("/other.Service/Method")),
     ]
@@ -93,11 +102,12 @@ GRANTED = {
     | {
         "CreateProcessInstance tenant-b": PERMISSION_DENIED,
         "CreateProcessInstance <default>": PERMISSION_DENIED,
+        "ActivateJobs payment-card ASSIGNED": PERMISSION_DENIED,
         "unknown rpc": PERMISSION_DENIED,
         "other service": PERMISSION_DENIED,
     },
     "worker:payment": dict.fromkeys(EVERY_CALL, PERMISSION_DENIED)
-    | {"CompleteJob": OK, "ActivateJobs payment-card": OK},
+    | {"CompleteJob": OK, "ActivateJobs payment-card": OK, "ActivateJobs payment-card ASSIGNED": OK},
 }
 REFUSED_TOKENS = [
     "expired",

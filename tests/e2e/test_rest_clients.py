@@ -10,9 +10,20 @@ Keycloak (support/keycloak.py; the M2M clients `zeebe-writer` write:*, `zeebe-re
 
 Each: calls allowed as the writer, a job worker over REST activation allowed for `payment` and
 refused for `shipping`, and a refused call as the client's user sees it (HTTP 403 and the
-problem detail's words). Both clients speak HTTP/1.1 (Node's fetch and the Java client's Apache
-HttpClient have no clear-text HTTP/2); HTTP/2 on the REST listener is covered by
-test_rest_door.py and the equivalence matrix (test_rest_equivalence.py).
+problem detail's words); each through two doors of the one Envoy (`door`):
+
+- `http/1.1`: the plain REST listener (`http://`), where both clients speak HTTP/1.1 (neither
+  speaks h2c: Node's fetch has no HTTP/2 without TLS, the Java client's Apache HttpClient
+  negotiates HTTP/2 only by TLS ALPN);
+- `h2`: the same listener over TLS (`https://`, ALPN `h2` and `http/1.1`, a CA made for the run by
+  support/tls.py), where both negotiate HTTP/2: the Java client as it ships (the CA given by
+  `CAMUNDA_CA_CERTIFICATE_PATH`), the Node client with Node's fetch allowed HTTP/2 (an undici
+  `Agent({allowH2: true})` as the global dispatcher; the CA by `NODE_EXTRA_CA_CERTS`).
+
+Envoy's access log says which protocol and which listener each request came in on
+(`%PROTOCOL%`, `%DOWNSTREAM_LOCAL_ADDRESS%`): every test checks that each of its client's
+requests, allowed (by the `x-request-id` the stub saw) and refused, came in through its door in
+its protocol. The tokens are fetched from Keycloak over plain HTTP/1.1 either way.
 """
 
 from __future__ import annotations
@@ -31,7 +42,8 @@ from support.java import run_java_client
 from support.keycloak import CLIENT_SECRETS, Keycloak
 from support.node_clients import client_env, run_rest_client
 from support.process import running
-from support.rest_gateway import StubRestGateway
+from support.rest_gateway import RestCall, StubRestGateway
+from support.tls import make_loopback_ca
 
 REFUSED_CREATE = "CreateProcessInstance requires permission write:*, tenant:write, CreateProcessInstance in permissions.zeebe-api"
 # A failed condition on REST names the endpoint.
@@ -48,15 +60,55 @@ class RestIdp:
     clients: dict[str, tuple[str, str]]  # role → (client id, secret)
     envoy: Envoy
     rest_gateway: StubRestGateway
+    # The CA the TLS listener's certificate chains to (PEM).
+    ca_cert: Path
+
+
+# A door of the REST API: the plain listener (HTTP/1.1) or the TLS one (HTTP/2 by ALPN), and
+# the protocol Envoy's access log must give each request that came in through it.
+DOORS = {"http/1.1": "HTTP/1.1", "h2": "HTTP/2"}
+
+
+def rest_address(idp: RestIdp, door: str) -> str:
+    return f"http://{idp.envoy.rest_address}" if door == "http/1.1" else f"https://{idp.envoy.rest_tls_address}"
+
+
+def access_log_size(idp: RestIdp) -> int:
+    return len(idp.envoy.access_log_entries())
+
+
+def assert_came_through(idp: RestIdp, door: str, log_before: int, reached: list[RestCall], refused: int) -> None:
+    """Envoy's access log: the requests the stub `reached` (by their `x-request-id`) and at least
+    `refused` refusals of the authorizer, all logged after `log_before` entries, came in on the
+    door's listener in the door's protocol, and so did every other request on that listener."""
+    ids = {call.header("x-request-id") for call in reached}
+    assert ids and None not in ids, reached
+    listener = idp.envoy.rest_address if door == "http/1.1" else idp.envoy.rest_tls_address
+
+    def on_door(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [e for e in entries[log_before:] if e.get("downstream_local_address") == listener]
+
+    def logged(entries: list[dict[str, Any]]) -> bool:
+        mine = on_door(entries)
+        denied = [e for e in mine if e.get("response_code_details") == "ext_authz_denied"]
+        return ids <= {e.get("request_id") for e in mine} and len(denied) >= refused
+
+    entries = idp.envoy.wait_access_log(logged, f"{len(ids)} allowed and {refused} refused requests on {listener}")
+    mine = on_door(entries)
+    assert {(e["protocol"], e["path"].split("?")[0].startswith("/v2/")) for e in mine} == {(DOORS[door], True)}, mine
+    # Nothing came in on this listener in another protocol, from any test.
+    assert {e["protocol"] for e in entries if e.get("downstream_local_address") == listener} == {DOORS[door]}
 
 
 @pytest.fixture(scope="module")
 def rest_idp(workdir: Path, keycloak_server: Keycloak) -> Iterator[RestIdp]:
     """The real Keycloak's realm, trusted by zeebe-authz (policies/dev.yaml), behind an Envoy
-    with both doors: gRPC to a stub gateway, REST to the REST stub (jobs long-polled)."""
+    with both doors: gRPC to a stub gateway, REST (plain and TLS listeners) to the REST stub
+    (jobs long-polled); with an access log."""
     if keycloak_server.proc is None or keycloak_server.variant:
         keycloak_server.stop()
         keycloak_server.start(variant="")
+    ca = make_loopback_ca(workdir / "rest-clients-ca")
     config = config_yaml(keycloak_server.issuer, DEV_POLICY, tenants_claim="tenants", tenants_prefix="/tenants/")
     authz = Authz(workdir / "rest-clients-authz", config, name="zeebe-authz-rest-clients")
     grpc_gateway = StubGateway().start()
@@ -69,6 +121,8 @@ def rest_idp(workdir: Path, keycloak_server: Keycloak) -> Iterator[RestIdp]:
                 authz.check_addr,
                 name="envoy-rest-clients",
                 rest_gateway_addr=rest_gateway.address,
+                rest_tls=(ca.server_cert, ca.server_key),
+                access_log=True,
             )
             with running(envoy):
                 yield RestIdp(
@@ -80,6 +134,7 @@ def rest_idp(workdir: Path, keycloak_server: Keycloak) -> Iterator[RestIdp]:
                     },
                     envoy=envoy,
                     rest_gateway=rest_gateway,
+                    ca_cert=ca.ca_cert,
                 )
     finally:
         rest_gateway.stop()
@@ -93,11 +148,14 @@ def since(gateway: StubRestGateway, before: int) -> list[str]:
 # -- @camunda8/orchestration-cluster-api ----------------------------------------------------
 
 
-def js(idp: RestIdp, home: Path, role: str, steps: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def js(
+    idp: RestIdp, door: str, home: Path, role: str, steps: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     client_id, secret = idp.clients[role]
+    h2 = {"REST_CLIENT_ALLOW_H2": "1", "NODE_EXTRA_CA_CERTS": str(idp.ca_cert)} if door == "h2" else {}
     env = client_env(
         home,
-        CAMUNDA_REST_ADDRESS=f"http://{idp.envoy.rest_address}",
+        CAMUNDA_REST_ADDRESS=rest_address(idp, door),
         CAMUNDA_AUTH_STRATEGY="OAUTH",
         CAMUNDA_OAUTH_URL=idp.token_url,
         CAMUNDA_CLIENT_ID=client_id,
@@ -108,16 +166,19 @@ def js(idp: RestIdp, home: Path, role: str, steps: list[dict[str, Any]]) -> tupl
         CAMUNDA_SDK_VALIDATION="req:strict,res:strict",
         # One attempt: a refused call is shown as it is, not retried.
         CAMUNDA_SDK_HTTP_RETRY_MAX_ATTEMPTS="1",
+        **h2,
     )
     return run_rest_client(steps, env)
 
 
-def test_js_rest_client_calls_as_the_writer(rest_idp: RestIdp, tmp_path: Path) -> None:
+@pytest.mark.parametrize("door", DOORS)
+def test_js_rest_client_calls_as_the_writer(rest_idp: RestIdp, door: str, tmp_path: Path) -> None:
     """The writer (write:*) calls the twins of its rpcs over REST; a REST-only operation (a user
     task search) is not among what `*` grants, and is refused as the SDK's user sees it."""
-    before = len(rest_idp.rest_gateway.calls())
+    before, log_before = len(rest_idp.rest_gateway.calls()), access_log_size(rest_idp)
     (topology, created, published, search), exchanges = js(
         rest_idp,
+        door,
         tmp_path,
         "write",
         [
@@ -143,15 +204,18 @@ def test_js_rest_client_calls_as_the_writer(rest_idp: RestIdp, tmp_path: Path) -
     paths = [e["path"] for e in exchanges]
     assert paths[0].endswith("/protocol/openid-connect/token"), exchanges
     assert all(p.startswith("/v2/") for p in paths[1:]), exchanges
+    assert_came_through(rest_idp, door, log_before, rest_idp.rest_gateway.calls()[before:], refused=1)
 
 
-def test_js_rest_worker_is_allowed_for_payment_and_refused_for_shipping(rest_idp: RestIdp, tmp_path: Path) -> None:
+@pytest.mark.parametrize("door", DOORS)
+def test_js_rest_worker_is_allowed_for_payment_and_refused_for_shipping(rest_idp: RestIdp, door: str, tmp_path: Path) -> None:
     gateway = rest_idp.rest_gateway
     gateway.offer_job("payment", 2251799813691001)
     gateway.offer_job("shipping", 2251799813691002)
-    before = len(gateway.calls())
+    before, log_before = len(gateway.calls()), access_log_size(rest_idp)
     (payment, shipping, activate), _ = js(
         rest_idp,
+        door,
         tmp_path,
         "worker",
         [
@@ -174,27 +238,30 @@ def test_js_rest_worker_is_allowed_for_payment_and_refused_for_shipping(rest_idp
     ), reached
     completed = [c.params["jobKey"] for c in reached if c.operation == "CompleteJob"]
     assert completed == ["2251799813691001"], reached
+    assert_came_through(rest_idp, door, log_before, reached, refused=len(shipping["activations"]) + 1)
 
 
-def test_js_rest_client_refused_as_its_user_sees_it(rest_idp: RestIdp, tmp_path: Path) -> None:
-    before = len(rest_idp.rest_gateway.calls())
+@pytest.mark.parametrize("door", DOORS)
+def test_js_rest_client_refused_as_its_user_sees_it(rest_idp: RestIdp, door: str, tmp_path: Path) -> None:
+    before, log_before = len(rest_idp.rest_gateway.calls()), access_log_size(rest_idp)
     (topology, create), _ = js(
-        rest_idp, tmp_path, "read", [{"op": "topology"}, {"op": "create", "processDefinitionId": "order-process"}]
+        rest_idp, door, tmp_path, "read", [{"op": "topology"}, {"op": "create", "processDefinitionId": "order-process"}]
     )
     assert topology["ok"], topology
     assert create["ok"] is False and create["name"] == "HttpSdkError" and create["status"] == 403, create
     assert create["detail"].startswith(f"zeebe-authz: {REFUSED_CREATE}"), create
     assert since(rest_idp.rest_gateway, before) == ["Topology"]
+    assert_came_through(rest_idp, door, log_before, rest_idp.rest_gateway.calls()[before:], refused=1)
 
 
 # -- camunda-client-java, REST mode -----------------------------------------------------------
 
 
-def java(idp: RestIdp, home: Path, role: str, *scenarios: str) -> dict[str, dict[str, Any]]:
+def java(idp: RestIdp, door: str, home: Path, role: str, *scenarios: str) -> dict[str, dict[str, Any]]:
     client_id, secret = idp.clients[role]
     home.mkdir(parents=True, exist_ok=True)
     env = {
-        "CAMUNDA_REST_ADDRESS": f"http://{idp.envoy.rest_address}",
+        "CAMUNDA_REST_ADDRESS": rest_address(idp, door),
         "ZEEBE_GRPC_ADDRESS": f"http://{idp.envoy.address}",
         "CAMUNDA_TOKEN_URL": idp.token_url,
         "CAMUNDA_CLIENT_ID": client_id,
@@ -203,26 +270,35 @@ def java(idp: RestIdp, home: Path, role: str, *scenarios: str) -> dict[str, dict
         "CAMUNDA_CREDENTIALS_CACHE": str(home / f"credentials-{role}.yaml"),
         "HOME": str(home),
     }
+    if door == "h2":
+        # Read by the client's builder itself (its environment overrides): the PEM it trusts
+        # for TLS. Nothing else changes: the client offers h2 by ALPN as it ships.
+        env["CAMUNDA_CA_CERTIFICATE_PATH"] = str(idp.ca_cert)
     return {r["scenario"]: r for r in run_java_client(env, *scenarios)}
 
 
-def test_java_rest_client_calls_as_the_writer(rest_idp: RestIdp, tmp_path: Path) -> None:
-    before = len(rest_idp.rest_gateway.calls())
-    results = java(rest_idp, tmp_path, "write", "topology", "create-instance:order-process", "publish:order-paid")
+@pytest.mark.parametrize("door", DOORS)
+def test_java_rest_client_calls_as_the_writer(rest_idp: RestIdp, door: str, tmp_path: Path) -> None:
+    before, log_before = len(rest_idp.rest_gateway.calls()), access_log_size(rest_idp)
+    results = java(rest_idp, door, tmp_path, "write", "topology", "create-instance:order-process", "publish:order-paid")
     assert all(r["ok"] for r in results.values()), results
     assert results["topology"]["gatewayVersion"] == "8.8.0", results
     assert results["create-instance:order-process"]["bpmnProcessId"] == "order-process", results
     assert since(rest_idp.rest_gateway, before) == ["Topology", "CreateProcessInstance", "PublishMessage"]
     for call in rest_idp.rest_gateway.calls()[before:]:
         assert call.header("x-zeebe-authz-subject"), call
+    assert_came_through(rest_idp, door, log_before, rest_idp.rest_gateway.calls()[before:], refused=0)
 
 
-def test_java_rest_worker_is_allowed_for_payment_and_refused_for_shipping(rest_idp: RestIdp, tmp_path: Path) -> None:
+@pytest.mark.parametrize("door", DOORS)
+def test_java_rest_worker_is_allowed_for_payment_and_refused_for_shipping(
+    rest_idp: RestIdp, door: str, tmp_path: Path
+) -> None:
     gateway = rest_idp.rest_gateway
     gateway.offer_job("payment", 2251799813692001)
     gateway.offer_job("shipping", 2251799813692002)
-    before = len(gateway.calls())
-    results = java(rest_idp, tmp_path, "worker", "worker:payment:1:30", "worker:shipping:1:3", "activate:shipping")
+    before, log_before = len(gateway.calls()), access_log_size(rest_idp)
+    results = java(rest_idp, door, tmp_path, "worker", "worker:payment:1:30", "worker:shipping:1:3", "activate:shipping")
     payment, shipping, activate = results["worker:payment:1:30"], results["worker:shipping:1:3"], results["activate:shipping"]
     assert payment["ok"] and [job["key"] for job in payment["handled"]] == [2251799813692001], payment
     assert shipping["ok"] and shipping["handled"] == [], shipping
@@ -236,14 +312,18 @@ def test_java_rest_worker_is_allowed_for_payment_and_refused_for_shipping(rest_i
     types = {(c.body or {}).get("type") for c in reached if c.operation == "ActivateJobs"}
     assert types == {"payment"}, reached
     assert [c.params["jobKey"] for c in reached if c.operation == "CompleteJob"] == ["2251799813692001"], reached
+    # The shipping worker's refused polls, and the refused activation.
+    assert_came_through(rest_idp, door, log_before, reached, refused=2)
 
 
-def test_java_rest_client_refused_as_its_user_sees_it(rest_idp: RestIdp, tmp_path: Path) -> None:
-    before = len(rest_idp.rest_gateway.calls())
-    results = java(rest_idp, tmp_path, "read", "topology", "create-instance:order-process")
+@pytest.mark.parametrize("door", DOORS)
+def test_java_rest_client_refused_as_its_user_sees_it(rest_idp: RestIdp, door: str, tmp_path: Path) -> None:
+    before, log_before = len(rest_idp.rest_gateway.calls()), access_log_size(rest_idp)
+    results = java(rest_idp, door, tmp_path, "read", "topology", "create-instance:order-process")
     assert results["topology"]["ok"], results
     create = results["create-instance:order-process"]
     assert create["ok"] is False and create["status"] == 403, create
     assert create["exception"] == "io.camunda.client.api.command.ProblemException", create
     assert (create.get("detail") or "").startswith(f"zeebe-authz: {REFUSED_CREATE}"), create
     assert since(rest_idp.rest_gateway, before) == ["Topology"]
+    assert_came_through(rest_idp, door, log_before, rest_idp.rest_gateway.calls()[before:], refused=1)

@@ -96,11 +96,25 @@ def test_rest_call_through_the_dev_envoy_was_refused_as_another_services_path(de
 
 def test_a_path_beside_v2_is_refused_whatever_the_token(dev_doors: DevDoors) -> None:
     """The REST listener sends every path on; the authorizer lets through only /v2 operations
-    (the web applications and /v1 on the same port stay shut, even to the write token)."""
+    (the web applications and /v1 on the same port stay shut, even to the write token). Each
+    refusal is a problem detail an HTTP client reads, with the decision id, never a gRPC status
+    (a review found these answered with grpc-status headers and no body)."""
     before = len(dev_doors.rest_gateway.calls())
-    for path in ("/operate/api/process-instances", "/v1/process-definitions/search", "/actuator/health"):
-        out = rest_client.call(dev_doors.envoy.rest_address, "GET", path, token=dev_doors.token("WRITE"))
-        assert out.status == 403, f"{path}: {out}"
+    for path, role, status in (
+        ("/operate/api/process-instances", "WRITE", 403),
+        ("/v1/process-definitions/search", "WRITE", 403),
+        ("/actuator/health", "WRITE", 403),
+        ("/v1/topology", None, 401),
+    ):
+        token = dev_doors.token(role) if role else None
+        out = rest_client.call(dev_doors.envoy.rest_address, "GET", path, token=token)
+        assert out.status == status, f"{path}: {out}"
+        assert out.header("grpc-status") is None, f"{path}: {out}"
+        problem = out.problem
+        assert problem["status"] == status and problem["instance"] == path, problem
+        assert problem["decisionId"] in problem["detail"], problem
+        if status == 401:
+            assert (out.header("www-authenticate") or "").startswith("Bearer"), out.headers
     assert reached(dev_doors, before) == []
 
 

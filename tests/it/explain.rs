@@ -484,3 +484,62 @@ async fn explain_rest_routes_the_path_and_reads_the_json_body() {
         .unwrap();
     assert_eq!((e.allowed, e.reason), (false, "unknown_rpc"), "{e:?}");
 }
+
+/// spec88: `explain --rest` printed "since Camunda 8.8" for endpoints the 8.8 spec lacks, and
+/// an endpoint of main (8.10) missing from the table was decided `unknown_rpc`.
+#[tokio::test]
+async fn explain_printed_since_8_8_for_an_8_9_endpoint_and_unknown_for_an_8_10_one() {
+    let scratch = Scratch::new();
+    scratch.write(
+        "default.yaml",
+        "grants:\n  - {permission: 'ops', rpcs: ['rest:*']}\n",
+    );
+    let path = scratch.write(
+        "config.yaml",
+        &one_realm_config("http://127.0.0.1:1/realms/x"),
+    );
+    let config = zeebe_authz_server::disk::load_config(&path).unwrap();
+    let call = |method: &str, p: &str| Call {
+        host: "h".into(),
+        rpc: format!("{method} {p}"),
+        caller: Caller::Claims(json!({"permissions": {"zeebe-api": ["ops"]}})),
+        request: None,
+        rest: Some(zeebe_authz::explain::RestCall {
+            method: method.into(),
+            path: p.into(),
+            body: b"{}".to_vec(),
+        }),
+        online: None,
+        request_id: None,
+    };
+    let path_step = |e: &zeebe_authz::explain::Explanation| {
+        e.steps
+            .iter()
+            .find(|s| s.step == "path")
+            .map(|s| s.detail.clone())
+            .unwrap_or_default()
+    };
+    for (method, p, expected) in [
+        (
+            "POST",
+            "/v2/element-instances/1/incidents/search",
+            "SearchElementInstanceIncidents",
+        ),
+        ("POST", "/v2/agent-instances/search", "SearchAgentInstances"),
+    ] {
+        let e = explain(&config, &call(method, p)).await.unwrap();
+        assert!(e.allowed, "{method} {p}: {e:?}");
+        assert!(path_step(&e).contains(expected), "{e:?}");
+    }
+    let e = explain(
+        &config,
+        &call("POST", "/v2/element-instances/1/incidents/search"),
+    )
+    .await
+    .unwrap();
+    assert!(path_step(&e).ends_with("since Camunda 8.9"), "{e:?}");
+    let e = explain(&config, &call("POST", "/v2/agent-instances/search"))
+        .await
+        .unwrap();
+    assert!(path_step(&e).ends_with("since Camunda 8.10"), "{e:?}");
+}

@@ -17,5 +17,7 @@ mod layout;
 mod lint;
 mod reload;
 mod rest;
+mod rest_answers;
+mod rest_dialect;
 mod traces;
 mod util;

@@ -460,3 +460,24 @@ pub fn token_with(
     edit(&mut claims);
     key.sign(&claims).unwrap()
 }
+
+/// A Check of a REST request (method, path, content type, body) with `token` on the HTTP/1.1
+/// port of `zeebe.example.com`.
+pub fn rest_request(
+    token: Option<&str>,
+    (method, path, content_type, body): &(&'static str, String, &'static str, Vec<u8>),
+) -> CheckRequest {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut r = check_request("zeebe.example.com", path, auth.as_deref(), body);
+    let http = r
+        .attributes
+        .as_mut()
+        .and_then(|a| a.request.as_mut())
+        .and_then(|r| r.http.as_mut())
+        .unwrap();
+    http.method = (*method).into();
+    http.protocol = "HTTP/1.1".into();
+    http.headers
+        .insert("content-type".into(), (*content_type).into());
+    r
+}

@@ -20,6 +20,11 @@ use std::io::Read as _;
 /// The largest message we decompress (Zeebe's default max message size is 4 MiB).
 pub const MAX_DECOMPRESSED_BYTES: usize = 4 << 20;
 
+/// What a tenant condition answers when a job activation's `tenantFilter` (Camunda 8.9+; a
+/// JSON member on REST, a protobuf enum on gRPC) is anything but PROVIDED.
+pub(crate) const TENANT_FILTER_NOT_PROVIDED: &str =
+    "not PROVIDED: the gateway would choose the tenants, unseen by the tenant condition";
+
 /// Why a body could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BodyError {
@@ -209,6 +214,55 @@ pub fn read_fields<'a>(
     let mut fields = Fields::default();
     walk(message, None, selection, &mut fields)?;
     Ok(fields)
+}
+
+/// The value of a singular varint field at the top level of `message` (the last occurrence, as
+/// protobuf-java keeps), or `None` when absent. An occurrence with another wire type is
+/// refused: protobuf-java would skip it as unknown, and a body that says one thing to a
+/// careless reader and another to the gateway is never guessed at.
+pub fn last_varint(mut message: &[u8], number: u32) -> Result<Option<u64>, BodyError> {
+    let mut last = None;
+    while !message.is_empty() {
+        let key = u32::try_from(read_varint(&mut message)?)
+            .map_err(|_| BodyError::Malformed("field key beyond 32 bits"))?;
+        let (this, wire) = (key >> 3, key & 7);
+        if this == 0 {
+            return Err(BodyError::Malformed("field number 0"));
+        }
+        if this == number && wire != 0 {
+            return Err(BodyError::Malformed(
+                "an enum field written with another wire type than varint",
+            ));
+        }
+        match wire {
+            0 => {
+                let value = read_varint(&mut message)?;
+                if this == number {
+                    last = Some(value);
+                }
+            }
+            1 | 5 => {
+                let width = if wire == 1 { 8 } else { 4 };
+                message = message
+                    .get(width..)
+                    .ok_or(BodyError::Malformed("truncated fixed-width field"))?;
+            }
+            2 => {
+                let len = usize::try_from(read_varint(&mut message)?)
+                    .map_err(|_| BodyError::Malformed("length out of range"))?;
+                message = message.get(len..).ok_or(BodyError::Malformed(
+                    "length-delimited field runs past the message",
+                ))?;
+            }
+            3 | 4 => {
+                return Err(BodyError::Malformed(
+                    "groups are not used by the gateway protocol",
+                ));
+            }
+            _ => return Err(BodyError::Malformed("invalid wire type")),
+        }
+    }
+    Ok(last)
 }
 
 fn walk<'a>(
@@ -641,6 +695,29 @@ mod tests {
             let want = |v: &str| if v.is_empty() { vec![] } else { vec![v.to_string()] };
             prop_assert_eq!(f.get(0).iter().map(|s| s.to_string()).collect::<Vec<_>>(), want(&tenant));
             prop_assert_eq!(f.get(1).iter().map(|s| s.to_string()).collect::<Vec<_>>(), want(&bpmn));
+        }
+
+        /// `last_varint` never panics, and wherever prost decodes an ActivateJobsRequest it
+        /// finds the same `tenantFilter` (prost, like protobuf-java, keeps the low 32 bits of
+        /// the last occurrence).
+        #[test]
+        fn tenant_filter_agrees_with_prost(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    any::<i32>().prop_map(|f| proto::ActivateJobsRequest { tenant_filter: f, ..Default::default() }.encode_to_vec()),
+                    "[a-z]{0,8}".prop_map(|t| proto::ActivateJobsRequest { r#type: t, tenant_ids: vec!["a".into()], ..Default::default() }.encode_to_vec()),
+                    any::<u64>().prop_map(|v| { let mut b = vec![8 << 3]; prost::encoding::encode_varint(v, &mut b); b }),
+                    proptest::collection::vec(any::<u8>(), 0..6),
+                ],
+                0..5,
+            )
+        ) {
+            let message = parts.concat();
+            let ours = last_varint(&message, 8);
+            if let (Ok(theirs), Ok(ours)) = (proto::ActivateJobsRequest::decode(&message[..]), &ours) {
+                let low = ours.map_or(0, |v| v as u32 as i32);
+                prop_assert_eq!(low, theirs.tenant_filter);
+            }
         }
     }
 }

@@ -64,8 +64,8 @@ pub enum OperationClass {
     /// A REST-only operation: granted by its name or `rest:*`.
     Rest,
     /// A REST-only operation that manages identity or the cluster (users, groups, roles,
-    /// tenants, mapping rules, authorizations, setup, clock, license): granted by its name or
-    /// `admin:*` only. Creating an authorization is a privilege escalation; no wildcard
+    /// tenants, mapping rules, authorizations, setup, clock, license, global listeners,
+    /// backups, exporting, …) or reveals secrets: granted by its name or `admin:*` only. Creating an authorization is a privilege escalation; no wildcard
     /// written before the REST door existed may grant it.
     Admin,
 }
@@ -332,12 +332,7 @@ pub fn parse_path(path: &str) -> PathTarget<'_> {
 /// be a REST or web application path on the gateway's HTTP port (Operate's `/v1`, `/api`, a
 /// `/v2` under another context path), which that setting never meant to open.
 pub fn is_grpc_service_call(method: &str, path: &str, content_type: Option<&str>) -> bool {
-    let grpc = content_type.is_some_and(|c| {
-        let c = c.trim_start().to_ascii_lowercase();
-        c == "application/grpc"
-            || c.starts_with("application/grpc+")
-            || c.starts_with("application/grpc;")
-    });
+    let grpc = is_grpc_content_type(content_type);
     let shaped = path
         .strip_prefix('/')
         .and_then(|p| p.split_once('/'))
@@ -351,6 +346,18 @@ pub fn is_grpc_service_call(method: &str, path: &str, content_type: Option<&str>
                 && is_rpc_name(rpc)
         });
     method == "POST" && grpc && shaped
+}
+
+/// Whether a request says it is a gRPC call: its `content-type` is `application/grpc`, alone
+/// or followed by `+` (a codec) or `;` (parameters), in any case (gRPC over HTTP/2).
+pub fn is_grpc_content_type(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|c| {
+        let c = c.trim_start().as_bytes();
+        const GRPC: &[u8] = b"application/grpc";
+        c.len() >= GRPC.len()
+            && c[..GRPC.len()].eq_ignore_ascii_case(GRPC)
+            && matches!(c.get(GRPC.len()), None | Some(b'+' | b';'))
+    })
 }
 
 /// Whether `method` is shaped like a protobuf rpc name (an identifier).

@@ -84,8 +84,9 @@ impl DecisionId {
 pub struct Verdict {
     /// The id.
     pub id: DecisionId,
-    /// For a deny at the REST door: the request's path without its query (the problem
-    /// details' `instance`). `None` otherwise.
+    /// For a deny answered as HTTP problem details (see `PathLabel::answered_as_problem`):
+    /// the request's path without its query (the problem details' `instance`). `None`
+    /// otherwise: a deny then is answered in gRPC form.
     pub instance: Option<Box<str>>,
     /// The decision the policy took (in dry-run: the one that would have been enforced).
     pub decision: Decision,
@@ -128,7 +129,7 @@ impl Verdict {
     /// shaped as the gateway's own (Spring's `ProblemDetail`: `type`, `title`, `status`,
     /// `detail`, `instance`; Camunda titles its rejections with the upper-case status name),
     /// with the decision id as an extension member. `None` for an allow, a dry-run, or a
-    /// gRPC request. The token is never part of it.
+    /// request answered in gRPC form. The token is never part of it.
     pub fn problem_details(&self) -> Option<String> {
         let instance = self.instance.as_deref()?;
         let (code, detail) = self.status()?;

@@ -535,8 +535,8 @@ impl<'a> Parser<'a> {
     /// Skips the value at the parser (validating it), whose container is at `depth`. No
     /// recursion: a stack of the open containers, bounded by [`MAX_DEPTH`].
     fn skip(&mut self, depth: usize) -> Result<(), JsonError> {
-        // true: an object; false: an array.
-        let mut open: Vec<bool> = Vec::new();
+        // The open containers, innermost last: true an object, false an array.
+        let mut open = OpenStack::default();
         'value: loop {
             self.ws();
             match self.peek() {
@@ -566,7 +566,7 @@ impl<'a> Parser<'a> {
             }
             // After a value: close containers or go on to the next member or element.
             loop {
-                let Some(&is_object) = open.last() else {
+                let Some(is_object) = open.last() else {
                     return Ok(());
                 };
                 self.ws();
@@ -600,6 +600,49 @@ impl<'a> Parser<'a> {
         }
         self.string()?;
         self.expect(b':', "expected ':'")
+    }
+}
+
+/// The containers [`Parser::skip`] has open, one bit each (set: an object), on the stack: a
+/// body with nested values is skipped without allocating. [`MAX_DEPTH`] bounds it.
+struct OpenStack {
+    bits: [u64; MAX_DEPTH.div_ceil(64)],
+    len: usize,
+}
+
+impl Default for OpenStack {
+    fn default() -> Self {
+        OpenStack {
+            bits: [0; MAX_DEPTH.div_ceil(64)],
+            len: 0,
+        }
+    }
+}
+
+impl OpenStack {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Opens a container; the caller keeps the depth within [`MAX_DEPTH`].
+    fn push(&mut self, is_object: bool) {
+        let (word, bit) = (self.len / 64, self.len % 64);
+        if is_object {
+            self.bits[word] |= 1 << bit;
+        } else {
+            self.bits[word] &= !(1 << bit);
+        }
+        self.len += 1;
+    }
+
+    fn pop(&mut self) {
+        self.len -= 1;
+    }
+
+    /// Whether the innermost open container is an object; `None` when none is open.
+    fn last(&self) -> Option<bool> {
+        let top = self.len.checked_sub(1)?;
+        Some(self.bits[top / 64] >> (top % 64) & 1 == 1)
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use crate::catalog::Rpc;
+use crate::catalog::{Rpc, is_grpc_content_type};
 
 /// gRPC status codes we answer with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,10 +204,24 @@ impl PathLabel {
         }
     }
 
-    /// Whether the request came through the REST door (its deny is answered as problem
-    /// details).
+    /// Whether the request came through the REST door.
     pub fn is_rest(self) -> bool {
         self.door() == "rest"
+    }
+
+    /// Whether a deny of this request is answered as HTTP problem details rather than in gRPC
+    /// form (`grpc-status`, `grpc-message`). By the door where the path says it: the REST
+    /// door's always, the gateway service's never. Another path may come through either port
+    /// (Operate's `/v1`, actuator and the web applications beside `/v2`; gRPC health beside
+    /// the gateway service), so the request says it: a gRPC call (`content-type:
+    /// application/grpc…`, see [`is_grpc_content_type`]) gets the gRPC form, any other
+    /// request the HTTP one.
+    pub fn answered_as_problem(self, content_type: Option<&str>) -> bool {
+        match self {
+            PathLabel::RestOperation(_) | PathLabel::RestUnknown => true,
+            PathLabel::Rpc(_) | PathLabel::UnknownRpc => false,
+            PathLabel::Other => !is_grpc_content_type(content_type),
+        }
     }
 }
 
@@ -259,5 +273,35 @@ mod tests {
         ] {
             assert_eq!(code.as_str(), (code as i32).to_string());
         }
+    }
+
+    #[test]
+    fn the_form_of_a_deny_follows_the_door_then_the_request() {
+        let rpc = Rpc::from_grpc_name("Topology").unwrap();
+        for content_type in [None, Some("application/json"), Some("application/grpc")] {
+            assert!(PathLabel::RestOperation(rpc).answered_as_problem(content_type));
+            assert!(PathLabel::RestUnknown.answered_as_problem(content_type));
+            assert!(!PathLabel::Rpc(rpc).answered_as_problem(content_type));
+            assert!(!PathLabel::UnknownRpc.answered_as_problem(content_type));
+        }
+        for grpc in [
+            "application/grpc",
+            "application/grpc+proto",
+            "Application/GRPC;charset=utf-8",
+            " application/grpc",
+        ] {
+            assert!(!PathLabel::Other.answered_as_problem(Some(grpc)), "{grpc}");
+        }
+        for http in [
+            "",
+            "application/json",
+            "text/html",
+            "application/grpc-web",
+            "application/grpcx",
+            "application/problem+json",
+        ] {
+            assert!(PathLabel::Other.answered_as_problem(Some(http)), "{http}");
+        }
+        assert!(PathLabel::Other.answered_as_problem(None));
     }
 }

@@ -26,6 +26,11 @@
 //! `long` (`@PathVariable long jobKey`; Spring converts with `NumberUtils.parseNumber`, which
 //! also takes hex `0x…` and `#…`): only decimal digits that fit an `i64` are taken.
 //! `HEAD` runs the `GET` handler in Spring MVC, so it is judged as that operation.
+//!
+//! A plain path is looked up in an index of the table by method and first segment, built once
+//! (`RouteIndex`): only the few routes that can fit are matched, with no allocation per
+//! request; the rule of the pick is Spring's as above (the tests hold the index to a scan of the
+//! whole table).
 
 use crate::catalog::{REST_ROUTES, RestRoute, Segment};
 
@@ -34,13 +39,31 @@ use crate::catalog::{REST_ROUTES, RestRoute, Segment};
 pub enum Door<'a> {
     /// A gRPC call: one protobuf message in a gRPC frame.
     Grpc,
-    /// A REST request to `route`, with its query string (without the `?`).
+    /// A REST request to `route`, with its path as sent (the query string included).
     Rest {
         /// The route.
         route: &'static RestRoute,
-        /// The query string.
-        query: &'a str,
+        /// The request path (`/v2/users/alice?x=1`).
+        path: &'a str,
     },
+}
+
+/// The value of `route`'s path variable `name` in `path` (a path [`parse_rest_path`] matched
+/// to `route`: its last segments are the template's, plain, so taken as they are), or `None`
+/// when the route has no such variable or the path does not fit it.
+pub fn path_variable<'p>(route: &RestRoute, path: &'p str, name: &str) -> Option<&'p str> {
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    let segments: Vec<&str> = path.split('/').collect();
+    let skip = segments.len().checked_sub(route.segments.len())?;
+    route
+        .segments
+        .iter()
+        .zip(&segments[skip..])
+        .find_map(|(template, value)| match template {
+            Segment::Long(n) | Segment::Text(n) if *n == name => Some(*value),
+            _ => None,
+        })
+        .filter(|v| !v.is_empty())
 }
 
 /// The query string of a path (empty when it has none).
@@ -79,12 +102,23 @@ pub fn parse_rest_path(base: &str, method: &str, path: &str) -> Option<RestTarge
     if let Some(reason) = unplain(rest) {
         return Some(RestTarget::Unroutable(reason));
     }
-    let method = if method == "HEAD" { "GET" } else { method };
-    let segments: Vec<&str> = rest.split('/').collect();
+    Some(find_route(method, rest))
+}
+
+/// The route of the plain path `rest` (below the base path) for `method`, as Spring MVC picks
+/// it: among the templates that fit, the one with the fewest variables; two such are a tie.
+fn find_route(method: &str, rest: &str) -> RestTarget {
+    let Some(candidates) = RouteIndex::get().candidates(method, rest) else {
+        return RestTarget::Unknown;
+    };
+    let count = rest.split('/').count();
     let mut best: Option<(&'static RestRoute, usize)> = None;
     let mut tie = false;
-    for route in REST_ROUTES.iter().filter(|r| r.method == method) {
-        if let Some(vars) = matches(route, &segments) {
+    for route in candidates {
+        if route.segments.len() != count {
+            continue;
+        }
+        if let Some(vars) = matches(route, rest.split('/')) {
             match best {
                 Some((_, b)) if b < vars => {}
                 Some((_, b)) if b == vars => tie = true,
@@ -95,25 +129,95 @@ pub fn parse_rest_path(base: &str, method: &str, path: &str) -> Option<RestTarge
             }
         }
     }
-    Some(match best {
+    match best {
         // Spring would refuse an ambiguous mapping at startup; the table is checked for none.
         Some(_) if tie => RestTarget::Unroutable("two routes match the path equally"),
         Some((route, _)) => RestTarget::Route(route),
         None => RestTarget::Unknown,
+    }
+}
+
+/// The methods the catalog's routes have, each with its slot in [`RouteIndex`]; `HEAD` runs
+/// the `GET` handler.
+fn method_slot(method: &str) -> Option<usize> {
+    Some(match method {
+        "GET" | "HEAD" => 0,
+        "POST" => 1,
+        "PUT" => 2,
+        "PATCH" => 3,
+        "DELETE" => 4,
+        _ => return None,
     })
 }
 
-/// Whether `segments` fit `route`'s template; the number of variables it took (Spring prefers
-/// the pattern with fewer captures: a literal `/groups/search` over `/groups/{groupId}`).
-fn matches(route: &RestRoute, segments: &[&str]) -> Option<usize> {
-    if route.segments.len() != segments.len() {
-        return None;
+/// The catalog's routes by method and first segment, built once (on the first REST request):
+/// a request is matched against the few routes that can fit it rather than the whole table,
+/// with no allocation. A route whose first segment is a variable (none today) is a candidate
+/// for every first segment.
+struct RouteIndex {
+    /// Per method slot: each first literal with its routes, sorted by literal.
+    by_first: [Vec<(&'static str, Vec<&'static RestRoute>)>; 5],
+    /// Per method slot: the routes whose first segment is a variable.
+    any_first: [Vec<&'static RestRoute>; 5],
+}
+
+impl RouteIndex {
+    fn get() -> &'static RouteIndex {
+        static INDEX: std::sync::LazyLock<RouteIndex> =
+            std::sync::LazyLock::new(|| RouteIndex::of(REST_ROUTES));
+        &INDEX
     }
+
+    fn of(routes: &'static [RestRoute]) -> RouteIndex {
+        let mut index = RouteIndex {
+            by_first: Default::default(),
+            any_first: Default::default(),
+        };
+        for route in routes {
+            // The catalog's build refuses any other method.
+            let Some(slot) = method_slot(route.method) else {
+                continue;
+            };
+            match route.segments.first() {
+                Some(Segment::Literal(first)) => {
+                    let list = &mut index.by_first[slot];
+                    match list.binary_search_by(|(l, _)| l.cmp(first)) {
+                        Ok(i) => list[i].1.push(route),
+                        Err(i) => list.insert(i, (first, vec![route])),
+                    }
+                }
+                _ => index.any_first[slot].push(route),
+            }
+        }
+        index
+    }
+
+    /// The routes that may fit `rest` with `method`; `None` when no route has the method.
+    fn candidates(
+        &self,
+        method: &str,
+        rest: &str,
+    ) -> Option<impl Iterator<Item = &'static RestRoute> + '_> {
+        let slot = method_slot(method)?;
+        let first = rest.split_once('/').map_or(rest, |(f, _)| f);
+        let literal = self.by_first[slot]
+            .binary_search_by(|(l, _)| (*l).cmp(first))
+            .map_or(&[][..], |i| &self.by_first[slot][i].1[..]);
+        Some(literal.iter().chain(&self.any_first[slot]).copied())
+    }
+}
+
+/// Whether `segments` fit `route`'s template (as many of them as it has); the number of
+/// variables it took (Spring prefers the pattern with fewer captures: a literal
+/// `/groups/search` over `/groups/{groupId}`).
+fn matches<'s>(route: &RestRoute, segments: impl IntoIterator<Item = &'s str>) -> Option<usize> {
     let mut vars = 0;
-    for (template, seg) in route.segments.iter().zip(segments) {
+    let mut segments = segments.into_iter();
+    for template in route.segments {
+        let seg = segments.next()?;
         match template {
             Segment::Literal(lit) => {
-                if lit != seg {
+                if *lit != seg {
                     return None;
                 }
             }
@@ -126,7 +230,7 @@ fn matches(route: &RestRoute, segments: &[&str]) -> Option<usize> {
             Segment::Text(_) => vars += 1,
         }
     }
-    Some(vars)
+    segments.next().is_none().then_some(vars)
 }
 
 /// Whether the gateway binds `text` to a `long` as its decimal value: 1 to 19 ASCII digits
@@ -215,232 +319,4 @@ pub fn is_valid_base_path(base: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::catalog::Rpc;
-
-    fn route(method: &str, path: &str) -> Option<RestTarget> {
-        parse_rest_path(DEFAULT_BASE_PATH, method, path)
-    }
-
-    fn operation(method: &str, path: &str) -> &'static str {
-        match route(method, path) {
-            Some(RestTarget::Route(r)) if r.operations.len() == 1 => r.operations[0].name(),
-            Some(RestTarget::Route(r)) => r.template,
-            other => panic!("{method} {path}: {other:?}"),
-        }
-    }
-
-    /// Endpoints of the 8.9+ spec index (camunda/camunda `v2/rest-api.yaml` at
-    /// d4a292db8880876039e69bcdf5cdef4ff316afdf) that the table lacked were refused as unknown.
-    #[test]
-    fn endpoints_of_the_spec_index_missing_from_the_table_were_unknown() {
-        for (method, path, op) in [
-            (
-                "GET",
-                "/v2/jobs/statistics/global",
-                "GetGlobalJobStatistics",
-            ),
-            (
-                "POST",
-                "/v2/incidents/statistics/process-instances-by-error",
-                "GetProcessInstanceStatisticsByError",
-            ),
-            (
-                "POST",
-                "/v2/process-definitions/statistics/message-subscriptions",
-                "GetProcessDefinitionMessageSubscriptionStatistics",
-            ),
-            (
-                "POST",
-                "/v2/decision-instances/42/deletion",
-                "DeleteDecisionInstance",
-            ),
-            ("POST", "/v2/expression/evaluation", "EvaluateExpression"),
-            (
-                "POST",
-                "/v2/user-tasks/42/audit-logs/search",
-                "SearchUserTaskAuditLogs",
-            ),
-        ] {
-            assert_eq!(operation(method, path), op, "{method} {path}");
-        }
-        // A key is still a long: a text segment is not routed.
-        assert!(!matches!(
-            route("POST", "/v2/decision-instances/abc/deletion"),
-            Some(RestTarget::Route(_))
-        ));
-    }
-
-    #[test]
-    fn twins_route_to_their_rpcs() {
-        assert_eq!(operation("GET", "/v2/topology"), "Topology");
-        assert_eq!(operation("HEAD", "/v2/topology"), "Topology");
-        assert_eq!(operation("POST", "/v2/jobs/activation"), "ActivateJobs");
-        assert_eq!(
-            operation("POST", "/v2/jobs/2251799813685249/completion"),
-            "CompleteJob"
-        );
-        assert_eq!(
-            operation("POST", "/v2/messages/publication"),
-            "PublishMessage"
-        );
-        assert_eq!(
-            operation("POST", "/v2/process-instances"),
-            "/process-instances"
-        );
-        assert_eq!(operation("POST", "/v2/jobs/activation?x=1"), "ActivateJobs");
-        assert_eq!(operation("POST", "/v2/groups/search"), "SearchGroups");
-        assert_eq!(operation("GET", "/v2/groups/search"), "GetGroup");
-        assert_eq!(
-            operation("POST", "/v2/authorizations"),
-            "CreateAuthorization"
-        );
-    }
-
-    #[test]
-    fn matrix_parameters_and_encoded_paths_are_unroutable() {
-        for path in [
-            "/v2/jobs;x=1/activation",
-            "/v2;x/jobs/activation",
-            "/v2/jobs/activ%61tion",
-            "/v2/jobs%2Factivation",
-            "/v2/jobs/activation/",
-            "/v2/jobs//activation",
-            "/v2//jobs/activation",
-            "/v2/jobs/./activation",
-            "/v2/x/../jobs/activation",
-            "/v2/jobs/activation;",
-            "/V2/jobs/activation",
-            "/v2",
-            "//v2/jobs/activation",
-            "/%76%32/jobs/activation",
-            "/x/..;/v2/jobs/activation",
-            "/v2/jobs\\activation",
-        ] {
-            assert!(
-                matches!(route("POST", path), Some(RestTarget::Unroutable(_))),
-                "matrix_params_and_encodings_are_unroutable: {path}: {:?}",
-                route("POST", path)
-            );
-        }
-    }
-
-    #[test]
-    fn case_method_and_variable_types_are_as_spring_binds_them() {
-        assert_eq!(
-            route("POST", "/v2/Jobs/activation"),
-            Some(RestTarget::Unknown)
-        );
-        assert_eq!(
-            route("post", "/v2/jobs/activation"),
-            Some(RestTarget::Unknown)
-        );
-        assert_eq!(
-            route("GET", "/v2/jobs/activation"),
-            Some(RestTarget::Unknown)
-        );
-        assert_eq!(route("OPTIONS", "/v2/topology"), Some(RestTarget::Unknown));
-        for key in ["0x10", "-1", "1e3", "9223372036854775808", "abc", "+1"] {
-            assert_eq!(
-                route("POST", &format!("/v2/jobs/{key}/completion")),
-                Some(RestTarget::Unknown),
-                "{key}"
-            );
-        }
-        assert_eq!(
-            operation("POST", "/v2/jobs/9223372036854775807/completion"),
-            "CompleteJob"
-        );
-        assert_eq!(
-            operation("GET", "/v2/decision-instances/2251799813685249-1"),
-            "GetDecisionInstance"
-        );
-        assert_eq!(
-            operation("PUT", "/v2/tenants/t-1/users/jane.doe@example.com"),
-            "AssignUserToTenant"
-        );
-    }
-
-    #[test]
-    fn other_paths_are_not_the_rest_doors() {
-        assert_eq!(route("POST", "/gateway_protocol.Gateway/Topology"), None);
-        assert_eq!(route("GET", "/actuator/health"), None);
-        assert_eq!(route("GET", "/v1/topology"), None);
-        assert_eq!(route("GET", "/v22/topology"), None);
-    }
-
-    #[test]
-    fn a_context_path_moves_the_base() {
-        let base = "/orchestration/v2";
-        assert!(is_valid_base_path(base));
-        assert!(matches!(
-            parse_rest_path(base, "GET", "/orchestration/v2/topology"),
-            Some(RestTarget::Route(_))
-        ));
-        assert!(matches!(
-            parse_rest_path(base, "GET", "/orchestration;x/v2/topology"),
-            Some(RestTarget::Unroutable(_))
-        ));
-        assert_eq!(parse_rest_path(base, "GET", "/v2/topology"), None);
-        for bad in ["", "v2", "/v2/", "/v2;x", "/v%32", "/a//v2"] {
-            assert!(!is_valid_base_path(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn no_two_routes_tie_and_twins_cover_the_rpcs_with_rest_twins() {
-        for (i, a) in REST_ROUTES.iter().enumerate() {
-            for b in &REST_ROUTES[i + 1..] {
-                if a.method != b.method || a.segments.len() != b.segments.len() {
-                    continue;
-                }
-                // A path made of each template's own literals and sample values.
-                let sample = |r: &RestRoute| -> Vec<String> {
-                    r.segments
-                        .iter()
-                        .map(|s| match s {
-                            Segment::Literal(l) => (*l).to_string(),
-                            Segment::Long(_) => "1".into(),
-                            Segment::Text(_) => "search".into(),
-                        })
-                        .collect()
-                };
-                for s in [sample(a), sample(b)] {
-                    let segs: Vec<&str> = s.iter().map(String::as_str).collect();
-                    if let (Some(x), Some(y)) = (matches(a, &segs), matches(b, &segs)) {
-                        assert_ne!(x, y, "{} and {} tie", a.template, b.template);
-                    }
-                }
-            }
-        }
-        for name in [
-            "ActivateJobs",
-            "CompleteJob",
-            "FailJob",
-            "ThrowError",
-            "CreateProcessInstance",
-            "CreateProcessInstanceWithResult",
-            "CancelProcessInstance",
-            "PublishMessage",
-            "BroadcastSignal",
-            "EvaluateDecision",
-            "DeployResource",
-            "ResolveIncident",
-            "SetVariables",
-            "Topology",
-            "UpdateJobRetries",
-            "UpdateJobTimeout",
-            "ModifyProcessInstance",
-            "MigrateProcessInstance",
-            "DeleteResource",
-            "EvaluateConditional",
-        ] {
-            let rpc = Rpc::from_grpc_name(name).unwrap();
-            assert!(
-                rpc.rest_routes().next().is_some(),
-                "{name} has no REST twin"
-            );
-        }
-    }
-}
+mod tests;

@@ -22,7 +22,7 @@ use zeebe_authz_core::keyset::{KeyLookup, KeySet};
 use zeebe_authz_core::outcome::{Deny, Outcome, PathLabel};
 use zeebe_authz_core::policy::{PathRule, RpcDeny};
 use zeebe_authz_core::request::RequestView;
-use zeebe_authz_core::rest::{DEFAULT_BASE_PATH, RestTarget, parse_rest_path, query_of};
+use zeebe_authz_core::rest::{DEFAULT_BASE_PATH, RestTarget, parse_rest_path};
 use zeebe_authz_core::text::{Keep, clip};
 use zeebe_authz_core::token::bearer::{bearer_token, check_jwt_shape};
 use zeebe_authz_core::token::verify::{
@@ -200,9 +200,11 @@ impl Authorizer {
             Decision::Allow { principal, .. } => Some(principal.clone()),
             Decision::Deny(_) => principal,
         };
-        // A REST deny names the request in its problem details (`instance`): the path without
-        // its query, as the gateway's own problem details do.
-        let instance = match (&decision, path.is_rest()) {
+        // A deny answered over HTTP (the REST door; another path not called as gRPC) names the
+        // request in its problem details (`instance`): the path without its query, as the
+        // gateway's own problem details do.
+        let answered_as_problem = path.answered_as_problem(view.body.content_type);
+        let instance = match (&decision, answered_as_problem) {
             (Decision::Deny(_), true) => Some(
                 clip(
                     view.path.split_once('?').map_or(view.path, |(p, _)| p),
@@ -275,7 +277,7 @@ impl Authorizer {
                     &principal.grants,
                     &principal.tenants,
                     route,
-                    query_of(view.path),
+                    view.path,
                     &view.body,
                     &mut |_, _| {},
                 )

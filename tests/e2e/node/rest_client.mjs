@@ -5,6 +5,12 @@
 // CAMUNDA_TOKEN_AUDIENCE, CAMUNDA_SDK_VALIDATION), and fetches and refreshes its own token.
 // Its fetch is wrapped only to record each exchange (method, path, status) for the test.
 //
+// With REST_CLIENT_ALLOW_H2=1 the process first sets Node's global fetch dispatcher to an undici
+// `Agent({ allowH2: true })` (npm undici, the version Node 20 bundles for its fetch), as an
+// application does to let fetch negotiate HTTP/2 by ALPN: over https the client then speaks h2
+// where the server offers it (trusting a test CA through NODE_EXTRA_CA_CERTS), and HTTP/1.1
+// elsewhere (the token endpoint on http). Node's fetch has no other way to HTTP/2 and none to h2c.
+//
 // Usage: node rest_client.mjs '<JSON array of steps>'
 //   {"op": "topology"}
 //   {"op": "create", "processDefinitionId": "order-process", "tenantId": "tenant-a"}  (tenantId optional)
@@ -17,6 +23,17 @@
 // (`name`, `status`, `title`, `detail`, `message`); the exit code is 0 unless the driver itself broke.
 
 import createCamundaClient from '@camunda8/orchestration-cluster-api'
+
+if (process.env.REST_CLIENT_ALLOW_H2 === '1') {
+  const { Agent, setGlobalDispatcher } = await import('undici')
+  const { createRequire } = await import('node:module')
+  const installed = createRequire(import.meta.url)('undici/package.json').version
+  // Node's fetch drives the npm package's dispatcher: one handler interface, so one major line.
+  if (installed.split('.')[0] !== process.versions.undici.split('.')[0]) {
+    throw new Error(`npm undici ${installed} does not match the undici ${process.versions.undici} of this Node's fetch: pin the line Node bundles in package.json`)
+  }
+  setGlobalDispatcher(new Agent({ allowH2: true }))
+}
 
 const exchanges = []
 const recordingFetch = async (input, init) => {

@@ -13,7 +13,11 @@ from `/listeners?format=json`.
 
 With `rest_gateway_addr`, a second listener (`zeebe-rest`, the REST door of a Camunda 8.8
 gateway: HTTP/1.1 and h2c downstream, HTTP/1.1 upstream) runs the same ext_authz filter, asking
-the same authorizer, in front of that address; its port is `rest_address`.
+the same authorizer, in front of that address; its port is `rest_address`. With `rest_tls` (a
+certificate and key, support/tls.py) too, a third listener (`zeebe-rest-tls`) is the same REST
+door over TLS, offering `h2` and `http/1.1` by ALPN, as a TLS-terminating sidecar or ingress
+serves it: the way Camunda's REST clients come to speak HTTP/2 (neither speaks h2c); its port is
+`rest_tls_address`.
 
 Optionally (`Envoy(..., access_log=True)`) the connection manager also writes an access log:
 one JSON line per request to `<workdir>/<name>.access.log`, with the ext_authz filter's
@@ -70,6 +74,8 @@ def access_log_format() -> dict[str, str]:
         method="%REQ(:METHOD)%",
         # HTTP/1.1 or HTTP/2: which downstream protocol the client spoke.
         protocol="%PROTOCOL%",
+        # The listener's address the request came in on (which door, plain or TLS).
+        downstream_local_address="%DOWNSTREAM_LOCAL_ADDRESS%",
         # When the request started (Unix seconds, as a string with microseconds) and how long
         # it took (ms): the ext_authz Check of the request was decided within that span.
         start_time="%START_TIME(%s.%6f)%",
@@ -145,16 +151,30 @@ def _http1_cluster(name: str, host_port: str) -> dict[str, Any]:
     }
 
 
-def _listener(name: str, hcm: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": name,
-        "address": _socket_address("127.0.0.1:0"),
-        "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}],
-    }
+def _listener(name: str, hcm: dict[str, Any], tls: tuple[Path, Path] | None = None) -> dict[str, Any]:
+    chain: dict[str, Any] = {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
+    if tls is not None:
+        cert, key = tls
+        chain["transport_socket"] = {
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+                "common_tls_context": {
+                    # ALPN: the HCM's AUTO codec then speaks what the client chose.
+                    "alpn_protocols": ["h2", "http/1.1"],
+                    "tls_certificates": [
+                        {"certificate_chain": {"filename": str(cert)}, "private_key": {"filename": str(key)}}
+                    ],
+                },
+            },
+        }
+    return {"name": name, "address": _socket_address("127.0.0.1:0"), "filter_chains": [chain]}
 
 
 # The REST listener's name (also in the bootstrap `serve --dev --envoy-config` writes).
 REST_LISTENER = "zeebe-rest"
+# The REST listener over TLS (`rest_tls`).
+REST_TLS_LISTENER = "zeebe-rest-tls"
 
 
 def bootstrap(
@@ -164,6 +184,7 @@ def bootstrap(
     ext_authz_timeout: str = EXT_AUTHZ_TIMEOUT,
     access_log_path: Path | str | None = None,
     rest_gateway_addr: str | None = None,
+    rest_tls: tuple[Path, Path] | None = None,
 ) -> dict[str, Any]:
     """The Envoy bootstrap: ext_authz (→ `authz_addr`, answering within `ext_authz_timeout`) in
     front of the gateway (→ `gateway_addr`), forwarding at most `max_request_bytes` of each
@@ -171,7 +192,9 @@ def bootstrap(
 
     With `rest_gateway_addr`, a second listener (`REST_LISTENER`, HTTP/1.1 and h2c downstream)
     with the same ext_authz filter, asking the same authorizer, in front of the REST gateway
-    (HTTP/1.1 upstream): the REST door of a Camunda 8.8 gateway, as a sidecar guards its 8080."""
+    (HTTP/1.1 upstream): the REST door of a Camunda 8.8 gateway, as a sidecar guards its 8080.
+    With `rest_tls` (certificate and key files) as well, the same REST listener over TLS too
+    (`REST_TLS_LISTENER`, ALPN `h2` and `http/1.1`)."""
     ext_authz = {
         "name": "envoy.filters.http.ext_authz",
         "typed_config": {
@@ -232,6 +255,8 @@ def bootstrap(
             },
         }
         listeners.append(_listener(REST_LISTENER, rest_hcm))
+        if rest_tls is not None:
+            listeners.append(_listener(REST_TLS_LISTENER, {**rest_hcm, "stat_prefix": "zeebe_rest_tls_ingress"}, rest_tls))
         clusters.append(_http1_cluster("zeebe_rest_gateway", rest_gateway_addr))
     return {
         "admin": {"address": _socket_address("127.0.0.1:0")},
@@ -254,12 +279,14 @@ class Envoy:
         access_log: bool = False,
         bootstrap_file: Path | None = None,
         rest_gateway_addr: str | None = None,
+        rest_tls: tuple[Path, Path] | None = None,
     ):
         """`bootstrap_file`: run this bootstrap (`serve --dev --envoy-config` writes one) as
         it is, with only an admin listener on 127.0.0.1:0 added (`--config-yaml`), instead of
         the one built here; its listener must be named `zeebe` (and its REST listener, if it
         has one, `zeebe-rest`). `rest_gateway_addr`: a REST listener in front of it too
-        (`rest_address`)."""
+        (`rest_address`); with `rest_tls` (certificate and key files, support/tls.py), that
+        listener over TLS too (`rest_tls_address`)."""
         self.workdir = workdir
         self.bootstrap_file = bootstrap_file
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -279,6 +306,10 @@ class Envoy:
         self.rest_gateway_addr = rest_gateway_addr
         # The REST listener's port (0: none).
         self.rest_listener_port = 0
+        assert rest_tls is None or rest_gateway_addr is not None, "rest_tls needs rest_gateway_addr"
+        self.rest_tls = rest_tls
+        # The REST listener over TLS's port (0: none).
+        self.rest_tls_listener_port = 0
 
     @property
     def address(self) -> str:
@@ -289,6 +320,12 @@ class Envoy:
         """The REST listener (`127.0.0.1:port`)."""
         assert self.rest_listener_port, f"{self.name} has no REST listener"
         return f"127.0.0.1:{self.rest_listener_port}"
+
+    @property
+    def rest_tls_address(self) -> str:
+        """The REST listener over TLS (`127.0.0.1:port`; its certificate names 127.0.0.1)."""
+        assert self.rest_tls_listener_port, f"{self.name} has no REST listener over TLS"
+        return f"127.0.0.1:{self.rest_tls_listener_port}"
 
     def start(self) -> Envoy:
         binary = find_envoy()
@@ -305,6 +342,7 @@ class Envoy:
                 self.ext_authz_timeout,
                 access_log_path=self.access_log_path,
                 rest_gateway_addr=self.rest_gateway_addr,
+                rest_tls=self.rest_tls,
             )
             self.config_path.write_text(json.dumps(config, indent=2))
         self.admin_path.unlink(missing_ok=True)
@@ -372,6 +410,10 @@ class Envoy:
         if has_rest:
             self.rest_listener_port = wait_until(
                 lambda: listener_port(REST_LISTENER), STARTUP_TIMEOUT, f"{self.name} REST listener port"
+            )
+        if self.rest_tls is not None:
+            self.rest_tls_listener_port = wait_until(
+                lambda: listener_port(REST_TLS_LISTENER), STARTUP_TIMEOUT, f"{self.name} REST TLS listener port"
             )
 
         def ready() -> bool:

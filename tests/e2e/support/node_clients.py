@@ -6,7 +6,9 @@ tests/e2e/node/node_modules/ (as .venv/ holds the Python side), and how the test
   binary itself (`bin/zbctl-cli.linux`), so nothing leaves the machine at test time.
 - @camunda8/sdk: driven by tests/e2e/node/sdk_client.js, one JSON line per step.
 - @camunda8/orchestration-cluster-api (the REST client, 8.8): driven by
-  tests/e2e/node/rest_client.mjs, one JSON line per step and one line of every HTTP exchange.
+  tests/e2e/node/rest_client.mjs, one JSON line per step and one line of every HTTP exchange;
+  with `REST_CLIENT_ALLOW_H2=1`, Node's fetch may negotiate HTTP/2 (npm undici's
+  `Agent({allowH2: true})` as the global dispatcher).
 - oidc-provider: tests/e2e/node/oidc_realm.js (see support/oidc_realm.py).
 
 A missing client is an error that says how to install it, never a skip (CI sets CI=true and
@@ -109,6 +111,8 @@ def run_rest_client(steps: list[dict[str, Any]], env: dict[str, str]) -> tuple[l
     """Runs rest_client.mjs with `steps`: one result per step, and every HTTP exchange the
     client made (method, path, status), token requests included."""
     require_module("@camunda8/orchestration-cluster-api")
+    if env.get("REST_CLIENT_ALLOW_H2") == "1":
+        require_module("undici")
     done = subprocess.run(
         [node_binary(), str(REST_CLIENT), json.dumps(steps)],
         env={"CAMUNDA_SDK_LOG_LEVEL": "silent", **env},

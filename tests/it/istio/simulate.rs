@@ -218,7 +218,7 @@ pub(crate) const REST_PORT: u16 = 8080;
 /// a route of the catalog under the realm's base path, as the policy grants it; an unknown or
 /// unroutable path under it is denied; any other path is an other service's.
 fn rest_verdict(realm: &zeebe_authz_core::config::RealmConfig, call: &Call) -> bool {
-    use zeebe_authz_core::rest::{RestTarget, parse_rest_path, query_of};
+    use zeebe_authz_core::rest::{RestTarget, parse_rest_path};
     let policy = &realm.policy;
     match parse_rest_path(&realm.rest_base_path, "POST", &call.path) {
         Some(RestTarget::Route(route)) => {
@@ -228,7 +228,7 @@ fn rest_verdict(realm: &zeebe_authz_core::config::RealmConfig, call: &Call) -> b
                     &grants,
                     &[],
                     route,
-                    query_of(&call.path),
+                    &call.path,
                     &RequestBody::default(),
                     &mut |_, _| {},
                 )

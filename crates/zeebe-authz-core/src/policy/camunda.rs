@@ -390,9 +390,14 @@ pub fn id_kind(resource: ResourceType) -> Option<ConditionKind> {
 pub enum ResourceId {
     /// In a request field (the resource type's [`id_kind`]): ids are compared with it.
     Field,
-    /// The engine resolves a key (job, instance, incident, resource) to the resource; the
-    /// edge cannot, so any authorization of the type and permission grants the rpc there.
+    /// The engine resolves a key (job, instance, incident, resource) to the resource, or
+    /// filters a search by it; the edge cannot, so any authorization of the type and
+    /// permission grants the operation there (where the engine checks).
     Resolved,
+    /// A REST path variable is the id the engine checks (`/users/{username}`). The edge does
+    /// not compare it: it grants as for [`ResourceId::Resolved`] and names the id in the
+    /// engine-worded deny.
+    Path(&'static str),
     /// The engine checks no id: only an authorization on `*` passes.
     WildcardOnly,
 }
@@ -447,6 +452,12 @@ impl Row {
     pub fn rpc(&self) -> Rpc {
         Rpc::from_name(self.rpc).expect("table rows name catalog rpcs")
     }
+
+    /// Whether the engine checks the row (in some version) but the edge grants it on any id
+    /// (the engine decides which).
+    pub fn engine_decides_id(&self) -> bool {
+        matches!(self.id, ResourceId::Resolved | ResourceId::Path(_))
+    }
 }
 
 /// A row of the table (written positionally there, one line per field).
@@ -476,9 +487,22 @@ use Permission as P;
 use ResourceId::Field;
 use ResourceType as R;
 
+mod rest;
 mod table;
 
+pub use rest::{REST_NO_PERMISSION, REST_TABLE, REST_UNVERIFIED};
 pub use table::RPC_TABLE;
+
+/// Every row of both tables whose operation the catalog has: [`RPC_TABLE`], then
+/// [`REST_TABLE`] (a REST row naming an operation the catalog lacks is left out here; a test
+/// names it).
+pub fn all_rows() -> impl Iterator<Item = &'static Row> {
+    RPC_TABLE.iter().chain(
+        REST_TABLE
+            .iter()
+            .filter(|r| Rpc::from_name(r.rpc).is_some()),
+    )
+}
 
 /// The row that stands for `rpc` in deny messages: its first Camunda row, or `x-RPC`/`x-CALL`
 /// on the rpc's name for Topology.
@@ -506,9 +530,9 @@ pub fn row_for(rpc: Rpc, resource: ResourceType, permissions: &[Permission]) -> 
         .unwrap_or_else(|| message_row(rpc))
 }
 
-/// The rows of `rpc`.
+/// The rows of `rpc` (a gRPC rpc or a REST-only operation).
 pub fn rows_of(rpc: Rpc) -> impl Iterator<Item = &'static Row> {
-    RPC_TABLE.iter().filter(move |r| r.rpc == rpc.name())
+    all_rows().filter(move |r| r.rpc == rpc.name())
 }
 
 /// The rpcs an authorization of `resource` with `permission` grants at the edge, split into
@@ -516,27 +540,24 @@ pub fn rows_of(rpc: Rpc) -> impl Iterator<Item = &'static Row> {
 pub fn rpcs_granted(resource: ResourceType, permission: Permission) -> (RpcSet, RpcSet) {
     let mut any_id = RpcSet::EMPTY;
     let mut star_only = RpcSet::EMPTY;
-    for row in RPC_TABLE
-        .iter()
-        .filter(|r| r.resource == resource && r.permission == permission)
-    {
+    for row in all_rows().filter(|r| r.resource == resource && r.permission == permission) {
         match row.id {
             ResourceId::WildcardOnly => star_only = star_only.with(row.rpc()),
-            ResourceId::Field | ResourceId::Resolved => any_id = any_id.with(row.rpc()),
+            ResourceId::Field | ResourceId::Resolved | ResourceId::Path(_) => {
+                any_id = any_id.with(row.rpc())
+            }
         }
     }
     (any_id, star_only)
 }
 
-/// Of the rpcs `rpcs_granted` grants on any id, those whose resource the edge cannot see
-/// (`ResourceId::Resolved`: sent by key, or decided per subscription like BroadcastSignal):
-/// an id list means something for them only where the engine checks it.
+/// Of the rpcs `rpcs_granted` grants on any id, those whose resource the edge does not
+/// compare (`ResourceId::Resolved`: sent by key, a search the engine filters, or decided per
+/// subscription like BroadcastSignal; `ResourceId::Path`: named in the REST path): an id list
+/// means something for them only where the engine checks it.
 pub fn rpcs_resolved(resource: ResourceType, permission: Permission) -> RpcSet {
-    RPC_TABLE
-        .iter()
-        .filter(|r| {
-            r.resource == resource && r.permission == permission && r.id == ResourceId::Resolved
-        })
+    all_rows()
+        .filter(|r| r.resource == resource && r.permission == permission && r.engine_decides_id())
         .fold(RpcSet::EMPTY, |s, r| s.with(r.rpc()))
 }
 
@@ -549,12 +570,14 @@ pub fn job_type_rpcs() -> RpcSet {
 /// with the request's resource id, the sorted list of the ids that would have passed, which
 /// always holds `*`. An empty id is none: a request sent by key only (`processDefinitionKey`,
 /// `decisionKey`) names no id at the edge, where the engine would name the one it resolves.
+/// The id is a request field's ([`ResourceId::Field`]) or a REST path variable's
+/// ([`ResourceId::Path`]).
 pub fn engine_message(row: &Row, id: Option<&str>) -> String {
     let base = format!(
         "Insufficient permissions to perform operation '{}' on resource '{}'",
         row.permission, row.resource
     );
-    if row.id != ResourceId::Field {
+    if !matches!(row.id, ResourceId::Field | ResourceId::Path(_)) {
         return base;
     }
     match id.filter(|id| !id.is_empty()) {
@@ -588,6 +611,17 @@ fn preset_8_7(rpc: Rpc) -> &'static str {
     }
 }
 
+/// How the rendered tables name what an engine does.
+fn engine_word(e: Engine) -> &'static str {
+    match e {
+        Checks => "checks",
+        Resolves => "resolves",
+        EngineStar => "`*` only",
+        Filters => "filters",
+        Absent => "–",
+    }
+}
+
 /// The rpc → permission table as Markdown (`docs/camunda-rpc-permissions.md` is this text).
 pub fn render_table() -> String {
     let mut out = String::from(
@@ -607,13 +641,6 @@ pub fn render_table() -> String {
          | rpc | 8.7 preset | request field | resource type | permission | resource id at the edge | engine 8.8 | engine 8.9 | status | citation |\n\
          |---|---|---|---|---|---|---|---|---|---|\n",
     );
-    let engine = |e: Engine| match e {
-        Checks => "checks",
-        Resolves => "resolves",
-        EngineStar => "`*` only",
-        Filters => "filters",
-        Absent => "–",
-    };
     for rpc in Rpc::all() {
         let mut any = false;
         for r in rows_of(rpc) {
@@ -626,7 +653,8 @@ pub fn render_table() -> String {
             let id = match r.id {
                 ResourceId::Field => "field",
                 ResourceId::Resolved => "resolved",
-                ResourceId::WildcardOnly => "`*` only",
+                // No gRPC row has a path.
+                ResourceId::Path(_) | ResourceId::WildcardOnly => "`*` only",
             };
             out.push_str(&format!(
                 "| {} | {} | {field} | {} | {} | {id} | {} | {} | {} | {} |\n",
@@ -634,8 +662,8 @@ pub fn render_table() -> String {
                 preset_8_7(rpc),
                 r.resource,
                 r.permission,
-                engine(r.v8_8),
-                engine(r.v8_9),
+                engine_word(r.v8_8),
+                engine_word(r.v8_9),
                 r.status,
                 r.cite
             ));
@@ -648,8 +676,11 @@ pub fn render_table() -> String {
         }
     }
     out.push_str("| any rpc | – | – | x-RPC | x-CALL | the rpc name | – | – | extension | – |\n");
+    out.push_str(&rest::render());
     out
 }
 
+#[cfg(test)]
+mod rest_tests;
 #[cfg(test)]
 mod tests;

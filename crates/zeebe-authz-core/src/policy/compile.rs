@@ -16,7 +16,7 @@ use super::condition::{
 use super::dialect::{self, RawAuthorization, RawDialect, RawIdentity, RawMappingRule};
 use super::{ConditionSource, Grant, GrantSource, PathRule, Policy, RpcReads};
 use crate::body::FieldSelection;
-use crate::catalog::{OperationClass, Rpc, RpcSet};
+use crate::catalog::{FieldKind, OperationClass, Rpc, RpcSet};
 use crate::diag::{Diagnostics, InvalidConfig, Span, parse_yaml, suggest};
 
 /// The policy file as written.
@@ -247,6 +247,8 @@ pub fn compile_with(
                 fields: FieldSelection::default(),
                 slots: [None; ConditionKind::COUNT],
                 engine_id: dialect.as_ref().and_then(|_| engine_id_field(rpc)),
+                engine_member: dialect.is_some() && super::rest_values::engine_id_member(rpc),
+                tenant_filter: None,
             };
             for kind in ConditionKind::ALL {
                 let used = grants.iter().any(|g| {
@@ -265,6 +267,14 @@ pub fn compile_with(
                     Some(FieldSource::Rest) if used => Some(ConditionSource::Rest),
                     _ => None,
                 };
+            }
+            if reads.slots[ConditionKind::Tenant.index()].is_some() {
+                reads.tenant_filter = rpc
+                    .desc()
+                    .request_message()
+                    .field("tenantFilter")
+                    .filter(|f| f.kind == FieldKind::Varint && !f.repeated)
+                    .map(|f| f.number);
             }
             reads
         })

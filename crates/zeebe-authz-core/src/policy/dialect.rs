@@ -648,7 +648,7 @@ fn compile_authorization(
                 Span::of(file, &a.resource_type),
                 key,
                 format!(
-                    "{type_name} {} is checked by no gateway rpc, so this authorization grants nothing at the edge",
+                    "{type_name} {} is checked by no gateway rpc or REST operation, so this authorization grants nothing at the edge",
                     permissions.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
                 ),
             )

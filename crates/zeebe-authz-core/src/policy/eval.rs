@@ -4,7 +4,9 @@
 use super::camunda::{self, ResourceType};
 use super::condition::{ConditionKind, DEFAULT_TENANT, Unmet};
 use super::{ConditionSource, Grant, Policy, rest_values};
-use crate::body::{BodyError, RequestBody, read_fields, unframe};
+use crate::body::{
+    BodyError, RequestBody, TENANT_FILTER_NOT_PROVIDED, last_varint, read_fields, unframe,
+};
 use crate::catalog::{RestRoute, Rpc, RpcSet};
 use crate::rest::Door;
 use crate::text::{Keep, clip};
@@ -155,16 +157,16 @@ impl Policy {
         self.authorize_door(grants, tenants, rpc, Door::Grpc, body, trace)
     }
 
-    /// Whether `grants` allow a REST request to `route` (the base path's `query` string too):
-    /// the route's operation, or the one or two rpcs its body selects (`awaitCompletion`,
-    /// the members of a job's `changeset`), each authorized as on the gRPC door with the
-    /// condition values read from the JSON or multipart body.
+    /// Whether `grants` allow a REST request to `route` (`path` is the request's path as sent,
+    /// its query string included): the route's operation, or the one or two rpcs its body
+    /// selects (`awaitCompletion`, the members of a job's `changeset`), each authorized as on
+    /// the gRPC door with the condition values read from the JSON or multipart body.
     pub fn authorize_rest(
         &self,
         grants: &Grants,
         tenants: &[Box<str>],
         route: &'static RestRoute,
-        query: &str,
+        path: &str,
         body: &RequestBody<'_>,
         trace: &mut dyn FnMut(&Grant, Result<(), &str>),
     ) -> Result<(), RpcDeny> {
@@ -182,7 +184,7 @@ impl Policy {
                 grants,
                 tenants,
                 rpc,
-                Door::Rest { route, query },
+                Door::Rest { route, path },
                 body,
                 trace,
             )?;
@@ -213,17 +215,10 @@ impl Policy {
             })
             .collect();
         if candidates.is_empty() {
-            let engine_body = match door {
-                Door::Grpc => Some(body),
-                // The engine's id of a REST request is not read (its words name no id then).
-                Door::Rest { .. } => None,
-            };
             return Err(RpcDeny::MissingPermission {
                 rpc,
                 granting: self.granting_permissions(rpc).into(),
-                engine: self
-                    .dialect()
-                    .map(|_| self.engine_missing(rpc, engine_body)),
+                engine: self.dialect().map(|_| self.engine_missing(rpc, door, body)),
             });
         }
         if body.partial {
@@ -237,6 +232,14 @@ impl Policy {
                     .map_err(RpcDeny::BodyUnavailable)?;
                 let fields =
                     read_fields(message, &reads.fields).map_err(RpcDeny::BodyUnavailable)?;
+                let provided = match reads.tenant_filter {
+                    Some(number) => matches!(
+                        last_varint(message, number).map_err(RpcDeny::BodyUnavailable)?,
+                        None | Some(0)
+                    ),
+                    None => true,
+                };
+                let candidates = without_tenant_conditions_unless(provided, candidates)?;
                 let values = |kind: ConditionKind| match reads.slots[kind.index()]? {
                     ConditionSource::Body(slot) => Some(fields.get(slot)),
                     ConditionSource::DefaultTenant => Some(&[DEFAULT_TENANT][..]),
@@ -244,23 +247,32 @@ impl Policy {
                 };
                 self.check_candidates(rpc, tenants, &candidates, values, trace)
             }
-            Door::Rest { route, query } => {
-                let needed: Vec<ConditionKind> = ConditionKind::ALL
-                    .into_iter()
-                    .filter(|k| {
-                        matches!(
-                            reads.slots[k.index()],
-                            Some(ConditionSource::Body(_) | ConditionSource::Rest)
-                        )
-                    })
-                    .collect();
+            Door::Rest { route, path } => {
+                let query = crate::rest::query_of(path);
+                // The kinds read from the request, on the stack (no list per Check).
+                let mut kinds = ConditionKind::ALL;
+                let mut count = 0;
+                for kind in ConditionKind::ALL {
+                    if matches!(
+                        reads.slots[kind.index()],
+                        Some(ConditionSource::Body(_) | ConditionSource::Rest)
+                    ) {
+                        kinds[count] = kind;
+                        count += 1;
+                    }
+                }
+                let needed = &kinds[..count];
                 let text = rest_values::json_text(route, body).map_err(RpcDeny::BodyUnavailable)?;
-                let read = rest_values::read(route, query, text.as_deref(), body, &needed)
+                let provided = match (&text, needed.contains(&ConditionKind::Tenant)) {
+                    (Some(text), true) => rest_values::tenant_filter_is_provided(route, text)
+                        .map_err(RpcDeny::BodyUnavailable)?,
+                    _ => true,
+                };
+                let candidates = without_tenant_conditions_unless(provided, candidates)?;
+                let read = rest_values::read(route, query, text.as_deref(), body, needed)
                     .map_err(RpcDeny::BodyUnavailable)?;
-                let views: Vec<Vec<&str>> = read
-                    .iter()
-                    .map(|v| v.iter().map(|c| &**c).collect())
-                    .collect();
+                let views: [Vec<&str>; ConditionKind::COUNT] =
+                    std::array::from_fn(|i| read[i].iter().map(|c| &**c).collect());
                 let values = |kind: ConditionKind| match reads.slots[kind.index()]? {
                     ConditionSource::DefaultTenant => Some(&[DEFAULT_TENANT][..]),
                     _ => Some(views[kind.index()].as_slice()),
@@ -313,13 +325,16 @@ impl Policy {
     }
 
     /// The engine's words for a missing permission on `rpc`, with the request's resource id
-    /// where the request carries one and the body can be read.
-    fn engine_missing(&self, rpc: Rpc, body: Option<&RequestBody<'_>>) -> String {
+    /// where the request carries one (a body field or member, a REST path variable) and it
+    /// can be read.
+    fn engine_missing(&self, rpc: Rpc, door: Door<'_>, body: &RequestBody<'_>) -> String {
         let row = camunda::message_row(rpc);
         let id = if row.resource == camunda::ResourceType::XRpc {
             Some(rpc.name().to_string())
+        } else if let Door::Rest { route, path } = door {
+            rest_values::engine_id(&row, route, path, body)
         } else {
-            let body = body.filter(|b| !b.partial);
+            let body = Some(body).filter(|b| !b.partial);
             self.reads[rpc.index()]
                 .engine_id
                 .as_ref()
@@ -334,6 +349,29 @@ impl Policy {
         };
         camunda::engine_message(&row, id.as_deref())
     }
+}
+
+/// The candidates that may still allow a job activation whose `tenantFilter` is not PROVIDED
+/// (Camunda 8.9+: the gateway then ignores the tenant ids a tenant condition would read): those
+/// without a tenant condition. When none is left, the deny names the filter.
+fn without_tenant_conditions_unless(
+    provided: bool,
+    candidates: Vec<&Grant>,
+) -> Result<Vec<&Grant>, RpcDeny> {
+    if provided {
+        return Ok(candidates);
+    }
+    let left: Vec<&Grant> = candidates
+        .into_iter()
+        .filter(|g| g.conditions.as_deref().is_none_or(|c| c.tenant.is_none()))
+        .collect();
+    if left.is_empty() {
+        return Err(RpcDeny::BodyUnavailable(BodyError::Member {
+            member: "tenantFilter",
+            what: TENANT_FILTER_NOT_PROVIDED,
+        }));
+    }
+    Ok(left)
 }
 
 #[cfg(test)]
@@ -516,6 +554,103 @@ mod tests {
             assert!(authorize(&p, t, &["tenant-a"], "Topology", &[]).is_ok());
             // write:* needs no body at all.
             assert!(authorize(&p, &["write:*"], &[], "CreateProcessInstance", &[]).is_ok());
+        }
+
+        /// Camunda 8.9's gateway.proto gave ActivateJobsRequest (8) and
+        /// StreamActivatedJobsRequest (7) a `tenantFilter`: ASSIGNED makes the gateway ignore
+        /// `tenantIds` and activate for every tenant assigned to the principal, so the tenant
+        /// condition passed on ids the gateway never used.
+        #[test]
+        fn an_assigned_tenant_filter_let_grpc_job_activation_pass_on_tenant_ids_the_gateway_ignores()
+         {
+            let p = dev();
+            let t = &["tenant:write"];
+            let held = ["tenant-a"];
+            let jobs = |filter: i32| {
+                body(&proto::ActivateJobsRequest {
+                    r#type: "x".into(),
+                    tenant_ids: vec!["tenant-a".into()],
+                    tenant_filter: filter,
+                    ..Default::default()
+                })
+            };
+            let stream = |filter: i32| {
+                body(&proto::StreamActivatedJobsRequest {
+                    r#type: "x".into(),
+                    tenant_ids: vec!["tenant-a".into()],
+                    tenant_filter: filter,
+                    ..Default::default()
+                })
+            };
+            let refused = Err(RpcDeny::BodyUnavailable(BodyError::Member {
+                member: "tenantFilter",
+                what: TENANT_FILTER_NOT_PROVIDED,
+            }));
+            // PROVIDED (0, the default, not on the wire) keeps the ids the condition saw.
+            assert_eq!(authorize(&p, t, &held, "ActivateJobs", &jobs(0)), Ok(()));
+            assert_eq!(
+                authorize(&p, t, &held, "StreamActivatedJobs", &stream(0)),
+                Ok(())
+            );
+            // ASSIGNED, and any value the gateway might read as it, is refused.
+            for filter in [1, 2, -1] {
+                assert_eq!(
+                    authorize(&p, t, &held, "ActivateJobs", &jobs(filter)),
+                    refused
+                );
+                assert_eq!(
+                    authorize(&p, t, &held, "StreamActivatedJobs", &stream(filter)),
+                    refused
+                );
+            }
+            // Last occurrence wins, as in protobuf-java: ASSIGNED then PROVIDED is PROVIDED...
+            let mut last_provided = jobs(1);
+            let mut tail = vec![8 << 3, 0];
+            append_to_frame(&mut last_provided, &mut tail);
+            assert_eq!(
+                authorize(&p, t, &held, "ActivateJobs", &last_provided),
+                Ok(())
+            );
+            // ... and PROVIDED written out, then ASSIGNED, is ASSIGNED.
+            let mut last_assigned = jobs(0);
+            let mut tail = vec![8 << 3, 0, 8 << 3, 1];
+            append_to_frame(&mut last_assigned, &mut tail);
+            assert_eq!(
+                authorize(&p, t, &held, "ActivateJobs", &last_assigned),
+                refused
+            );
+            // Without a tenant condition the filter is not the authorizer's business, even when
+            // another grant of the policy (or of the same token) has one.
+            assert_eq!(
+                authorize(&p, &["write:*"], &[], "ActivateJobs", &jobs(1)),
+                Ok(())
+            );
+            let payment = body(&proto::ActivateJobsRequest {
+                r#type: "payment".into(),
+                tenant_ids: vec!["tenant-a".into()],
+                tenant_filter: 1,
+                ..Default::default()
+            });
+            let both = &["tenant:write", "worker:payment"];
+            assert_eq!(
+                authorize(&p, &["worker:payment"], &[], "ActivateJobs", &payment),
+                Ok(())
+            );
+            assert_eq!(authorize(&p, both, &held, "ActivateJobs", &payment), Ok(()));
+            assert_eq!(
+                authorize(&p, both, &held, "ActivateJobs", &jobs(1)),
+                Err(RpcDeny::ConditionFailed {
+                    reason: "job type 'x' not allowed (allowed: payment*)".into(),
+                    engine: None,
+                })
+            );
+        }
+
+        /// Appends `tail` to the one message of an uncompressed gRPC frame.
+        fn append_to_frame(frame: &mut Vec<u8>, tail: &mut Vec<u8>) {
+            frame.append(tail);
+            let len = u32::try_from(frame.len() - 5).unwrap();
+            frame[1..5].copy_from_slice(&len.to_be_bytes());
         }
 
         #[test]

@@ -96,6 +96,13 @@ pub(crate) struct RpcReads {
     /// With the Camunda dialect: the field (slot 0) whose value the engine-worded deny of a
     /// missing permission names, when the rpc's message row compares one.
     pub(crate) engine_id: Option<FieldSelection>,
+    /// With the Camunda dialect: whether a REST-only operation's engine-worded deny names a
+    /// member of its body.
+    pub(crate) engine_member: bool,
+    /// Under a tenant condition: the number of the request's `tenantFilter` enum (job
+    /// activation, Camunda 8.9+), which must be PROVIDED for the tenant ids read to be the
+    /// ones the gateway uses.
+    pub(crate) tenant_filter: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -169,16 +176,18 @@ impl Policy {
         !self.conditional_rpcs().is_empty()
     }
 
-    /// The rpcs whose request body the authorizer reads: a condition's field, or (with the
-    /// Camunda dialect) the id an engine-worded deny names. Envoy must buffer their body
-    /// before the Check; for every other rpc it can skip buffering
+    /// The operations whose request body the authorizer reads: a condition's field, or (with
+    /// the Camunda dialect) the id an engine-worded deny names. Envoy must buffer their body
+    /// before the Check; for every other operation it can skip buffering
     /// (`ExtAuthzPerRoute.check_settings.disable_request_body_buffering`) without changing a
     /// decision.
     pub fn body_rpcs(&self) -> RpcSet {
-        Rpc::all()
+        Rpc::operations()
             .filter(|rpc| {
                 let reads = &self.reads[rpc.index()];
-                reads.fields != FieldSelection::default() || reads.engine_id.is_some()
+                reads.fields != FieldSelection::default()
+                    || reads.engine_id.is_some()
+                    || reads.engine_member
             })
             .fold(self.conditional_rpcs(), RpcSet::with)
     }

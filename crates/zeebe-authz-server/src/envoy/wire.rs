@@ -4,9 +4,11 @@
 //! What a verdict turns into: a deny is always a `CheckResponse` (never a tonic error: Envoy
 //! treats an error as an outage and, configured fail-open, would let the call through), with
 //! the HTTP status Envoy maps back to the gRPC status for gRPC clients, an explicit
-//! `grpc-status` and a percent-encoded `grpc-message`. A deny at the REST door is answered as
-//! REST clients read one: the HTTP status (401, 403, 503), an `application/problem+json` body
-//! (RFC 9457, as the gateway's own problem details) and, on a 401, `www-authenticate: Bearer`. An allow carries the identity headers,
+//! `grpc-status` and a percent-encoded `grpc-message`. A deny at the REST door, or on another
+//! path by a request that is not a gRPC call (Operate's `/v1` beside `/v2`: see
+//! `PathLabel::answered_as_problem`), is answered as REST clients read one: the HTTP status
+//! (401, 403, 503), an `application/problem+json` body (RFC 9457, as the gateway's own problem
+//! details) and, on a 401, `www-authenticate: Bearer`. An allow carries the identity headers,
 //! overwriting what a client sent. Every answer carries the decision as dynamic metadata
 //! (namespace `envoy.filters.http.ext_authz`), for Envoy's access log: `decision_id`,
 //! `reason`, `rpc`, `door`, `realm` and `subject` when known, `dry_run: true` when the realm

@@ -29,7 +29,7 @@ fn field_rows_have_the_field_and_resolved_rows_do_not() {
         match r.id {
             ResourceId::Field => assert!(has.is_some(), "{} lacks its id field", r.rpc),
             // A condition on the id must never apply to a key-only rpc.
-            ResourceId::Resolved | ResourceId::WildcardOnly => {
+            ResourceId::Resolved | ResourceId::Path(_) | ResourceId::WildcardOnly => {
                 assert!(has.is_none(), "{} carries the id of {}", r.rpc, r.resource)
             }
         }
@@ -177,5 +177,183 @@ fn the_table_in_docs_is_generated_from_this_one() {
     assert!(
         stored == rendered,
         "docs/camunda-rpc-permissions.md is stale: run `ZEEBE_AUTHZ_BLESS=1 cargo test the_table_in_docs`"
+    );
+}
+
+/// The REST-only operations of the catalog (none of their rows may name a gRPC rpc).
+fn rest_only() -> impl Iterator<Item = Rpc> {
+    Rpc::operations().filter(|o| !o.is_grpc())
+}
+
+#[test]
+fn every_rest_row_names_a_rest_only_operation_of_the_catalog_and_a_permission_of_its_type() {
+    // A name the catalog lacks (proto/rest-operations.txt renamed or dropped it) is listed
+    // here for whoever merges the two, rather than silently granting nothing.
+    let unknown: Vec<&str> = REST_TABLE
+        .iter()
+        .map(|r| r.rpc)
+        .chain(REST_NO_PERMISSION.iter().map(|(o, _)| *o))
+        .chain(REST_UNVERIFIED.iter().map(|(o, _)| *o))
+        .filter(|name| Rpc::from_name(name).is_none_or(|o| o.is_grpc()))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "REST_TABLE / REST_NO_PERMISSION / REST_UNVERIFIED name operations that are no REST-only operation of the catalog: {unknown:?}"
+    );
+    for r in REST_TABLE {
+        for v in [CamundaVersion::V8_8, CamundaVersion::V8_9] {
+            if r.engine(v) != Engine::Absent {
+                assert!(
+                    permissions_of(r.resource, v).contains(&r.permission),
+                    "{} {} {} in {v}",
+                    r.rpc,
+                    r.resource,
+                    r.permission
+                );
+            }
+        }
+        assert!(!r.resource.is_extension(), "{}", r.rpc);
+    }
+}
+
+/// Every REST-only operation of the catalog has a row, or is listed as needing no permission
+/// or as unverified: a new catalog row cannot silently lack one.
+#[test]
+fn every_rest_only_operation_has_a_row_or_is_listed() {
+    let listed = |op: Rpc| {
+        REST_NO_PERMISSION
+            .iter()
+            .chain(REST_UNVERIFIED)
+            .any(|(o, _)| *o == op.name())
+    };
+    let missing: Vec<&str> = rest_only()
+        .filter(|op| rows_of(*op).next().is_none() && !listed(*op))
+        .map(Rpc::name)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "REST-only operations with neither a row in REST_TABLE nor an entry in REST_NO_PERMISSION / REST_UNVERIFIED (policy/camunda/rest.rs): {missing:?}"
+    );
+    let both: Vec<&str> = rest_only()
+        .filter(|op| rows_of(*op).next().is_some() && listed(*op))
+        .map(Rpc::name)
+        .collect();
+    assert!(both.is_empty(), "listed and with rows: {both:?}");
+    let rendered = render_table();
+    for op in rest_only() {
+        assert!(rendered.contains(&format!("| {op} |")), "{op} not rendered");
+    }
+}
+
+#[test]
+fn rest_rows_find_their_id_where_the_request_has_it() {
+    for r in REST_TABLE
+        .iter()
+        .filter(|r| Rpc::from_name(r.rpc).is_some())
+    {
+        let op = r.rpc();
+        let has = id_kind(r.resource).and_then(|k| field_source(op, k));
+        match r.id {
+            ResourceId::Field => assert!(has.is_some(), "{} lacks its id member", r.rpc),
+            ResourceId::Path(var) => {
+                assert!(has.is_none(), "{}", r.rpc);
+                assert!(
+                    op.rest_routes().all(|route| route
+                        .segments
+                        .iter()
+                        .any(|s| matches!(s, crate::catalog::Segment::Text(n) if *n == var))),
+                    "{}: no text path variable {var}",
+                    r.rpc
+                );
+            }
+            ResourceId::Resolved | ResourceId::WildcardOnly => {
+                assert!(has.is_none(), "{} carries the id of {}", r.rpc, r.resource)
+            }
+        }
+        // An operation new in 8.9 has no 8.8 engine.
+        if op.rest_routes().all(|route| route.since != "8.8") {
+            assert_eq!(r.v8_8, Engine::Absent, "{} is not in 8.8", r.rpc);
+        }
+    }
+}
+
+/// Identity management needs exactly its resource type's permission: the type its path
+/// names (a member search: the member's type), and on a named entity, that entity's id.
+#[test]
+fn identity_operations_need_exactly_their_resource_types_permission() {
+    let type_of = |segment: &str| match segment {
+        "users" => Some((R::User, "username")),
+        "groups" => Some((R::Group, "groupId")),
+        "roles" => Some((R::Role, "roleId")),
+        "tenants" => Some((R::Tenant, "tenantId")),
+        "mapping-rules" => Some((R::MappingRule, "mappingRuleId")),
+        "authorizations" => Some((R::Authorization, "authorizationKey")),
+        _ => None,
+    };
+    let mut seen = 0;
+    for op in rest_only() {
+        let Some(route) = op.rest_routes().next() else {
+            continue;
+        };
+        let segments: Vec<&str> = route.template.trim_start_matches('/').split('/').collect();
+        let Some((own, own_var)) = type_of(segments[0]) else {
+            continue;
+        };
+        seen += 1;
+        let rows: Vec<&Row> = rows_of(op).collect();
+        assert_eq!(rows.len(), 1, "{op}: exactly one way to be granted");
+        let r = rows[0];
+        let member = (segments.last() == Some(&"search") && segments.len() == 4)
+            .then(|| type_of(segments[2]))
+            .flatten();
+        assert!(
+            r.resource == own || member.is_some_and(|(m, _)| m == r.resource),
+            "{op}: {} is not its type",
+            r.resource
+        );
+        assert!(
+            [P::Create, P::Read, P::Update, P::Delete].contains(&r.permission),
+            "{op}"
+        );
+        if let ResourceId::Path(var) = r.id {
+            assert!(r.resource == own && var == own_var, "{op}: id {var}");
+        }
+        let expected = match route.method {
+            "GET" => P::Read,
+            "DELETE" if segments.len() == 2 => P::Delete,
+            "POST" if segments.len() == 1 => P::Create,
+            "POST" => P::Read,
+            _ => P::Update,
+        };
+        assert_eq!(r.permission, expected, "{op} ({})", route.template);
+    }
+    assert!(seen >= 67, "{seen} identity operations");
+}
+
+#[test]
+fn rest_rows_grant_as_the_dialect_needs() {
+    let op = |n: &str| Rpc::from_name(n).unwrap();
+    let (any, star) = rpcs_granted(R::ProcessDefinition, P::ReadProcessInstance);
+    assert!(any.contains(op("GetProcessInstance")) && star.is_empty());
+    assert!(
+        rpcs_resolved(R::ProcessDefinition, P::ReadProcessInstance)
+            .contains(op("GetProcessInstance"))
+    );
+    let (any, _) = rpcs_granted(R::User, P::Read);
+    assert!(any.contains(op("GetUser")) && any.contains(op("SearchUsers")));
+    assert!(!any.contains(op("UpdateUser")));
+    let (any, star) = rpcs_granted(R::Authorization, P::Create);
+    assert_eq!(
+        (any, star.iter().map(Rpc::name).collect::<Vec<_>>()),
+        (RpcSet::EMPTY, vec!["CreateAuthorization"])
+    );
+    let get_user = rows_of(op("GetUser")).next().unwrap();
+    assert_eq!(
+        engine_message(get_user, Some("bob")),
+        "Insufficient permissions to perform operation 'READ' on resource 'USER', required resource identifiers are one of '[*, bob]'"
+    );
+    assert_eq!(
+        engine_message(&message_row(op("GetProcessInstance")), Some("42")),
+        "Insufficient permissions to perform operation 'READ_PROCESS_INSTANCE' on resource 'PROCESS_DEFINITION'"
     );
 }

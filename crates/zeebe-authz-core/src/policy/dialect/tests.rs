@@ -410,7 +410,7 @@ fn every_table_row_grants_its_rpc_as_the_row_says() {
                     "{}: {words}", row.rpc
                 );
             }
-            ResourceId::Resolved => {
+            ResourceId::Resolved | ResourceId::Path(_) => {
                 assert!(
                     id_result.is_ok() && other_id.is_ok(),
                     "{}: the edge cannot see the resource",
@@ -477,7 +477,7 @@ fn authorizations_that_grant_nothing_at_the_edge_are_warned() {
     has(
         "authorizations[0].resource_ids CREATE on RESOURCE is checked on \"*\" only, so these ids grant no DeployProcess, DeployResource",
     );
-    has("authorizations[1] SYSTEM READ is checked by no gateway rpc");
+    has("authorizations[1] SYSTEM READ is checked by no gateway rpc or REST operation");
     has("authorizations[2].owner a group owner, but identity.groups_claim is not set");
 }
 
