@@ -240,13 +240,15 @@ pub(crate) fn pick<'a>(table: &[&'a str], index: u8, text: &'a str) -> &'a str {
 /// A Check request built from a [`Call`], with what the oracle needs to judge it.
 #[derive(Debug)]
 pub(crate) struct Built {
-    request: CheckRequest,
-    host: String,
-    path: String,
-    authorization: Option<String>,
+    pub(crate) request: CheckRequest,
+    pub(crate) host: String,
+    pub(crate) path: String,
+    pub(crate) authorization: Option<String>,
     /// The minted token the header was made from (an index into the world's tokens).
-    token: Option<usize>,
-    partial: Option<String>,
+    pub(crate) token: Option<usize>,
+    pub(crate) partial: Option<String>,
+    /// A REST call's method and content type (`None`: a gRPC call).
+    pub(crate) rest: Option<RestCall>,
 }
 
 pub(crate) fn build(world: &CheckWorld, call: &Call) -> Built {
@@ -264,6 +266,9 @@ pub(crate) fn build(world: &CheckWorld, call: &Call) -> Built {
     };
     let token = (choice < tokens).then_some(choice);
     let host = pick(HOSTS, call.host % (HOSTS.len() as u8 + 1), &text).to_string();
+    if call.raw_headers & 2 != 0 {
+        return build_rest(call, &text, authorization, token, host);
+    }
     let count = Rpc::all().count();
     let rpc = Rpc::all()
         .nth(usize::from(call.rpc) % count)
@@ -323,15 +328,37 @@ pub(crate) fn build(world: &CheckWorld, call: &Call) -> Built {
             headers.push((name, v.clone()));
         }
     }
+    let request = check_request("POST", &host, &path, headers, raw_body, call.raw_headers);
+    Built {
+        request,
+        host,
+        path,
+        authorization,
+        token,
+        partial,
+        rest: None,
+    }
+}
+
+/// A Check request of these attributes; headers in `headers` when `raw_headers` is even,
+/// else in `header_map` as raw values.
+pub(crate) fn check_request(
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: Vec<(&str, String)>,
+    raw_body: Vec<u8>,
+    raw_headers: u8,
+) -> CheckRequest {
     let mut http = HttpRequest {
-        method: "POST".into(),
-        host: host.clone(),
-        path: path.clone(),
+        method: method.into(),
+        host: host.into(),
+        path: path.into(),
         raw_body,
         protocol: "HTTP/2".into(),
         ..Default::default()
     };
-    if call.raw_headers.is_multiple_of(2) {
+    if raw_headers.is_multiple_of(2) {
         http.headers = headers
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
@@ -347,7 +374,7 @@ pub(crate) fn build(world: &CheckWorld, call: &Call) -> Built {
             .collect();
         http.header_map = Some(HeaderMap { headers });
     }
-    let request = CheckRequest {
+    CheckRequest {
         attributes: Some(AttributeContext {
             request: Some(Request {
                 http: Some(http),
@@ -355,14 +382,6 @@ pub(crate) fn build(world: &CheckWorld, call: &Call) -> Built {
             }),
             ..Default::default()
         }),
-    };
-    Built {
-        request,
-        host,
-        path,
-        authorization,
-        token,
-        partial,
     }
 }
 
@@ -438,6 +457,19 @@ pub(crate) fn request_message(rpc: &str, tenants: &[String], job_type: &str) -> 
 /// decides the same on every run; the second use of a token in an input is a cache hit).
 pub fn check(data: &[u8]) {
     let world = check_world();
+    for (b, response) in check_responses(data) {
+        if let Err(why) = judge(world, &b, &response) {
+            panic!(
+                "{why}\nhost {:?} path {:?} authorization {:?}\n{response:?}",
+                b.host, b.path, b.authorization
+            );
+        }
+    }
+}
+
+/// The calls of a `check` input and the answers of one fresh authorizer to them.
+pub(crate) fn check_responses(data: &[u8]) -> Vec<(Built, CheckResponse)> {
+    let world = check_world();
     let built: Vec<Built> = Call::decode_all(data)
         .iter()
         .map(|c| build(world, c))
@@ -466,14 +498,7 @@ pub fn check(data: &[u8]) {
         }
         responses
     });
-    for (b, response) in built.iter().zip(&responses) {
-        if let Err(why) = judge(world, b, response) {
-            panic!(
-                "{why}\nhost {:?} path {:?} authorization {:?}\n{response:?}",
-                b.host, b.path, b.authorization
-            );
-        }
-    }
+    built.into_iter().zip(responses).collect()
 }
 
 /// Never allow what `policies/dev.yaml` does not grant: an allow needs an exact gateway rpc
@@ -490,11 +515,15 @@ pub(crate) fn judge(world: &CheckWorld, b: &Built, response: &CheckResponse) -> 
     if !ok_response {
         return Ok(());
     }
-    let rpc = b
-        .path
-        .strip_prefix(GATEWAY_PATH_PREFIX)
-        .and_then(Rpc::from_grpc_name)
-        .ok_or("allowed a path that is not exactly a gateway rpc")?;
+    let rpc = match &b.rest {
+        Some(_) => None,
+        None => Some(
+            b.path
+                .strip_prefix(GATEWAY_PATH_PREFIX)
+                .and_then(Rpc::from_grpc_name)
+                .ok_or("allowed a path that is not exactly a gateway rpc")?,
+        ),
+    };
     let realm = realm_of_host(&b.host).ok_or("allowed a host no realm protects")?;
     let token = b.token.map(|i| &world.tokens[i]);
     let intact = |t: &MintedToken| {
@@ -532,6 +561,9 @@ pub(crate) fn judge(world: &CheckWorld, b: &Built, response: &CheckResponse) -> 
             ));
         }
     }
+    let Some(rpc) = rpc else {
+        return judge_rest(b, grant);
+    };
     match dev_policy_needs(grant, rpc.name()) {
         Need::Never => Err(format!("{grant:?} does not grant {rpc}")),
         Need::Always => Ok(()),

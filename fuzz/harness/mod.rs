@@ -1,6 +1,7 @@
 //! The bodies of the fuzz targets, in plain Rust with no libfuzzer types: one file per target
-//! beside this one (`token.rs`, `body.rs`, `policy.rs`, `config.rs`, `jwks.rs`, `check.rs`,
-//! `json.rs`), and
+//! beside this one (`token.rs`, `body.rs`, `policy.rs`, `config.rs`, `jwks.rs`, `check.rs` with
+//! `check_rest.rs`,
+//! `json.rs`, `multipart.rs`), and
 //! here what they share (the target table, the example and dev policies, the repository root).
 //!
 //! Each `fuzz/fuzz_targets/<name>.rs` includes this module and calls `harness::<name>`;
@@ -60,6 +61,8 @@ use zeebe_authz_server::realm::Realms;
 #[path = "body.rs"]
 mod body_target;
 mod call;
+#[path = "check_rest.rs"]
+mod check_rest_target;
 #[path = "check.rs"]
 mod check_target;
 #[path = "config.rs"]
@@ -68,6 +71,8 @@ mod config_target;
 mod json_target;
 #[path = "jwks.rs"]
 mod jwks_target;
+#[path = "multipart.rs"]
+mod multipart_target;
 #[path = "policy.rs"]
 mod policy_target;
 #[path = "token.rs"]
@@ -75,10 +80,12 @@ mod token_target;
 
 pub use body_target::*;
 pub use call::*;
+pub use check_rest_target::*;
 pub use check_target::*;
 pub use config_target::*;
 pub use json_target::*;
 pub use jwks_target::*;
+pub use multipart_target::*;
 pub use policy_target::*;
 pub use token_target::*;
 
@@ -94,6 +101,7 @@ pub const TARGETS: &[Target] = &[
     ("jwks", jwks),
     ("check", check),
     ("json", json),
+    ("multipart", multipart),
 ];
 
 /// `policies/camunda-8.8.yaml` (the Camunda dialect's example), compiled once.

@@ -6,8 +6,10 @@
 //! A strict subset: whatever a client library writes (`--boundary CRLF`, headers, a blank
 //! line, the data, `CRLF--boundary--`) is read; anything a container might split otherwise is
 //! refused with the reason: a preamble, an epilogue other than a line break, a quoted name
-//! with an escape, an RFC 5987 `name*=`, a `Content-Transfer-Encoding`, a part named twice, a
-//! file part under the name, a charset other than UTF-8. A refusal is a deny, never a guess.
+//! with an escape, an RFC 5987 `name*=`, an RFC 2047 encoded word (`=?UTF-8?Q?…?=`) in a
+//! part name, a `Content-Transfer-Encoding`, a part named twice, a file part under the name, a
+//! charset other than UTF-8 (of the part, or of the request). A refusal is a deny, never a
+//! guess.
 
 /// Why a multipart body is not read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,16 +25,35 @@ pub enum MultipartError {
     Repeated(String),
 }
 
-/// The boundary of a `multipart/form-data` content type.
+/// The boundary of a `multipart/form-data` content type. Refused where Tomcat reads the
+/// content type otherwise: a parameter in RFC 2231 form (`boundary*=`: Tomcat strips the `*`
+/// and decodes the value), an RFC 2047 encoded word in the boundary (`=?UTF-8?Q?…?=`, which
+/// Tomcat decodes), and a request charset other than UTF-8 (Tomcat decodes the part headers
+/// with it; it finds `charset=` anywhere in the text).
 fn boundary(content_type: &str) -> Option<&str> {
     let mut params = content_type.split(';');
     let media = params.next()?.trim();
     if !media.eq_ignore_ascii_case("multipart/form-data") {
         return None;
     }
+    let lower = content_type.to_ascii_lowercase();
+    if let Some(at) = lower.find("charset=") {
+        let v = lower[at + 8..].split(';').next().unwrap_or("").trim();
+        let v = v
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(v)
+            .trim();
+        if v != "utf-8" {
+            return None;
+        }
+    }
     let mut found = None;
     for p in params {
         let (k, v) = p.split_once('=')?;
+        if k.trim().ends_with('*') || v.contains("=?") {
+            return None;
+        }
         if k.trim().eq_ignore_ascii_case("boundary") {
             if found.is_some() {
                 return None;
@@ -188,6 +209,13 @@ fn part_head(head: &str) -> Result<PartHead<'_>, MultipartError> {
                 "a parameter value with surrounding spaces",
             ));
         }
+        // Tomcat decodes RFC 2047 encoded words in a parameter (`=?UTF-8?Q?tenantId?=` names
+        // `tenantId` there); a name holding `=?` is refused.
+        if k == "name" && v.contains("=?") {
+            return Err(MultipartError::Layout(
+                "an RFC 2047 encoded word in a part name",
+            ));
+        }
         match k.as_str() {
             "name" if name.replace(v).is_some() => {
                 return Err(MultipartError::Layout("a part named twice"));
@@ -299,6 +327,64 @@ mod tests {
                 read_part(&body(&[(head, "tenant-b")]), CT, "tenantId").is_err(),
                 "{head:?}"
             );
+        }
+    }
+
+    /// Tomcat's `ParameterParser` decodes RFC 2047 encoded words in a parameter's value: a
+    /// part named `=?UTF-8?Q?tenantId?=` is a `tenantId` part there, and the first one is
+    /// what the gateway binds. Before the fix this body read `tenant-a` here while the gateway
+    /// deployed to `tenant-b` (found writing the `multipart` fuzz target's model; regression
+    /// `fuzz/regressions/multipart/rfc2047-encoded-part-name-is-tenant-id-to-tomcat`).
+    #[test]
+    fn rfc2047_encoded_part_name_is_tenant_id_to_tomcat() {
+        for encoded in [
+            "=?UTF-8?Q?tenantId?=",
+            "=?UTF-8?B?dGVuYW50SWQ=?=",
+            "x =?a?Q?b?=",
+        ] {
+            let b = body(&[
+                (
+                    &format!("Content-Disposition: form-data; name=\"{encoded}\""),
+                    "tenant-b",
+                ),
+                (
+                    "Content-Disposition: form-data; name=\"tenantId\"",
+                    "tenant-a",
+                ),
+            ]);
+            assert!(read_part(&b, CT, "tenantId").is_err(), "{encoded}");
+        }
+        let b = body(&[("Content-Disposition: form-data; name=tenantId", "tenant-a")]);
+        assert!(
+            read_part(
+                &b,
+                "multipart/form-data; boundary=\"=?UTF-8?Q?XyZ?=\"",
+                "tenantId"
+            )
+            .is_err()
+        );
+    }
+
+    /// Tomcat decodes the part headers with the request's charset (`charset=` anywhere in the
+    /// content type), and strips the `*` of an RFC 2231 `boundary*=` and decodes its value:
+    /// both read here as if absent before the fix (regressions
+    /// `request-charset-decodes-part-headers`, `rfc2231-boundary-star-param`).
+    #[test]
+    fn request_charset_and_rfc2231_boundary_are_tomcats_reading() {
+        let b = body(&[("Content-Disposition: form-data; name=tenantId", "tenant-a")]);
+        for ct in [
+            "multipart/form-data; charset=UTF-16; boundary=XyZ",
+            "multipart/form-data; boundary=XyZ; xcharset=ISO-2022-JP",
+            "multipart/form-data; boundary=XyZ; boundary*=UTF-8''Q",
+            "multipart/form-data; boundary=XyZ; BOUNDARY*=XyZ",
+        ] {
+            assert!(read_part(&b, ct, "tenantId").is_err(), "{ct}");
+        }
+        for ct in [
+            "multipart/form-data; charset=UTF-8; boundary=XyZ",
+            "multipart/form-data; boundary=XyZ; charset=\"utf-8\"",
+        ] {
+            assert_eq!(read_part(&b, ct, "tenantId"), Ok(Some("tenant-a")), "{ct}");
         }
     }
 }

@@ -106,6 +106,11 @@ fn json() {
 }
 
 #[test]
+fn multipart() {
+    replay("multipart");
+}
+
+#[test]
 fn every_target_has_a_fuzz_target_file() {
     for (name, _) in harness::TARGETS {
         let file = fuzz_dir().join("fuzz_targets").join(format!("{name}.rs"));
@@ -120,6 +125,52 @@ fn every_target_has_a_fuzz_target_file() {
 fn harness_fields_match_the_catalog() {
     let disagreeing = harness::fields_disagreeing_with_the_catalog();
     assert!(disagreeing.is_empty(), "{disagreeing:#?}");
+}
+
+/// The REST seeds of the `check` target decide as their names say (`-denied`: a deny), so
+/// the REST oracle judges allows, not only denies.
+#[test]
+fn rest_check_seeds_decide_as_named() {
+    let mut allowed = 0;
+    for (name, calls) in check_seeds()
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("rest-"))
+    {
+        let answers = harness::check_responses(&Call::encode_all(&calls));
+        assert_eq!(answers.len(), calls.len(), "{name}");
+        for (_, response) in answers {
+            let allow = response.status.as_ref().map(|s| s.code) == Some(0);
+            let want = !name.ends_with("-denied") && !name.contains("crafted");
+            assert_eq!(allow, want, "{name}: {response:?}");
+            allowed += usize::from(allow);
+        }
+    }
+    assert!(allowed >= 5, "{allowed}");
+}
+
+/// The deployments of the `multipart` corpus are read, by the reader and by the model of the
+/// gateway alike: the oracle compares values, not only refusals.
+#[test]
+fn multipart_seeds_are_read_by_the_reader_and_the_model() {
+    for (name, want) in [
+        ("deploy-tenant-a", Some("tenant-a")),
+        ("deploy-no-tenant", None),
+        ("deploy-it-boundary-b", Some("tenant-b")),
+        ("deploy-curl-two-resources", Some("tenant-a")),
+        ("deploy-quoted-boundary", Some("<default>")),
+        ("deploy-empty-tenant", Some("")),
+    ] {
+        let data = std::fs::read(fuzz_dir().join("corpus/multipart").join(name)).unwrap();
+        let (ct, body) = harness::multipart_input(&data).unwrap();
+        let read = zeebe_authz_core::multipart::read_part(body, &ct, "tenantId");
+        assert_eq!(read, Ok(want), "{name}");
+        let bound = harness::gateway_tenant(body, &ct);
+        assert_eq!(
+            bound,
+            harness::Bound::Tenant(want.map(String::from)),
+            "{name}"
+        );
+    }
 }
 
 #[test]

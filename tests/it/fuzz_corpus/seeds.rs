@@ -243,7 +243,117 @@ pub(crate) fn check_seeds() -> Vec<(&'static str, Vec<Call>)> {
                 ..call("WRITE", "Topology")
             }],
         ),
+        ("rest-write-topology", vec![rest("WRITE", "/topology")]),
+        (
+            "rest-read-topology-head",
+            vec![Call {
+                body_rpc: index(harness::REST_METHODS, "HEAD") + 1,
+                ..rest("READ", "/topology")
+            }],
+        ),
+        (
+            "rest-tenant-create-process-instance-tenant-a",
+            vec![rest_body(
+                rest("TENANT", "/process-instances"),
+                "JSON of the endpoint's members",
+                tenant_a.clone(),
+            )],
+        ),
+        (
+            "rest-tenant-create-process-instance-tenant-b-denied",
+            vec![rest_body(
+                rest("TENANT", "/process-instances"),
+                "JSON of the endpoint's members",
+                tenant_b.clone(),
+            )],
+        ),
+        (
+            "rest-named-create-process-instance-with-result-denied",
+            vec![Call {
+                second: MessageChoice {
+                    job_type: 1,
+                    ..MessageChoice::default()
+                },
+                ..rest_body(
+                    rest("NAMED", "/process-instances"),
+                    "JSON of the endpoint's members",
+                    tenant_a.clone(),
+                )
+            }],
+        ),
+        (
+            "rest-worker-activate-jobs-payment",
+            vec![rest_body(
+                rest("WORKER", "/jobs/activation"),
+                "JSON of the endpoint's members",
+                tenant_a.clone(),
+            )],
+        ),
+        (
+            "rest-tenant-activate-jobs-assigned-filter-denied",
+            vec![Call {
+                second: MessageChoice {
+                    tenant: [2, 0],
+                    ..MessageChoice::default()
+                },
+                ..rest_body(
+                    rest("TENANT", "/jobs/activation"),
+                    "JSON of the endpoint's members",
+                    tenant_a.clone(),
+                )
+            }],
+        ),
+        (
+            "rest-tenant-deploy-multipart-tenant-a",
+            vec![rest_body(
+                rest("TENANT", "/deployments"),
+                "multipart deployment",
+                tenant_a.clone(),
+            )],
+        ),
+        (
+            "rest-tenant-deploy-multipart-crafted-part",
+            vec![Call {
+                text: b"Content-Disposition: form-data; name=\"=?UTF-8?Q?tenantId?=\"".to_vec(),
+                ..rest_body(
+                    rest("TENANT", "/deployments"),
+                    "multipart deployment with a part of the call's text as headers (holding tenant-b) first",
+                    tenant_a.clone(),
+                )
+            }],
+        ),
+        (
+            "rest-write-complete-job-matrix-path-denied",
+            vec![Call {
+                path: index(harness::REST_PATHS, "/v2{};x=1"),
+                ..rest("WRITE", "/jobs/{key}/completion")
+            }],
+        ),
+        (
+            "rest-write-search-user-tasks-denied",
+            vec![rest("WRITE", "/user-tasks/search")],
+        ),
     ]
+}
+
+/// A REST call of the endpoint of `harness::REST_TWINS` at `path`, with the exact path.
+pub(crate) fn rest(token: &str, path: &str) -> Call {
+    let i = harness::REST_TWINS
+        .iter()
+        .position(|t| t.path == path)
+        .unwrap_or_else(|| panic!("{path} is not in REST_TWINS"));
+    Call {
+        token: index(harness::TOKEN_NAMES, token),
+        rpc: u8::try_from(i).unwrap(),
+        raw_headers: 2,
+        ..Call::default()
+    }
+}
+
+pub(crate) fn rest_body(mut c: Call, shape: &str, first: MessageChoice) -> Call {
+    c.body = index(harness::REST_BODIES, shape);
+    c.first = first;
+    c
 }
 
 /// The claims of a token the `token` target accepts, valid at the harness's clock.

@@ -283,7 +283,7 @@ pub struct Conditions {
 
 impl Conditions {
     /// The kinds this grant constrains.
-    pub(crate) fn kinds(&self) -> impl Iterator<Item = ConditionKind> + '_ {
+    pub fn kinds(&self) -> impl Iterator<Item = ConditionKind> + '_ {
         self.tenant
             .iter()
             .map(|_| ConditionKind::Tenant)
