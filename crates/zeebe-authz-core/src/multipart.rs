@@ -36,8 +36,10 @@ fn boundary(content_type: &str) -> Option<&str> {
     if !media.eq_ignore_ascii_case("multipart/form-data") {
         return None;
     }
+    // Every `charset=`, in any case: Tomcat takes the first case-sensitive `charset=`, which
+    // need not be the first one a case-blind search finds (`Charset=utf-8; charset=UTF-16`).
     let lower = content_type.to_ascii_lowercase();
-    if let Some(at) = lower.find("charset=") {
+    for (at, _) in lower.match_indices("charset=") {
         let v = lower[at + 8..].split(';').next().unwrap_or("").trim();
         let v = v
             .strip_prefix('"')
@@ -377,6 +379,9 @@ mod tests {
             "multipart/form-data; boundary=XyZ; xcharset=ISO-2022-JP",
             "multipart/form-data; boundary=XyZ; boundary*=UTF-8''Q",
             "multipart/form-data; boundary=XyZ; BOUNDARY*=XyZ",
+            // Tomcat's search is case-sensitive: it reads UTF-16 here, a case-blind search
+            // that stops at the first match would read UTF-8.
+            "multipart/form-data; boundary=XyZ; Charset=utf-8; charset=UTF-16",
         ] {
             assert!(read_part(&b, ct, "tenantId").is_err(), "{ct}");
         }

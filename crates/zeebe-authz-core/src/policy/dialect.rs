@@ -19,7 +19,7 @@ use serde_json::Value;
 use serde_saphyr::Spanned;
 
 use super::camunda::{self, OwnerType, Permission, ResourceType};
-use super::condition::{Conditions, Pattern, RawTenant, compile_tenant};
+use super::condition::{ConditionKind, Conditions, Pattern, RawTenant, compile_tenant};
 use super::{Grant, GrantSource};
 use crate::catalog::{Rpc, RpcSet};
 use crate::claims::ClaimPath;
@@ -636,6 +636,32 @@ fn compile_authorization(
     }
     if let Some(t) = &a.tenants {
         conditions.tenant = compile_tenant(file, &format!("{key}.tenants"), t, diags);
+        // A REST-only operation that carries no tenant member (a search, a read by key, a
+        // tenant named in the path) could not be held to the tenants: left out, never granted
+        // in every tenant. (A gRPC rpc without a tenant field is key-only, as on the gRPC door.)
+        let untenanted: RpcSet = rpcs
+            .iter()
+            .filter(|r| {
+                !r.is_grpc() && super::condition::field_source(*r, ConditionKind::Tenant).is_none()
+            })
+            .collect();
+        if !untenanted.is_empty() {
+            rpcs = rpcs.difference(untenanted);
+            let names: Vec<&str> = untenanted.iter().map(Rpc::name).collect();
+            let shown = names.iter().take(6).copied().collect::<Vec<_>>().join(", ");
+            let more = names.len().saturating_sub(6);
+            diags
+                .warning(
+                    Span::of(file, t),
+                    format!("{key}.tenants"),
+                    format!(
+                        "{} REST operation(s) carry no tenant the edge could hold to these tenants, so this authorization does not grant them: {shown}{}",
+                        names.len(),
+                        if more > 0 { format!(" and {more} more") } else { String::new() }
+                    ),
+                )
+                .hint("grant them in a second authorization without tenants: (the engine's tenant assignment then decides), or by name under grants:");
+        }
     }
     if diags.error_count() > errors_before {
         return None;

@@ -234,3 +234,75 @@ fn routes_whose_deny_names_a_body_member_are_body_routes() {
     }
     assert!(!body.contains(&"/users/{username}"), "{body:?}");
 }
+
+/// Regression (review of the REST rows): an authorization held to `tenants:` granted the
+/// REST-only operations that carry no tenant member without the condition, so CLUSTER_VARIABLE
+/// UPDATE for tenant-a wrote tenant-b's variables (the tenant is in the path, which no
+/// condition reads), and PROCESS_DEFINITION READ_PROCESS_INSTANCE for tenant-a searched every
+/// tenant. Such operations are now left out of a tenant-held authorization, with a warning.
+#[test]
+fn a_tenant_held_authorization_granted_rest_operations_in_every_tenant() {
+    let held = |resource: &str, permissions: &str| {
+        format!(
+            "  - {{owner: {{user: alice}}, resource_type: {resource}, resource_ids: ['*'], permissions: [{permissions}], tenants: [tenant-a]}}\n"
+        )
+    };
+    let text = [
+        held("CLUSTER_VARIABLE", "UPDATE"),
+        held(
+            "PROCESS_DEFINITION",
+            "READ_PROCESS_INSTANCE, CREATE_PROCESS_INSTANCE",
+        ),
+    ]
+    .concat();
+    for engine in [false, true] {
+        let (p, d) = policy(&text, engine);
+        for (method, path, body) in [
+            (
+                "PUT",
+                "/v2/cluster-variables/tenants/tenant-b/x",
+                r#"{"value":1}"#,
+            ),
+            ("POST", "/v2/process-instances/search", "{}"),
+            ("POST", "/v2/variables/search", "{}"),
+        ] {
+            assert!(
+                matches!(
+                    ask(&p, "alice", method, path, body),
+                    Err(RpcDeny::MissingPermission { .. })
+                ),
+                "{method} {path} (engine_authorizations: {engine})"
+            );
+        }
+        // The twin that carries a tenant is still held to it.
+        let create =
+            |tenant: &str| format!(r#"{{"processDefinitionId":"order","tenantId":"{tenant}"}}"#);
+        assert_eq!(
+            ask(
+                &p,
+                "alice",
+                "POST",
+                "/v2/process-instances",
+                &create("tenant-a")
+            ),
+            Ok(())
+        );
+        assert!(
+            ask(
+                &p,
+                "alice",
+                "POST",
+                "/v2/process-instances",
+                &create("tenant-b")
+            )
+            .is_err()
+        );
+        let warned: Vec<String> = d.items().iter().map(|i| i.message.clone()).collect();
+        assert!(
+            warned
+                .iter()
+                .any(|m| m.contains("UpdateTenantClusterVariable") && m.contains("tenant")),
+            "{warned:?}"
+        );
+    }
+}
