@@ -20,6 +20,7 @@ mod issuers;
 mod keycloak;
 mod migrate;
 mod online;
+mod rules;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -39,7 +40,6 @@ use zeebe_authz_core::diag::{
     Diagnostic, Diagnostics, Severity, Span, parse_yaml, resolve_relative,
 };
 use zeebe_authz_core::policy::camunda::CamundaVersion;
-use zeebe_authz_core::policy::condition::field_source;
 use zeebe_authz_core::policy::{self, Policy};
 
 /// Exit code: no finding.
@@ -590,8 +590,8 @@ fn analyze_policy(policy: &Policy, grants_span: Span, written: &[usize], diags: 
             }
             continue;
         }
-        condition_not_applied(i, g, diags);
-        if let Some(j) = shadowing_grant(grants, i) {
+        rules::condition_not_applied(i, g, diags);
+        if let Some(j) = rules::shadowing_grant(grants, i) {
             diags
                 .warning(
                     g.span.clone(),
@@ -647,81 +647,6 @@ fn analyze_policy(policy: &Policy, grants_span: Span, written: &[usize], diags: 
             )
             .hint(hint);
     }
-}
-
-/// Rule "condition not applied": a conditional grant whose REST-only operations (granted by
-/// `rest:*`, `admin:*` or a group) carry no member a condition reads. The condition cannot be
-/// evaluated on them, so they are granted without it: `rest:*` under `when: {tenant: held}`
-/// lets a token search user tasks, process instances, … whatever its tenants. (A key-only
-/// gRPC rpc under `*` is the same by design, documented: the broker checks the key.) Naming
-/// such an operation explicitly is already a compile error.
-fn condition_not_applied(i: usize, g: &policy::Grant, diags: &mut Diagnostics) {
-    let Some(conditions) = &g.conditions else {
-        return;
-    };
-    for kind in conditions.kinds() {
-        let free: Vec<&str> = g
-            .rpcs
-            .iter()
-            .filter(|r| !r.is_grpc() && field_source(*r, kind).is_none())
-            .map(Rpc::name)
-            .collect();
-        if free.is_empty() {
-            continue;
-        }
-        let carrying: Vec<&str> = g
-            .rpcs
-            .iter()
-            .filter(|r| !r.is_grpc() && field_source(*r, kind).is_some())
-            .map(Rpc::name)
-            .collect();
-        const SHOWN: usize = 6;
-        let mut names = free[..free.len().min(SHOWN)].join(", ");
-        if free.len() > SHOWN {
-            names.push_str(&format!(", … ({} more)", free.len() - SHOWN));
-        }
-        let noun = kind.noun();
-        let only = if carrying.is_empty() {
-            String::from("the operations that carry one")
-        } else {
-            carrying.join(", ")
-        };
-        diags
-            .warning(
-                g.span.clone(),
-                format!("grants[{i}].when.{}", kind.key()),
-                format!(
-                    "condition not applied: permission '{}' gets {} REST-only operation(s) that carry no {noun}, so its {} condition cannot be evaluated on them and they are allowed whatever the request's {noun} ({names})",
-                    g.permission,
-                    free.len(),
-                    kind.key(),
-                ),
-            )
-            .hint(format!(
-                "to keep the condition, grant only {only} here (by name, not 'rest:*'); to allow the others in every {noun}, grant them in a separate grant without 'when:'"
-            ));
-    }
-}
-
-/// The grant that makes grant `i` redundant: same permission, and it grants every rpc of
-/// grant `i` without conditions. Of two identical grants, the later one is the redundant one.
-fn shadowing_grant(grants: &[policy::Grant], i: usize) -> Option<usize> {
-    let g = &grants[i];
-    grants.iter().enumerate().find_map(|(j, other)| {
-        if j == i || other.permission != g.permission || other.source != g.source {
-            return None;
-        }
-        let other_unconditional = other.rpcs.difference(other.conditional_rpcs);
-        if !other_unconditional.is_superset(g.rpcs) {
-            return None;
-        }
-        // Mutual cover (same rpcs, both unconditional): only the later grant is redundant.
-        let mutual = g
-            .rpcs
-            .difference(g.conditional_rpcs)
-            .is_superset(other.rpcs);
-        (!mutual || j < i).then_some(j)
-    })
 }
 
 /// Drops repeated findings (a policy reached directly and through a config), keeping the first.
