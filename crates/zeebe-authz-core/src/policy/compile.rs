@@ -249,6 +249,7 @@ pub fn compile_with(
                 engine_id: dialect.as_ref().and_then(|_| engine_id_field(rpc)),
                 engine_member: dialect.is_some() && super::rest_values::engine_id_member(rpc),
                 tenant_filter: None,
+                request_kinds: Box::default(),
             };
             for kind in ConditionKind::ALL {
                 let used = grants.iter().any(|g| {
@@ -268,6 +269,15 @@ pub fn compile_with(
                     _ => None,
                 };
             }
+            reads.request_kinds = ConditionKind::ALL
+                .into_iter()
+                .filter(|k| {
+                    matches!(
+                        reads.slots[k.index()],
+                        Some(ConditionSource::Body(_) | ConditionSource::Rest)
+                    )
+                })
+                .collect();
             if reads.slots[ConditionKind::Tenant.index()].is_some() {
                 reads.tenant_filter = rpc
                     .desc()

@@ -249,19 +249,7 @@ impl Policy {
             }
             Door::Rest { route, path } => {
                 let query = crate::rest::query_of(path);
-                // The kinds read from the request, on the stack (no list per Check).
-                let mut kinds = ConditionKind::ALL;
-                let mut count = 0;
-                for kind in ConditionKind::ALL {
-                    if matches!(
-                        reads.slots[kind.index()],
-                        Some(ConditionSource::Body(_) | ConditionSource::Rest)
-                    ) {
-                        kinds[count] = kind;
-                        count += 1;
-                    }
-                }
-                let needed = &kinds[..count];
+                let needed = &reads.request_kinds[..];
                 let text = rest_values::json_text(route, body).map_err(RpcDeny::BodyUnavailable)?;
                 let provided = match (&text, needed.contains(&ConditionKind::Tenant)) {
                     (Some(text), true) => rest_values::tenant_filter_is_provided(route, text)

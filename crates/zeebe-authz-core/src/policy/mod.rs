@@ -103,6 +103,9 @@ pub(crate) struct RpcReads {
     /// activation, Camunda 8.9+), which must be PROVIDED for the tenant ids read to be the
     /// ones the gateway uses.
     pub(crate) tenant_filter: Option<u32>,
+    /// The kinds whose values come from the request (`Body` or `Rest` slots), in
+    /// [`ConditionKind::ALL`] order: what a REST Check reads from the body.
+    pub(crate) request_kinds: Box<[ConditionKind]>,
 }
 
 #[derive(Debug, Clone, Copy)]
