@@ -183,9 +183,7 @@ fn check_pass_through(
         let plain = !segment.is_empty()
             && segment
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            && segment != "."
-            && segment != "..";
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !plain {
             return Err(refuse(
                 pattern,

@@ -204,11 +204,6 @@ impl PathLabel {
         }
     }
 
-    /// Whether the request came through the REST door.
-    pub fn is_rest(self) -> bool {
-        self.door() == "rest"
-    }
-
     /// Whether a deny of this request is answered as HTTP problem details rather than in gRPC
     /// form (`grpc-status`, `grpc-message`). By the door where the path says it: the REST
     /// door's always, the gateway service's never. Another path may come through either port

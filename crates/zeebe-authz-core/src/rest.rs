@@ -52,7 +52,7 @@ pub enum Door<'a> {
 /// to `route`: its last segments are the template's, plain, so taken as they are), or `None`
 /// when the route has no such variable or the path does not fit it.
 pub fn path_variable<'p>(route: &RestRoute, path: &'p str, name: &str) -> Option<&'p str> {
-    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    let path = path_of(path);
     let segments: Vec<&str> = path.split('/').collect();
     let skip = segments.len().checked_sub(route.segments.len())?;
     route
@@ -69,6 +69,11 @@ pub fn path_variable<'p>(route: &RestRoute, path: &'p str, name: &str) -> Option
 /// The query string of a path (empty when it has none).
 pub fn query_of(path: &str) -> &str {
     path.split_once('?').map_or("", |(_, q)| q)
+}
+
+/// The path of an Envoy `:path` without its query string.
+pub fn path_of(path: &str) -> &str {
+    path.split_once('?').map_or(path, |(p, _)| p)
 }
 
 /// The base path of the REST API when the gateway has no context path.
@@ -91,7 +96,7 @@ pub enum RestTarget {
 /// if so what it reaches with `method`. `None`: not the REST door's (a gRPC path, or another
 /// plain path the gateway does not route to the REST API).
 pub fn parse_rest_path(base: &str, method: &str, path: &str) -> Option<RestTarget> {
-    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    let path = path_of(path);
     let Some(rest) = path
         .strip_prefix(base)
         .and_then(|r| r.strip_prefix('/'))

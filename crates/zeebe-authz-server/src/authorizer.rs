@@ -207,7 +207,7 @@ impl Authorizer {
         let instance = match (&decision, answered_as_problem) {
             (Decision::Deny(_), true) => Some(
                 clip(
-                    view.path.split_once('?').map_or(view.path, |(p, _)| p),
+                    zeebe_authz_core::rest::path_of(view.path),
                     256,
                     Keep::Graphic,
                 )
@@ -295,7 +295,7 @@ impl Authorizer {
                 format!(
                     "unknown REST operation {} {} (not in zeebe-authz's table of the Orchestration Cluster API under {})",
                     printable(view.method),
-                    printable(view.path.split_once('?').map_or(view.path, |(p, _)| p)),
+                    printable(zeebe_authz_core::rest::path_of(view.path)),
                     realm.rest_base_path
                 ),
             )),

@@ -293,3 +293,22 @@ fn numbers_beyond_f64_are_text_as_jackson_keeps_them() {
         Some("29999999999999991e394".into())
     );
 }
+
+/// The skip's stack of open containers is a bit per level in words of 64: objects and arrays
+/// mixed past the first word must still close as they opened, and a wrong closer deep inside
+/// is refused rather than read past.
+#[test]
+fn mixed_nesting_past_64_levels_closes_as_it_opened() {
+    let pairs = 100; // 200 levels, in four words
+    let nested = |last_close: &str| {
+        let mut inner = String::from("1");
+        for i in 0..pairs {
+            let close = if i == 0 { last_close } else { "]" };
+            inner = format!("{{\"x\":[{inner}{close}}}");
+        }
+        format!("{{\"v\":{inner},\"tenantId\":\"t\"}}")
+    };
+    assert_eq!(tenant(&nested("]")), Ok(Some("t".into())));
+    // The innermost array closed with `}`: a mismatch at level 200.
+    assert!(tenant(&nested("}")).is_err());
+}
