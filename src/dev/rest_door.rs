@@ -129,9 +129,21 @@ mod tests {
     fn rest_door_is_a_second_listener_asking_the_same_check_cluster() {
         let grpc = bootstrap("0.0.0.0:9000", "zeebe:26500", None);
         let text = bootstrap("0.0.0.0:9000", "zeebe:26500", Some(&door()));
-        // The gRPC door is kept whole.
-        for line in grpc.lines() {
-            assert!(text.contains(line), "{line}");
+        // The gRPC door is kept whole: each of its listeners and clusters is in the combined
+        // file, unchanged, beside the REST door's.
+        let parse = |yaml: &str| -> serde_json::Value { serde_saphyr::from_str(yaml).unwrap() };
+        let (grpc, both) = (parse(&grpc), parse(&text));
+        for part in ["listeners", "clusters"] {
+            let mine = grpc["static_resources"][part].as_array().unwrap();
+            let all = both["static_resources"][part].as_array().unwrap();
+            assert_eq!(
+                all.len(),
+                mine.len() + 1,
+                "{part}: one more for the REST door"
+            );
+            for entry in mine {
+                assert!(all.contains(entry), "{part}: {entry}");
+            }
         }
         assert!(text.contains("- name: zeebe-rest\n"), "{text}");
         assert!(

@@ -232,6 +232,8 @@ impl Policy {
                     .map_err(RpcDeny::BodyUnavailable)?;
                 let fields =
                     read_fields(message, &reads.fields).map_err(RpcDeny::BodyUnavailable)?;
+                // Any value but 0 is refused, also one whose low 32 bits (all protobuf-java
+                // keeps of an enum) are 0: stricter than the gateway, never looser.
                 let provided = match reads.tenant_filter {
                     Some(number) => matches!(
                         last_varint(message, number).map_err(RpcDeny::BodyUnavailable)?,
